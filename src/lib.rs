@@ -1,0 +1,27 @@
+//! supportd: an email-driven support ticketing daemon for the Smartstock
+//! support contract (`contract.md`; `design.md` maps each clause to a
+//! behaviour).
+//!
+//! # Layout
+//!
+//! Pure core (no I/O, no clock reads; `now` is an argument):
+//! - [`sla`]: working time on the business calendar, Polish holidays, SLA
+//!   deadlines and their explanations;
+//! - [`lang`]: the languages we write in.
+//!
+//! Edges:
+//! - [`config`]: the TOML file, parsed and validated in two stages;
+//! - [`cli`]: the command implementations `main` calls, over generic readers
+//!   and writers so they are tested without a process.
+//!
+//! `src/main.rs` only parses arguments, calls into [`cli`] and maps results to
+//! exit codes.
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+#![deny(rust_2018_idioms)]
+
+pub mod cli;
+pub mod config;
+pub mod lang;
+pub mod sla;

@@ -1,0 +1,231 @@
+//! The `supportd` binary: parses the command line, finds the config, calls the
+//! library and maps the result to an exit code. Nothing else lives here.
+
+use std::io::{self, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use chrono::{DateTime, Utc};
+use clap::{Parser, Subcommand};
+
+use supportd::cli::{self, EXIT_BAD_INPUT, EXIT_CONFIG, Policy};
+use supportd::config::{self, Config};
+use supportd::lang::Lang;
+use supportd::sla::{Severity, parse_instant};
+
+/// Email-driven support ticketing for the Smartstock support contract.
+///
+/// Customers write to the support mailbox; supportd turns each mail into a
+/// ticket or a reply, checks the report, and keeps the contract's response
+/// times on the working-time calendar (09:00-17:00 Europe/Warsaw, Monday to
+/// Friday, minus Polish public holidays).
+#[derive(Debug, Parser)]
+#[command(
+    name = "supportd",
+    version,
+    propagate_version = true,
+    max_term_width = 100
+)]
+struct Args {
+    /// Config file. Commands that need no mailbox run on the contract's
+    /// built-in policy when there is none.
+    #[arg(long, global = true, value_name = "PATH", env = "SUPPORTD_CONFIG")]
+    config: Option<PathBuf>,
+
+    /// Run as if it were this instant (RFC 3339), for replays and tests; `run`
+    /// accepts it only with `--once`.
+    #[arg(long, global = true, value_name = "RFC3339", value_parser = parse_instant)]
+    now: Option<DateTime<Utc>>,
+
+    /// Database file, overriding `[store] path` of the config.
+    #[arg(long, global = true, value_name = "PATH")]
+    db: Option<PathBuf>,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Working time and SLA deadlines (contract clause 5).
+    #[command(subcommand)]
+    Sla(SlaCommand),
+    /// Validate the config file: one line per problem, with file:line:column.
+    CheckConfig,
+}
+
+#[derive(Debug, Subcommand)]
+enum SlaCommand {
+    /// Print the acceptance deadline of a request, RFC 3339 UTC.
+    ///
+    /// The response time counts only working time from the received instant:
+    /// severity 1: 16 h, 2: 24 h, 3: 4 days, 4: 7 days, 5: 14 days (working
+    /// days of 8 h). Example:
+    ///   supportd sla deadline --severity 1 --received 2026-11-20T16:30:00+01:00 --explain
+    #[command(verbatim_doc_comment)]
+    Deadline {
+        /// Severity 1 (product down) to 5 (suggestion).
+        #[arg(long, value_name = "1-5", required_unless_present = "batch")]
+        severity: Option<Severity>,
+        /// When our mail server received the request (RFC 3339, any offset).
+        #[arg(long, value_name = "RFC3339", value_parser = parse_instant, required_unless_present = "batch")]
+        received: Option<DateTime<Utc>>,
+        /// Also print the local deadline and each working interval counted.
+        #[arg(long, conflicts_with = "batch")]
+        explain: bool,
+        /// Language of the explanation: en or pl.
+        #[arg(long, value_name = "LANG", default_value = "en")]
+        lang: Lang,
+        /// Read `received,severity` lines on stdin; print one deadline per line
+        /// (an empty line for a bad one, with its message on stderr).
+        #[arg(long, conflicts_with_all = ["severity", "received"])]
+        batch: bool,
+    },
+    /// Print the working seconds between two instants (negative when --to is
+    /// before --from).
+    WorkingTime {
+        /// Start of the span (RFC 3339).
+        #[arg(long, value_name = "RFC3339", value_parser = parse_instant, required_unless_present = "batch")]
+        from: Option<DateTime<Utc>>,
+        /// End of the span (RFC 3339).
+        #[arg(long, value_name = "RFC3339", value_parser = parse_instant, required_unless_present = "batch")]
+        to: Option<DateTime<Utc>>,
+        /// Read `from,to` lines on stdin; print one count per line.
+        #[arg(long, conflicts_with_all = ["from", "to"])]
+        batch: bool,
+    },
+    /// Print the Polish public holidays of a year as `YYYY-MM-DD<TAB>name`;
+    /// with a config, also its closed days and special hours, marked so.
+    Holidays {
+        /// The year, 1990-2200.
+        #[arg(long)]
+        year: i32,
+        /// Language of the names: en or pl.
+        #[arg(long, value_name = "LANG", default_value = "en")]
+        lang: Lang,
+    },
+}
+
+/// A failure with the exit status it maps to.
+struct Failure {
+    code: u8,
+    error: anyhow::Error,
+}
+
+impl<E: Into<anyhow::Error>> From<E> for Failure {
+    fn from(e: E) -> Self {
+        let error = e.into();
+        let code = if error.downcast_ref::<config::Error>().is_some() {
+            EXIT_CONFIG
+        } else {
+            EXIT_BAD_INPUT
+        };
+        Failure { code, error }
+    }
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    match run(args) {
+        Ok(code) => code,
+        Err(Failure { code, error }) => {
+            let _ = writeln!(io::stderr(), "supportd: {error:#}");
+            ExitCode::from(code)
+        }
+    }
+}
+
+fn policy(args: &Args) -> Result<Policy, Failure> {
+    Ok(match Config::locate(args.config.as_deref())? {
+        Some(cfg) => Policy::from_config(&cfg),
+        None => Policy::contract(),
+    })
+}
+
+fn run(args: Args) -> Result<ExitCode, Failure> {
+    let stdout = io::stdout();
+    match &args.command {
+        Command::Sla(cmd) => {
+            let policy = policy(&args)?;
+            match cmd {
+                SlaCommand::Deadline { batch: true, .. } => {
+                    let outcome = cli::sla::deadline_batch(
+                        &policy,
+                        io::stdin().lock(),
+                        stdout.lock(),
+                        io::stderr().lock(),
+                    )?;
+                    Ok(batch_exit(outcome))
+                }
+                SlaCommand::Deadline {
+                    severity: Some(severity),
+                    received: Some(received),
+                    explain,
+                    lang,
+                    ..
+                } => {
+                    cli::sla::deadline(
+                        &policy,
+                        *severity,
+                        *received,
+                        explain.then_some(*lang),
+                        &mut stdout.lock(),
+                    )?;
+                    Ok(ExitCode::SUCCESS)
+                }
+                SlaCommand::WorkingTime { batch: true, .. } => {
+                    let outcome = cli::sla::working_time_batch(
+                        &policy,
+                        io::stdin().lock(),
+                        stdout.lock(),
+                        io::stderr().lock(),
+                    )?;
+                    Ok(batch_exit(outcome))
+                }
+                SlaCommand::WorkingTime {
+                    from: Some(from),
+                    to: Some(to),
+                    ..
+                } => {
+                    cli::sla::working_time(&policy, *from, *to, &mut stdout.lock())?;
+                    Ok(ExitCode::SUCCESS)
+                }
+                SlaCommand::Holidays { year, lang } => {
+                    cli::sla::holidays(&policy, *year, *lang, &mut stdout.lock())?;
+                    Ok(ExitCode::SUCCESS)
+                }
+                // clap's required_unless_present rules make these unreachable.
+                SlaCommand::Deadline { .. } | SlaCommand::WorkingTime { .. } => {
+                    Err(anyhow::anyhow!("missing arguments; see supportd sla --help").into())
+                }
+            }
+        }
+        Command::CheckConfig => {
+            let path = args
+                .config
+                .clone()
+                .unwrap_or_else(|| PathBuf::from(config::DEFAULT_PATH));
+            let cfg = Config::load(&path)
+                .with_context(|| format!("check-config: {} is not usable", path.display()))
+                .map_err(|error| Failure {
+                    code: EXIT_CONFIG,
+                    error,
+                })?;
+            writeln!(
+                stdout.lock(),
+                "{}: ok",
+                cfg.path.as_deref().unwrap_or(&path).display()
+            )?;
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn batch_exit(outcome: cli::sla::BatchOutcome) -> ExitCode {
+    if outcome.bad == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(EXIT_BAD_INPUT)
+    }
+}

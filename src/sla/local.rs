@@ -1,0 +1,130 @@
+//! Local time as people write it in mails: "Tue 24 Nov 2026, 15:00 Warsaw
+//! time", "wt., 24 lis 2026, 15:00 (czasu warszawskiego)". Used by the CLI's
+//! explanations and by templates. Pure: the zone and language are arguments.
+
+use chrono::{DateTime, Datelike, NaiveDate, Timelike, Utc};
+use chrono_tz::Tz;
+
+use crate::lang::Lang;
+
+const WEEKDAYS_EN: [&str; 7] = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
+// Polish abbreviations as the Polish CLDR locale writes them.
+const WEEKDAYS_PL: [&str; 7] = ["pon.", "wt.", "śr.", "czw.", "pt.", "sob.", "niedz."];
+const MONTHS_EN: [&str; 12] = [
+    "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+];
+const MONTHS_PL: [&str; 12] = [
+    "sty", "lut", "mar", "kwi", "maj", "cze", "lip", "sie", "wrz", "paź", "lis", "gru",
+];
+
+/// A local date: "Tue 24 Nov 2026" / "wt., 24 lis 2026".
+pub fn render_date(date: NaiveDate, lang: Lang) -> String {
+    let wd = date.weekday().num_days_from_monday() as usize;
+    let m = date.month0() as usize;
+    match lang {
+        Lang::En => format!(
+            "{} {} {} {}",
+            WEEKDAYS_EN[wd],
+            date.day(),
+            MONTHS_EN[m],
+            date.year()
+        ),
+        Lang::Pl => format!(
+            "{}, {} {} {}",
+            WEEKDAYS_PL[wd],
+            date.day(),
+            MONTHS_PL[m],
+            date.year()
+        ),
+    }
+}
+
+/// An instant in the calendar's zone, labelled with the zone:
+/// "Tue 24 Nov 2026, 15:00 Warsaw time" / "wt., 24 lis 2026, 15:00 (czasu
+/// warszawskiego)". Seconds are shown only when they are not zero.
+pub fn render_local(at: DateTime<Utc>, tz: Tz, lang: Lang) -> String {
+    let local = at.with_timezone(&tz);
+    let time = if local.second() == 0 {
+        local.format("%H:%M").to_string()
+    } else {
+        local.format("%H:%M:%S").to_string()
+    };
+    let date = render_date(local.date_naive(), lang);
+    match lang {
+        Lang::En => format!("{date}, {time} {}", zone_label(tz, lang)),
+        Lang::Pl => format!("{date}, {time} ({})", zone_label(tz, lang)),
+    }
+}
+
+/// How the zone is named after a time: "Warsaw time", "czasu warszawskiego";
+/// other zones by their IANA city ("New York time", "czasu: America/New_York").
+pub fn zone_label(tz: Tz, lang: Lang) -> String {
+    match (tz, lang) {
+        (chrono_tz::Europe::Warsaw, Lang::En) => "Warsaw time".into(),
+        (chrono_tz::Europe::Warsaw, Lang::Pl) => "czasu warszawskiego".into(),
+        (tz, Lang::En) => {
+            let city = tz.name().rsplit('/').next().unwrap_or(tz.name());
+            format!("{} time", city.replace('_', " "))
+        }
+        (tz, Lang::Pl) => format!("czasu: {}", tz.name()),
+    }
+}
+
+/// A working-time span: "16 h 00 min" / "16 godz. 00 min"; seconds only when
+/// not zero.
+pub fn render_duration(secs: u64, lang: Lang) -> String {
+    let (h, m, s) = (secs / 3600, secs % 3600 / 60, secs % 60);
+    let hours = match lang {
+        Lang::En => "h",
+        Lang::Pl => "godz.",
+    };
+    if s == 0 {
+        format!("{h} {hours} {m:02} min")
+    } else {
+        format!("{h} {hours} {m:02} min {s:02} s")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_like_people_write() {
+        let at = DateTime::parse_from_rfc3339("2026-11-24T14:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        let w = chrono_tz::Europe::Warsaw;
+        let table = [
+            (Lang::En, "Tue 24 Nov 2026, 15:00 Warsaw time"),
+            (Lang::Pl, "wt., 24 lis 2026, 15:00 (czasu warszawskiego)"),
+        ];
+        for (lang, expected) in table {
+            assert_eq!(render_local(at, w, lang), expected);
+        }
+        let ny = render_local(at, chrono_tz::America::New_York, Lang::En);
+        assert_eq!(ny, "Tue 24 Nov 2026, 09:00 New York time");
+        // Summer time shows the summer offset's wall clock.
+        let summer = DateTime::parse_from_rfc3339("2026-07-01T07:30:15Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        assert_eq!(
+            render_local(summer, w, Lang::En),
+            "Wed 1 Jul 2026, 09:30:15 Warsaw time"
+        );
+    }
+
+    #[test]
+    fn durations() {
+        let table = [
+            (0, "0 h 00 min"),
+            (1800, "0 h 30 min"),
+            (112 * 3600, "112 h 00 min"),
+            (61, "0 h 01 min 01 s"),
+        ];
+        for (secs, expected) in table {
+            assert_eq!(render_duration(secs, Lang::En), expected);
+        }
+        assert_eq!(render_duration(5400, Lang::Pl), "1 godz. 30 min");
+    }
+}
