@@ -603,6 +603,15 @@ impl Config {
 
     /// Validates config text; `path` labels messages, `base` resolves
     /// relative paths.
+    ///
+    /// ```
+    /// use std::path::Path;
+    /// use supportd::config::Config;
+    ///
+    /// let err = Config::from_toml("[calendar]\nhours = \"18:00-09:00\"\n", Path::new("c.toml"), Path::new("."))
+    ///     .unwrap_err();
+    /// assert!(err.to_string().starts_with("c.toml:2:9: calendar.hours: "));
+    /// ```
     pub fn from_toml(text: &str, path: &Path, base: &Path) -> Result<Config, Error> {
         let raw: RawConfig = toml::from_str(text).map_err(|e| {
             let (line, column) = e.span().map_or((1, 1), |s| line_col(text, s.start));
@@ -1086,16 +1095,9 @@ impl Validator<'_> {
     fn calendar(&mut self, raw: RawCalendar) -> Calendar {
         let mut spec = CalendarSpec::default();
         if let Some(tz) = raw.timezone {
-            match tz.get_ref().trim().parse::<chrono_tz::Tz>() {
+            match crate::sla::Zone::get(tz.get_ref()) {
                 Ok(z) => spec.timezone = z,
-                Err(_) => self.problem(
-                    Some(tz.span()),
-                    "calendar.timezone",
-                    format!(
-                        "{:?} is not an IANA time zone name, e.g. \"Europe/Warsaw\"",
-                        tz.get_ref()
-                    ),
-                ),
+                Err(e) => self.problem(Some(tz.span()), "calendar.timezone", e),
             }
         }
         if let Some(h) = raw.hours {
@@ -1270,7 +1272,7 @@ special-hours = { "2026-12-23" = "09:00-13:00" }
         )
         .unwrap();
         let spec = cfg.calendar.spec();
-        assert_eq!(spec.timezone, chrono_tz::Europe::Berlin);
+        assert_eq!(spec.timezone.name(), "Europe/Berlin");
         assert_eq!(spec.hours.to_string(), "08:00-16:00");
         assert_eq!(spec.weekdays, [true, true, true, true, false, false, false]);
         assert_eq!(spec.closed_days.len(), 2);

@@ -199,10 +199,9 @@ pub fn holidays(
 mod tests {
     use super::*;
 
-    fn run_batch(
-        f: fn(&Policy, &[u8], &mut Vec<u8>, &mut Vec<u8>) -> io::Result<BatchOutcome>,
-        input: &str,
-    ) -> (String, String, BatchOutcome) {
+    type BatchFn = fn(&Policy, &[u8], &mut Vec<u8>, &mut Vec<u8>) -> io::Result<BatchOutcome>;
+
+    fn run_batch(f: BatchFn, input: &str) -> (String, String, BatchOutcome) {
         let (mut out, mut err) = (Vec::new(), Vec::new());
         let outcome = f(&Policy::contract(), input.as_bytes(), &mut out, &mut err).unwrap();
         (

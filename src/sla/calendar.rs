@@ -30,12 +30,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::sync::OnceLock;
 
-use chrono::{
-    DateTime, Datelike, Duration, NaiveDate, NaiveDateTime, Offset, TimeZone, Utc, Weekday,
-};
-use chrono_tz::Tz;
+use chrono::{DateTime, Datelike, Duration, NaiveDate, Utc, Weekday};
 
 use super::holidays::{self, FIRST_YEAR, Holiday, LAST_YEAR};
+use super::zone::Zone;
 
 /// Seconds in a day of 24 hours; local days are 23 or 25 hours around DST.
 const DAY_SECS: i64 = 86_400;
@@ -60,7 +58,7 @@ pub type Result<T> = std::result::Result<T, Error>;
 fn out_of_range(at: i64) -> Error {
     Error::OutOfRange {
         at: DateTime::from_timestamp(at, 0)
-            .map(|t| super::format_utc(t))
+            .map(super::format_utc)
             .unwrap_or_else(|| format!("unix time {at}")),
     }
 }
@@ -178,7 +176,7 @@ impl DayKind {
 #[derive(Debug, Clone, PartialEq)]
 pub struct CalendarSpec {
     /// Zone in which weekdays, holidays and opening hours are decided.
-    pub timezone: Tz,
+    pub timezone: Zone,
     /// Opening hours of every working weekday.
     pub hours: Hours,
     /// Working weekdays, indexed by `Weekday::num_days_from_monday`.
@@ -193,7 +191,7 @@ pub struct CalendarSpec {
 impl Default for CalendarSpec {
     fn default() -> Self {
         CalendarSpec {
-            timezone: chrono_tz::Europe::Warsaw,
+            timezone: Zone::warsaw(),
             hours: Hours::CONTRACT,
             weekdays: [true, true, true, true, true, false, false],
             closed_days: BTreeSet::new(),
@@ -311,8 +309,8 @@ impl Calendar {
     }
 
     /// The calendar's time zone.
-    pub fn timezone(&self) -> Tz {
-        self.spec.timezone
+    pub fn timezone(&self) -> &Zone {
+        &self.spec.timezone
     }
 
     /// Why `date` is or is not a working day.
@@ -389,7 +387,7 @@ impl Calendar {
 
     /// The local date of an instant in the calendar's zone.
     pub fn local_date(&self, at: DateTime<Utc>) -> NaiveDate {
-        at.with_timezone(&self.spec.timezone).date_naive()
+        self.spec.timezone.local_date(at)
     }
 
     // ---- integer core -------------------------------------------------------
@@ -474,27 +472,8 @@ fn to_utc(t: i64) -> DateTime<Utc> {
     DateTime::from_timestamp(t, 0).expect("calendar instants lie within 1989..2202")
 }
 
-/// The UTC instant of a local wall-clock time. An ambiguous time (the repeated
-/// hour in autumn) takes its earlier instant; a time in the spring gap is
-/// shifted forward by the gap's length, as RFC 5545 §3.3.5 prescribes for
-/// nonexistent local times.
-fn local_to_utc(tz: Tz, naive: NaiveDateTime) -> i64 {
-    match tz.from_local_datetime(&naive).earliest() {
-        Some(t) => t.timestamp(),
-        None => {
-            // In a gap: read the wall time with the offset in force before it.
-            let before = tz
-                .offset_from_utc_datetime(&(naive - Duration::days(1)))
-                .fix();
-            (naive - Duration::seconds(i64::from(before.local_minus_utc())))
-                .and_utc()
-                .timestamp()
-        }
-    }
-}
-
 fn build_year(spec: &CalendarSpec, year: i32) -> YearTable {
-    let tz = spec.timezone;
+    let tz = &spec.timezone;
     let holidays = holidays::holidays_in_year(year);
     let first = NaiveDate::from_ymd_opt(year, 1, 1).expect("supported years have 1 January");
     let next_first =
@@ -505,11 +484,11 @@ fn build_year(spec: &CalendarSpec, year: i32) -> YearTable {
     for date in first.iter_days().take_while(|d| *d < next_first) {
         let holiday = hol.next_if(|h| h.date == date).copied();
         let midnight = date.and_hms_opt(0, 0, 0).expect("midnight exists");
-        let start = local_to_utc(tz, midnight);
+        let start = tz.local_to_utc(midnight);
         let (open, close) = match spec.day_kind_with(date, holiday).hours() {
             Some(h) => {
-                let open = local_to_utc(tz, midnight + Duration::seconds(h.open.into()));
-                let close = local_to_utc(tz, midnight + Duration::seconds(h.close.into()));
+                let open = tz.local_to_utc(midnight + Duration::seconds(h.open.into()));
+                let close = tz.local_to_utc(midnight + Duration::seconds(h.close.into()));
                 (open, close.max(open))
             }
             None => (start, start),
@@ -524,10 +503,7 @@ fn build_year(spec: &CalendarSpec, year: i32) -> YearTable {
     }
     YearTable {
         days: days.into_boxed_slice(),
-        end: local_to_utc(
-            tz,
-            next_first.and_hms_opt(0, 0, 0).expect("midnight exists"),
-        ),
+        end: tz.local_to_utc(next_first.and_hms_opt(0, 0, 0).expect("midnight exists")),
         total: cum,
     }
 }
@@ -819,7 +795,7 @@ mod tests {
         // A New York calendar open 08:00-18:00, crossing the US DST change
         // (8 Mar 2026): Friday 17:00 EST + 2 h → Monday 09:00 EDT.
         let spec = CalendarSpec {
-            timezone: chrono_tz::America::New_York,
+            timezone: Zone::get("America/New_York").unwrap(),
             hours: Hours::parse("08:00-18:00").unwrap(),
             ..CalendarSpec::default()
         };
@@ -916,5 +892,161 @@ mod tests {
             cal.day_kind(d("2026-11-23")),
             DayKind::Working(Hours::CONTRACT)
         );
+    }
+}
+
+#[cfg(test)]
+mod proptests {
+    //! Properties of the arithmetic, and a comparison with a naive model that
+    //! walks local days with a time-zone conversion for every opening and
+    //! closing (no tables, no binary search).
+    use super::*;
+    use proptest::prelude::*;
+
+    /// 1990-01-02 .. 2199-06-01, away from the range edges.
+    fn instant() -> impl Strategy<Value = i64> {
+        631_238_400i64..7_246_000_000i64
+    }
+
+    fn contract() -> &'static Calendar {
+        static CAL: OnceLock<Calendar> = OnceLock::new();
+        CAL.get_or_init(Calendar::contract)
+    }
+
+    fn utc(t: i64) -> DateTime<Utc> {
+        to_utc(t)
+    }
+
+    /// A random calendar whose opening and closing avoid the hours in which
+    /// these zones change clocks (00:00–04:00), so local times are unique.
+    fn spec() -> impl Strategy<Value = CalendarSpec> {
+        let zones = prop::sample::select(vec![
+            "Europe/Warsaw",
+            "America/New_York",
+            "Australia/Sydney",
+            "Asia/Kolkata",
+            "UTC",
+        ]);
+        (
+            zones,
+            5u32..12,
+            1u32..10,
+            prop::array::uniform7(any::<bool>()),
+            prop::collection::vec(0i64..400, 0..6),
+        )
+            .prop_map(|(zone, open_h, len_h, mut weekdays, closed)| {
+                if !weekdays.iter().any(|b| *b) {
+                    weekdays[0] = true;
+                }
+                let base = NaiveDate::from_ymd_opt(2025, 6, 1).unwrap();
+                CalendarSpec {
+                    timezone: Zone::get(zone).unwrap(),
+                    hours: Hours::new(open_h * 3600, (open_h + len_h).min(23) * 3600).unwrap(),
+                    weekdays,
+                    closed_days: closed.iter().map(|d| base + Duration::days(*d)).collect(),
+                    special_hours: BTreeMap::new(),
+                }
+            })
+    }
+
+    fn naive_window(spec: &CalendarSpec, date: NaiveDate) -> Option<(i64, i64)> {
+        let h = spec.day_kind(date).hours()?;
+        let at = |secs: u32| {
+            let naive = date.and_hms_opt(0, 0, 0).unwrap() + Duration::seconds(secs.into());
+            spec.timezone.local_to_utc(naive)
+        };
+        Some((at(h.open_secs()), at(h.close_secs())))
+    }
+
+    fn naive_add(spec: &CalendarSpec, t: i64, n: i64) -> i64 {
+        if n == 0 {
+            return t;
+        }
+        let mut left = n;
+        let mut date = spec.timezone.local_date(utc(t));
+        loop {
+            if let Some((open, close)) = naive_window(spec, date) {
+                let start = t.max(open);
+                if start < close {
+                    if left <= close - start {
+                        return start + left;
+                    }
+                    left -= close - start;
+                }
+            }
+            date = date.succ_opt().unwrap();
+        }
+    }
+
+    fn naive_between(spec: &CalendarSpec, a: i64, b: i64) -> i64 {
+        let mut date = spec.timezone.local_date(utc(a));
+        let last = spec.timezone.local_date(utc(b));
+        let mut sum = 0;
+        while date <= last {
+            if let Some((open, close)) = naive_window(spec, date) {
+                sum += (b.min(close) - a.max(open)).max(0);
+            }
+            date = date.succ_opt().unwrap();
+        }
+        sum
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+
+        #[test]
+        fn add_then_measure_round_trips(t in instant(), n in 0u64..4_000_000) {
+            let cal = contract();
+            let end = cal.add_working_seconds(utc(t), n).unwrap();
+            prop_assert_eq!(cal.working_seconds(utc(t), end).unwrap(), n as i64);
+        }
+
+        #[test]
+        fn deadlines_never_decrease(t in instant(), dt in 0i64..400_000, sev in 1u8..=5) {
+            let cal = contract();
+            let p = crate::sla::SlaPolicy::default();
+            let sev = crate::sla::Severity::from_number(sev).unwrap();
+            let a = p.deadline(cal, utc(t), sev).unwrap();
+            let b = p.deadline(cal, utc(t + dt), sev).unwrap();
+            prop_assert!(a <= b, "{} then {}", a, b);
+        }
+
+        #[test]
+        fn deadline_is_in_hours_or_at_closing(t in instant(), sev in 1u8..=5) {
+            let cal = contract();
+            let p = crate::sla::SlaPolicy::default();
+            let d = p.deadline(cal, utc(t), crate::sla::Severity::from_number(sev).unwrap()).unwrap();
+            let inside = cal.is_working_instant(d).unwrap();
+            let at_closing = !inside && cal.is_working_instant(d - Duration::seconds(1)).unwrap();
+            prop_assert!(inside || at_closing, "{}", d);
+            // Warsaw wall clock: within [09:00, 17:00].
+            let local = Zone::warsaw().to_local(d).time();
+            prop_assert!(local >= chrono::NaiveTime::from_hms_opt(9, 0, 1).unwrap());
+            prop_assert!(local <= chrono::NaiveTime::from_hms_opt(17, 0, 0).unwrap());
+        }
+
+        #[test]
+        fn next_opening_is_working_and_nothing_is_skipped(t in instant()) {
+            let cal = contract();
+            let o = cal.next_opening(utc(t)).unwrap();
+            prop_assert!(o >= utc(t));
+            prop_assert!(cal.is_working_instant(o).unwrap());
+            prop_assert_eq!(cal.working_seconds(utc(t), o).unwrap(), 0);
+        }
+
+        #[test]
+        fn intervals_sum_to_the_working_time(t in instant(), n in 0u64..1_000_000) {
+            let cal = contract();
+            let end = cal.add_working_seconds(utc(t), n).unwrap();
+            let sum: i64 = cal.working_intervals(utc(t), end).unwrap().iter().map(|(a, b)| (*b - *a).num_seconds()).sum();
+            prop_assert_eq!(sum, n as i64);
+        }
+
+        #[test]
+        fn agrees_with_the_naive_model(spec in spec(), t in 1_700_000_000i64..1_800_000_000, n in 0i64..2_000_000, span in 0i64..5_000_000) {
+            let cal = Calendar::new(spec.clone());
+            prop_assert_eq!(cal.add_secs(t, n).unwrap(), naive_add(&spec, t, n));
+            prop_assert_eq!(cal.between(t, t + span).unwrap(), naive_between(&spec, t, t + span));
+        }
     }
 }

@@ -3,8 +3,8 @@
 //! explanations and by templates. Pure: the zone and language are arguments.
 
 use chrono::{DateTime, Datelike, NaiveDate, Timelike, Utc};
-use chrono_tz::Tz;
 
+use super::zone::Zone;
 use crate::lang::Lang;
 
 const WEEKDAYS_EN: [&str; 7] = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
@@ -42,14 +42,14 @@ pub fn render_date(date: NaiveDate, lang: Lang) -> String {
 /// An instant in the calendar's zone, labelled with the zone:
 /// "Tue 24 Nov 2026, 15:00 Warsaw time" / "wt., 24 lis 2026, 15:00 (czasu
 /// warszawskiego)". Seconds are shown only when they are not zero.
-pub fn render_local(at: DateTime<Utc>, tz: Tz, lang: Lang) -> String {
-    let local = at.with_timezone(&tz);
+pub fn render_local(at: DateTime<Utc>, tz: &Zone, lang: Lang) -> String {
+    let local = tz.to_local(at);
     let time = if local.second() == 0 {
         local.format("%H:%M").to_string()
     } else {
         local.format("%H:%M:%S").to_string()
     };
-    let date = render_date(local.date_naive(), lang);
+    let date = render_date(local.date(), lang);
     match lang {
         Lang::En => format!("{date}, {time} {}", zone_label(tz, lang)),
         Lang::Pl => format!("{date}, {time} ({})", zone_label(tz, lang)),
@@ -58,15 +58,15 @@ pub fn render_local(at: DateTime<Utc>, tz: Tz, lang: Lang) -> String {
 
 /// How the zone is named after a time: "Warsaw time", "czasu warszawskiego";
 /// other zones by their IANA city ("New York time", "czasu: America/New_York").
-pub fn zone_label(tz: Tz, lang: Lang) -> String {
-    match (tz, lang) {
-        (chrono_tz::Europe::Warsaw, Lang::En) => "Warsaw time".into(),
-        (chrono_tz::Europe::Warsaw, Lang::Pl) => "czasu warszawskiego".into(),
-        (tz, Lang::En) => {
-            let city = tz.name().rsplit('/').next().unwrap_or(tz.name());
+pub fn zone_label(tz: &Zone, lang: Lang) -> String {
+    match (tz.name(), lang) {
+        ("Europe/Warsaw", Lang::En) => "Warsaw time".into(),
+        ("Europe/Warsaw", Lang::Pl) => "czasu warszawskiego".into(),
+        (name, Lang::En) => {
+            let city = name.rsplit('/').next().unwrap_or(name);
             format!("{} time", city.replace('_', " "))
         }
-        (tz, Lang::Pl) => format!("czasu: {}", tz.name()),
+        (name, Lang::Pl) => format!("czasu: {name}"),
     }
 }
 
@@ -94,7 +94,7 @@ mod tests {
         let at = DateTime::parse_from_rfc3339("2026-11-24T14:00:00Z")
             .unwrap()
             .with_timezone(&Utc);
-        let w = chrono_tz::Europe::Warsaw;
+        let w = &Zone::warsaw();
         let table = [
             (Lang::En, "Tue 24 Nov 2026, 15:00 Warsaw time"),
             (Lang::Pl, "wt., 24 lis 2026, 15:00 (czasu warszawskiego)"),
@@ -102,7 +102,7 @@ mod tests {
         for (lang, expected) in table {
             assert_eq!(render_local(at, w, lang), expected);
         }
-        let ny = render_local(at, chrono_tz::America::New_York, Lang::En);
+        let ny = render_local(at, &Zone::get("America/New_York").unwrap(), Lang::En);
         assert_eq!(ny, "Tue 24 Nov 2026, 09:00 New York time");
         // Summer time shows the summer offset's wall clock.
         let summer = DateTime::parse_from_rfc3339("2026-07-01T07:30:15Z")

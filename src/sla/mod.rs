@@ -4,18 +4,37 @@
 //! - [`holidays`]: Polish statutory holidays derived from rules, 1990–2200;
 //! - [`calendar`]: the business calendar and its working-time arithmetic;
 //! - [`policy`]: severities, response targets, deadlines and explanations;
-//! - [`local`]: local times written as people write them.
+//! - [`local`]: local times written as people write them;
+//! - [`zone`]: time-zone conversions (the only place that does them).
 //!
 //! The instant formats shared by the CLI live here too: input instants are RFC
 //! 3339 with any offset, output instants are `YYYY-MM-DDTHH:MM:SSZ`.
+//!
+//! ```
+//! use supportd::sla::{format_utc, parse_instant, Calendar, Severity, SlaPolicy};
+//!
+//! let calendar = Calendar::contract();
+//! // Friday 16:30 before Easter 2026; Easter Monday is a holiday.
+//! let received = parse_instant("2026-04-03T16:30:00+02:00").unwrap();
+//! let due = SlaPolicy::default().deadline(&calendar, received, Severity::Critical).unwrap();
+//! assert_eq!(format_utc(due), "2026-04-08T14:30:00Z"); // Wednesday 16:30 Warsaw time
+//!
+//! // Working seconds between two instants, negative when reversed.
+//! let a = parse_instant("2026-11-24T17:00:00+01:00").unwrap();
+//! let b = parse_instant("2026-11-25T10:00:00+01:00").unwrap();
+//! assert_eq!(calendar.working_seconds(a, b).unwrap(), 3600);
+//! assert_eq!(calendar.working_seconds(b, a).unwrap(), -3600);
+//! ```
 
 pub mod calendar;
 pub mod holidays;
 pub mod local;
 pub mod policy;
+pub mod zone;
 
 pub use calendar::{Calendar, CalendarSpec, DayKind, Hours};
 pub use policy::{Explanation, Severity, SlaPolicy};
+pub use zone::Zone;
 
 use chrono::{DateTime, Utc};
 

@@ -264,7 +264,7 @@ impl Explanation {
         let mut sum = 0u64;
         let mut closed = self.closed.iter().peekable();
         for (start, end) in &self.intervals {
-            let day = start.with_timezone(&tz).date_naive();
+            let day = tz.local_date(*start);
             while let Some((date, kind)) = closed.next_if(|(d, _)| *d < day) {
                 let _ = writeln!(
                     out,
@@ -279,8 +279,8 @@ impl Explanation {
                 out,
                 "  {}  {}–{}  {}  ({total_word} {})",
                 local::render_date(day, lang),
-                start.with_timezone(&tz).format("%H:%M:%S"),
-                end.with_timezone(&tz).format("%H:%M:%S"),
+                tz.to_local(*start).format("%H:%M:%S"),
+                tz.to_local(*end).format("%H:%M:%S"),
                 local::render_duration(secs, lang),
                 local::render_duration(sum, lang),
             );

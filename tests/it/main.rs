@@ -1,0 +1,11 @@
+//! Integration tests: the `supportd` binary driven as a user drives it.
+//!
+//! Modules:
+//! - `util`: running the binary, temp folders;
+//! - `sla_cli`: `supportd sla …` and `check-config` as a user sees them;
+//! - `sla_oracle`: deadlines and working time against an independent Python
+//!   oracle (`tests/oracle/sla_oracle.py`).
+
+mod sla_cli;
+mod sla_oracle;
+mod util;
