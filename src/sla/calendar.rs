@@ -642,6 +642,86 @@ mod tests {
         }
     }
 
+    /// For each kind of holiday: 2 working hours from 16:00 on the working day
+    /// before land at 10:00 on the working day after, and the holiday itself
+    /// holds no working time.
+    #[test]
+    fn holiday_neighbours_table() {
+        let cal = Calendar::contract();
+        // (kind, holiday, working day before, working day after)
+        let table = [
+            ("New Year", "2025-01-01", "2024-12-31", "2025-01-02"),
+            (
+                "Epiphany (from 2011)",
+                "2025-01-06",
+                "2025-01-03",
+                "2025-01-07",
+            ),
+            ("Easter Monday", "2025-04-21", "2025-04-18", "2025-04-22"),
+            ("Labour Day", "2024-05-01", "2024-04-30", "2024-05-02"),
+            ("Constitution Day", "2023-05-03", "2023-05-02", "2023-05-04"),
+            ("Corpus Christi", "2025-06-19", "2025-06-18", "2025-06-20"),
+            ("Assumption", "2024-08-15", "2024-08-14", "2024-08-16"),
+            ("All Saints", "2024-11-01", "2024-10-31", "2024-11-04"),
+            ("Independence Day", "2025-11-11", "2025-11-10", "2025-11-12"),
+            (
+                "one-off 12 Nov 2018",
+                "2018-11-12",
+                "2018-11-09",
+                "2018-11-13",
+            ),
+            (
+                "Christmas Eve (from 2025)",
+                "2025-12-24",
+                "2025-12-23",
+                "2025-12-29",
+            ),
+            ("Christmas", "2023-12-25", "2023-12-22", "2023-12-27"),
+            (
+                "Christmas Eve in 2104",
+                "2104-12-24",
+                "2104-12-23",
+                "2104-12-29",
+            ),
+        ];
+        for (kind, holiday, before, after) in table {
+            let from = t(&format!("{before}T16:00:00{}", offset(before)));
+            let expected = t(&format!("{after}T10:00:00{}", offset(after)));
+            assert_eq!(
+                cal.add_working_seconds(from, 2 * H).unwrap(),
+                expected,
+                "{kind}"
+            );
+            let day = t(&format!("{holiday}T00:00:00{}", offset(holiday)));
+            assert_eq!(
+                cal.working_seconds(day, day + Duration::days(1)).unwrap(),
+                0,
+                "{kind}"
+            );
+        }
+        // The same days before the rules took effect were working days.
+        for day in ["2010-01-06", "2024-12-24", "2017-11-13"] {
+            let d = t(&format!("{day}T00:00:00+01:00"));
+            assert_eq!(
+                cal.working_seconds(d, d + Duration::days(1)).unwrap(),
+                8 * 3600,
+                "{day}"
+            );
+        }
+    }
+
+    /// Warsaw's UTC offset on a date in these tests (summer time from the
+    /// last Sunday of March to the last Sunday of October).
+    fn offset(date: &str) -> &'static str {
+        let d = NaiveDate::parse_from_str(date, "%Y-%m-%d").unwrap();
+        let local = d.and_hms_opt(12, 0, 0).unwrap();
+        if local.and_utc().timestamp() - Zone::warsaw().local_to_utc(local) == 7200 {
+            "+02:00"
+        } else {
+            "+01:00"
+        }
+    }
+
     #[test]
     fn working_seconds_table() {
         let cal = Calendar::contract();
