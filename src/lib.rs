@@ -24,4 +24,5 @@
 pub mod cli;
 pub mod config;
 pub mod lang;
+pub mod mail;
 pub mod sla;

@@ -53,6 +53,29 @@ enum Command {
     Sla(SlaCommand),
     /// Validate the config file: one line per problem, with file:line:column.
     CheckConfig,
+    /// Analyse messages and print one JSON object per message and line:
+    /// kind, ticket reference, report fields found and missing, occurrence
+    /// time, severity suggestion, consultant commands, language, trimmed text.
+    ///
+    /// The support and consultant addresses come from the config, or from
+    /// --support-address and --consultant. Example:
+    ///   supportd inspect --consultant anna@smartstock.cloud mail.eml
+    #[command(verbatim_doc_comment)]
+    Inspect {
+        /// .eml files; `-` reads one message from stdin.
+        #[arg(required = true, value_name = "FILE")]
+        files: Vec<String>,
+        /// The support mailbox (default: the config's, else support@smartstock.cloud).
+        #[arg(long, value_name = "ADDRESS")]
+        support_address: Option<String>,
+        /// A consultant's address; repeat for several (added to the config's).
+        #[arg(long = "consultant", value_name = "ADDRESS")]
+        consultants: Vec<String>,
+        /// When our server received the messages (default: the topmost
+        /// Received: header, else the file's modification time, else --now).
+        #[arg(long, value_name = "RFC3339", value_parser = parse_instant)]
+        received: Option<DateTime<Utc>>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -200,6 +223,44 @@ fn run(args: Args) -> Result<ExitCode, Failure> {
                     Err(anyhow::anyhow!("missing arguments; see supportd sla --help").into())
                 }
             }
+        }
+        Command::Inspect {
+            files,
+            support_address,
+            consultants,
+            received,
+        } => {
+            let cfg = Config::locate(args.config.as_deref())?;
+            let mut settings = match &cfg {
+                Some(cfg) => supportd::mail::Settings::from_config(cfg, None),
+                None => supportd::mail::Settings::new("support@smartstock.cloud", "SS", &[]),
+            };
+            if let Some(a) = support_address {
+                let mut s = supportd::mail::Settings::new(
+                    a,
+                    &settings.ticket_prefix,
+                    &settings.consultants,
+                );
+                s.form_senders = std::mem::take(&mut settings.form_senders);
+                settings = s;
+            }
+            settings
+                .consultants
+                .extend(consultants.iter().map(|c| c.trim().to_ascii_lowercase()));
+            let now = args.now.unwrap_or_else(Utc::now);
+            let failed = cli::inspect::inspect(
+                files,
+                &settings,
+                *received,
+                now,
+                &mut stdout.lock(),
+                &mut io::stderr().lock(),
+            )?;
+            Ok(if failed == 0 {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(EXIT_BAD_INPUT)
+            })
         }
         Command::CheckConfig => {
             let path = args

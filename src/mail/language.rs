@@ -1,0 +1,115 @@
+//! Polish or English, for templates: counts Polish letters and common words
+//! of each language. Pure.
+
+use crate::lang::Lang;
+
+const PL_WORDS: &[&str] = &[
+    "się",
+    "nie",
+    "jest",
+    "że",
+    "na",
+    "do",
+    "w",
+    "z",
+    "i",
+    "to",
+    "jak",
+    "czy",
+    "mamy",
+    "który",
+    "która",
+    "oraz",
+    "już",
+    "dzień",
+    "dobry",
+    "witam",
+    "pozdrawiam",
+    "proszę",
+    "prosimy",
+    "problem",
+    "błąd",
+    "działa",
+    "bardzo",
+    "jeszcze",
+    "gdy",
+    "po",
+    "od",
+    "dla",
+    "przy",
+    "tylko",
+    "może",
+    "mogę",
+    "został",
+    "została",
+    "było",
+    "będzie",
+    "dziękuję",
+];
+const EN_WORDS: &[&str] = &[
+    "the", "and", "is", "to", "we", "it", "of", "not", "have", "please", "hello", "regards",
+    "this", "that", "with", "for", "are", "was", "our", "you", "can", "when", "since", "error",
+    "issue", "thanks", "thank", "would", "could", "does", "doesn't", "there", "from", "be", "in",
+    "on", "at", "hi", "dear",
+];
+
+/// The language of a text; `default` when nothing tells.
+pub fn detect(subject: &str, text: &str, default: Lang) -> Lang {
+    let mut pl = 0usize;
+    let mut en = 0usize;
+    let sample = &text[..text.floor_char_boundary(text.len().min(20_000))];
+    for word in subject
+        .split(|c: char| !c.is_alphanumeric() && c != '\'')
+        .chain(sample.split(|c: char| !c.is_alphanumeric() && c != '\''))
+    {
+        if word.is_empty() {
+            continue;
+        }
+        let w = word.to_lowercase();
+        if w.chars().any(|c| "ąćęłńóśźż".contains(c)) {
+            pl += 2;
+        }
+        if PL_WORDS.contains(&w.as_str()) {
+            pl += 1;
+        }
+        if EN_WORDS.contains(&w.as_str()) {
+            en += 1;
+        }
+    }
+    match pl.cmp(&en) {
+        std::cmp::Ordering::Greater => Lang::Pl,
+        std::cmp::Ordering::Less => Lang::En,
+        std::cmp::Ordering::Equal => default,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn detects() {
+        let table = [
+            (
+                "Błąd logowania",
+                "Dzień dobry, od rana nie możemy się zalogować.",
+                Lang::Pl,
+            ),
+            (
+                "Login error",
+                "Hello, since this morning we cannot log in to the system.",
+                Lang::En,
+            ),
+            (
+                "Blad logowania",
+                "Dzien dobry, od rana nie mozemy sie zalogowac do systemu. Prosze o pomoc.",
+                Lang::Pl,
+            ),
+            ("", "", Lang::En),
+        ];
+        for (s, t, expected) in table {
+            assert_eq!(detect(s, t, Lang::En), expected, "{t}");
+        }
+        assert_eq!(detect("", "", Lang::Pl), Lang::Pl);
+    }
+}

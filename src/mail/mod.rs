@@ -1,0 +1,354 @@
+//! Understanding one support email: normalise, classify, thread, trim, check
+//! the report, suggest a severity, tell the language, read consultant tags.
+//!
+//! Pure: no I/O and no clock; look-ups ("is this Message-ID ours?") come in
+//! through [`thread::Lookup`], the received instant is an argument. The store
+//! consumes [`Analysis`]; `supportd inspect` prints it as JSON.
+//!
+//! - [`parse`]: mail-parser → [`parse::Parsed`];
+//! - [`classify`]: kind and the rule that decided it;
+//! - [`thread`]: which ticket, by which signal;
+//! - [`trim`]: quoted history, signatures, mobile footers;
+//! - [`occurrence`], [`report`]: the contract's report fields;
+//! - [`severity`], [`language`]: suggestions for a new ticket;
+//! - [`tags`]: consultant commands;
+//! - [`token`]: our outbound markers and their HMACs.
+
+pub mod classify;
+pub mod language;
+pub mod occurrence;
+pub mod parse;
+pub mod report;
+pub mod severity;
+pub mod tags;
+pub mod thread;
+pub mod token;
+pub mod trim;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use crate::config::{Config, ConsultantAuth};
+use crate::lang::Lang;
+use crate::sla::{Severity, Zone};
+use classify::{Kind, Who};
+use severity::SeverityRules;
+use thread::{Lookup, Signal};
+use token::Markers;
+
+/// What the analysis needs to know about us; build once per config.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Our markers (support address and ticket prefix).
+    pub markers: Markers,
+    /// The support address, lower-cased.
+    pub support_address: String,
+    /// The ticket prefix.
+    pub ticket_prefix: String,
+    /// Consultant addresses, lower-cased.
+    pub consultants: Vec<String>,
+    /// Contact-form senders, lower-cased.
+    pub form_senders: Vec<String>,
+    /// The consultant sender check.
+    pub auth: ConsultantAuth,
+    /// Trusted `Authentication-Results` server ids.
+    pub trusted_authserv_ids: Vec<String>,
+    /// The token key, when known (the database or config holds it).
+    pub token_key: Option<Vec<u8>>,
+    /// The calendar's zone (for occurrence times without a Date offset).
+    pub zone: Zone,
+    /// Language when a text tells none.
+    pub default_language: Lang,
+    /// Severity rules.
+    pub severity_rules: SeverityRules,
+}
+
+impl Settings {
+    /// Settings for a support address, ticket prefix and consultants, with
+    /// every other value at its default.
+    pub fn new(support_address: &str, ticket_prefix: &str, consultants: &[String]) -> Settings {
+        let support_address = support_address.trim().to_ascii_lowercase();
+        Settings {
+            markers: Markers::new(&support_address, ticket_prefix),
+            support_address,
+            ticket_prefix: ticket_prefix.to_string(),
+            consultants: consultants
+                .iter()
+                .map(|c| c.trim().to_ascii_lowercase())
+                .collect(),
+            form_senders: Vec::new(),
+            auth: ConsultantAuth::Token,
+            trusted_authserv_ids: Vec::new(),
+            token_key: None,
+            zone: Zone::warsaw(),
+            default_language: Lang::Pl,
+            severity_rules: SeverityRules::default(),
+        }
+    }
+
+    /// Settings from a validated config (the token key comes from the store).
+    pub fn from_config(cfg: &Config, token_key: Option<Vec<u8>>) -> Settings {
+        let mut s = Settings::new(
+            &cfg.support.address,
+            &cfg.support.ticket_prefix,
+            &cfg.consultants.addresses,
+        );
+        s.form_senders = cfg.support.form_senders.clone();
+        s.auth = cfg.consultants.auth;
+        s.trusted_authserv_ids = cfg.consultants.trusted_authserv_ids.clone();
+        s.token_key = token_key;
+        s.zone = cfg.calendar.timezone().clone();
+        s.default_language = cfg.support.default_language;
+        s
+    }
+}
+
+/// A person, as JSON.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Person {
+    /// Address, lower-cased.
+    pub address: String,
+    /// Display name.
+    pub name: Option<String>,
+}
+
+/// One valid command, as JSON.
+pub type Command = tags::Command;
+
+/// The analysis of one message. Field names are stable (documented in the
+/// README under `supportd inspect`).
+#[derive(Debug, Clone, Serialize)]
+pub struct Analysis {
+    /// `new`, `reply`, `consultant_command`, `auto_reply`, `bounce`, `list`, `own_loop`.
+    pub kind: Kind,
+    /// The classification rule that decided the kind.
+    pub rule: &'static str,
+    /// The ticket it refers to, e.g. `SS-1042`.
+    pub ticket_ref: Option<String>,
+    /// How it was tied to the ticket.
+    pub thread_signal: Option<Signal>,
+    /// For bounces: the Message-ID of the mail that bounced.
+    pub bounced_message_id: Option<String>,
+    /// For bounces: our outbox row named by the bounce envelope.
+    pub bounced_outbox_id: Option<u64>,
+    /// For bounces: a permanent failure rather than a delay.
+    pub bounce_permanent: Option<bool>,
+    /// `pl` or `en`.
+    pub language: &'static str,
+    /// Suggested severity 1–5.
+    pub severity: u8,
+    /// `explicit`, `rule` or `default`.
+    pub severity_source: severity::Source,
+    /// When the problem happened, RFC 3339 UTC.
+    pub occurrence_time: Option<String>,
+    /// The report fields.
+    pub fields: report::Report,
+    /// Required fields that are missing.
+    pub missing: Vec<&'static str>,
+    /// Valid consultant commands, in order.
+    pub commands: Vec<Command>,
+    /// Invalid tag lines (and a consultant mail naming no ticket).
+    pub errors: Vec<tags::TagError>,
+    /// Consultant sender check: true, false, or null when it cannot be known.
+    pub authenticated: Option<bool>,
+    /// `X-Auto-Response-Suppress`: do not acknowledge.
+    pub suppress_ack: bool,
+    /// A trusted `Authentication-Results` shows DMARC fail.
+    pub dmarc_fail: bool,
+    /// Who the ticket is for: the sender, or Reply-To for contact forms.
+    pub requester: Person,
+    /// The Message-ID without angle brackets.
+    pub message_id: Option<String>,
+    /// The decoded subject.
+    pub subject: String,
+    /// Attachments.
+    pub attachments: Vec<parse::Attachment>,
+    /// Quoted history was removed from the text.
+    pub quote_removed: bool,
+    /// The text: trimmed of quotes, signature and (for consultants) tags.
+    pub text: String,
+}
+
+/// Analyses one raw message received at `received_at`.
+pub fn analyze(
+    raw: &[u8],
+    received_at: DateTime<Utc>,
+    settings: &Settings,
+    lookup: &dyn Lookup,
+) -> Analysis {
+    let p = parse::parse(raw);
+    let thread = thread::thread(&p, &settings.markers, lookup);
+    let who = Who {
+        markers: &settings.markers,
+        support_address: &settings.support_address,
+        consultants: &settings.consultants,
+    };
+    let class = classify::classify(&p, &who, thread.is_some());
+    let ticket_ref = thread
+        .as_ref()
+        .map(|t| format!("{}-{}", settings.ticket_prefix, t.number));
+
+    // Trim: replies and consultant mail lose quoted history; new requests
+    // only their signature (a forwarded error mail is part of the report).
+    let (text, quote_removed) = match class.kind {
+        Kind::New | Kind::List => (trim::trim_signature(&p.text), false),
+        _ => {
+            let t = trim::trim(&p.text);
+            (t.text, t.removed_quote)
+        }
+    };
+    let language = language::detect(&p.subject, &text, settings.default_language);
+
+    let (mut commands, mut errors, text) = if class.kind == Kind::ConsultantCommand {
+        let t = tags::parse_tags(&text);
+        (t.commands, t.errors, t.text)
+    } else {
+        (Vec::new(), Vec::new(), text)
+    };
+    if class.kind == Kind::ConsultantCommand && ticket_ref.is_none() {
+        errors.push(tags::TagError {
+            line: 0,
+            text: p.subject.clone(),
+            message: format!(
+                "this mail names no ticket; reply to a ticket mail or put [{}-N] in the subject",
+                settings.ticket_prefix
+            ),
+        });
+        commands.clear();
+    }
+
+    let (severity, severity_source) = settings.severity_rules.suggest(&p.subject, &text);
+    let anchor = occurrence::anchor(p.date, received_at);
+    let occurrence = if class.kind.is_automatic() {
+        occurrence::Occurrence::default()
+    } else {
+        occurrence::find(&text, &anchor, &settings.zone, language)
+    };
+    let fields = report::check(&p, &text, &occurrence);
+    let missing = if matches!(class.kind, Kind::New | Kind::Reply | Kind::List) {
+        fields.missing(severity)
+    } else {
+        Vec::new()
+    };
+
+    let authenticated = if class.kind == Kind::ConsultantCommand {
+        thread.as_ref().and_then(|t| {
+            authenticate(
+                &p,
+                settings,
+                &format!("{}-{}", settings.ticket_prefix, t.number),
+            )
+        })
+    } else {
+        None
+    };
+    let requester = if settings.form_senders.contains(&p.from.address) {
+        p.reply_to.clone().unwrap_or_else(|| p.from.clone())
+    } else {
+        p.from.clone()
+    };
+    Analysis {
+        kind: class.kind,
+        rule: class.rule,
+        ticket_ref,
+        thread_signal: thread.map(|t| t.signal),
+        bounced_message_id: class.bounce.as_ref().and_then(|b| b.message_id.clone()),
+        bounced_outbox_id: class.bounce.as_ref().and_then(|b| b.outbox_id),
+        bounce_permanent: class.bounce.as_ref().map(|b| b.permanent),
+        language: language.as_str(),
+        severity: severity.number(),
+        severity_source,
+        occurrence_time: occurrence.instant.map(crate::sla::format_utc),
+        fields,
+        missing,
+        commands,
+        errors,
+        authenticated,
+        suppress_ack: classify::suppress_ack(&p),
+        dmarc_fail: dmarc_fail(&p, settings),
+        requester: Person {
+            address: requester.address,
+            name: requester.name,
+        },
+        message_id: p.message_id.clone(),
+        subject: p.subject.clone(),
+        attachments: p.attachments.clone(),
+        quote_removed,
+        text,
+    }
+}
+
+/// Authentication-Results headers from trusted servers, lower-cased.
+fn trusted_results<'a>(
+    p: &'a parse::Parsed,
+    settings: &'a Settings,
+) -> impl Iterator<Item = String> + 'a {
+    p.header_values("authentication-results")
+        .filter_map(move |v| {
+            let v = v.to_ascii_lowercase();
+            let id = v.split(';').next()?.split_whitespace().next()?.to_string();
+            settings
+                .trusted_authserv_ids
+                .iter()
+                .any(|t| t.eq_ignore_ascii_case(&id))
+                .then_some(v)
+        })
+}
+
+/// DKIM or DMARC pass for the sender's domain from a trusted server.
+fn dkim_pass(p: &parse::Parsed, settings: &Settings) -> bool {
+    let Some((_, domain)) = p.from.address.rsplit_once('@') else {
+        return false;
+    };
+    trusted_results(p, settings).any(|v| {
+        v.split(';').any(|clause| {
+            let c = clause.trim();
+            (c.starts_with("dkim=pass")
+                && (c.contains(&format!("header.d={domain}"))
+                    || c.contains(&format!("header.i=@{domain}"))))
+                || (c.starts_with("dmarc=pass") && c.contains(&format!("header.from={domain}")))
+        })
+    })
+}
+
+fn dmarc_fail(p: &parse::Parsed, settings: &Settings) -> bool {
+    trusted_results(p, settings).any(|v| v.split(';').any(|c| c.trim().starts_with("dmarc=fail")))
+}
+
+/// The consultant sender check (design.md "Inbound mail", step 2).
+fn authenticate(p: &parse::Parsed, settings: &Settings, ticket_ref: &str) -> Option<bool> {
+    let token = settings.token_key.as_deref().map(|key| {
+        let expected = token::consultant_mac(key, ticket_ref, &p.from.address);
+        let number: Option<u64> = ticket_ref.rsplit('-').next().and_then(|n| n.parse().ok());
+        let by_address =
+            p.to.iter()
+                .chain(&p.cc)
+                .filter_map(|a| settings.markers.plus_address(&a.address))
+                .chain(
+                    p.header_values("delivered-to")
+                        .filter_map(|a| settings.markers.plus_address(a)),
+                );
+        let by_id = p
+            .in_reply_to
+            .iter()
+            .chain(&p.references)
+            .filter_map(|id| settings.markers.message_id(id));
+        by_address
+            .chain(by_id)
+            .any(|m| Some(m.number) == number && token::mac_eq(&m.mac, &expected))
+    });
+    match settings.auth {
+        ConsultantAuth::Token => token,
+        ConsultantAuth::Dkim => Some(dkim_pass(p, settings)),
+        ConsultantAuth::Either => match (token, dkim_pass(p, settings)) {
+            (_, true) | (Some(true), _) => Some(true),
+            (None, false) => None,
+            (Some(false), false) => Some(false),
+        },
+    }
+}
+
+/// Severity as a type, for callers.
+pub fn severity_of(a: &Analysis) -> Severity {
+    Severity::from_number(a.severity).unwrap_or(Severity::Minor)
+}

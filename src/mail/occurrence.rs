@@ -1,0 +1,672 @@
+//! When did the problem happen? Reads English and Polish time expressions
+//! and pins them to an instant (contract clause 2.2, design.md "Required
+//! report fields").
+//!
+//! The field is *present* only when the text pins a clock time ("14:30",
+//! "3 pm", "o 15", "około 14:30") or a relative time ("2 hours ago",
+//! "godzinę temu"). A day or part of the day alone ("yesterday", "this
+//! morning", "w poniedziałek rano", "20 listopada") is evidence, but the field
+//! stays missing so the customer is asked for the time.
+//!
+//! Dates: ISO (2024-03-04), numeric day-first (4.03.2024, 04/03/2024) and, for
+//! English mail, month-first with slashes when valid (03/24/2024); month names
+//! in English and in every Polish case ("20 listopada", "listopad",
+//! "w listopadzie"); today / yesterday / the day before (dziś, dzisiaj,
+//! wczoraj, przedwczoraj); weekdays ("Monday" is the latest Monday not after
+//! the anchor). Zones: an explicit UTC/GMT/CET/CEST or numeric offset, else
+//! the sender's zone (the Date header's offset, else the calendar's zone).
+//!
+//! The anchor for relative expressions is the Date header when it lies within
+//! 24 h before the received instant, else the received instant; a time after
+//! the anchor is discarded. Pure.
+
+use std::sync::LazyLock;
+
+use chrono::{
+    DateTime, Datelike, Duration, FixedOffset, NaiveDate, NaiveTime, TimeZone, Utc, Weekday,
+};
+use regex::Regex;
+
+use crate::lang::Lang;
+
+/// What was found about the time of occurrence.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Occurrence {
+    /// A clock time or relative time was given.
+    pub pinned: bool,
+    /// The instant, when it could be built and is not after the anchor.
+    pub instant: Option<DateTime<Utc>>,
+    /// The words that said it (or the day/part-of-day words when not pinned).
+    pub evidence: Option<String>,
+}
+
+/// How the sender's local time is read.
+#[derive(Debug, Clone, Copy)]
+pub struct Anchor {
+    /// "Now" for relative expressions.
+    pub at: DateTime<Utc>,
+    /// The sender's offset when the zone is not written out; `None`: use
+    /// `zone`.
+    pub offset: Option<FixedOffset>,
+}
+
+/// Chooses the anchor: the Date header when within 24 h before receipt.
+pub fn anchor(date: Option<DateTime<FixedOffset>>, received_at: DateTime<Utc>) -> Anchor {
+    match date {
+        Some(d)
+            if d <= received_at && received_at - d.with_timezone(&Utc) <= Duration::hours(24) =>
+        {
+            Anchor {
+                at: d.with_timezone(&Utc),
+                offset: Some(*d.offset()),
+            }
+        }
+        Some(d) => Anchor {
+            at: received_at,
+            offset: Some(*d.offset()),
+        },
+        None => Anchor {
+            at: received_at,
+            offset: None,
+        },
+    }
+}
+
+const MONTHS_EN: [&str; 12] = [
+    "jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec",
+];
+// Polish month stems that cover every case: styczeń, stycznia, styczniu, …
+const MONTHS_PL: [&str; 12] = [
+    "stycz",
+    "lut",
+    "marz|marc",
+    "kwie",
+    "maj|maja|maju",
+    "czerw",
+    "lip",
+    "sierp",
+    "wrze",
+    "paźdz|pazdz",
+    "listopad",
+    "grud",
+];
+
+static CLOCK: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(concat!(
+        r"(?ix)",
+        // 14:30, 14:30:05, 2:30 pm; also 14.30 / 14h30 after a time word.
+        r"(?P<pre>(?:^|\s)(?:o|około|okolo|ok\.|koło|kolo|godz\.?|godzinie|at|about|around|approx\.?|approximately|since|od|do|between|until|ca\.?)\s+(?:godz\.?\s+|godzinie\s+)?)?",
+        r"(?P<h>[01]?\d|2[0-3])",
+        r"(?:(?P<sep>[:.h])(?P<m>[0-5]\d)(?::(?P<s>[0-5]\d))?)?",
+        r"(?:[.,]\d{1,6})?",
+        r"\s*(?P<ampm>a\.?\s?m\.?|p\.?\s?m\.?)?",
+        r"(?P<post>\s*(?:h\b|uhr\b|o'clock\b))?",
+        r"(?P<zone>\s*(?:\(?\s*(?:utc|gmt|cet|cest|z)\s*\)?|[+-]\d{2}:?\d{2}|czasu polskiego))?"
+    ))
+    .expect("valid")
+});
+
+static RELATIVE: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(concat!(
+        r"(?i)\b(?:(?P<n>\d{1,3}|an?|one|two|three|four|five|ten|half an?)\s+(?P<unit>hours?|hrs?|minutes?|mins?)\s+ago",
+        r"|(?P<npl>\d{1,3}|pół|pol|jedną|dwie|trzy|cztery|pięć|kilka)?\s*(?P<unitpl>godzin[ęya]?|godz\.|minut[ęy]?|min\.?|kwadrans)\s+temu)"
+    ))
+    .expect("valid")
+});
+
+static ISO_DATE: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"\b(?P<y>(?:19|20|21)\d\d)-(?P<mo>[01]?\d)-(?P<d>[0-3]?\d)(?:[T ]|\b)")
+        .expect("valid")
+});
+static NUM_DATE: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"\b(?P<a>[0-3]?\d)(?P<sep>[./-])(?P<b>[01]?\d)(?P<sep2>[./-])(?P<y>(?:19|20|21)\d\d|\d\d)\b").expect("valid")
+});
+static NAMED_DATE: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(concat!(
+        r"(?i)\b(?:(?P<d1>[0-3]?\d)(?:st|nd|rd|th|\.)?\s+(?:of\s+)?(?P<m1>[a-zżźćńółęąś]{3,})\.?(?:,?\s+(?P<y1>(?:19|20|21)\d\d))?",
+        r"|(?P<m2>[a-z]{3,})\.?\s+(?P<d2>[0-3]?\d)(?:st|nd|rd|th)?(?:,?\s+(?P<y2>(?:19|20|21)\d\d))?)\b"
+    ))
+    .expect("valid")
+});
+static DAY_WORD: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(concat!(
+        r"(?i)\b(?P<w>(?:today|this morning|this afternoon|this evening|tonight|yesterday|the day before yesterday|",
+        r"dzisiaj|dziś|dzis|wczoraj|przedwczoraj|",
+        r"(?:last\s+|on\s+)?(?:monday|tuesday|wednesday|thursday|friday|saturday|sunday)|",
+        r"(?-i:Mon|Tue|Tues|Wed|Thu|Thur|Thurs|Fri|Sat|Sun)|",
+        r"(?:(?:w|we|od|ostatni|ostatnią|zeszły|zeszłą|w zeszły|w zeszłą)\s+)?(?:poniedział\w*|wtor\w*|środ\w*|srod\w*|czwart\w*|piąt\w*|piat\w*|sobot\w*|niedziel\w*))\b",
+        r"|(?:pon|wt|śr|sr|czw|pt|sob|niedz|nd)\.)"
+    ))
+    .expect("valid")
+});
+static PART_OF_DAY: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?i)\b(this morning|in the morning|this afternoon|in the afternoon|this evening|in the evening|at night|tonight|at noon|at midnight|rano|przed południem|po południu|popołudniu|wieczorem|w nocy|nocą|w południe|o północy)\b")
+        .expect("valid")
+});
+static MONTH_ONLY: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?i)\b(in (january|february|march|april|may|june|july|august|september|october|november|december)|w (styczniu|lutym|marcu|kwietniu|maju|czerwcu|lipcu|sierpniu|wrześniu|październiku|listopadzie|grudniu))\b")
+        .expect("valid")
+});
+/// Words before a number that make "14.30" or a bare "15" a clock time.
+static TIME_WORDS: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?i)(?:^|[\s(,;])(o|około|okolo|ok\.|koło|kolo|godz\.?|godzinie|at|about|around|since|od|do|ca\.?)\s+(godz\.?\s+|godzinie\s+)?$").expect("valid")
+});
+/// Lines that look like log output rather than prose.
+static LOG_LINE: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(
+        r"(?i)^\s{2,}|\b(error|warn|warning|info|debug|trace|fatal)\b\s*[\[:]|^\s*at\s+[\w.$]+\(",
+    )
+    .expect("valid")
+});
+
+fn month_number(word: &str) -> Option<u32> {
+    let w = word.to_lowercase();
+    if let Some(i) = MONTHS_EN.iter().position(|m| w.starts_with(m)) {
+        // "mar" also starts Polish "marca"/"marzec": same month.
+        return Some(i as u32 + 1);
+    }
+    MONTHS_PL
+        .iter()
+        .position(|stems| stems.split('|').any(|s| w.starts_with(s)))
+        .map(|i| i as u32 + 1)
+}
+
+fn weekday_of(word: &str) -> Option<Weekday> {
+    let w = word.to_lowercase();
+    let table: [(&[&str], Weekday); 7] = [
+        (&["mon", "pon"], Weekday::Mon),
+        (&["tue", "wt"], Weekday::Tue),
+        (&["wed", "środ", "srod", "śr.", "sr."], Weekday::Wed),
+        (&["thu", "czw"], Weekday::Thu),
+        (&["fri", "piąt", "piat", "pt."], Weekday::Fri),
+        (&["sat", "sob"], Weekday::Sat),
+        (&["sun", "niedz", "nd."], Weekday::Sun),
+    ];
+    table
+        .iter()
+        .find(|(stems, _)| {
+            stems
+                .iter()
+                .any(|s| w.split_whitespace().any(|x| x.starts_with(s)))
+        })
+        .map(|(_, d)| *d)
+}
+
+/// A date found in a line, relative to the anchor's local date.
+fn date_in(line: &str, today: NaiveDate, lang: Lang) -> Option<(NaiveDate, String)> {
+    if let Some(c) = ISO_DATE.captures(line) {
+        let d = NaiveDate::from_ymd_opt(
+            c["y"].parse().ok()?,
+            c["mo"].parse().ok()?,
+            c["d"].parse().ok()?,
+        )?;
+        return Some((d, c[0].trim().to_string()));
+    }
+    if let Some(c) = NUM_DATE.captures(line)
+        && c["sep"] == c["sep2"]
+    {
+        {
+            let (a, b): (u32, u32) = (c["a"].parse().ok()?, c["b"].parse().ok()?);
+            let mut y: i32 = c["y"].parse().ok()?;
+            if y < 100 {
+                y += 2000;
+            }
+            let month_first = &c["sep"] == "/" && lang == Lang::En && a <= 12 && b <= 31;
+            let d = if month_first {
+                NaiveDate::from_ymd_opt(y, a, b).or_else(|| NaiveDate::from_ymd_opt(y, b, a))
+            } else {
+                NaiveDate::from_ymd_opt(y, b, a).or_else(|| NaiveDate::from_ymd_opt(y, a, b))
+            };
+            if let Some(d) = d {
+                return Some((d, c[0].to_string()));
+            }
+        }
+    }
+    for c in NAMED_DATE.captures_iter(line) {
+        let (d, m, y) = match (c.name("d1"), c.name("m1"), c.name("d2"), c.name("m2")) {
+            (Some(d), Some(m), _, _) => (d.as_str(), m.as_str(), c.name("y1")),
+            (_, _, Some(d), Some(m)) => (d.as_str(), m.as_str(), c.name("y2")),
+            _ => continue,
+        };
+        let Some(month) = month_number(m) else {
+            continue;
+        };
+        // "mar" must be a month word, not "market": require a known form.
+        if m.len() > 3 && !is_month_word(m) {
+            continue;
+        }
+        let day: u32 = d.parse().ok()?;
+        let year = match y {
+            Some(y) => y.as_str().parse().ok()?,
+            None => {
+                // No year: the latest such date not after today.
+                let this = today.year();
+                match NaiveDate::from_ymd_opt(this, month, day) {
+                    Some(x) if x <= today => this,
+                    _ => this - 1,
+                }
+            }
+        };
+        if let Some(date) = NaiveDate::from_ymd_opt(year, month, day) {
+            return Some((date, c[0].to_string()));
+        }
+    }
+    if let Some(c) = DAY_WORD.captures(line) {
+        let w = c["w"].to_lowercase();
+        let w = w.trim();
+        let date = if w.contains("day before") || w.starts_with("przedwczoraj") {
+            today - Duration::days(2)
+        } else if w.starts_with("yesterday") || w.starts_with("wczoraj") {
+            today - Duration::days(1)
+        } else if w.starts_with("today")
+            || w.starts_with("this ")
+            || w == "tonight"
+            || w.starts_with("dzi")
+        {
+            today
+        } else {
+            let wd = weekday_of(w)?;
+            let back = (today.weekday().num_days_from_monday() + 7 - wd.num_days_from_monday()) % 7;
+            today - Duration::days(back.into())
+        };
+        return Some((date, c[0].trim().to_string()));
+    }
+    None
+}
+
+fn is_month_word(m: &str) -> bool {
+    let w = m.to_lowercase();
+    const EN: [&str; 12] = [
+        "january",
+        "february",
+        "march",
+        "april",
+        "may",
+        "june",
+        "july",
+        "august",
+        "september",
+        "october",
+        "november",
+        "december",
+    ];
+    const EN_SHORT: [&str; 13] = [
+        "jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "sept", "oct", "nov", "dec",
+    ];
+    EN.contains(&w.as_str())
+        || EN_SHORT.contains(&w.as_str())
+        || MONTHS_PL
+            .iter()
+            .any(|stems| stems.split('|').any(|s| w.starts_with(s)))
+}
+
+/// Explicit zone words after a clock time.
+fn zone_offset(z: &str, date: NaiveDate) -> Option<FixedOffset> {
+    let z = z
+        .trim()
+        .trim_matches(['(', ')'])
+        .trim()
+        .to_ascii_lowercase();
+    match z.as_str() {
+        "" => None,
+        "utc" | "gmt" | "z" => FixedOffset::east_opt(0),
+        "cet" => FixedOffset::east_opt(3600),
+        "cest" => FixedOffset::east_opt(7200),
+        "czasu polskiego" => {
+            let w = crate::sla::Zone::warsaw();
+            let noon = date.and_hms_opt(12, 0, 0)?;
+            FixedOffset::east_opt((noon.and_utc().timestamp() - w.local_to_utc(noon)) as i32)
+        }
+        other => {
+            let sign = if other.starts_with('-') { -1 } else { 1 };
+            let digits: String = other.chars().filter(char::is_ascii_digit).collect();
+            let (h, m) = (
+                digits.get(0..2)?.parse::<i32>().ok()?,
+                digits.get(2..4)?.parse::<i32>().ok()?,
+            );
+            FixedOffset::east_opt(sign * (h * 3600 + m * 60))
+        }
+    }
+}
+
+fn sender_offset(anchor: &Anchor, zone: &crate::sla::Zone, date: NaiveDate) -> FixedOffset {
+    anchor.offset.unwrap_or_else(|| {
+        let noon = date.and_hms_opt(12, 0, 0).expect("noon exists");
+        FixedOffset::east_opt((noon.and_utc().timestamp() - zone.local_to_utc(noon)) as i32)
+            .expect("valid offset")
+    })
+}
+
+fn words_to_number(n: &str) -> Option<i64> {
+    Some(match n.to_lowercase().as_str() {
+        "a" | "an" | "one" | "jedną" => 1,
+        "two" | "dwie" => 2,
+        "three" | "trzy" => 3,
+        "four" | "cztery" => 4,
+        "five" | "pięć" => 5,
+        "ten" => 10,
+        "kilka" => 3,
+        other => other.parse().ok()?,
+    })
+}
+
+/// A clock-time candidate in a line.
+struct ClockHit {
+    time: NaiveTime,
+    zone: String,
+    start: usize,
+    end: usize,
+}
+
+fn clock_hits(line: &str) -> Vec<ClockHit> {
+    let mut out = Vec::new();
+    for c in CLOCK.captures_iter(line) {
+        let whole = c.get(0).expect("match");
+        let h_m = c.name("h").expect("hour");
+        // Not inside a longer number, date or version ("5.8.8", "2024-03-04").
+        let before = &line[..h_m.start()];
+        let after = &line[whole.end()..];
+        if before.ends_with(|ch: char| {
+            ch.is_ascii_digit() || ch == '.' || ch == '-' || ch == '/' || ch == ':' || ch == ','
+        }) || after.starts_with(|ch: char| ch.is_ascii_digit() || ch == '%' || ch == '/')
+            || (after.starts_with(['.', '-'])
+                && after[1..].starts_with(|ch: char| ch.is_ascii_digit()))
+        {
+            continue;
+        }
+        let h: u32 = h_m.as_str().parse().unwrap_or(99);
+        let sep = c.name("sep").map(|m| m.as_str());
+        let ampm = c
+            .name("ampm")
+            .map(|m| m.as_str().to_ascii_lowercase().replace(['.', ' '], ""));
+        let has_pre = c.name("pre").is_some() || TIME_WORDS.is_match(before);
+        let accepted = match (sep, &ampm) {
+            (Some(":"), _) => true,
+            (Some("." | "h"), _) => has_pre || ampm.is_some(),
+            (None, Some(_)) => true,
+            (None, None) => {
+                // "o 15", "około 14", "15 Uhr", "3 o'clock": a word must say it is a time.
+                let pre = c.name("pre").map(|m| m.as_str().trim().to_lowercase());
+                let polish = pre.as_deref().is_some_and(|p| {
+                    p.starts_with('o')
+                        || p.starts_with("ok")
+                        || p.starts_with("ko")
+                        || p.starts_with("godz")
+                });
+                (polish || c.name("post").is_some())
+                    && !after
+                        .trim_start()
+                        .starts_with(|ch: char| ch.is_alphabetic())
+                    || c.name("post").is_some()
+            }
+            _ => false,
+        };
+        if !accepted {
+            continue;
+        }
+        let m: u32 = c.name("m").map_or(0, |m| m.as_str().parse().unwrap_or(0));
+        let s: u32 = c.name("s").map_or(0, |m| m.as_str().parse().unwrap_or(0));
+        let h = match ampm.as_deref() {
+            Some("pm") if h < 12 => h + 12,
+            Some("am") if h == 12 => 0,
+            Some(_) if h > 12 => continue,
+            _ => h,
+        };
+        if let Some(time) = NaiveTime::from_hms_opt(h, m, s) {
+            out.push(ClockHit {
+                time,
+                zone: c
+                    .name("zone")
+                    .map_or(String::new(), |z| z.as_str().to_string()),
+                start: c.name("pre").map_or(h_m.start(), |p| p.start()),
+                end: whole.end(),
+            });
+        }
+    }
+    out
+}
+
+/// Reads the occurrence time from a text.
+pub fn find(text: &str, anchor: &Anchor, zone: &crate::sla::Zone, lang: Lang) -> Occurrence {
+    let today_offset = sender_offset(anchor, zone, anchor.at.naive_utc().date());
+    let today = anchor.at.with_timezone(&today_offset).date_naive();
+    let mut day_only: Option<String> = None;
+    let mut pinned_without_instant: Option<String> = None;
+    // Prose lines first, then log-like lines.
+    let lines: Vec<&str> = text.lines().collect();
+    for pass in 0..2 {
+        for line in &lines {
+            if line.trim_start().starts_with('>') || (pass == 0) == LOG_LINE.is_match(line) {
+                continue;
+            }
+            // Relative: "2 hours ago", "godzinę temu".
+            if let Some(c) = RELATIVE.captures(line) {
+                let (n, unit) = match (c.name("n"), c.name("unit"), c.name("npl"), c.name("unitpl"))
+                {
+                    (n, Some(u), _, _) => {
+                        (n.map_or("1", |m| m.as_str()), u.as_str().to_lowercase())
+                    }
+                    (_, _, n, Some(u)) => {
+                        (n.map_or("1", |m| m.as_str()), u.as_str().to_lowercase())
+                    }
+                    _ => continue,
+                };
+                let minutes =
+                    if n.to_lowercase().starts_with("half") || n.starts_with("pół") || n == "pol"
+                    {
+                        if unit.starts_with('h') || unit.starts_with("godz") {
+                            30
+                        } else {
+                            0
+                        }
+                    } else if unit.starts_with("kwadrans") {
+                        15
+                    } else {
+                        let k = words_to_number(n).unwrap_or(1);
+                        if unit.starts_with('h') || unit.starts_with("godz") {
+                            k * 60
+                        } else {
+                            k
+                        }
+                    };
+                if minutes > 0 {
+                    return Occurrence {
+                        pinned: true,
+                        instant: Some(anchor.at - Duration::minutes(minutes)),
+                        evidence: Some(c[0].trim().to_string()),
+                    };
+                }
+            }
+            let hits = clock_hits(line);
+            let date = date_in(line, today, lang);
+            if let Some(hit) = hits.first() {
+                let date_found = date.as_ref().map(|(d, _)| *d);
+                let d = date_found.unwrap_or(today);
+                let offset =
+                    zone_offset(&hit.zone, d).unwrap_or_else(|| sender_offset(anchor, zone, d));
+                let evidence = match &date {
+                    Some((_, words)) if !line[hit.start..hit.end].contains(words.as_str()) => {
+                        format!("{} {}", words, line[hit.start..hit.end].trim())
+                    }
+                    _ => line[hit.start..hit.end].trim().to_string(),
+                };
+                let instant = offset
+                    .from_local_datetime(&d.and_time(hit.time))
+                    .single()
+                    .map(|t| t.with_timezone(&Utc));
+                match instant {
+                    Some(t) if t <= anchor.at => {
+                        return Occurrence {
+                            pinned: true,
+                            instant: Some(t),
+                            evidence: Some(evidence),
+                        };
+                    }
+                    _ => {
+                        pinned_without_instant.get_or_insert(evidence);
+                    }
+                }
+            } else if day_only.is_none() {
+                if let Some((_, words)) = date {
+                    let part = PART_OF_DAY.find(line).map(|m| m.as_str().to_string());
+                    day_only = Some(match part {
+                        Some(p) if !words.contains(&p) => format!("{words} {p}"),
+                        _ => words,
+                    });
+                } else if let Some(m) = PART_OF_DAY.find(line).or_else(|| MONTH_ONLY.find(line)) {
+                    day_only = Some(m.as_str().to_string());
+                }
+            }
+        }
+    }
+    match pinned_without_instant {
+        Some(evidence) => Occurrence {
+            pinned: true,
+            instant: None,
+            evidence: Some(evidence),
+        },
+        None => Occurrence {
+            pinned: false,
+            instant: None,
+            evidence: day_only,
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sla::Zone;
+
+    fn t(s: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+    }
+
+    /// Anchor: Wednesday 2026-11-25 10:00 +01:00 (Date header), received a
+    /// minute later.
+    fn run(text: &str, lang: Lang) -> Occurrence {
+        let date = DateTime::parse_from_rfc3339("2026-11-25T10:00:00+01:00").unwrap();
+        let a = anchor(Some(date), t("2026-11-25T09:01:00Z"));
+        find(text, &a, &Zone::warsaw(), lang)
+    }
+
+    #[test]
+    fn occurrence_table() {
+        // (text, pinned, instant)
+        let table: &[(&str, bool, Option<&str>)] = &[
+            (
+                "It failed yesterday at 14:30.",
+                true,
+                Some("2026-11-24T14:30:00+01:00"),
+            ),
+            (
+                "Błąd pojawił się wczoraj o 14:30.",
+                true,
+                Some("2026-11-24T14:30:00+01:00"),
+            ),
+            ("wczoraj około 15", true, Some("2026-11-24T15:00:00+01:00")),
+            (
+                "Dzisiaj o 9.15 system przestał działać",
+                true,
+                Some("2026-11-25T09:15:00+01:00"),
+            ),
+            (
+                "It started 2 hours ago",
+                true,
+                Some("2026-11-25T08:00:00+01:00"),
+            ),
+            (
+                "Problem zaczął się godzinę temu",
+                true,
+                Some("2026-11-25T09:00:00+01:00"),
+            ),
+            (
+                "pół godziny temu przestało działać",
+                true,
+                Some("2026-11-25T09:30:00+01:00"),
+            ),
+            (
+                "On Monday at 3 pm the export failed",
+                true,
+                Some("2026-11-23T15:00:00+01:00"),
+            ),
+            (
+                "last failures: Sat 13:00, Sat 15:31",
+                true,
+                Some("2026-11-21T13:00:00+01:00"),
+            ),
+            (
+                "awaria w pt. o 13:10",
+                true,
+                Some("2026-11-20T13:10:00+01:00"),
+            ),
+            (
+                "W poniedziałek o 8:05 rano",
+                true,
+                Some("2026-11-23T08:05:00+01:00"),
+            ),
+            (
+                "First noticed on Sunday 2024-03-03 at about 01:09 (UTC).",
+                true,
+                Some("2024-03-03T01:09:00Z"),
+            ),
+            (
+                "Stało się 20 listopada o 11:00",
+                true,
+                Some("2026-11-20T11:00:00+01:00"),
+            ),
+            (
+                "Happened on 03/11/2026 at 16:45",
+                true,
+                Some("2026-03-11T16:45:00+01:00"),
+            ),
+            (
+                "Wystąpiło 3.11.2026 o godz. 16:45",
+                true,
+                Some("2026-11-03T16:45:00+01:00"),
+            ),
+            (
+                "November 20, 2026 at 11:00 AM",
+                true,
+                Some("2026-11-20T11:00:00+01:00"),
+            ),
+            // A time after the anchor with no date is discarded.
+            ("at 16:00 it broke", true, None),
+            // Day or part of the day alone: evidence, not pinned.
+            ("It broke yesterday.", false, None),
+            ("Od rana nie działa, dziś rano", false, None),
+            ("w listopadzie zauważyliśmy", false, None),
+            // Numbers that are not times.
+            (
+                "Connector version: 5.8.8, 19.5% free, order 629903",
+                false,
+                None,
+            ),
+            ("We have 15 users", false, None),
+        ];
+        for (text, pinned, instant) in table {
+            let o = run(text, if text.is_ascii() { Lang::En } else { Lang::Pl });
+            assert_eq!(o.pinned, *pinned, "{text}: {o:?}");
+            assert_eq!(o.instant, instant.map(t), "{text}: {o:?}");
+        }
+    }
+
+    #[test]
+    fn day_only_keeps_evidence() {
+        let o = run("It broke yesterday.", Lang::En);
+        assert_eq!(o.evidence.as_deref(), Some("yesterday"));
+        let o = run("dziś rano przestało działać", Lang::Pl);
+        assert!(o.evidence.unwrap().contains("rano"));
+    }
+
+    #[test]
+    fn anchor_falls_back_to_receipt() {
+        let received = t("2026-11-25T09:00:00Z");
+        let stale = DateTime::parse_from_rfc3339("2026-11-20T10:00:00+02:00").unwrap();
+        let a = anchor(Some(stale), received);
+        assert_eq!(a.at, received);
+        assert_eq!(a.offset.unwrap().local_minus_utc(), 7200);
+        let future = DateTime::parse_from_rfc3339("2026-11-26T10:00:00+01:00").unwrap();
+        assert_eq!(anchor(Some(future), received).at, received);
+    }
+}

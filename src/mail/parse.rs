@@ -1,0 +1,419 @@
+//! Normalise one raw message with mail-parser into [`Parsed`]: the sender,
+//! recipients, subject, identifiers, date, the best text body and the
+//! attachments, plus the raw header values the classifier needs.
+//!
+//! Must not: fail or panic. Broken MIME degrades (a message mail-parser cannot
+//! read at all becomes an empty [`Parsed`] whose body is the raw bytes read as
+//! lossy UTF-8). Pure: no I/O, no clock.
+//!
+//! Charsets are mail-parser's (with its `full_encoding` feature: every charset
+//! `encoding_rs` knows, including ISO-8859-2 and Windows-1250 used by Polish
+//! clients); RFC 2047 encoded words are decoded by it. HTML-only mail is turned
+//! into text with html2text, not with regexes.
+
+use chrono::{DateTime, FixedOffset};
+use mail_parser::{
+    Address, HeaderValue, Message, MessageParser, MessagePart, MimeHeaders, PartType,
+};
+
+/// Bodies longer than this are cut before text analysis: the report checks
+/// and trimming read what a person reads, not megabytes of pasted logs.
+pub const MAX_TEXT_BYTES: usize = 256 * 1024;
+/// Nested parts deeper than this are not descended into (mail-parser has its
+/// own limit as well); a bomb of 10,000 nested parts is read as far as this.
+pub const MAX_PARTS: usize = 2_000;
+
+/// A mailbox: address (lower-cased) and display name.
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize)]
+pub struct Mailbox {
+    /// The address, lower-cased; empty when the header had none.
+    pub address: String,
+    /// The display name, if any.
+    pub name: Option<String>,
+}
+
+/// One attachment or inline non-text part.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Attachment {
+    /// MIME type, lower-cased, e.g. `image/png`.
+    pub content_type: String,
+    /// File name, if given.
+    pub filename: Option<String>,
+    /// Decoded size in bytes.
+    pub size: usize,
+    /// Whether it is shown inline (Content-Disposition: inline, or a body
+    /// part referenced by Content-ID).
+    pub inline: bool,
+    /// Content-ID without angle brackets.
+    pub content_id: Option<String>,
+}
+
+impl Attachment {
+    /// Whether this is an image.
+    pub fn is_image(&self) -> bool {
+        self.content_type.starts_with("image/")
+    }
+}
+
+/// A normalised message.
+#[derive(Debug, Clone, Default)]
+pub struct Parsed {
+    /// From.
+    pub from: Mailbox,
+    /// Reply-To (first).
+    pub reply_to: Option<Mailbox>,
+    /// To.
+    pub to: Vec<Mailbox>,
+    /// Cc.
+    pub cc: Vec<Mailbox>,
+    /// Subject, decoded; empty when absent.
+    pub subject: String,
+    /// Message-ID without angle brackets.
+    pub message_id: Option<String>,
+    /// In-Reply-To ids without angle brackets.
+    pub in_reply_to: Vec<String>,
+    /// References ids without angle brackets.
+    pub references: Vec<String>,
+    /// The Date header.
+    pub date: Option<DateTime<FixedOffset>>,
+    /// Return-Path address (lower-cased); `Some("")` for the null path `<>`.
+    pub return_path: Option<String>,
+    /// Every header as (lower-cased name, raw value trimmed), in order.
+    pub headers: Vec<(String, String)>,
+    /// The best text body: text/plain, else HTML converted to text.
+    pub text: String,
+    /// Whether [`Parsed::text`] came from HTML.
+    pub text_from_html: bool,
+    /// The HTML body, when there is one (for `cid:` and pasted images).
+    pub html: Option<String>,
+    /// Attachments and inline non-text parts.
+    pub attachments: Vec<Attachment>,
+    /// Content type of the top part, lower-cased (`multipart/report`, …).
+    pub content_type: String,
+    /// `report-type` of a `multipart/report`.
+    pub report_type: Option<String>,
+    /// Text of `message/delivery-status` parts (DSN fields).
+    pub delivery_status: String,
+    /// Message-IDs found in headers of returned messages (`message/rfc822`,
+    /// `text/rfc822-headers`) in a report.
+    pub returned_message_ids: Vec<String>,
+    /// Whether mail-parser could not read the message at all.
+    pub unparseable: bool,
+}
+
+impl Parsed {
+    /// All values of a header (name in any case), raw and trimmed.
+    pub fn header_values<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+        self.headers
+            .iter()
+            .filter(move |(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The first value of a header.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// The date of the topmost `Received:` header (when our server took the
+/// message), design.md "received" rule for files; `None` when absent.
+pub fn topmost_received(raw: &[u8]) -> Option<DateTime<chrono::Utc>> {
+    let msg = MessageParser::new().parse_headers(raw)?;
+    let r = msg.received()?;
+    r.date
+        .map(|d| d.to_timestamp())
+        .and_then(|t| DateTime::from_timestamp(t, 0))
+}
+
+/// Parses raw bytes into a [`Parsed`]; never fails.
+pub fn parse(raw: &[u8]) -> Parsed {
+    match MessageParser::new().parse(raw) {
+        Some(msg) => from_message(&msg),
+        None => Parsed {
+            text: truncate(String::from_utf8_lossy(raw).into_owned()),
+            unparseable: true,
+            ..Parsed::default()
+        },
+    }
+}
+
+fn from_message(msg: &Message<'_>) -> Parsed {
+    let mut p = Parsed {
+        from: msg.from().and_then(first_mailbox).unwrap_or_default(),
+        reply_to: msg.reply_to().and_then(first_mailbox),
+        to: msg.to().map(mailboxes).unwrap_or_default(),
+        cc: msg.cc().map(mailboxes).unwrap_or_default(),
+        subject: msg.subject().unwrap_or("").trim().to_string(),
+        message_id: msg.message_id().map(clean_id).filter(|s| !s.is_empty()),
+        in_reply_to: ids(msg.in_reply_to()),
+        references: ids(msg.references()),
+        date: msg.date().and_then(|d| {
+            let secs = (i32::from(d.tz_hour) * 3600 + i32::from(d.tz_minute) * 60)
+                * if d.tz_before_gmt { -1 } else { 1 };
+            let offset = FixedOffset::east_opt(secs)?;
+            DateTime::from_timestamp(d.to_timestamp(), 0).map(|t| t.with_timezone(&offset))
+        }),
+        headers: msg
+            .headers_raw()
+            .map(|(n, v)| (n.to_ascii_lowercase(), unfold(v)))
+            .collect(),
+        ..Parsed::default()
+    };
+    p.return_path = p.header("return-path").map(|v| {
+        v.trim()
+            .trim_start_matches('<')
+            .trim_end_matches('>')
+            .trim()
+            .to_ascii_lowercase()
+    });
+    let root = msg.root_part();
+    if let Some(ct) = root.content_type() {
+        p.content_type = content_type_name(ct.ctype(), ct.subtype());
+        if p.content_type == "multipart/report" {
+            p.report_type = ct.attribute("report-type").map(|s| s.to_ascii_lowercase());
+        }
+    } else {
+        p.content_type = "text/plain".into();
+    }
+
+    // The best body: the first text/plain of mail-parser's body list, else the
+    // first HTML converted.
+    let text_part = msg
+        .text_body
+        .iter()
+        .filter_map(|id| msg.parts.get(*id as usize))
+        .find(|part| {
+            matches!(part.body, PartType::Text(_)) && !part.is_content_type("text", "html")
+        });
+    let html_part = msg
+        .html_body
+        .iter()
+        .filter_map(|id| msg.parts.get(*id as usize))
+        .find(|part| matches!(part.body, PartType::Html(_)));
+    if let Some(PartType::Html(html)) = html_part.map(|part| &part.body) {
+        p.html = Some(truncate(html.to_string()));
+    }
+    match (text_part.map(|part| &part.body), &p.html) {
+        (Some(PartType::Text(t)), _) => p.text = truncate(t.to_string()),
+        (_, Some(html)) => {
+            p.text = html_to_text(html);
+            p.text_from_html = true;
+        }
+        _ => {}
+    }
+
+    for part in msg.parts.iter().take(MAX_PARTS) {
+        let ctype = part
+            .content_type()
+            .map(|ct| content_type_name(ct.ctype(), ct.subtype()))
+            .unwrap_or_else(|| "text/plain".into());
+        let dsn = ctype == "message/delivery-status" || ctype == "message/global-delivery-status";
+        match &part.body {
+            PartType::Multipart(_) => {}
+            PartType::Text(t) if dsn => {
+                p.delivery_status.push_str(t);
+                p.delivery_status.push('\n');
+            }
+            PartType::Binary(b) | PartType::InlineBinary(b) if dsn => {
+                p.delivery_status.push_str(&String::from_utf8_lossy(b));
+                p.delivery_status.push('\n');
+            }
+            PartType::Text(t)
+                if ctype == "text/rfc822-headers" || ctype == "message/rfc822-headers" =>
+            {
+                p.returned_message_ids.extend(message_ids_in_headers(t));
+            }
+            PartType::Message(inner) => {
+                if let Some(id) = inner.message_id() {
+                    p.returned_message_ids.push(clean_id(id));
+                }
+                p.attachments
+                    .push(attachment(part, ctype, inner.raw_message().len()));
+            }
+            // Text and HTML parts are the body unless they are named files.
+            PartType::Text(_) | PartType::Html(_)
+                if part.attachment_name().is_none() && !is_attachment(part) => {}
+            _ => p.attachments.push(attachment(part, ctype, part.len())),
+        }
+    }
+    p
+}
+
+fn attachment(part: &MessagePart<'_>, content_type: String, size: usize) -> Attachment {
+    let content_id = part.content_id().map(clean_id).filter(|s| !s.is_empty());
+    let disposition_inline = part
+        .content_disposition()
+        .is_some_and(|cd| cd.ctype().eq_ignore_ascii_case("inline"));
+    Attachment {
+        content_type,
+        filename: part
+            .attachment_name()
+            .map(|s| s.trim().to_string())
+            .filter(|s| !s.is_empty()),
+        size,
+        inline: disposition_inline || (content_id.is_some() && !is_attachment(part)),
+        content_id,
+    }
+}
+
+/// Content-Disposition: attachment.
+fn is_attachment(part: &MessagePart<'_>) -> bool {
+    part.content_disposition()
+        .is_some_and(|cd| cd.ctype().eq_ignore_ascii_case("attachment"))
+}
+
+fn content_type_name(ctype: &str, subtype: Option<&str>) -> String {
+    match subtype {
+        Some(s) => format!("{}/{}", ctype.to_ascii_lowercase(), s.to_ascii_lowercase()),
+        None => ctype.to_ascii_lowercase(),
+    }
+}
+
+fn first_mailbox(a: &Address<'_>) -> Option<Mailbox> {
+    a.iter()
+        .find(|x| x.address.is_some())
+        .or_else(|| a.first())
+        .map(mailbox)
+}
+
+fn mailboxes(a: &Address<'_>) -> Vec<Mailbox> {
+    a.iter()
+        .map(mailbox)
+        .filter(|m| !m.address.is_empty())
+        .collect()
+}
+
+fn mailbox(a: &mail_parser::Addr<'_>) -> Mailbox {
+    Mailbox {
+        address: a
+            .address
+            .as_deref()
+            .unwrap_or("")
+            .trim()
+            .to_ascii_lowercase(),
+        name: a
+            .name
+            .as_deref()
+            .map(|n| n.trim().trim_matches('"').trim().to_string())
+            .filter(|n| !n.is_empty()),
+    }
+}
+
+fn ids(v: &HeaderValue<'_>) -> Vec<String> {
+    match v {
+        HeaderValue::Text(t) => vec![clean_id(t)],
+        HeaderValue::TextList(l) => l.iter().map(|t| clean_id(t)).collect(),
+        _ => Vec::new(),
+    }
+    .into_iter()
+    .filter(|s| !s.is_empty())
+    .collect()
+}
+
+/// A Message-ID without angle brackets and surrounding space.
+pub fn clean_id(s: &str) -> String {
+    s.trim()
+        .trim_start_matches('<')
+        .trim_end_matches('>')
+        .trim()
+        .to_string()
+}
+
+fn unfold(v: &str) -> String {
+    let mut out = String::with_capacity(v.len());
+    let mut last_space = false;
+    for c in v.trim().chars() {
+        if c == '\r' || c == '\n' {
+            continue;
+        }
+        let space = c == ' ' || c == '\t';
+        if space && last_space {
+            continue;
+        }
+        out.push(if space { ' ' } else { c });
+        last_space = space;
+    }
+    out
+}
+
+fn message_ids_in_headers(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut lines = text.lines().peekable();
+    while let Some(line) = lines.next() {
+        if line.len() > 11 && line[..11].eq_ignore_ascii_case("message-id:") {
+            let mut v = line[11..].to_string();
+            while let Some(next) = lines.next_if(|l| l.starts_with([' ', '\t'])) {
+                v.push_str(next);
+            }
+            let id = clean_id(&v);
+            if !id.is_empty() {
+                out.push(id);
+            }
+        }
+    }
+    out
+}
+
+/// HTML to plain text with html2text; quoted blocks come out with `> `.
+pub fn html_to_text(html: &str) -> String {
+    let html = &html[..html.floor_char_boundary(html.len().min(MAX_TEXT_BYTES))];
+    html2text::config::plain_no_decorate()
+        .string_from_read(html.as_bytes(), 10_000)
+        .unwrap_or_default()
+}
+
+fn truncate(mut s: String) -> String {
+    if s.len() > MAX_TEXT_BYTES {
+        s.truncate(s.floor_char_boundary(MAX_TEXT_BYTES));
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn polish_charsets_and_encoded_words() {
+        // "Zażółć gęślą jaźń" in ISO-8859-2 quoted-printable, subject in an
+        // RFC 2047 Windows-1250 word.
+        let raw = b"From: =?windows-1250?Q?Pawe=B3_Kowalski?= <Pawel@Example.PL>\r\n\
+To: support@smartstock.cloud\r\n\
+Subject: =?windows-1250?Q?B=B3=B9d_logowania?=\r\n\
+Message-ID: <abc@example.pl>\r\n\
+Content-Type: text/plain; charset=iso-8859-2\r\n\
+Content-Transfer-Encoding: quoted-printable\r\n\r\n\
+Za=BF=F3=B3=E6 g=EA=B6l=B1 ja=BC=F1\r\n";
+        let p = parse(raw);
+        assert_eq!(p.from.address, "pawel@example.pl");
+        assert_eq!(p.from.name.as_deref(), Some("Paweł Kowalski"));
+        assert_eq!(p.subject, "Błąd logowania");
+        assert_eq!(p.text.trim(), "Zażółć gęślą jaźń");
+        assert_eq!(p.message_id.as_deref(), Some("abc@example.pl"));
+    }
+
+    #[test]
+    fn html_only_becomes_text() {
+        let raw = b"From: a@b.c\r\nContent-Type: text/html; charset=utf-8\r\n\r\n<p>Hello <b>there</b></p><blockquote>old</blockquote>";
+        let p = parse(raw);
+        assert!(p.text_from_html);
+        assert!(p.text.contains("Hello there"), "{:?}", p.text);
+        assert!(p.text.contains("> old"), "{:?}", p.text);
+    }
+
+    #[test]
+    fn garbage_never_fails() {
+        for raw in [
+            &b""[..],
+            b"\0\0\0",
+            b"no headers at all",
+            b"Content-Type: multipart/mixed; boundary=x\r\n\r\n--x\r\n",
+        ] {
+            let _ = parse(raw);
+        }
+    }
+}

@@ -1,0 +1,426 @@
+//! Does a problem report contain what the contract asks (clause 2.1–2.6)?
+//! For each field: present or missing, with the evidence (a text span or an
+//! attachment). Definitions are design.md's "Required report fields":
+//!
+//! | field | present when |
+//! | --- | --- |
+//! | subject | it names a problem: not empty, not only "help"/"pytanie"/"Re:" |
+//! | occurrence_time | a clock time or "N hours ago" ([`super::occurrence`]) |
+//! | diagnosis_steps | the customer says what they already tried or checked |
+//! | description | enough prose that is not greetings, logs or the other fields |
+//! | screenshots | an image attachment, inline `cid:` image or pasted image, not a signature logo |
+//! | messages | quoted error text, a stack trace or an attached log |
+//! | expectations | what the customer expects ("expected", "should", "oczekuję") |
+//!
+//! Required: subject, occurrence time, diagnosis steps, description and
+//! screenshots; for severity 4–5 (questions, suggestions) only subject and
+//! description. Expectations are asked for but optional. Pure.
+
+use std::sync::LazyLock;
+
+use regex::Regex;
+
+use super::occurrence::Occurrence;
+use super::parse::{Attachment, Parsed};
+use crate::sla::Severity;
+
+/// The report fields, in the contract's order; names are the JSON keys.
+pub const FIELDS: [&str; 7] = [
+    "subject",
+    "occurrence_time",
+    "diagnosis_steps",
+    "description",
+    "screenshots",
+    "messages",
+    "expectations",
+];
+
+/// One field's verdict.
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize)]
+pub struct Field {
+    /// Whether the field is present.
+    pub present: bool,
+    /// What showed it (or, for a day without a time, what was found).
+    pub evidence: Option<String>,
+}
+
+/// All fields of one message.
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize)]
+pub struct Report {
+    /// 2.1 subject line naming the problem.
+    pub subject: Field,
+    /// 2.2 time of occurrence.
+    pub occurrence_time: Field,
+    /// 2.3 diagnosis steps taken.
+    pub diagnosis_steps: Field,
+    /// 2.4 description with circumstances and place.
+    pub description: Field,
+    /// 2.5 screenshots.
+    pub screenshots: Field,
+    /// 2.5 messages (error texts, logs).
+    pub messages: Field,
+    /// 2.6 expectations.
+    pub expectations: Field,
+}
+
+impl Report {
+    /// The field by its JSON name.
+    pub fn get(&self, name: &str) -> Option<&Field> {
+        Some(match name {
+            "subject" => &self.subject,
+            "occurrence_time" => &self.occurrence_time,
+            "diagnosis_steps" => &self.diagnosis_steps,
+            "description" => &self.description,
+            "screenshots" => &self.screenshots,
+            "messages" => &self.messages,
+            "expectations" => &self.expectations,
+            _ => return None,
+        })
+    }
+
+    /// Required fields that are missing, in the contract's order.
+    pub fn missing(&self, severity: Severity) -> Vec<&'static str> {
+        required(severity)
+            .iter()
+            .copied()
+            .filter(|f| self.get(f).is_some_and(|x| !x.present))
+            .collect()
+    }
+}
+
+/// The required fields for a severity.
+pub fn required(severity: Severity) -> &'static [&'static str] {
+    if severity.is_enquiry() {
+        &["subject", "description"]
+    } else {
+        &[
+            "subject",
+            "occurrence_time",
+            "diagnosis_steps",
+            "description",
+            "screenshots",
+        ]
+    }
+}
+
+static GENERIC_SUBJECT: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(concat!(
+        r"(?i)^\s*(help|help me|help needed|please help|question|questions|problem|issue|issues|urgent|support|request|",
+        r"hi|hello|hey|info|information|error|bug|(no subject)|no subject|test|fw|fwd|re|",
+        r"pomoc|pomocy|prośba|prosba|pytanie|pytania|problem|problemy|pilne|zgłoszenie|zgloszenie|błąd|blad|",
+        r"witam|dzień dobry|dzien dobry|bez tematu|\(bez tematu\)|sprawa|uwaga)\s*[!?.:]*\s*$"
+    ))
+    .expect("valid")
+});
+
+static DIAGNOSIS: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(concat!(
+        r"(?i)(\b(i|we)\s+(have\s+|already\s+|also\s+|then\s+)*(tried|restarted|rebooted|checked|cleared|reinstalled|re-installed|",
+        r"verified|tested|updated|upgraded|disabled|enabled|looked|logged out|switched|changed|compared|deleted|removed|",
+        r"reset|ran|run|asked|contacted|confirmed|made sure|double-checked|reproduced)\b|",
+        r"\b(what (we|i) (have )?(checked|tried|done)|steps (taken|tried|so far)|steps to reproduce|troubleshooting|",
+        r"diagnos|already (tried|checked|restarted|cleared)|tried to|have tried|restarting|clearing the cache|",
+        r"after (a )?(restart|reboot|reinstall))|",
+        r"\b(sprawdził\w*|sprawdzil\w*|sprawdzaliśmy|próbował\w*|probowal\w*|restartował\w*|zrestartował\w*|zrestartowal\w*|",
+        r"uruchomił\w* ponownie|uruchomil\w* ponownie|ponowne uruchomienie|wyczyścił\w*|wyczyscil\w*|przeinstalował\w*|",
+        r"zainstalował\w* ponownie|zaktualizował\w*|wylogował\w*|zweryfikował\w*|przetestował\w*|testowaliśmy|",
+        r"zrobił\w*|zrobiliśmy|kroki|diagnostyk|co (już )?sprawdzi|upewnił\w*|porównał\w*|skontaktował\w*))"
+    ))
+    .expect("valid")
+});
+
+static MESSAGE_TEXT: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(concat!(
+        r#"(?i)("[^"\n]{0,200}(error|exception|failed|fail|denied|invalid|timeout|timed out|not found|błąd|blad|nie można|nie mozna|odmowa)[^"\n]{0,200}"|"#,
+        r#"„[^”\n]{3,300}”|'[^'\n]{0,200}(error|exception|failed)[^'\n]{0,200}'|"#,
+        r#""[^"\n]{3,300}"[^\n]{0,20}\b(error|message|exception|błąd|blad|komunikat|warning)|"#,
+        r#"\b(error|message|komunikat|błąd|blad)\w*[^\n]{0,30}"[^"\n]{3,300}"|"#,
+        r"\b(traceback \(most recent call last\)|exception in thread|stack ?trace|stacktrace|\w+(exception|error):\s|",
+        r"^\s+at\s+[\w.$<>]+\(|\b(error|err|fatal|failed|failure)\b\s*(code|message)?\s*[:#]\s*(?-i:[A-Z0-9_\-]{3,})\b|\b(?-i:[A-Z][A-Z0-9]*_[A-Z0-9_]{3,})\b|",
+        r"\b(error|warn|fatal)\s*[\[:]|\bhttp (status )?[45]\d\d\b|\berror \d{3,}\b|\b[45]\d\d (internal server error|bad gateway|service unavailable|not found|forbidden)|",
+        r"komunikat\w*|treść błędu|tresc bledu|error message|the message (says|reads|is)|wyświetla się|pojawia się błąd|shows? (the )?(error|message)))"
+    ))
+    .expect("valid")
+});
+
+static EXPECTATION: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(concat!(
+        r"(?i)(\b(expected|we expect|i expect|expectation|should (be|show|work|display|return|have|allow)|",
+        r"supposed to|(we|i) would like (it|this|that|the \w+|you) to|(we|i)'d like (it|this|the \w+) to|we need (it|this|the \w+) to|please (fix|restore|make)|",
+        r"it would be (good|great)|ought to)\b|",
+        r"\b(oczekuj\w*|oczekiwan\w*|powin(ien|na|no|ny|ni)\w*|chcielibyśmy|chcielibysmy|chciałbym|chciałabym|chcialbym|",
+        r"prosimy o (naprawę|naprawe|przywrócenie|przywrocenie|poprawienie)|proszę o (naprawę|naprawe|przywrócenie|poprawienie)|",
+        r"liczymy na|zależy nam na|zalezy nam na))"
+    ))
+    .expect("valid")
+});
+
+static NOT_PROSE: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(concat!(
+        r"(?i)^\s*(hi|hello|hey|dear|good (morning|afternoon)|thanks|thank you|kind regards|best regards|regards|best|cheers|",
+        r"dzień dobry|dzien dobry|witam|witajcie|szanowni państwo|szanowni panstwo|pozdrawiam|z poważaniem|z powazaniem|",
+        r"dziękuję|dziekuje|dzięki|serdecznie|mvg|mfg)\b.{0,40}$|^\s*[-=_*#]{3,}\s*$|^\s*(phone|tel|mobile|e-?mail|www|fax)\b"
+    ))
+    .expect("valid")
+});
+
+static LOGO_NAME: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?i)(logo|signature|sig[_\-.]|podpis|banner|icon|facebook|linkedin|twitter|instagram|spacer|pixel)").expect("valid")
+});
+static DATA_IMAGE: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r#"(?i)<img[^>]+src\s*=\s*["']?data:image/[a-z+]+;base64,([A-Za-z0-9+/=\s]{2000,})"#)
+        .expect("valid")
+});
+static CID_IMAGE: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r#"(?i)<img[^>]+src\s*=\s*["']?cid:([^"'>\s]+)"#).expect("valid"));
+
+/// Smallest inline image that is taken for a screenshot rather than a logo:
+/// signature logos are typically a few kilobytes.
+pub const MIN_INLINE_SCREENSHOT_BYTES: usize = 12 * 1024;
+
+fn first_line_matching(text: &str, re: &Regex) -> Option<String> {
+    let m = re.find(text)?;
+    let start = text[..m.start()].rfind('\n').map_or(0, |i| i + 1);
+    let end = text[m.end()..]
+        .find('\n')
+        .map_or(text.len(), |i| m.end() + i);
+    let line = text[start..end].trim();
+    Some(clip(line, 200))
+}
+
+fn clip(s: &str, max: usize) -> String {
+    if s.len() <= max {
+        s.to_string()
+    } else {
+        format!("{}…", &s[..s.floor_char_boundary(max)])
+    }
+}
+
+fn is_screenshot(a: &Attachment, html: Option<&str>) -> bool {
+    if !a.is_image() {
+        return false;
+    }
+    let name = a.filename.as_deref().unwrap_or("");
+    if LOGO_NAME.is_match(name)
+        || a.content_id
+            .as_deref()
+            .is_some_and(|c| LOGO_NAME.is_match(c))
+    {
+        return false;
+    }
+    let referenced_inline = a.inline
+        || a.content_id.as_deref().is_some_and(|cid| {
+            html.is_some_and(|h| {
+                CID_IMAGE
+                    .captures_iter(h)
+                    .any(|c| c[1].eq_ignore_ascii_case(cid))
+            })
+        });
+    !referenced_inline || a.size >= MIN_INLINE_SCREENSHOT_BYTES
+}
+
+fn is_log(a: &Attachment) -> bool {
+    let name = a.filename.as_deref().unwrap_or("").to_ascii_lowercase();
+    name.ends_with(".log")
+        || name.ends_with(".txt")
+            && (name.contains("log") || name.contains("error") || name.contains("trace"))
+        || name.ends_with(".har")
+        || name.contains("stacktrace")
+        || (a.content_type == "text/plain" && !name.is_empty() && !a.inline)
+}
+
+/// Checks a request's text (trimmed) and attachments.
+pub fn check(p: &Parsed, text: &str, occurrence: &Occurrence) -> Report {
+    let mut r = Report::default();
+
+    let subject = super::thread::strip_reply_prefixes(&p.subject);
+    let subject_words = subject
+        .split_whitespace()
+        .filter(|w| w.chars().any(char::is_alphanumeric))
+        .count();
+    r.subject = Field {
+        present: !GENERIC_SUBJECT.is_match(subject)
+            && (subject_words >= 2 || subject.chars().count() >= 8),
+        evidence: (!subject.is_empty()).then(|| clip(subject, 200)),
+    };
+
+    r.occurrence_time = Field {
+        present: occurrence.pinned,
+        evidence: occurrence.evidence.clone(),
+    };
+
+    r.diagnosis_steps = match first_line_matching(text, &DIAGNOSIS) {
+        Some(line) => Field {
+            present: true,
+            evidence: Some(line),
+        },
+        None => Field::default(),
+    };
+
+    // Description: prose lines that are not greetings, signatures, logs or
+    // short field labels.
+    let prose: Vec<&str> = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !NOT_PROSE.is_match(l) && !l.starts_with('>'))
+        .filter(|l| l.split_whitespace().count() >= 4)
+        .collect();
+    let words: usize = prose.iter().map(|l| l.split_whitespace().count()).sum();
+    r.description = Field {
+        present: words >= 12,
+        evidence: prose.first().map(|l| clip(l, 200)),
+    };
+
+    let html = p.html.as_deref();
+    let screenshot = p.attachments.iter().find(|a| is_screenshot(a, html));
+    r.screenshots = if let Some(a) = screenshot {
+        Field {
+            present: true,
+            evidence: Some(
+                a.filename
+                    .clone()
+                    .or_else(|| a.content_id.as_ref().map(|c| format!("cid:{c}")))
+                    .unwrap_or_else(|| a.content_type.clone()),
+            ),
+        }
+    } else if html.is_some_and(|h| DATA_IMAGE.is_match(h)) {
+        Field {
+            present: true,
+            evidence: Some("pasted image (data: URL)".into()),
+        }
+    } else {
+        Field::default()
+    };
+
+    r.messages = if let Some(line) = first_line_matching(text, &MESSAGE_TEXT) {
+        Field {
+            present: true,
+            evidence: Some(line),
+        }
+    } else if let Some(a) = p.attachments.iter().find(|a| is_log(a)) {
+        Field {
+            present: true,
+            evidence: a.filename.clone(),
+        }
+    } else {
+        Field::default()
+    };
+
+    r.expectations = match first_line_matching(text, &EXPECTATION) {
+        Some(line) => Field {
+            present: true,
+            evidence: Some(line),
+        },
+        None => Field::default(),
+    };
+    r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn subjects() {
+        let table = [
+            ("Export to Excel fails with error 500", true),
+            ("Błąd przy logowaniu", true),
+            ("Re: help", false),
+            ("Pytanie", false),
+            ("", false),
+            ("Problem!", false),
+            ("Odp: Re:", false),
+            ("Login", false),
+            ("Invoices missing", true),
+        ];
+        for (subject, present) in table {
+            let p = Parsed {
+                subject: subject.into(),
+                ..Parsed::default()
+            };
+            let r = check(&p, "", &Occurrence::default());
+            assert_eq!(r.subject.present, present, "{subject:?}");
+        }
+    }
+
+    #[test]
+    fn text_fields() {
+        // (text, diagnosis, messages, expectations)
+        let table = [
+            ("I restarted the server twice.", true, false, false),
+            (
+                "Sprawdziłem logi i zrestartowałem usługę.",
+                true,
+                false,
+                false,
+            ),
+            ("We get \"Connection refused\" error.", false, true, false),
+            (
+                "java.lang.NullPointerException: x\n    at com.acme.Foo.bar(Foo.java:10)",
+                false,
+                true,
+                false,
+            ),
+            ("Pojawia się błąd „Brak uprawnień”.", false, true, false),
+            ("The report should show all invoices.", false, false, true),
+            ("Oczekujemy przywrócenia działania.", false, false, true),
+            ("It is broken.", false, false, false),
+        ];
+        for (text, diagnosis, messages, expectations) in table {
+            let r = check(&Parsed::default(), text, &Occurrence::default());
+            assert_eq!(
+                (
+                    r.diagnosis_steps.present,
+                    r.messages.present,
+                    r.expectations.present
+                ),
+                (diagnosis, messages, expectations),
+                "{text}"
+            );
+        }
+    }
+
+    #[test]
+    fn screenshots_not_logos() {
+        let img = |name: &str, size, inline, cid: Option<&str>| Attachment {
+            content_type: "image/png".into(),
+            filename: Some(name.into()),
+            size,
+            inline,
+            content_id: cid.map(Into::into),
+        };
+        let table = [
+            (img("screenshot.png", 50_000, false, None), true),
+            (
+                img("image001.png", 3_000, true, Some("image001.png@01D")),
+                false,
+            ),
+            (
+                img("image002.png", 80_000, true, Some("image002.png@01D")),
+                true,
+            ),
+            (img("company-logo.png", 90_000, false, None), false),
+        ];
+        for (a, expected) in table {
+            let p = Parsed {
+                attachments: vec![a.clone()],
+                ..Parsed::default()
+            };
+            assert_eq!(
+                check(&p, "", &Occurrence::default()).screenshots.present,
+                expected,
+                "{a:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn required_by_severity() {
+        let r = Report::default();
+        assert_eq!(r.missing(Severity::Critical).len(), 5);
+        assert_eq!(
+            r.missing(Severity::Question),
+            vec!["subject", "description"]
+        );
+    }
+}

@@ -1,0 +1,171 @@
+//! Severity suggestion (contract §5): an explicit "Severity: N" /
+//! "Priorytet: N" line wins; otherwise the first matching rule (regex →
+//! severity) in order; otherwise 3. Rules are configurable; the shipped
+//! defaults are English and Polish. Pure.
+
+use std::sync::LazyLock;
+
+use regex::Regex;
+
+use crate::sla::Severity;
+
+static EXPLICIT: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?im)^\s*\**(severity|priority|priorytet|ważność|waznosc|istotność|istotnosc|poziom)\**\s*[:=-]\s*\**\s*([1-5])\b").expect("valid")
+});
+
+/// Where the severity came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Source {
+    /// An explicit line in the body.
+    Explicit,
+    /// A rule matched.
+    Rule,
+    /// Nothing matched: the default 3.
+    Default,
+}
+
+/// Ordered rules: the first match wins.
+#[derive(Debug, Clone)]
+pub struct SeverityRules {
+    rules: Vec<(Regex, Severity)>,
+}
+
+/// The shipped rules, in order: outages first, then broken components,
+/// suggestions, questions.
+pub const DEFAULT_RULES: &[(&str, u8)] = &[
+    (
+        r"(?i)\b(nobody|no one|none of (us|our users)|all (of our )?users) (can|could|are able to)?\s*(not |n't )?(log ?in|login|sign in|access)",
+        1,
+    ),
+    (
+        r"(?i)\b(can ?not|can't|unable to) (log ?in|access)\b.{0,40}\b(all|every|any)\b",
+        1,
+    ),
+    (
+        r"(?i)\b(system|site|service|platform|application|app|product|production) (is |went |has gone )?(completely )?(down|offline|unavailable|unreachable)\b",
+        1,
+    ),
+    (
+        r"(?i)\b(total|complete|full) (outage|downtime)\b|\boutage\b",
+        1,
+    ),
+    (
+        r"(?i)\bnikt nie (może|moze|jest w stanie) (się |sie )?(zalogować|zalogowac|zalogowa)",
+        1,
+    ),
+    (
+        r"(?i)\b(system|serwis|platforma|aplikacja) (całkowicie |w ogóle |zupełnie )?(nie działa|nie dziala|leży|lezy|jest niedostępn|jest niedostepn)",
+        1,
+    ),
+    (
+        r"(?i)\bawaria (całego |calego )?(systemu|platformy|serwisu)|\bbrak dostępu do (systemu|platformy)",
+        1,
+    ),
+    (
+        r"(?i)\b(significant|major|severe) impact\b|\b(blocked|blocking|stopped) (our |the )?(operations|work|sales|orders|shipping)\b",
+        2,
+    ),
+    (
+        r"(?i)\b(module|component|integration|export|import|sync|synchronization|connector|interface) (is |has )?(down|broken|out of order|stopped working)\b",
+        2,
+    ),
+    (
+        r"(?i)\b(moduł|modul|komponent|integracja|eksport|import|synchronizacja) (przestał|przestała|przestalo|przestało|nie działa|nie dziala)",
+        2,
+    ),
+    (
+        r"(?i)\b(paraliż|paraliz|wstrzymana praca|zablokowan\w* (praca|sprzedaż|sprzedaz|wysyłk))",
+        2,
+    ),
+    (
+        r"(?i)\b(suggestion|feature request|would be nice|it would be great|enhancement|improvement idea|propose|proposal)\b",
+        5,
+    ),
+    (
+        r"(?i)\b(propozycja|sugestia|sugeruję|sugeruje|proponuję|proponuje|byłoby (dobrze|miło|fajnie)|nowa funkcj|nowej funkcj|usprawnieni)",
+        5,
+    ),
+    (
+        r"(?i)\b(question|how (do|can|should) (i|we)|how to|is (it|there) (possible|a way)|documentation|clarif)",
+        4,
+    ),
+    (
+        r"(?i)\b(pytanie|jak (mogę|moge|można|mozna|mamy)|czy (jest )?(możliwe|mozliwe|można|mozna)|dokumentacj|wyjaśnieni|wyjasnieni)",
+        4,
+    ),
+];
+
+impl Default for SeverityRules {
+    fn default() -> Self {
+        SeverityRules::new(DEFAULT_RULES.iter().map(|(r, s)| (r.to_string(), *s)))
+            .expect("default rules are valid")
+    }
+}
+
+impl SeverityRules {
+    /// Rules from (regex, severity) pairs; an invalid one is an error naming it.
+    pub fn new(rules: impl IntoIterator<Item = (String, u8)>) -> Result<Self, String> {
+        let mut out = Vec::new();
+        for (re, sev) in rules {
+            let severity = Severity::from_number(sev)
+                .ok_or_else(|| format!("severity {sev} of rule {re:?} is not 1-5"))?;
+            let regex =
+                Regex::new(&re).map_err(|e| format!("rule {re:?} is not a valid regex: {e}"))?;
+            out.push((regex, severity));
+        }
+        Ok(SeverityRules { rules: out })
+    }
+
+    /// The suggested severity of a request.
+    pub fn suggest(&self, subject: &str, text: &str) -> (Severity, Source) {
+        if let Some(s) = EXPLICIT
+            .captures(text)
+            .and_then(|c| c[2].parse().ok())
+            .and_then(Severity::from_number)
+        {
+            return (s, Source::Explicit);
+        }
+        let sample = &text[..text.floor_char_boundary(text.len().min(8_000))];
+        for (re, sev) in &self.rules {
+            if re.is_match(subject) || re.is_match(sample) {
+                return (*sev, Source::Rule);
+            }
+        }
+        (Severity::Minor, Source::Default)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn suggestions() {
+        let rules = SeverityRules::default();
+        let table = [
+            ("Nobody can log in", "", 1),
+            ("System down", "", 1),
+            ("", "Od rana nikt nie może się zalogować.", 1),
+            ("Pytanie o raport", "Jak mogę wyeksportować dane?", 4),
+            ("Question", "How do I export data?", 4),
+            ("Feature request: dark mode", "", 5),
+            ("Propozycja", "Byłoby dobrze dodać filtr.", 5),
+            (
+                "Export shows wrong totals",
+                "The totals differ from the documentation.",
+                4,
+            ),
+            ("Export shows wrong totals", "The totals differ.", 3),
+            ("System down", "Severity: 2\nnot that bad", 2),
+            ("x", "Priorytet: 5", 5),
+        ];
+        for (subject, text, expected) in table {
+            assert_eq!(
+                rules.suggest(subject, text).0.number(),
+                expected,
+                "{subject} / {text}"
+            );
+        }
+    }
+}

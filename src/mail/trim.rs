@@ -1,0 +1,305 @@
+//! Trims quoted history, signatures and mobile footers from a reply, keeping
+//! what the sender wrote.
+//!
+//! Cut points (the earliest wins, everything from it on goes):
+//! - attribution lines: "On … wrote:", "W dniu … pisze:", "… napisał(a):",
+//!   "Am … schrieb …:", "Le … a écrit :", "Op … schreef …:", "Den … skrev …:",
+//!   "El … escribió:", "Il … ha scritto:", also when the client wrapped them
+//!   over two lines;
+//! - Outlook header blocks: a "From:" line in any of the common languages
+//!   (From/Od/Von/Fra/Från/De/Van/Da) followed within four lines by a
+//!   "Sent:"/"Date:"-like line, usually after a line of underscores;
+//! - separators: "-----Original Message-----", "-----Wiadomość
+//!   oryginalna-----", "-----Ursprüngliche Nachricht-----", …;
+//! - the signature separator "-- " and mobile footers ("Sent from my
+//!   iPhone", "Wysłane z iPhone'a", "Get Outlook for Android", …).
+//!
+//! Lines quoted with `>` are removed wherever they are, so an answer written
+//! between quotes is kept. Pure.
+
+use std::sync::LazyLock;
+
+use regex::Regex;
+
+static ATTRIBUTION: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(concat!(
+        r"(?i)^\s*(",
+        r"on\b.{0,200}\bwrote\s*:|",
+        r"w dniu\b.{0,200}(pisze|napisał|napisała|napisał\(a\)|napisal|napisala)\s*:|",
+        r".{0,200}\b(napisał|napisała|napisał\(a\)|napisal\(a\)|napisal|napisala|pisze)\s*:|",
+        r"dnia\b.{0,200}(pisze|napisał|napisała|napisał\(a\))\s*:|",
+        r"am\b.{0,200}\bschrieb\b.{0,200}:|",
+        r"le\b.{0,200}\ba écrit\s*:|",
+        r"op\b.{0,200}\bschreef\b.{0,200}:|",
+        r"(den|d\.)\b.{0,200}\bskrev\b.{0,200}:|",
+        r"el\b.{0,200}\bescribió\s*:|",
+        r"il\b.{0,200}\bha scritto\s*:|",
+        r".{0,200}<[^>\s]+@[^>\s]+>\s*(wrote|schrieb|napisał\(a\)|napisał|napisała|skrev|escribió|a écrit)\s*:",
+        r")\s*$"
+    ))
+    .expect("valid")
+});
+
+/// How a wrapped attribution line starts: its opening words, or an address
+/// cut in the middle.
+static ATTRIBUTION_START: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?i)^\s*(on|w dniu|dnia|am|le|op|den|el|il)\b|<[^>]*$|@\S+\s*$").expect("valid")
+});
+
+static SEPARATOR: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(concat!(
+        r"(?i)^\s*-{2,}\s*(original message|wiadomość oryginalna|wiadomosc oryginalna|oryginalna wiadomość|",
+        r"ursprüngliche nachricht|message d'origine|oorspronkelijk bericht|originalmeddelande|",
+        r"opprinnelig melding|oprindelig meddelelse|messaggio originale|mensaje original|",
+        r"reply message|odpowiedź|forwarded message|wiadomość przekazana)\s*-{2,}\s*$"
+    ))
+    .expect("valid")
+});
+
+static HEADER_FROM: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?i)^\s*\*?(from|od|von|fra|från|de|van|da|lähettäjä)\s*:\*?\s*\S").expect("valid")
+});
+static HEADER_NEXT: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(concat!(
+        r"(?i)^\s*\*?(sent|date|to|subject|cc|wysłane|wysłano|data|do|temat|dw|gesendet|datum|an|betreff|",
+        r"sendt|til|emne|skickat|till|ämne|envoyé|envoye|à|objet|verzonden|aan|onderwerp|inviato|oggetto|enviado|asunto|para)\s*:"
+    ))
+    .expect("valid")
+});
+
+static MOBILE: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(concat!(
+        r"(?i)^\s*(sent from my \w+|sent from (my )?(iphone|ipad|android|samsung|mobile|outlook)|",
+        r"sent from mail for windows|sent from yahoo mail|get outlook for (ios|android)|",
+        r"wysłane z (mojego )?(iphone|ipada|ipad|smartfona|telefonu|urządzenia)|wysłane z iphone'a|wysłano z (mojego )?(iphone|telefonu|aplikacji)|",
+        r"wysłane z aplikacji|von meinem (iphone|ipad|smartphone|samsung)|envoyé de mon (iphone|ipad)|verzonden vanaf mijn|",
+        r"skickat från min)\b"
+    ))
+    .expect("valid")
+});
+
+/// The result of trimming.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Trimmed {
+    /// What the sender wrote.
+    pub text: String,
+    /// Whether quoted history was removed (quotes, attributions, headers).
+    pub removed_quote: bool,
+}
+
+fn is_underscores(line: &str) -> bool {
+    let t = line.trim();
+    t.len() >= 10 && t.chars().all(|c| c == '_' || c == '-' || c == '=')
+}
+
+/// The index of the first line of quoted history, signature or footer.
+fn cut_line(lines: &[&str]) -> Option<(usize, bool)> {
+    for (i, line) in lines.iter().enumerate() {
+        let t = line.trim_end();
+        if t == "--" || t == "-- " || line.trim_end_matches(['\r']) == "-- " {
+            return Some((i, false));
+        }
+        if MOBILE.is_match(t) {
+            return Some((i, false));
+        }
+        if SEPARATOR.is_match(t) {
+            return Some((i, true));
+        }
+        if ATTRIBUTION.is_match(t) {
+            return Some((i, true));
+        }
+        // An attribution wrapped over two (or three) lines.
+        if ATTRIBUTION_START.is_match(t) && t.len() < 300 {
+            for n in 1..=2 {
+                if i + n < lines.len() && lines[i + 1..=i + n].iter().all(|l| !l.trim().is_empty())
+                {
+                    let joined = lines[i..=i + n]
+                        .iter()
+                        .map(|l| l.trim())
+                        .collect::<Vec<_>>()
+                        .join(" ");
+                    if ATTRIBUTION.is_match(&joined) && lines[i + n].trim_end().ends_with(':') {
+                        return Some((i, true));
+                    }
+                }
+            }
+        }
+        if HEADER_FROM.is_match(t) {
+            let next = lines
+                .iter()
+                .skip(i + 1)
+                .take(4)
+                .filter(|l| HEADER_NEXT.is_match(l))
+                .count();
+            if next >= 2 {
+                let start = if i > 0 && is_underscores(lines[i - 1]) {
+                    i - 1
+                } else {
+                    i
+                };
+                return Some((start, true));
+            }
+        }
+        if is_underscores(t) && lines.get(i + 1).is_some_and(|l| HEADER_FROM.is_match(l)) {
+            continue;
+        }
+    }
+    None
+}
+
+/// Trims quoted history from a reply.
+pub fn trim(text: &str) -> Trimmed {
+    let lines: Vec<&str> = text.lines().collect();
+    let (end, mut removed_quote) = match cut_line(&lines) {
+        Some((i, quote)) => (i, quote),
+        None => (lines.len(), false),
+    };
+    let mut kept: Vec<&str> = Vec::with_capacity(end);
+    for line in &lines[..end] {
+        if line.trim_start().starts_with('>') {
+            removed_quote = true;
+        } else {
+            kept.push(line.trim_end());
+        }
+    }
+    // Drop trailing blank lines and collapse runs of blank lines.
+    while kept.last().is_some_and(|l| l.trim().is_empty()) {
+        kept.pop();
+    }
+    let mut out = String::with_capacity(text.len().min(end * 80));
+    let mut blank = 0;
+    for line in kept.iter().skip_while(|l| l.trim().is_empty()) {
+        if line.trim().is_empty() {
+            blank += 1;
+            if blank > 1 {
+                continue;
+            }
+        } else {
+            blank = 0;
+        }
+        out.push_str(line);
+        out.push('\n');
+    }
+    Trimmed {
+        text: out,
+        removed_quote,
+    }
+}
+
+/// Only the signature and mobile footer go (for new requests, whose quoted
+/// parts may be the report itself, e.g. a forwarded error mail).
+pub fn trim_signature(text: &str) -> String {
+    let lines: Vec<&str> = text.lines().collect();
+    let end = lines
+        .iter()
+        .position(|l| l.trim_end() == "--" || *l == "-- " || MOBILE.is_match(l))
+        .unwrap_or(lines.len());
+    let mut out = lines[..end].join("\n");
+    let trimmed_len = out.trim_end().len();
+    out.truncate(trimmed_len);
+    out.push('\n');
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cuts_table() {
+        // (reply, what must stay, what must go)
+        let table: &[(&str, &str, &str)] = &[
+            (
+                "Thanks, works now.\n\nOn Mon, 4 Mar 2024 at 07:41, Ben <ben@x.example> wrote:\n> old text\n",
+                "works now",
+                "old text",
+            ),
+            (
+                "Thanks.\n\nOn Mon, 4 Mar 2024 at 07:41, Ben Rossi <\nben@x.example> wrote:\n\nold text\n",
+                "Thanks",
+                "old text",
+            ),
+            (
+                "Dziękuję.\n\nW dniu 4.03.2024 o 07:41, Jan Kowalski pisze:\n> stare\n",
+                "Dziękuję",
+                "stare",
+            ),
+            (
+                "Ok.\n\nJan Kowalski <jan@x.pl> napisał(a):\nstare\n",
+                "Ok.",
+                "stare",
+            ),
+            (
+                "Działa.\n\nDnia 4 marca 2024 14:30 Jan Kowalski <jan@x.pl> napisał(a):\nstare\n",
+                "Działa",
+                "stare",
+            ),
+            (
+                "Fixed.\n\n________________________________\nFrom: Support <s@x>\nSent: Monday, March 4, 2024 8:00 AM\nTo: Ben\nSubject: RE: x\n\nold\n",
+                "Fixed",
+                "old",
+            ),
+            (
+                "Tak.\n\nOd: Support <s@x>\nWysłane: poniedziałek, 4 marca 2024 08:00\nDo: Jan\nTemat: RE: x\n\nstare\n",
+                "Tak.",
+                "stare",
+            ),
+            (
+                "Ja.\n\nVon: Support <s@x>\nGesendet: Montag, 4. März 2024 08:00\nAn: Jan\nBetreff: x\n\nalt\n",
+                "Ja.",
+                "alt",
+            ),
+            (
+                "Ja.\n\nFrån: Support <s@x>\nSkickat: den 4 mars 2024 08:00\nTill: Jan\nÄmne: x\n\ngammal\n",
+                "Ja.",
+                "gammal",
+            ),
+            (
+                "Oui.\n\nDe : Support <s@x>\nEnvoyé : lundi 4 mars 2024 08:00\nÀ : Jan\nObjet : x\n\nvieux\n",
+                "Oui.",
+                "vieux",
+            ),
+            (
+                "Ja.\n\nVan: Support <s@x>\nVerzonden: maandag 4 maart 2024 08:00\nAan: Jan\nOnderwerp: x\n\noud\n",
+                "Ja.",
+                "oud",
+            ),
+            (
+                "Ja.\n\nFra: Support <s@x>\nSendt: 4. mars 2024 08:00\nTil: Jan\nEmne: x\n\ngammel\n",
+                "Ja.",
+                "gammel",
+            ),
+            (
+                "Yes.\n\n-----Original Message-----\nFrom: s@x\nold\n",
+                "Yes.",
+                "old",
+            ),
+            (
+                "Tak.\n\n-----Wiadomość oryginalna-----\nOd: s@x\nstare\n",
+                "Tak.",
+                "stare",
+            ),
+            (
+                "Answer one\n> question one\nAnswer two\n> question two\n",
+                "Answer two",
+                "question",
+            ),
+            ("Reply\n\n-- \nBen Rossi\nPhone 123\n", "Reply", "Phone"),
+            ("Reply\n\nSent from my iPhone\n", "Reply", "iPhone"),
+            ("Odpowiedź\n\nWysłane z iPhone'a\n", "Odpowiedź", "iPhone"),
+            ("Reply\n\nGet Outlook for Android\n", "Reply", "Outlook"),
+        ];
+        for (text, keep, gone) in table {
+            let t = trim(text);
+            assert!(t.text.contains(keep), "{text:?} -> {:?}", t.text);
+            assert!(!t.text.contains(gone), "{text:?} -> {:?}", t.text);
+        }
+    }
+
+    #[test]
+    fn keeps_plain_text_whole() {
+        let text = "From: the logs we see an error.\nOn the other hand it works.\n";
+        assert_eq!(trim(text).text, text);
+        assert!(!trim(text).removed_quote);
+    }
+}
