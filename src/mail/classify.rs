@@ -268,7 +268,12 @@ pub fn classify(p: &Parsed, who: &Who<'_>, threads: bool) -> Class {
     if m.is_support_address(&p.from.address) && m.footer(&p.text).is_some() {
         return class(Kind::OwnLoop, "own-footer");
     }
-    // 2. Bounces.
+    // 2. Bounces. A read receipt is a report too, but a client wrote it.
+    if p.content_type == "multipart/report"
+        && p.report_type.as_deref() == Some("disposition-notification")
+    {
+        return class(Kind::AutoReply, "read-receipt");
+    }
     let auto = auto_reply_rule(p);
     let dsn = p.content_type == "multipart/report"
         && (p
@@ -291,10 +296,6 @@ pub fn classify(p: &Parsed, who: &Who<'_>, threads: bool) -> Class {
         None
     };
     if let Some(rule) = bounce_rule {
-        // A disposition notification (read receipt) is a report but not a bounce.
-        if p.report_type.as_deref() == Some("disposition-notification") {
-            return class(Kind::AutoReply, "read-receipt");
-        }
         return Class {
             kind: Kind::Bounce,
             rule,

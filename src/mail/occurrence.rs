@@ -101,7 +101,7 @@ static CLOCK: LazyLock<Regex> = LazyLock::new(|| {
         r"(?:[.,]\d{1,6})?",
         r"\s*(?P<ampm>a\.?\s?m\.?|p\.?\s?m\.?)?",
         r"(?P<post>\s*(?:h\b|uhr\b|o'clock\b))?",
-        r"(?P<zone>\s*(?:\(?\s*(?:utc|gmt|cet|cest|z)\s*\)?|[+-]\d{2}:?\d{2}|czasu polskiego))?"
+        r"(?P<zone>(?-i:Z)\b|\s*\(?\s*(?:utc|gmt|cet|cest)\b\s*\)?|\s*[+-]\d{2}:?\d{2}\b|\s+czasu polskiego)?"
     ))
     .expect("valid")
 });

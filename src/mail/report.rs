@@ -117,14 +117,16 @@ static DIAGNOSIS: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(concat!(
         r"(?i)(\b(i|we)\s+(have\s+|already\s+|also\s+|then\s+)*(tried|restarted|rebooted|checked|cleared|reinstalled|re-installed|",
         r"verified|tested|updated|upgraded|disabled|enabled|looked|logged out|switched|changed|compared|deleted|removed|",
-        r"reset|ran|run|asked|contacted|confirmed|made sure|double-checked|reproduced)\b|",
+        r"reset|ran|run|asked|contacted|confirmed|made sure|double-checked|reproduced|retried|re-tried|repeated)\b|",
+        r"\btried (again|it again|once more|with)\b|",
         r"\b(what (we|i) (have )?(checked|tried|done)|steps (taken|tried|so far)|steps to reproduce|troubleshooting|",
         r"diagnos|already (tried|checked|restarted|cleared)|tried to|have tried|restarting|clearing the cache|",
         r"after (a )?(restart|reboot|reinstall))|",
-        r"\b(sprawdził\w*|sprawdzil\w*|sprawdzaliśmy|próbował\w*|probowal\w*|restartował\w*|zrestartował\w*|zrestartowal\w*|",
-        r"uruchomił\w* ponownie|uruchomil\w* ponownie|ponowne uruchomienie|wyczyścił\w*|wyczyscil\w*|przeinstalował\w*|",
-        r"zainstalował\w* ponownie|zaktualizował\w*|wylogował\w*|zweryfikował\w*|przetestował\w*|testowaliśmy|",
-        r"zrobił\w*|zrobiliśmy|kroki|diagnostyk|co (już )?sprawdzi|upewnił\w*|porównał\w*|skontaktował\w*))"
+        r"\b(sprawdzi[łl]\w*|sprawdzali\w*|spróbowa\w*|sprobowa\w*|próbowa\w*|probowa\w*|restartowa\w*|zrestartowa\w*|",
+        r"uruchomi[łl]\w* ponownie|ponowne uruchomienie|ponownym uruchomieniu|po restarcie|wyczyści[łl]\w*|wyczysci[łl]\w*|",
+        r"przeinstalowa\w*|zainstalowa\w* ponownie|zaktualizowa\w*|wylogowa\w*|zweryfikowa\w*|przetestowa\w*|testowali\w*|",
+        r"zrobi[łl](em|am|iśmy|ismy)|kroki|diagnostyk|co (już )?sprawdzi|upewni[łl]\w*|porówna[łl]\w*|skontaktowa\w*|",
+        r"zapisa[łl](em|am|iśmy|ismy) plik|wgra[łl](em|am|iśmy|ismy)|odinstalowa\w*))"
     ))
     .expect("valid")
 });

@@ -35,7 +35,7 @@ pub struct SeverityRules {
 /// suggestions, questions.
 pub const DEFAULT_RULES: &[(&str, u8)] = &[
     (
-        r"(?i)\b(nobody|no one|none of (us|our users)|all (of our )?users) (can|could|are able to)?\s*(not |n't )?(log ?in|login|sign in|access)",
+        r"(?i)\b(nobody|no one|none of (us|our users)|all (of our )?users)\b.{0,40}\b(can|could|is able to|are able to|can ?not|can't|cannot|are unable to)\s+(log ?in|login|sign in|access)",
         1,
     ),
     (
@@ -67,11 +67,11 @@ pub const DEFAULT_RULES: &[(&str, u8)] = &[
         2,
     ),
     (
-        r"(?i)\b(module|component|integration|export|import|sync|synchronization|connector|interface) (is |has )?(down|broken|out of order|stopped working)\b",
+        r"(?i)\b(module|component|integration|export|import|sync|synchronization|connector|interface)\b.{0,40}\b(is down|is broken|out of order|stopped working)\b",
         2,
     ),
     (
-        r"(?i)\b(moduł|modul|komponent|integracja|eksport|import|synchronizacja) (przestał|przestała|przestalo|przestało|nie działa|nie dziala)",
+        r"(?i)\b(moduł|modul|komponent|integracj|eksport|import|synchronizacj)\w*\b.{0,40}\b(przestał\w*|przestal\w*|nie działa|nie dziala)",
         2,
     ),
     (
