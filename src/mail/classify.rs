@@ -104,7 +104,7 @@ pub struct Who<'a> {
 }
 
 static OOO_SUBJECT: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(concat!(
+    super::text_regex(concat!(
         r"(?i)^\s*(",
         r"automatic reply|auto(matic)?[ -]?reply|autoreply|auto[ -]?response|out of (the )?office|",
         r"automatyczna odpowiedź|automatyczna odpowiedz|odpowiedź automatyczna|poza biurem|nieobecność|jestem na urlopie|",
@@ -114,32 +114,31 @@ static OOO_SUBJECT: LazyLock<Regex> = LazyLock::new(|| {
         r"autosvar|automatisk svar|frånvaro|fravær|",
         r"risposta automatica|respuesta automática|fuera de la oficina|",
         r"on vacation|on leave|vacation reply|away from (the )?office",
-        r")\b"
+        r")([^\p{L}]|$)"
     ))
-    .expect("valid")
 });
 
 static BOUNCE_SUBJECT: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(concat!(
+    super::text_regex(concat!(
         r"(?i)(undeliver|undelivered mail|delivery status notification|delivery (has )?failed|",
         r"mail delivery (failed|failure|subsystem)|returned mail|failure notice|non[- ]?delivery|",
         r"niedostarcz|nie można dostarczyć|nie mozna dostarczyc|nie dostarczono|",
         r"unzustellbar|non remis|onbestelbaar|delivery (status )?notification \(failure\))"
     ))
-    .expect("valid")
 });
 
 static DELAY: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?i)(delivery (has been )?delayed|delayed mail|still trying|will (continue to )?retry|warning: message .* delayed|opóźni)").expect("valid")
+    super::text_regex(
+        r"(?i)(delivery (has been )?delayed|delayed mail|still trying|will (continue to )?retry|warning: message .* delayed|opóźni)",
+    )
 });
 
-static STATUS: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?im)^\s*status\s*:\s*([245])\.\d{1,3}\.\d{1,3}").expect("valid")
-});
+static STATUS: LazyLock<Regex> =
+    LazyLock::new(|| super::text_regex(r"(?im)^\s*status\s*:\s*([245])\.\d{1,3}\.\d{1,3}"));
 static ACTION: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"(?im)^\s*action\s*:\s*([a-z]+)").expect("valid"));
+    LazyLock::new(|| super::text_regex(r"(?im)^\s*action\s*:\s*([a-z]+)"));
 static ANY_ID: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"(?im)^\s*>?\s*message-id\s*:\s*<([^>\s]+)>").expect("valid"));
+    LazyLock::new(|| super::text_regex(r"(?im)^\s*>?\s*message-id\s*:\s*<([^>\s]+)>"));
 
 fn local_part(address: &str) -> &str {
     address.rsplit_once('@').map_or(address, |(l, _)| l)

@@ -1,6 +1,9 @@
 //! Polish or English, for templates: counts Polish letters and common words
 //! of each language. Pure.
 
+use std::collections::HashSet;
+use std::sync::LazyLock;
+
 use crate::lang::Lang;
 
 const PL_WORDS: &[&str] = &[
@@ -53,26 +56,32 @@ const EN_WORDS: &[&str] = &[
     "on", "at", "hi", "dear",
 ];
 
+static PL: LazyLock<HashSet<&'static str>> = LazyLock::new(|| PL_WORDS.iter().copied().collect());
+static EN: LazyLock<HashSet<&'static str>> = LazyLock::new(|| EN_WORDS.iter().copied().collect());
+
+/// How much text is read: enough words to tell two languages apart.
+const SAMPLE_BYTES: usize = 1_500;
+
 /// The language of a text; `default` when nothing tells.
 pub fn detect(subject: &str, text: &str, default: Lang) -> Lang {
+    let sample = &text[..text.floor_char_boundary(text.len().min(SAMPLE_BYTES))];
+    let lower = format!("{subject}\n{sample}").to_lowercase();
     let mut pl = 0usize;
     let mut en = 0usize;
-    let sample = &text[..text.floor_char_boundary(text.len().min(20_000))];
-    for word in subject
-        .split(|c: char| !c.is_alphanumeric() && c != '\'')
-        .chain(sample.split(|c: char| !c.is_alphanumeric() && c != '\''))
-    {
+    for word in lower.split(|c: char| !c.is_alphanumeric() && c != '\'') {
+        // Function words are short; long words only count for their letters.
         if word.is_empty() {
             continue;
         }
-        let w = word.to_lowercase();
-        if w.chars().any(|c| "ąćęłńóśźż".contains(c)) {
+        if !word.is_ascii() && word.chars().any(|c| "ąćęłńóśźż".contains(c)) {
             pl += 2;
         }
-        if PL_WORDS.contains(&w.as_str()) {
-            pl += 1;
+        if word.len() > 12 {
+            continue;
         }
-        if EN_WORDS.contains(&w.as_str()) {
+        if PL.contains(word) {
+            pl += 1;
+        } else if EN.contains(word) {
             en += 1;
         }
     }

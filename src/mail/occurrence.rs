@@ -92,7 +92,7 @@ const MONTHS_PL: [&str; 12] = [
 ];
 
 static CLOCK: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(concat!(
+    super::text_regex(concat!(
         r"(?ix)",
         // 14:30, 14:30:05, 2:30 pm; also 14.30 / 14h30 after a time word.
         r"(?P<pre>(?:^|\s)(?:o|około|okolo|ok\.|koło|kolo|godz\.?|godzinie|at|about|around|approx\.?|approximately|since|od|do|between|until|ca\.?)\s+(?:godz\.?\s+|godzinie\s+)?)?",
@@ -103,33 +103,31 @@ static CLOCK: LazyLock<Regex> = LazyLock::new(|| {
         r"(?P<post>\s*(?:h\b|uhr\b|o'clock\b))?",
         r"(?P<zone>(?-i:Z)\b|\s*\(?\s*(?:utc|gmt|cet|cest)\b\s*\)?|\s*[+-]\d{2}:?\d{2}\b|\s+czasu polskiego)?"
     ))
-    .expect("valid")
 });
 
 static RELATIVE: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(concat!(
+    super::text_regex(concat!(
         r"(?i)\b(?:(?P<n>\d{1,3}|an?|one|two|three|four|five|ten|half an?)\s+(?P<unit>hours?|hrs?|minutes?|mins?)\s+ago",
         r"|(?P<npl>\d{1,3}|pół|pol|jedną|dwie|trzy|cztery|pięć|kilka)?\s*(?P<unitpl>godzin[ęya]?|godz\.|minut[ęy]?|min\.?|kwadrans)\s+temu)"
     ))
-    .expect("valid")
 });
 
 static ISO_DATE: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"\b(?P<y>(?:19|20|21)\d\d)-(?P<mo>[01]?\d)-(?P<d>[0-3]?\d)(?:[T ]|\b)")
-        .expect("valid")
+    super::text_regex(r"\b(?P<y>(?:19|20|21)\d\d)-(?P<mo>[01]?\d)-(?P<d>[0-3]?\d)(?:[T ]|\b)")
 });
 static NUM_DATE: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"\b(?P<a>[0-3]?\d)(?P<sep>[./-])(?P<b>[01]?\d)(?P<sep2>[./-])(?P<y>(?:19|20|21)\d\d|\d\d)\b").expect("valid")
+    super::text_regex(
+        r"\b(?P<a>[0-3]?\d)(?P<sep>[./-])(?P<b>[01]?\d)(?P<sep2>[./-])(?P<y>(?:19|20|21)\d\d|\d\d)\b",
+    )
 });
 static NAMED_DATE: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(concat!(
+    super::text_regex(concat!(
         r"(?i)\b(?:(?P<d1>[0-3]?\d)(?:st|nd|rd|th|\.)?\s+(?:of\s+)?(?P<m1>[a-zżźćńółęąś]{3,})\.?(?:,?\s+(?P<y1>(?:19|20|21)\d\d))?",
         r"|(?P<m2>[a-z]{3,})\.?\s+(?P<d2>[0-3]?\d)(?:st|nd|rd|th)?(?:,?\s+(?P<y2>(?:19|20|21)\d\d))?)\b"
     ))
-    .expect("valid")
 });
 static DAY_WORD: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(concat!(
+    super::text_regex(concat!(
         r"(?i)\b(?P<w>(?:today|this morning|this afternoon|this evening|tonight|yesterday|the day before yesterday|",
         r"dzisiaj|dziś|dzis|wczoraj|przedwczoraj|",
         r"(?:last\s+|on\s+)?(?:monday|tuesday|wednesday|thursday|friday|saturday|sunday)|",
@@ -137,26 +135,40 @@ static DAY_WORD: LazyLock<Regex> = LazyLock::new(|| {
         r"(?:(?:w|we|od|ostatni|ostatnią|zeszły|zeszłą|w zeszły|w zeszłą)\s+)?(?:poniedział\w*|wtor\w*|środ\w*|srod\w*|czwart\w*|piąt\w*|piat\w*|sobot\w*|niedziel\w*))\b",
         r"|(?:pon|wt|śr|sr|czw|pt|sob|niedz|nd)\.)"
     ))
-    .expect("valid")
 });
 static PART_OF_DAY: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?i)\b(this morning|in the morning|this afternoon|in the afternoon|this evening|in the evening|at night|tonight|at noon|at midnight|rano|przed południem|po południu|popołudniu|wieczorem|w nocy|nocą|w południe|o północy)\b")
-        .expect("valid")
+    super::text_regex(
+        r"(?i)\b(this morning|in the morning|this afternoon|in the afternoon|this evening|in the evening|at night|tonight|at noon|at midnight|rano|przed południem|po południu|popołudniu|wieczorem|w nocy|nocą|w południe|o północy)([^\p{L}]|$)",
+    )
 });
 static MONTH_ONLY: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?i)\b(in (january|february|march|april|may|june|july|august|september|october|november|december)|w (styczniu|lutym|marcu|kwietniu|maju|czerwcu|lipcu|sierpniu|wrześniu|październiku|listopadzie|grudniu))\b")
-        .expect("valid")
+    super::text_regex(
+        r"(?i)\b(in (january|february|march|april|may|june|july|august|september|october|november|december)|w (styczniu|lutym|marcu|kwietniu|maju|czerwcu|lipcu|sierpniu|wrześniu|październiku|listopadzie|grudniu))\b",
+    )
 });
+/// A cheap test for a relative time ("ago", "temu").
+static RELATIVE_QUICK: LazyLock<Regex> =
+    LazyLock::new(|| super::text_regex(r"(?i)\bago\b|\btemu\b"));
+
+/// A cheap test for anything [`CLOCK`] could accept: a digit with a time
+/// separator, am/pm, "h"/"Uhr"/"o'clock", or a time word before a number.
+static CLOCK_QUICK: LazyLock<Regex> = LazyLock::new(|| {
+    super::text_regex(
+        r"(?i)\d[:.h]\d\d|\d\s*(a\.?\s?m\b|p\.?\s?m\b|uhr\b|o'clock)|\b(o|około|okolo|ok\.|koło|kolo|godz\.?|godzinie|at|about|around|since|od|do|ca\.?)\s+(godz\.?\s+|godzinie\s+)?\d",
+    )
+});
+
 /// Words before a number that make "14.30" or a bare "15" a clock time.
 static TIME_WORDS: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?i)(?:^|[\s(,;])(o|około|okolo|ok\.|koło|kolo|godz\.?|godzinie|at|about|around|since|od|do|ca\.?)\s+(godz\.?\s+|godzinie\s+)?$").expect("valid")
+    super::text_regex(
+        r"(?i)(?:^|[\s(,;])(o|około|okolo|ok\.|koło|kolo|godz\.?|godzinie|at|about|around|since|od|do|ca\.?)\s+(godz\.?\s+|godzinie\s+)?$",
+    )
 });
 /// Lines that look like log output rather than prose.
 static LOG_LINE: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(
+    super::text_regex(
         r"(?i)^\s{2,}|\b(error|warn|warning|info|debug|trace|fatal)\b\s*[\[:]|^\s*at\s+[\w.$]+\(",
     )
-    .expect("valid")
 });
 
 fn month_number(word: &str) -> Option<u32> {
@@ -432,11 +444,31 @@ pub fn find(text: &str, anchor: &Anchor, zone: &crate::sla::Zone, lang: Lang) ->
     let today = anchor.at.with_timezone(&today_offset).date_naive();
     let mut day_only: Option<String> = None;
     let mut pinned_without_instant: Option<String> = None;
+    // Only lines where a time could be are read closely: one pass of the
+    // cheap patterns over the whole text finds them.
+    let mut starts: Vec<usize> = CLOCK_QUICK
+        .find_iter(text)
+        .chain(RELATIVE_QUICK.find_iter(text))
+        .map(|m| text[..m.start()].rfind('\n').map_or(0, |i| i + 1))
+        .collect();
+    starts.sort_unstable();
+    starts.dedup();
+    let candidates: Vec<(&str, bool)> = starts
+        .iter()
+        .map(|&s| {
+            let line = text[s..]
+                .split('\n')
+                .next()
+                .unwrap_or("")
+                .trim_end_matches('\r');
+            (line, LOG_LINE.is_match(line))
+        })
+        .filter(|(l, _)| !l.trim_start().starts_with('>'))
+        .collect();
     // Prose lines first, then log-like lines.
-    let lines: Vec<&str> = text.lines().collect();
     for pass in 0..2 {
-        for line in &lines {
-            if line.trim_start().starts_with('>') || (pass == 0) == LOG_LINE.is_match(line) {
+        for &(line, is_log) in &candidates {
+            if (pass == 0) == is_log {
                 continue;
             }
             // Relative: "2 hours ago", "godzinę temu".
@@ -477,45 +509,52 @@ pub fn find(text: &str, anchor: &Anchor, zone: &crate::sla::Zone, lang: Lang) ->
                     };
                 }
             }
-            let hits = clock_hits(line);
+            let Some(hit) = clock_hits(line).into_iter().next() else {
+                continue;
+            };
             let date = date_in(line, today, lang);
-            if let Some(hit) = hits.first() {
-                let date_found = date.as_ref().map(|(d, _)| *d);
-                let d = date_found.unwrap_or(today);
-                let offset =
-                    zone_offset(&hit.zone, d).unwrap_or_else(|| sender_offset(anchor, zone, d));
-                let evidence = match &date {
-                    Some((_, words)) if !line[hit.start..hit.end].contains(words.as_str()) => {
-                        format!("{} {}", words, line[hit.start..hit.end].trim())
-                    }
-                    _ => line[hit.start..hit.end].trim().to_string(),
-                };
-                let instant = offset
-                    .from_local_datetime(&d.and_time(hit.time))
-                    .single()
-                    .map(|t| t.with_timezone(&Utc));
-                match instant {
-                    Some(t) if t <= anchor.at => {
-                        return Occurrence {
-                            pinned: true,
-                            instant: Some(t),
-                            evidence: Some(evidence),
-                        };
-                    }
-                    _ => {
-                        pinned_without_instant.get_or_insert(evidence);
-                    }
+            let d = date.as_ref().map_or(today, |(d, _)| *d);
+            let offset =
+                zone_offset(&hit.zone, d).unwrap_or_else(|| sender_offset(anchor, zone, d));
+            let evidence = match &date {
+                Some((_, words)) if !line[hit.start..hit.end].contains(words.as_str()) => {
+                    format!("{} {}", words, line[hit.start..hit.end].trim())
                 }
-            } else if day_only.is_none() {
-                if let Some((_, words)) = date {
-                    let part = PART_OF_DAY.find(line).map(|m| m.as_str().to_string());
-                    day_only = Some(match part {
-                        Some(p) if !words.contains(&p) => format!("{words} {p}"),
-                        _ => words,
-                    });
-                } else if let Some(m) = PART_OF_DAY.find(line).or_else(|| MONTH_ONLY.find(line)) {
-                    day_only = Some(m.as_str().to_string());
+                _ => line[hit.start..hit.end].trim().to_string(),
+            };
+            let instant = offset
+                .from_local_datetime(&d.and_time(hit.time))
+                .single()
+                .map(|t| t.with_timezone(&Utc));
+            match instant {
+                Some(t) if t <= anchor.at => {
+                    return Occurrence {
+                        pinned: true,
+                        instant: Some(t),
+                        evidence: Some(evidence),
+                    };
                 }
+                _ => {
+                    pinned_without_instant.get_or_insert(evidence);
+                }
+            }
+        }
+    }
+    // No time: a day or part of the day is still worth showing.
+    if pinned_without_instant.is_none() {
+        for line in text.lines().filter(|l| !l.trim_start().starts_with('>')) {
+            if let Some((_, words)) = date_in(line, today, lang) {
+                let part = PART_OF_DAY
+                    .find(line)
+                    .map(|m| m.as_str().trim().to_string());
+                day_only = Some(match part {
+                    Some(p) if !words.contains(&p) => format!("{words} {p}"),
+                    _ => words,
+                });
+                break;
+            } else if let Some(m) = PART_OF_DAY.find(line).or_else(|| MONTH_ONLY.find(line)) {
+                day_only = Some(m.as_str().trim().to_string());
+                break;
             }
         }
     }

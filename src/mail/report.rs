@@ -104,17 +104,16 @@ pub fn required(severity: Severity) -> &'static [&'static str] {
 }
 
 static GENERIC_SUBJECT: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(concat!(
+    super::text_regex(concat!(
         r"(?i)^\s*(help|help me|help needed|please help|question|questions|problem|issue|issues|urgent|support|request|",
         r"hi|hello|hey|info|information|error|bug|(no subject)|no subject|test|fw|fwd|re|",
         r"pomoc|pomocy|prośba|prosba|pytanie|pytania|problem|problemy|pilne|zgłoszenie|zgloszenie|błąd|blad|",
         r"witam|dzień dobry|dzien dobry|bez tematu|\(bez tematu\)|sprawa|uwaga)\s*[!?.:]*\s*$"
     ))
-    .expect("valid")
 });
 
 static DIAGNOSIS: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(concat!(
+    super::text_regex(concat!(
         r"(?i)(\b(i|we)\s+(have\s+|already\s+|also\s+|then\s+)*(tried|restarted|rebooted|checked|cleared|reinstalled|re-installed|",
         r"verified|tested|updated|upgraded|disabled|enabled|looked|logged out|switched|changed|compared|deleted|removed|",
         r"reset|ran|run|asked|contacted|confirmed|made sure|double-checked|reproduced|retried|re-tried|repeated)\b|",
@@ -128,25 +127,23 @@ static DIAGNOSIS: LazyLock<Regex> = LazyLock::new(|| {
         r"zrobi[łl](em|am|iśmy|ismy)|kroki|diagnostyk|co (już )?sprawdzi|upewni[łl]\w*|porówna[łl]\w*|skontaktowa\w*|",
         r"zapisa[łl](em|am|iśmy|ismy) plik|wgra[łl](em|am|iśmy|ismy)|odinstalowa\w*))"
     ))
-    .expect("valid")
 });
 
 static MESSAGE_TEXT: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(concat!(
-        r#"(?i)("[^"\n]{0,200}(error|exception|failed|fail|denied|invalid|timeout|timed out|not found|błąd|blad|nie można|nie mozna|odmowa)[^"\n]{0,200}"|"#,
-        r#"„[^”\n]{3,300}”|'[^'\n]{0,200}(error|exception|failed)[^'\n]{0,200}'|"#,
-        r#""[^"\n]{3,300}"[^\n]{0,20}\b(error|message|exception|błąd|blad|komunikat|warning)|"#,
-        r#"\b(error|message|komunikat|błąd|blad)\w*[^\n]{0,30}"[^"\n]{3,300}"|"#,
+    super::text_regex(concat!(
+        r#"(?i)("[^"\n]*(error|exception|failed|fail|denied|invalid|timeout|timed out|not found|błąd|blad|nie można|nie mozna|odmowa)[^"\n]*"|"#,
+        r#"„[^”\n]{3,}”|'[^'\n]*(error|exception|failed)[^'\n]*'|"#,
+        r#""[^"\n]{3,}"[^\n]{0,20}\b(error|message|exception|błąd|blad|komunikat|warning)|"#,
+        r#"\b(error|message|komunikat|błąd|blad)\w*[^\n]{0,30}"[^"\n]{3,}"|"#,
         r"\b(traceback \(most recent call last\)|exception in thread|stack ?trace|stacktrace|\w+(exception|error):\s|",
         r"^\s+at\s+[\w.$<>]+\(|\b(error|err|fatal|failed|failure)\b\s*(code|message)?\s*[:#]\s*(?-i:[A-Z0-9_\-]{3,})\b|\b(?-i:[A-Z][A-Z0-9]*_[A-Z0-9_]{3,})\b|",
         r"\b(error|warn|fatal)\s*[\[:]|\bhttp (status )?[45]\d\d\b|\berror \d{3,}\b|\b[45]\d\d (internal server error|bad gateway|service unavailable|not found|forbidden)|",
         r"komunikat\w*|treść błędu|tresc bledu|error message|the message (says|reads|is)|wyświetla się|pojawia się błąd|shows? (the )?(error|message)))"
     ))
-    .expect("valid")
 });
 
 static EXPECTATION: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(concat!(
+    super::text_regex(concat!(
         r"(?i)(\b(expected|we expect|i expect|expectation|should (be|show|work|display|return|have|allow)|",
         r"supposed to|(we|i) would like (it|this|that|the \w+|you) to|(we|i)'d like (it|this|the \w+) to|we need (it|this|the \w+) to|please (fix|restore|make)|",
         r"it would be (good|great)|ought to)\b|",
@@ -154,27 +151,28 @@ static EXPECTATION: LazyLock<Regex> = LazyLock::new(|| {
         r"prosimy o (naprawę|naprawe|przywrócenie|przywrocenie|poprawienie)|proszę o (naprawę|naprawe|przywrócenie|poprawienie)|",
         r"liczymy na|zależy nam na|zalezy nam na))"
     ))
-    .expect("valid")
 });
 
 static NOT_PROSE: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(concat!(
+    super::text_regex(concat!(
         r"(?i)^\s*(hi|hello|hey|dear|good (morning|afternoon)|thanks|thank you|kind regards|best regards|regards|best|cheers|",
         r"dzień dobry|dzien dobry|witam|witajcie|szanowni państwo|szanowni panstwo|pozdrawiam|z poważaniem|z powazaniem|",
-        r"dziękuję|dziekuje|dzięki|serdecznie|mvg|mfg)\b.{0,40}$|^\s*[-=_*#]{3,}\s*$|^\s*(phone|tel|mobile|e-?mail|www|fax)\b"
+        r"dziękuję|dziekuje|dzięki|serdecznie|mvg|mfg)([^\p{L}].{0,40})?$|^\s*[-=_*#]{3,}\s*$|^\s*(phone|tel|mobile|e-?mail|www|fax)\b"
     ))
-    .expect("valid")
 });
 
 static LOGO_NAME: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?i)(logo|signature|sig[_\-.]|podpis|banner|icon|facebook|linkedin|twitter|instagram|spacer|pixel)").expect("valid")
+    super::text_regex(
+        r"(?i)(logo|signature|sig[_\-.]|podpis|banner|icon|facebook|linkedin|twitter|instagram|spacer|pixel)",
+    )
 });
 static DATA_IMAGE: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r#"(?i)<img[^>]+src\s*=\s*["']?data:image/[a-z+]+;base64,([A-Za-z0-9+/=\s]{2000,})"#)
-        .expect("valid")
+    super::text_regex(
+        r#"(?i)<img[^>]+src\s*=\s*["']?data:image/[a-z+]+;base64,([A-Za-z0-9+/=\s]{2000,})"#,
+    )
 });
 static CID_IMAGE: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r#"(?i)<img[^>]+src\s*=\s*["']?cid:([^"'>\s]+)"#).expect("valid"));
+    LazyLock::new(|| super::text_regex(r#"(?i)<img[^>]+src\s*=\s*["']?cid:([^"'>\s]+)"#));
 
 /// Smallest inline image that is taken for a screenshot rather than a logo:
 /// signature logos are typically a few kilobytes.

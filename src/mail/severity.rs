@@ -10,7 +10,9 @@ use regex::Regex;
 use crate::sla::Severity;
 
 static EXPLICIT: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?im)^\s*\**(severity|priority|priorytet|ważność|waznosc|istotność|istotnosc|poziom)\**\s*[:=-]\s*\**\s*([1-5])\b").expect("valid")
+    super::text_regex(
+        r"(?im)^\s*\**(severity|priority|priorytet|ważność|waznosc|istotność|istotnosc|poziom)\**\s*[:=-]\s*\**\s*([1-5])\b",
+    )
 });
 
 /// Where the severity came from.
@@ -25,10 +27,16 @@ pub enum Source {
     Default,
 }
 
-/// Ordered rules: the first match wins.
+/// How much of the body the rules read: what a problem is about is said in
+/// the subject and the first paragraphs, not in pasted logs further down.
+pub const RULE_SAMPLE_BYTES: usize = 4_000;
+
+/// Ordered rules: the first match wins. All rules run in one pass over the
+/// text (a `RegexSet`).
 #[derive(Debug, Clone)]
 pub struct SeverityRules {
-    rules: Vec<(Regex, Severity)>,
+    set: regex::RegexSet,
+    severities: Vec<Severity>,
 }
 
 /// The shipped rules, in order: outages first, then broken components,
@@ -98,23 +106,31 @@ pub const DEFAULT_RULES: &[(&str, u8)] = &[
 
 impl Default for SeverityRules {
     fn default() -> Self {
-        SeverityRules::new(DEFAULT_RULES.iter().map(|(r, s)| (r.to_string(), *s)))
-            .expect("default rules are valid")
+        // Our own patterns get ASCII word boundaries (see `text_regex`).
+        SeverityRules::new(
+            DEFAULT_RULES
+                .iter()
+                .map(|(r, s)| (r.replace(r"\b", r"(?-u:\b)").replace(r"\d", "[0-9]"), *s)),
+        )
+        .expect("default rules are valid")
     }
 }
 
 impl SeverityRules {
     /// Rules from (regex, severity) pairs; an invalid one is an error naming it.
     pub fn new(rules: impl IntoIterator<Item = (String, u8)>) -> Result<Self, String> {
-        let mut out = Vec::new();
+        let mut patterns = Vec::new();
+        let mut severities = Vec::new();
         for (re, sev) in rules {
             let severity = Severity::from_number(sev)
                 .ok_or_else(|| format!("severity {sev} of rule {re:?} is not 1-5"))?;
-            let regex =
-                Regex::new(&re).map_err(|e| format!("rule {re:?} is not a valid regex: {e}"))?;
-            out.push((regex, severity));
+            Regex::new(&re).map_err(|e| format!("rule {re:?} is not a valid regex: {e}"))?;
+            patterns.push(re);
+            severities.push(severity);
         }
-        Ok(SeverityRules { rules: out })
+        let set = regex::RegexSet::new(&patterns)
+            .map_err(|e| format!("the severity rules do not compile together: {e}"))?;
+        Ok(SeverityRules { set, severities })
     }
 
     /// The suggested severity of a request.
@@ -126,13 +142,12 @@ impl SeverityRules {
         {
             return (s, Source::Explicit);
         }
-        let sample = &text[..text.floor_char_boundary(text.len().min(8_000))];
-        for (re, sev) in &self.rules {
-            if re.is_match(subject) || re.is_match(sample) {
-                return (*sev, Source::Rule);
-            }
+        let sample = &text[..text.floor_char_boundary(text.len().min(RULE_SAMPLE_BYTES))];
+        let first = |t: &str| self.set.matches(t).iter().next();
+        match [first(subject), first(sample)].into_iter().flatten().min() {
+            Some(i) => (self.severities[i], Source::Rule),
+            None => (Severity::Minor, Source::Default),
         }
-        (Severity::Minor, Source::Default)
     }
 }
 

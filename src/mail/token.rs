@@ -97,7 +97,8 @@ impl Markers {
             regex::escape(local),
             regex::escape(domain),
         );
-        let re = |s: String| Regex::new(&s).expect("marker patterns are valid");
+        let re =
+            |s: String| Regex::new(&s.replace(r"\d", "[0-9]")).expect("marker patterns are valid");
         Markers {
             prefix: prefix.to_string(),
             local: local.to_ascii_lowercase(),

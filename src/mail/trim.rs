@@ -22,60 +22,56 @@ use std::sync::LazyLock;
 use regex::Regex;
 
 static ATTRIBUTION: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(concat!(
+    super::text_regex(concat!(
         r"(?i)^\s*(",
-        r"on\b.{0,200}\bwrote\s*:|",
-        r"w dniu\b.{0,200}(pisze|napisał|napisała|napisał\(a\)|napisal|napisala)\s*:|",
-        r".{0,200}\b(napisał|napisała|napisał\(a\)|napisal\(a\)|napisal|napisala|pisze)\s*:|",
-        r"dnia\b.{0,200}(pisze|napisał|napisała|napisał\(a\))\s*:|",
-        r"am\b.{0,200}\bschrieb\b.{0,200}:|",
-        r"le\b.{0,200}\ba écrit\s*:|",
-        r"op\b.{0,200}\bschreef\b.{0,200}:|",
-        r"(den|d\.)\b.{0,200}\bskrev\b.{0,200}:|",
-        r"el\b.{0,200}\bescribió\s*:|",
-        r"il\b.{0,200}\bha scritto\s*:|",
-        r".{0,200}<[^>\s]+@[^>\s]+>\s*(wrote|schrieb|napisał\(a\)|napisał|napisała|skrev|escribió|a écrit)\s*:",
+        r"on\b.*\bwrote\s*:|",
+        r"w dniu\b.*(pisze|napisał|napisała|napisał\(a\)|napisal|napisala)\s*:|",
+        r".*\b(napisał|napisała|napisał\(a\)|napisal\(a\)|napisal|napisala|pisze)\s*:|",
+        r"dnia\b.*(pisze|napisał|napisała|napisał\(a\))\s*:|",
+        r"am\b.*\bschrieb\b.*:|",
+        r"le\b.*\ba écrit\s*:|",
+        r"op\b.*\bschreef\b.*:|",
+        r"(den|d\.)\b.*\bskrev\b.*:|",
+        r"el\b.*\bescribió\s*:|",
+        r"il\b.*\bha scritto\s*:|",
+        r".*<[^>\s]+@[^>\s]+>\s*(wrote|schrieb|napisał\(a\)|napisał|napisała|skrev|escribió|a écrit)\s*:",
         r")\s*$"
     ))
-    .expect("valid")
 });
 
 /// How a wrapped attribution line starts: its opening words, or an address
 /// cut in the middle.
 static ATTRIBUTION_START: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?i)^\s*(on|w dniu|dnia|am|le|op|den|el|il)\b|<[^>]*$|@\S+\s*$").expect("valid")
+    super::text_regex(r"(?i)^\s*(on|w dniu|dnia|am|le|op|den|el|il)\b|<[^>]*$|@\S+\s*$")
 });
 
 static SEPARATOR: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(concat!(
+    super::text_regex(concat!(
         r"(?i)^\s*-{2,}\s*(original message|wiadomość oryginalna|wiadomosc oryginalna|oryginalna wiadomość|",
         r"ursprüngliche nachricht|message d'origine|oorspronkelijk bericht|originalmeddelande|",
         r"opprinnelig melding|oprindelig meddelelse|messaggio originale|mensaje original|",
         r"reply message|odpowiedź|forwarded message|wiadomość przekazana)\s*-{2,}\s*$"
     ))
-    .expect("valid")
 });
 
 static HEADER_FROM: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?i)^\s*\*?(from|od|von|fra|från|de|van|da|lähettäjä)\s*:\*?\s*\S").expect("valid")
+    super::text_regex(r"(?i)^\s*\*?(from|od|von|fra|från|de|van|da|lähettäjä)\s*:\*?\s*\S")
 });
 static HEADER_NEXT: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(concat!(
+    super::text_regex(concat!(
         r"(?i)^\s*\*?(sent|date|to|subject|cc|wysłane|wysłano|data|do|temat|dw|gesendet|datum|an|betreff|",
         r"sendt|til|emne|skickat|till|ämne|envoyé|envoye|à|objet|verzonden|aan|onderwerp|inviato|oggetto|enviado|asunto|para)\s*:"
     ))
-    .expect("valid")
 });
 
 static MOBILE: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(concat!(
+    super::text_regex(concat!(
         r"(?i)^\s*(sent from my \w+|sent from (my )?(iphone|ipad|android|samsung|mobile|outlook)|",
         r"sent from mail for windows|sent from yahoo mail|get outlook for (ios|android)|",
         r"wysłane z (mojego )?(iphone|ipada|ipad|smartfona|telefonu|urządzenia)|wysłane z iphone'a|wysłano z (mojego )?(iphone|telefonu|aplikacji)|",
         r"wysłane z aplikacji|von meinem (iphone|ipad|smartphone|samsung)|envoyé de mon (iphone|ipad)|verzonden vanaf mijn|",
         r"skickat från min)\b"
     ))
-    .expect("valid")
 });
 
 /// The result of trimming.
@@ -99,17 +95,26 @@ fn cut_line(lines: &[&str]) -> Option<(usize, bool)> {
         if t == "--" || t == "-- " || line.trim_end_matches(['\r']) == "-- " {
             return Some((i, false));
         }
-        if MOBILE.is_match(t) {
+        // Cheap tests first: every pattern below needs a short line, a
+        // leading dash or a colon.
+        if t.len() < 80 && MOBILE.is_match(t) {
             return Some((i, false));
         }
-        if SEPARATOR.is_match(t) {
+        if t.trim_start().starts_with("--") && SEPARATOR.is_match(t) {
             return Some((i, true));
         }
-        if ATTRIBUTION.is_match(t) {
+        if t.ends_with(':') && ATTRIBUTION.is_match(t) {
             return Some((i, true));
         }
         // An attribution wrapped over two (or three) lines.
-        if ATTRIBUTION_START.is_match(t) && t.len() < 300 {
+        if t.len() < 300
+            && lines
+                .iter()
+                .skip(i + 1)
+                .take(2)
+                .any(|l| l.trim_end().ends_with(':'))
+            && ATTRIBUTION_START.is_match(t)
+        {
             for n in 1..=2 {
                 if i + n < lines.len() && lines[i + 1..=i + n].iter().all(|l| !l.trim().is_empty())
                 {
@@ -124,7 +129,7 @@ fn cut_line(lines: &[&str]) -> Option<(usize, bool)> {
                 }
             }
         }
-        if HEADER_FROM.is_match(t) {
+        if t.contains(':') && HEADER_FROM.is_match(t) {
             let next = lines
                 .iter()
                 .skip(i + 1)

@@ -3,11 +3,13 @@
 //! Modules:
 //! - `util`: running the binary, temp folders;
 //! - `fixtures`: the golden .eml corpus under `fixtures/eml`;
+//! - `hostile`: bad input never panics and always gives a result;
 //! - `sla_cli`: `supportd sla …` and `check-config` as a user sees them;
 //! - `sla_oracle`: deadlines and working time against an independent Python
 //!   oracle (`tests/oracle/sla_oracle.py`).
 
 mod fixtures;
+mod hostile;
 mod sla_cli;
 mod sla_oracle;
 mod util;
