@@ -96,7 +96,7 @@ static CLOCK: LazyLock<Regex> = LazyLock::new(|| {
         r"(?ix)",
         // 14:30, 14:30:05, 2:30 pm; also 14.30 / 14h30 after a time word.
         r"(?P<pre>(?:^|\s)(?:o|około|okolo|ok\.|koło|kolo|godz\.?|godzinie|at|about|around|approx\.?|approximately|since|od|do|between|until|ca\.?)\s+(?:godz\.?\s+|godzinie\s+)?)?",
-        r"(?P<h>[01]?\d|2[0-3])",
+        r"(?P<h>2[0-3]|[01]?\d)",
         r"(?:(?P<sep>[:.h])(?P<m>[0-5]\d)(?::(?P<s>[0-5]\d))?)?",
         r"(?:[.,]\d{1,6})?",
         r"\s*(?P<ampm>a\.?\s?m\.?|p\.?\s?m\.?)?",
@@ -633,6 +633,17 @@ mod tests {
                 "last failures: Sat 13:00, Sat 15:31",
                 true,
                 Some("2026-11-21T13:00:00+01:00"),
+            ),
+            // Hours 20-23 (an alternation once took the "2" of "23" alone).
+            (
+                "First noticed on Monday 2026-11-23 at about 23:32 (UTC).",
+                true,
+                Some("2026-11-23T23:32:00Z"),
+            ),
+            (
+                "wczoraj o 20:15 i potem o 21:00",
+                true,
+                Some("2026-11-24T20:15:00+01:00"),
             ),
             (
                 "awaria w pt. o 13:10",

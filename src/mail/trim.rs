@@ -159,6 +159,13 @@ pub fn trim(text: &str) -> Trimmed {
         Some((i, quote)) => (i, quote),
         None => (lines.len(), false),
     };
+    // A cut at the signature can take quoted history below it too.
+    removed_quote |= lines[end..].iter().any(|l| {
+        let t = l.trim_end();
+        t.trim_start().starts_with('>')
+            || (t.ends_with(':') && ATTRIBUTION.is_match(t))
+            || SEPARATOR.is_match(t)
+    });
     let mut kept: Vec<&str> = Vec::with_capacity(end);
     for line in &lines[..end] {
         if line.trim_start().starts_with('>') {
@@ -290,6 +297,11 @@ mod tests {
                 "question",
             ),
             ("Reply\n\n-- \nBen Rossi\nPhone 123\n", "Reply", "Phone"),
+            (
+                "Reply\n-- \nBen\n\nOn Mon, 4 Mar 2024 08:16, Ben <b@x.example> wrote:\n> old\n",
+                "Reply",
+                "old",
+            ),
             ("Reply\n\nSent from my iPhone\n", "Reply", "iPhone"),
             ("Odpowiedź\n\nWysłane z iPhone'a\n", "Odpowiedź", "iPhone"),
             ("Reply\n\nGet Outlook for Android\n", "Reply", "Outlook"),
@@ -299,6 +311,12 @@ mod tests {
             assert!(t.text.contains(keep), "{text:?} -> {:?}", t.text);
             assert!(!t.text.contains(gone), "{text:?} -> {:?}", t.text);
         }
+    }
+
+    #[test]
+    fn quote_below_the_signature_counts_as_removed() {
+        assert!(trim("Reply\n-- \nBen\n\n> old\n").removed_quote);
+        assert!(!trim("Reply\n-- \nBen\n").removed_quote);
     }
 
     #[test]
