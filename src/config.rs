@@ -163,6 +163,27 @@ pub struct RawConfig {
     /// `[limits]`: sizes and rates.
     #[serde(default)]
     pub limits: RawLimits,
+    /// `[severity]`: rules that suggest a new ticket's severity.
+    #[serde(default)]
+    pub severity: RawSeverity,
+}
+
+/// `[severity]` as written.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct RawSeverity {
+    /// Ordered rules, first match wins; when given they replace the shipped ones.
+    pub rules: Option<Vec<RawSeverityRule>>,
+}
+
+/// One `[[severity.rules]]` entry.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct RawSeverityRule {
+    /// A regular expression (Rust `regex` syntax) matched on subject and body.
+    pub pattern: Spanned<String>,
+    /// The severity it suggests, 1-5.
+    pub severity: Spanned<i64>,
 }
 
 /// `[support]` as written.
@@ -352,6 +373,8 @@ pub struct Config {
     pub followup: Followup,
     /// `[limits]`.
     pub limits: Limits,
+    /// `[severity]`: the suggestion rules.
+    pub severity_rules: crate::mail::severity::SeverityRules,
 }
 
 /// The support mailbox and ticket naming.
@@ -694,6 +717,7 @@ impl Config {
                 1,
             ),
         };
+        let severity_rules = v.severity_rules(raw.severity);
         if !v.problems.is_empty() {
             return Err(Error::Invalid {
                 path: path.map_or_else(|| PathBuf::from("<built-in>"), Path::to_path_buf),
@@ -711,6 +735,7 @@ impl Config {
             sla,
             followup,
             limits,
+            severity_rules,
         })
     }
 }
@@ -1174,6 +1199,41 @@ impl Validator<'_> {
         Calendar::new(spec)
     }
 
+    fn severity_rules(&mut self, raw: RawSeverity) -> crate::mail::severity::SeverityRules {
+        use crate::mail::severity::SeverityRules;
+        let Some(rules) = raw.rules else {
+            return SeverityRules::default();
+        };
+        let mut ok = Vec::new();
+        for rule in rules {
+            let sev = *rule.severity.get_ref();
+            let mut good = true;
+            if let Err(e) = regex::Regex::new(rule.pattern.get_ref()) {
+                self.problem(
+                    Some(rule.pattern.span()),
+                    "severity.rules.pattern",
+                    format!("not a valid regular expression: {e}"),
+                );
+                good = false;
+            }
+            if !(1..=5).contains(&sev) {
+                self.problem(
+                    Some(rule.severity.span()),
+                    "severity.rules.severity",
+                    format!("{sev} is not a severity from 1 to 5"),
+                );
+                good = false;
+            }
+            if good {
+                ok.push((rule.pattern.into_inner(), sev as u8));
+            }
+        }
+        SeverityRules::new(ok).unwrap_or_else(|e| {
+            self.problem(None, "severity.rules", e);
+            SeverityRules::default()
+        })
+    }
+
     fn sla(&mut self, raw: RawSla) -> Sla {
         let mut targets = crate::sla::policy::CONTRACT_TARGET_HOURS;
         if let Some(t) = &raw.target_hours {
@@ -1346,6 +1406,35 @@ special-hours = { "2026-12-23" = "09:00-13:00" }
             assert!(err.contains(location), "{text:?}: {err}");
             assert!(err.contains(words), "{text:?}: {err}");
         }
+    }
+
+    #[test]
+    fn severity_rules_replace_the_defaults() {
+        let cfg =
+            parse("[[severity.rules]]\npattern = \"(?i)kasa fiskalna\"\nseverity = 1\n").unwrap();
+        assert_eq!(
+            cfg.severity_rules
+                .suggest("Kasa fiskalna nie drukuje", "")
+                .0
+                .number(),
+            1
+        );
+        // The shipped rules are gone: a question is no longer severity 4.
+        assert_eq!(
+            cfg.severity_rules
+                .suggest("Question", "How do I export?")
+                .0
+                .number(),
+            3
+        );
+        let err = parse("[[severity.rules]]\npattern = \"(unclosed\"\nseverity = 7\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("2:11: severity.rules.pattern")
+                && err.contains("3:12: severity.rules.severity"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -114,6 +114,7 @@ impl Settings {
         s.token_key = token_key;
         s.zone = cfg.calendar.timezone().clone();
         s.default_language = cfg.support.default_language;
+        s.severity_rules = cfg.severity_rules.clone();
         s
     }
 }
