@@ -344,7 +344,9 @@ fn message_ids_in_headers(text: &str) -> Vec<String> {
     let mut out = Vec::new();
     let mut lines = text.lines().peekable();
     while let Some(line) = lines.next() {
-        if line.len() > 11 && line[..11].eq_ignore_ascii_case("message-id:") {
+        // Compare bytes: a header block may hold any text, and byte 11 is a
+        // character boundary only once the ASCII name has matched.
+        if line.len() > 11 && line.as_bytes()[..11].eq_ignore_ascii_case(b"message-id:") {
             let mut v = line[11..].to_string();
             while let Some(next) = lines.next_if(|l| l.starts_with([' ', '\t'])) {
                 v.push_str(next);
@@ -403,6 +405,16 @@ Za=BF=F3=B3=E6 g=EA=B6l=B1 ja=BC=F1\r\n";
         assert!(p.text_from_html);
         assert!(p.text.contains("Hello there"), "{:?}", p.text);
         assert!(p.text.contains("> old"), "{:?}", p.text);
+    }
+
+    /// Found by `cargo fuzz run analyze`: a returned-headers part whose line
+    /// has a multi-byte character across byte 11.
+    #[test]
+    fn returned_headers_with_multibyte_text() {
+        assert!(
+            message_ids_in_headers("Body\u{fffd}\u{fffd}\u{fffd}x\nMessage-ID: <a@b>\n").len() == 1
+        );
+        assert!(message_ids_in_headers("abcdefghij\u{fffd}xyz").is_empty());
     }
 
     #[test]
