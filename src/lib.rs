@@ -7,10 +7,13 @@
 //! Pure core (no I/O, no clock reads; `now` is an argument):
 //! - [`sla`]: working time on the business calendar, Polish holidays, SLA
 //!   deadlines and their explanations;
+//! - [`mail`]: one raw message -> its analysis (kind, thread, trimmed text,
+//!   report fields, occurrence time, severity, language, consultant tags);
 //! - [`lang`]: the languages we write in.
 //!
 //! Edges:
 //! - [`config`]: the TOML file, parsed and validated in two stages;
+//! - [`store`]: SQLite, the only code that writes SQL;
 //! - [`cli`]: the command implementations `main` calls, over generic readers
 //!   and writers so they are tested without a process.
 //!
@@ -26,3 +29,4 @@ pub mod config;
 pub mod lang;
 pub mod mail;
 pub mod sla;
+pub mod store;

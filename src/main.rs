@@ -58,7 +58,9 @@ enum Command {
     /// time, severity suggestion, consultant commands, language, trimmed text.
     ///
     /// The support and consultant addresses come from the config, or from
-    /// --support-address and --consultant. Example:
+    /// --support-address and --consultant. With the global --db, replies are
+    /// also threaded through the stored Message-IDs and consultant tokens are
+    /// checked with the database's key (read-only). Example:
     ///   supportd inspect --consultant anna@smartstock.cloud mail.eml
     #[command(verbatim_doc_comment)]
     Inspect {
@@ -248,9 +250,26 @@ fn run(args: Args) -> Result<ExitCode, Failure> {
                 .consultants
                 .extend(consultants.iter().map(|c| c.trim().to_ascii_lowercase()));
             let now = args.now.unwrap_or_else(Utc::now);
+            // With a database: stored Message-IDs thread replies and its key
+            // checks consultant tokens. Read-only: inspect never writes.
+            let store = match &args.db {
+                Some(path) => {
+                    let store = supportd::store::Store::open_read_only(path)?;
+                    if settings.token_key.is_none() {
+                        settings.token_key = store.stored_token_key()?;
+                    }
+                    Some(store)
+                }
+                None => None,
+            };
+            let lookup: &dyn supportd::mail::thread::Lookup = match &store {
+                Some(s) => s,
+                None => &supportd::mail::thread::NoLookup,
+            };
             let failed = cli::inspect::inspect(
                 files,
                 &settings,
+                lookup,
                 *received,
                 now,
                 &mut stdout.lock(),

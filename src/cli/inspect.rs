@@ -8,7 +8,7 @@ use std::path::Path;
 
 use chrono::{DateTime, Utc};
 
-use crate::mail::{self, Settings, thread::NoLookup};
+use crate::mail::{self, Settings, thread::Lookup};
 
 /// The received instant of a file (design.md): the topmost `Received:`
 /// date, else the file's modification time, else `now`.
@@ -27,6 +27,7 @@ pub fn received_at(raw: &[u8], path: Option<&Path>, now: DateTime<Utc>) -> DateT
 pub fn inspect(
     inputs: &[String],
     settings: &Settings,
+    lookup: &dyn Lookup,
     received: Option<DateTime<Utc>>,
     now: DateTime<Utc>,
     out: &mut impl Write,
@@ -49,7 +50,7 @@ pub fn inspect(
             }
         };
         let at = received.unwrap_or_else(|| received_at(&raw, path, now));
-        let analysis = mail::analyze(&raw, at, settings, &NoLookup);
+        let analysis = mail::analyze(&raw, at, settings, lookup);
         serde_json::to_writer(&mut *out, &analysis)?;
         out.write_all(b"\n")?;
     }

@@ -15,6 +15,7 @@
 //! - [`token`]: our outbound markers and their HMACs.
 
 pub mod classify;
+pub mod identity;
 pub mod language;
 pub mod occurrence;
 pub mod parse;

@@ -4,12 +4,14 @@
 //! - `util`: running the binary, temp folders;
 //! - `fixtures`: the golden .eml corpus under `fixtures/eml`;
 //! - `hostile`: bad input never panics and always gives a result;
+//! - `inspect_cli`: `supportd inspect` with files, stdin and `--db`;
 //! - `sla_cli`: `supportd sla …` and `check-config` as a user sees them;
 //! - `sla_oracle`: deadlines and working time against an independent Python
 //!   oracle (`tests/oracle/sla_oracle.py`).
 
 mod fixtures;
 mod hostile;
+mod inspect_cli;
 mod sla_cli;
 mod sla_oracle;
 mod util;

@@ -1,0 +1,119 @@
+//! A message's identity for deduplication (design.md "Guarantees"): the
+//! Message-ID and the SHA-256 of the message without its trace headers
+//! (`Received`, `Return-Path`, `Delivered-To`, `X-Original-To`), with CRLF
+//! read as LF, so the same mail delivered twice, by two paths or twice by one
+//! MTA, is one message. A message without a Message-ID gets one derived from
+//! that hash. Pure; header positions come from mail-parser.
+
+use mail_parser::MessageParser;
+use sha2::{Digest, Sha256};
+
+/// Headers that differ between two deliveries of the same mail.
+const TRACE_HEADERS: [&str; 4] = ["received", "return-path", "delivered-to", "x-original-to"];
+
+/// Identity of one raw message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Identity {
+    /// The Message-ID without angle brackets, or the derived one.
+    pub message_id: String,
+    /// SHA-256 of the message without trace headers.
+    pub content_hash: [u8; 32],
+    /// Whether the Message-ID was derived (the mail had none).
+    pub derived: bool,
+}
+
+/// Computes the identity of a raw message; never fails.
+pub fn identity(raw: &[u8]) -> Identity {
+    let mut hasher = Sha256::new();
+    let mut message_id = None;
+    let mut skip: Vec<(usize, usize)> = Vec::new();
+    if let Some(msg) = MessageParser::new().parse_headers(raw) {
+        message_id = msg
+            .message_id()
+            .map(super::parse::clean_id)
+            .filter(|s| !s.is_empty());
+        for h in msg.root_part().headers() {
+            if TRACE_HEADERS
+                .iter()
+                .any(|t| h.name().eq_ignore_ascii_case(t))
+            {
+                skip.push((h.offset_field() as usize, h.offset_end() as usize));
+            }
+        }
+    }
+    skip.sort_unstable();
+    let mut pos = 0;
+    for (start, end) in skip {
+        if start >= pos && end <= raw.len() {
+            hash_lf(&mut hasher, &raw[pos..start]);
+            pos = end;
+        }
+    }
+    hash_lf(&mut hasher, &raw[pos.min(raw.len())..]);
+    let content_hash: [u8; 32] = hasher.finalize().into();
+    let derived = message_id.is_none();
+    let message_id = message_id.unwrap_or_else(|| {
+        let hex: String = content_hash
+            .iter()
+            .take(16)
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        format!("{hex}@derived.supportd.invalid")
+    });
+    Identity {
+        message_id,
+        content_hash,
+        derived,
+    }
+}
+
+/// Feeds bytes with every CRLF read as LF.
+fn hash_lf(hasher: &mut Sha256, bytes: &[u8]) {
+    let mut start = 0;
+    for (i, w) in bytes.windows(2).enumerate() {
+        if w == b"\r\n" {
+            hasher.update(&bytes[start..i]);
+            start = i + 1;
+        }
+    }
+    hasher.update(&bytes[start..]);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MAIL: &str = "From: a@b.example\nTo: support@smartstock.cloud\nSubject: x\nMessage-ID: <m1@b.example>\n\nbody\n";
+
+    #[test]
+    fn trace_headers_and_line_endings_do_not_change_identity() {
+        let base = identity(MAIL.as_bytes());
+        assert_eq!(base.message_id, "m1@b.example");
+        let traced = format!(
+            "Return-Path: <a@b.example>\nDelivered-To: support@smartstock.cloud\nReceived: from x\n\tby y; Mon, 1 Jan 2026 00:00:00 +0000\nX-Original-To: support@smartstock.cloud\n{MAIL}"
+        );
+        assert_eq!(identity(traced.as_bytes()), base);
+        assert_eq!(identity(MAIL.replace('\n', "\r\n").as_bytes()), base);
+        // A changed body is another message.
+        assert_ne!(
+            identity(MAIL.replace("body", "body!").as_bytes()).content_hash,
+            base.content_hash
+        );
+    }
+
+    #[test]
+    fn missing_message_id_is_derived_from_the_hash() {
+        let a = identity(b"From: a@b.example\n\nno id\n");
+        assert!(a.derived && a.message_id.ends_with("@derived.supportd.invalid"));
+        assert_eq!(
+            a,
+            identity(
+                b"Received: from x; Mon, 1 Jan 2026 00:00:00 +0000\nFrom: a@b.example\n\nno id\n"
+            )
+        );
+        assert_ne!(
+            a.message_id,
+            identity(b"From: a@b.example\n\nother\n").message_id
+        );
+    }
+}
