@@ -146,6 +146,108 @@ static MONTH_ONLY: LazyLock<Regex> = LazyLock::new(|| {
         r"(?i)\b(in (january|february|march|april|may|june|july|august|september|october|november|december)|w (styczniu|lutym|marcu|kwietniu|maju|czerwcu|lipcu|sierpniu|wrześniu|październiku|listopadzie|grudniu))\b",
     )
 });
+/// Words that may follow "at N" when N is an hour ("at 8 the sync stopped").
+const ENGLISH_AFTER_AT: &[&str] = &[
+    "the",
+    "this",
+    "today",
+    "yesterday",
+    "in",
+    "on",
+    "and",
+    "when",
+    "we",
+    "it",
+    "our",
+    "o",
+    "sharp",
+    "or",
+    "tonight",
+    "last",
+];
+
+/// Whether a word after a bare number makes it a count, not an hour.
+fn is_unit(word: &str) -> bool {
+    const UNITS: &[&str] = &[
+        "dni",
+        "dzień",
+        "dnia",
+        "godzin",
+        "godziny",
+        "godzinę",
+        "minut",
+        "minuty",
+        "sekund",
+        "osób",
+        "osoby",
+        "osobom",
+        "procent",
+        "proc",
+        "zł",
+        "pln",
+        "eur",
+        "sztuk",
+        "szt",
+        "razy",
+        "raz",
+        "tygodni",
+        "tygodnie",
+        "miesięcy",
+        "miesiące",
+        "lat",
+        "lata",
+        "pozycji",
+        "pozycje",
+        "zamówień",
+        "zamówienia",
+        "produktów",
+        "produkty",
+        "użytkowników",
+        "użytkownicy",
+        "klientów",
+        "sklepów",
+        "plików",
+        "faktur",
+        "rekordów",
+        "wierszy",
+        "gb",
+        "mb",
+        "kb",
+        "tys",
+        "mln",
+        "stycznia",
+        "lutego",
+        "marca",
+        "kwietnia",
+        "maja",
+        "czerwca",
+        "lipca",
+        "sierpnia",
+        "września",
+        "października",
+        "listopada",
+        "grudnia",
+    ];
+    UNITS.contains(&word)
+}
+
+/// Whether byte `at` of `text` lies inside quotation marks opened earlier
+/// in its paragraph (quotes may wrap over lines; a blank line ends them).
+fn inside_quotes(text: &str, at: usize) -> bool {
+    let para = text[..at].rfind("\n\n").map_or(0, |i| i + 2);
+    let mut open = false;
+    let mut polish = 0i32;
+    for ch in text[para..at].chars() {
+        match ch {
+            '"' => open = !open,
+            '„' => polish += 1,
+            '”' if polish > 0 => polish -= 1,
+            _ => {}
+        }
+    }
+    open || polish > 0
+}
+
 /// A cheap test for a relative time ("ago", "temu").
 static RELATIVE_QUICK: LazyLock<Regex> =
     LazyLock::new(|| super::text_regex(r"(?i)\bago\b|\btemu\b"));
@@ -234,6 +336,9 @@ fn date_in(line: &str, today: NaiveDate, lang: Lang) -> Option<(NaiveDate, Strin
             }
         }
     }
+    if let Some(found) = short_date(line, today, lang) {
+        return Some(found);
+    }
     for c in NAMED_DATE.captures_iter(line) {
         let (d, m, y) = match (c.name("d1"), c.name("m1"), c.name("d2"), c.name("m2")) {
             (Some(d), Some(m), _, _) => (d.as_str(), m.as_str(), c.name("y1")),
@@ -282,6 +387,50 @@ fn date_in(line: &str, today: NaiveDate, lang: Lang) -> Option<(NaiveDate, Strin
             today - Duration::days(back.into())
         };
         return Some((date, c[0].trim().to_string()));
+    }
+    None
+}
+
+static SHORT_DATE: LazyLock<Regex> = LazyLock::new(|| {
+    super::text_regex(concat!(
+        r"(?i)(?:\b(?P<pre>dnia|w dniu|dn\.|on|od|since|from|z dnia)\s+)?",
+        r"(?P<a>[0-3]?\d)(?P<sep>[./])(?P<b>[0-3]?\d)\.?",
+        r"(?P<post>\s*(?:r\.|roku)?\s*,?\s*(?:o\b|około|okolo|ok\.|at\b|around\b|about\b|godz|[0-2]?\d:[0-5]\d))?"
+    ))
+});
+
+/// A day and month without a year ("24.11 o 14:00", "on 11/24 at 2:30 PM"),
+/// only where the words around make it a date (not "19.5%" or "1.5 GB"):
+/// a date word before it or a time right after it. The year is the latest
+/// that puts the date not after today.
+fn short_date(line: &str, today: NaiveDate, lang: Lang) -> Option<(NaiveDate, String)> {
+    for c in SHORT_DATE.captures_iter(line) {
+        let start = c.name("a")?.start();
+        let end = c.name("b")?.end();
+        let before = &line[..start];
+        let after = &line[end..];
+        if before.ends_with(|ch: char| ch.is_ascii_digit() || ch == '.' || ch == '/' || ch == ',')
+            || after.starts_with(|ch: char| ch.is_ascii_digit() || ch == '%' || ch == '/')
+            || (after.starts_with('.') && after[1..].starts_with(|ch: char| ch.is_ascii_digit()))
+            || (c.name("pre").is_none() && c.name("post").is_none())
+        {
+            continue;
+        }
+        let (a, b): (u32, u32) = (c["a"].parse().ok()?, c["b"].parse().ok()?);
+        let month_first = &c["sep"] == "/" && lang == Lang::En;
+        let (month, day) = if month_first && a <= 12 {
+            (a, b)
+        } else {
+            (b, a)
+        };
+        let this = today.year();
+        let date = match NaiveDate::from_ymd_opt(this, month, day) {
+            Some(d) if d <= today => Some(d),
+            _ => NaiveDate::from_ymd_opt(this - 1, month, day),
+        };
+        if let Some(d) = date {
+            return Some((d, line[start..end].to_string()));
+        }
     }
     None
 }
@@ -397,19 +546,27 @@ fn clock_hits(line: &str) -> Vec<ClockHit> {
             (Some("." | "h"), _) => has_pre || ampm.is_some(),
             (None, Some(_)) => true,
             (None, None) => {
-                // "o 15", "około 14", "15 Uhr", "3 o'clock": a word must say it is a time.
+                // "o 15", "około 14", "od 8 rano", "at 8 the sync…", "15 Uhr",
+                // "3 o'clock": a time word must come before (or Uhr/o'clock
+                // after), and no unit may follow ("o 2 dni", "at 3 stores").
                 let pre = c.name("pre").map(|m| m.as_str().trim().to_lowercase());
-                let polish = pre.as_deref().is_some_and(|p| {
-                    p.starts_with('o')
+                let next = after
+                    .trim_start()
+                    .split(|ch: char| !ch.is_alphabetic())
+                    .next()
+                    .unwrap_or("")
+                    .to_lowercase();
+                let english_ok = pre.as_deref() == Some("at")
+                    && (next.is_empty() || ENGLISH_AFTER_AT.contains(&next.as_str()));
+                let polish_pre = pre.as_deref().is_some_and(|p| {
+                    p == "o"
                         || p.starts_with("ok")
                         || p.starts_with("ko")
                         || p.starts_with("godz")
+                        || p == "od"
+                        || p == "do"
                 });
-                (polish || c.name("post").is_some())
-                    && !after
-                        .trim_start()
-                        .starts_with(|ch: char| ch.is_alphabetic())
-                    || c.name("post").is_some()
+                c.name("post").is_some() || english_ok || (polish_pre && !is_unit(&next))
             }
             _ => false,
         };
@@ -418,10 +575,23 @@ fn clock_hits(line: &str) -> Vec<ClockHit> {
         }
         let m: u32 = c.name("m").map_or(0, |m| m.as_str().parse().unwrap_or(0));
         let s: u32 = c.name("s").map_or(0, |m| m.as_str().parse().unwrap_or(0));
+        let next_words = after.trim_start().to_lowercase();
+        let evening = [
+            "wieczorem",
+            "po południu",
+            "popołudniu",
+            "w nocy",
+            "in the evening",
+            "in the afternoon",
+            "at night",
+        ]
+        .iter()
+        .any(|w| next_words.starts_with(w));
         let h = match ampm.as_deref() {
             Some("pm") if h < 12 => h + 12,
             Some("am") if h == 12 => 0,
             Some(_) if h > 12 => continue,
+            None if evening && (1..12).contains(&h) => h + 12,
             _ => h,
         };
         if let Some(time) = NaiveTime::from_hms_opt(h, m, s) {
@@ -453,7 +623,7 @@ pub fn find(text: &str, anchor: &Anchor, zone: &crate::sla::Zone, lang: Lang) ->
         .collect();
     starts.sort_unstable();
     starts.dedup();
-    let candidates: Vec<(&str, bool)> = starts
+    let candidates: Vec<(&str, bool, usize)> = starts
         .iter()
         .map(|&s| {
             let line = text[s..]
@@ -461,13 +631,13 @@ pub fn find(text: &str, anchor: &Anchor, zone: &crate::sla::Zone, lang: Lang) ->
                 .next()
                 .unwrap_or("")
                 .trim_end_matches('\r');
-            (line, LOG_LINE.is_match(line))
+            (line, LOG_LINE.is_match(line), s)
         })
-        .filter(|(l, _)| !l.trim_start().starts_with('>'))
+        .filter(|(l, _, _)| !l.trim_start().starts_with('>'))
         .collect();
     // Prose lines first, then log-like lines.
     for pass in 0..2 {
-        for &(line, is_log) in &candidates {
+        for &(line, is_log, line_start) in &candidates {
             if (pass == 0) == is_log {
                 continue;
             }
@@ -509,7 +679,12 @@ pub fn find(text: &str, anchor: &Anchor, zone: &crate::sla::Zone, lang: Lang) ->
                     };
                 }
             }
-            let Some(hit) = clock_hits(line).into_iter().next() else {
+            // A time inside quotation marks belongs to a quoted error text
+            // ("Token expired at 01:26:13Z"), not to when it happened.
+            let Some(hit) = clock_hits(line)
+                .into_iter()
+                .find(|h| !inside_quotes(text, line_start + h.start))
+            else {
                 continue;
             };
             let date = date_in(line, today, lang);
@@ -633,6 +808,59 @@ mod tests {
                 "last failures: Sat 13:00, Sat 15:31",
                 true,
                 Some("2026-11-21T13:00:00+01:00"),
+            ),
+            // Short dates, bare hours with words after them.
+            (
+                "Problem wystąpił 24.11 o 14:00.",
+                true,
+                Some("2026-11-24T14:00:00+01:00"),
+            ),
+            (
+                "we noticed it on 11/24 at 2:30 PM",
+                true,
+                Some("2026-11-24T14:30:00+01:00"),
+            ),
+            (
+                "Od 8 rano nie działa logowanie.",
+                true,
+                Some("2026-11-25T08:00:00+01:00"),
+            ),
+            (
+                "Wczoraj o 21 wieczorem system padł.",
+                true,
+                Some("2026-11-24T21:00:00+01:00"),
+            ),
+            (
+                "Wczoraj o 9 wieczorem system padł.",
+                true,
+                Some("2026-11-24T21:00:00+01:00"),
+            ),
+            (
+                "dzisiaj o 8 przestało działać",
+                true,
+                Some("2026-11-25T08:00:00+01:00"),
+            ),
+            (
+                "This morning at 8 the sync stopped",
+                true,
+                Some("2026-11-25T08:00:00+01:00"),
+            ),
+            (
+                "Cena wzrosła o 5 procent, 1.5 GB wolne, 19.5% błędów",
+                false,
+                None,
+            ),
+            ("Wydłużyło się o 2 dni, at 3 stores", false, None),
+            // Times inside quoted error text are not occurrence times.
+            (
+                "The log says \"Token expired\nat 01:26:13Z\". First noticed at 07:40.",
+                true,
+                Some("2026-11-25T07:40:00+01:00"),
+            ),
+            (
+                "Komunikat „sesja wygasła o 03:10” pojawił się dziś o 9:05.",
+                true,
+                Some("2026-11-25T09:05:00+01:00"),
             ),
             // Hours 20-23 (an alternation once took the "2" of "23" alone).
             (
