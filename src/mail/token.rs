@@ -140,29 +140,17 @@ impl Markers {
 
     /// Our Message-ID form (without angle brackets).
     pub fn message_id(&self, id: &str) -> Option<Marked> {
-        let c = self.message_id.captures(id.trim())?;
-        Some(Marked {
-            number: c[1].parse().ok()?,
-            mac: c[2].to_ascii_lowercase(),
-        })
+        marked(&self.message_id.captures(id.trim())?)
     }
 
     /// The last footer token in a text (the newest mail's, in a quoted thread).
     pub fn footer(&self, text: &str) -> Option<Marked> {
-        let c = self.footer.captures_iter(text).last()?;
-        Some(Marked {
-            number: c[1].parse().ok()?,
-            mac: c[2].to_ascii_lowercase(),
-        })
+        marked(&self.footer.captures_iter(text).last()?)
     }
 
     /// A consultant's reply address `support+SS-N.<mac>@domain`.
     pub fn plus_address(&self, address: &str) -> Option<Marked> {
-        let c = self.plus.captures(address.trim())?;
-        Some(Marked {
-            number: c[1].parse().ok()?,
-            mac: c[2].to_ascii_lowercase(),
-        })
+        marked(&self.plus.captures(address.trim())?)
     }
 
     /// Our bounce envelope `support+bounce-<outbox id>@domain`.
@@ -174,6 +162,14 @@ impl Markers {
     pub fn make_message_id(&self, ticket_ref: &str, outbox_id: u64, mac: &str) -> String {
         format!("{ticket_ref}.{outbox_id}.{mac}@{}", self.domain)
     }
+}
+
+/// A marker's ticket number (group 1) and MAC (group 2).
+fn marked(c: &regex::Captures<'_>) -> Option<Marked> {
+    Some(Marked {
+        number: c[1].parse().ok()?,
+        mac: c[2].to_ascii_lowercase(),
+    })
 }
 
 #[cfg(test)]
