@@ -9,6 +9,8 @@
 //!   deadlines and their explanations;
 //! - [`mail`]: one raw message -> its analysis (kind, thread, trimmed text,
 //!   report fields, occurrence time, severity, language, consultant tags);
+//! - [`ticket`]: the ticket lifecycle, `(ticket, input) -> (ticket, effects)`,
+//!   and where a message goes;
 //! - [`lang`]: the languages we write in.
 //!
 //! Edges:
@@ -30,3 +32,4 @@ pub mod lang;
 pub mod mail;
 pub mod sla;
 pub mod store;
+pub mod ticket;

@@ -1,0 +1,569 @@
+//! The ticket lifecycle of design.md as pure functions: where an analysed
+//! message goes ([`route`]), and what it does to a ticket ([`apply`]):
+//! `(ticket, input, now) -> (ticket, effects)`.
+//!
+//! Must not: do I/O or read the clock. Effects are requests (a mail from a
+//! template to an audience, a relay, an audit event, a timer) that the store
+//! turns into rows in the same transaction as the ticket change.
+//!
+//! States: `new` (waiting for acceptance; the response clock runs) → `open`
+//! (accepted) → `waiting` (for the customer) / `resolved` (solution proposed)
+//! → `closed`. The first consultant action that reaches the customer
+//! (`#accept`, a plain reply, `#needinfo`, `#waiting`, `#resolved`) is the
+//! acceptance; its sender becomes the owner.
+
+use std::collections::BTreeSet;
+use std::fmt;
+
+use chrono::{DateTime, Duration, Utc};
+
+use crate::lang::Lang;
+use crate::mail::classify::Kind;
+use crate::mail::tags::Command;
+use crate::sla::Severity;
+
+/// A ticket's state; stable codes for the database.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum State {
+    /// Waiting for a consultant's acceptance; the response clock runs.
+    New,
+    /// Accepted, being worked on.
+    Open,
+    /// Waiting for the customer; the silence clock runs.
+    Waiting,
+    /// A solution was proposed; the silence clock runs.
+    Resolved,
+    /// Closed.
+    Closed,
+}
+
+impl State {
+    /// The stable code.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            State::New => "new",
+            State::Open => "open",
+            State::Waiting => "waiting",
+            State::Resolved => "resolved",
+            State::Closed => "closed",
+        }
+    }
+
+    /// The state with this code.
+    pub fn parse(code: &str) -> Option<State> {
+        [
+            State::New,
+            State::Open,
+            State::Waiting,
+            State::Resolved,
+            State::Closed,
+        ]
+        .into_iter()
+        .find(|s| s.as_str() == code)
+    }
+}
+
+impl fmt::Display for State {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Free-mail domains: people there are not colleagues of each other.
+pub const FREE_MAIL_DOMAINS: &[&str] = &[
+    "gmail.com",
+    "googlemail.com",
+    "outlook.com",
+    "hotmail.com",
+    "live.com",
+    "msn.com",
+    "yahoo.com",
+    "icloud.com",
+    "me.com",
+    "aol.com",
+    "proton.me",
+    "protonmail.com",
+    "gmx.com",
+    "gmx.net",
+    "gmx.de",
+    "web.de",
+    "mail.com",
+    "wp.pl",
+    "o2.pl",
+    "onet.pl",
+    "onet.eu",
+    "op.pl",
+    "interia.pl",
+    "interia.eu",
+    "poczta.fm",
+    "tlen.pl",
+    "gazeta.pl",
+    "vp.pl",
+    "autograf.pl",
+    "buziaczek.pl",
+    "go2.pl",
+    "yandex.com",
+    "mail.ru",
+];
+
+fn domain(address: &str) -> &str {
+    address.rsplit_once('@').map_or("", |(_, d)| d)
+}
+
+/// Whether two addresses are colleagues: the same domain, not a free-mail one.
+pub fn colleagues(a: &str, b: &str) -> bool {
+    let (da, db) = (domain(a), domain(b));
+    !da.is_empty()
+        && da.eq_ignore_ascii_case(db)
+        && !FREE_MAIL_DOMAINS.iter().any(|f| f.eq_ignore_ascii_case(da))
+}
+
+/// A ticket as the lifecycle sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ticket {
+    /// The N of SS-N.
+    pub number: u64,
+    /// Who asked.
+    pub requester: String,
+    /// Everyone who may join: requester, colleagues who wrote, addresses put in To/Cc.
+    pub participants: BTreeSet<String>,
+    /// Subject.
+    pub subject: String,
+    /// Severity.
+    pub severity: Severity,
+    /// State.
+    pub state: State,
+    /// The customer's language.
+    pub language: Lang,
+    /// When the request was received.
+    pub received_at: DateTime<Utc>,
+    /// Acceptance deadline.
+    pub deadline_at: DateTime<Utc>,
+    /// When it was accepted.
+    pub accepted_at: Option<DateTime<Utc>>,
+    /// The consultant whose action accepted it (or who took it over).
+    pub owner: Option<String>,
+    /// Report fields found so far in the customer's messages.
+    pub fields_found: BTreeSet<String>,
+    /// Closed as spam.
+    pub spam: bool,
+    /// A follow-up bounced: the customer cannot be reached.
+    pub unreachable: bool,
+    /// Start of the customer-silence clock (waiting/resolved).
+    pub silence_since: Option<DateTime<Utc>>,
+    /// When it was closed.
+    pub closed_at: Option<DateTime<Utc>>,
+}
+
+/// Who a mail goes to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum To {
+    /// The ticket's participants.
+    Participants,
+    /// Every consultant.
+    Consultants,
+    /// The owner, or every consultant when there is none.
+    Owner,
+    /// One consultant.
+    Consultant(String),
+    /// The escalation address (default: every consultant).
+    Escalation,
+}
+
+/// Template names, as files are named (`templates/<lang>/<name>.txt`).
+pub mod template {
+    /// Acknowledgement of a new request.
+    pub const ACK: &str = "acknowledgement";
+    /// New ticket or customer message, to consultants.
+    pub const NOTIFY: &str = "consultant-notification";
+    /// Acceptance, to the customer.
+    pub const ACCEPTED: &str = "acceptance";
+    /// Severity changed, to the customer.
+    pub const SEVERITY: &str = "severity-changed";
+    /// Ticket reopened by the customer, to the owner.
+    pub const REOPENED: &str = "reopened";
+    /// A new ticket linked to a closed one, to consultants.
+    pub const LINKED: &str = "linked-new-ticket";
+    /// A consultant's command failed.
+    pub const COMMAND_ERROR: &str = "command-error";
+    /// Request to supplement the report (contract clause 4).
+    pub const NEEDINFO: &str = "needinfo";
+    /// The response deadline passed.
+    pub const ESCALATION: &str = "escalation";
+}
+
+/// What applying an input asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Effect {
+    /// An automatic mail from a template.
+    Mail {
+        /// Template name.
+        template: &'static str,
+        /// Audience.
+        to: To,
+        /// Whether it is automatic (rate-limited, `Auto-Submitted`).
+        automatic: bool,
+    },
+    /// The message's text relayed (consultant → participants, customer → consultants).
+    Relay {
+        /// Audience.
+        to: To,
+    },
+    /// An audit event.
+    Event {
+        /// Stable code.
+        what: &'static str,
+        /// Details, e.g. the new severity.
+        detail: Option<String>,
+    },
+    /// The silence chain starts (follow-ups are the scheduler's).
+    StartSilenceClock,
+    /// Timers of the response clock and silence chain stop.
+    StopClocks,
+}
+
+/// An input to a ticket.
+#[derive(Debug, Clone)]
+pub enum Input<'a> {
+    /// A customer or participant wrote.
+    Customer {
+        /// Sender.
+        from: &'a str,
+        /// Report fields present in this message.
+        fields_present: &'a [&'a str],
+        /// Addresses in To/Cc other than ours.
+        added: &'a [String],
+        /// Received instant.
+        at: DateTime<Utc>,
+    },
+    /// An authenticated consultant wrote.
+    Consultant {
+        /// Sender.
+        from: &'a str,
+        /// Valid commands (the caller rejected mails with errors).
+        commands: &'a [Command],
+        /// Whether there is text to relay.
+        has_text: bool,
+        /// Addresses in To/Cc other than ours and consultants'.
+        added: &'a [String],
+        /// Received instant.
+        at: DateTime<Utc>,
+    },
+    /// Non-human mail threaded to the ticket (stored as an event, never answered).
+    Automatic {
+        /// Its kind.
+        kind: Kind,
+    },
+}
+
+/// What the lifecycle needs besides the ticket.
+pub struct Context<'a> {
+    /// Recomputes the deadline for a severity from the received instant.
+    pub deadline_for: &'a dyn Fn(Severity) -> DateTime<Utc>,
+    /// Consultant addresses.
+    pub consultants: &'a [String],
+}
+
+fn event(what: &'static str, detail: Option<String>) -> Effect {
+    Effect::Event { what, detail }
+}
+
+/// Accepts a `new` ticket: the acceptance instant is the consultant mail's.
+fn accept(t: &mut Ticket, from: &str, at: DateTime<Utc>, fx: &mut Vec<Effect>) {
+    if t.state == State::New {
+        t.accepted_at = Some(at);
+        t.owner = Some(from.to_string());
+        t.state = State::Open;
+        let on_time = at <= t.deadline_at;
+        fx.push(event(
+            "accepted",
+            Some(if on_time {
+                "on time".into()
+            } else {
+                "late".into()
+            }),
+        ));
+    }
+}
+
+fn add_participants(t: &mut Ticket, added: &[String], consultants: &[String]) {
+    for a in added {
+        if !consultants.contains(a) && !a.is_empty() {
+            t.participants.insert(a.clone());
+        }
+    }
+}
+
+/// Applies one input to a ticket; returns the effects, in order.
+pub fn apply(t: &mut Ticket, input: &Input<'_>, ctx: &Context<'_>) -> Vec<Effect> {
+    let mut fx = Vec::new();
+    match *input {
+        // Out-of-office replies, bounces, our own loops: recorded, never
+        // answered, never a change of state or of the silence clock.
+        Input::Automatic { kind } => {
+            fx.push(event("automatic_mail", Some(kind.as_str().into())));
+        }
+        // A #spam ticket swallows whatever comes: stored silently.
+        Input::Customer { .. } if t.spam => {
+            fx.push(event("stored_silently", None));
+        }
+        Input::Customer {
+            from,
+            fields_present,
+            added,
+            at: _,
+        } => {
+            t.participants.insert(from.to_string());
+            add_participants(t, added, ctx.consultants);
+            let missing_before = !t.fields_found.is_superset(&required_set(t.severity));
+            t.fields_found
+                .extend(fields_present.iter().map(|f| f.to_string()));
+            let complete_now = t.fields_found.is_superset(&required_set(t.severity));
+            fx.push(event("customer_message", None));
+            match t.state {
+                // Before acceptance every consultant hears of it.
+                State::New => fx.push(Effect::Relay {
+                    to: To::Consultants,
+                }),
+                // Accepted: the owner.
+                State::Open => fx.push(Effect::Relay { to: To::Owner }),
+                // The customer answered: back to work, the silence chain stops.
+                State::Waiting | State::Resolved => {
+                    t.state = State::Open;
+                    t.silence_since = None;
+                    fx.push(Effect::StopClocks);
+                    fx.push(event("customer_answered", None));
+                    fx.push(Effect::Relay { to: To::Owner });
+                }
+                // Routed here only within the reopen window: reopens, same owner.
+                State::Closed => {
+                    t.state = State::Open;
+                    t.closed_at = None;
+                    fx.push(event("reopened", Some(from.to_string())));
+                    fx.push(Effect::Mail {
+                        template: template::REOPENED,
+                        to: To::Owner,
+                        automatic: true,
+                    });
+                    fx.push(Effect::Relay { to: To::Owner });
+                }
+            }
+            if missing_before && complete_now {
+                fx.push(event("report_completed", None));
+            }
+        }
+        Input::Consultant {
+            from,
+            commands,
+            has_text,
+            added,
+            at,
+        } => {
+            add_participants(t, added, ctx.consultants);
+            let state_tag = commands
+                .iter()
+                .find(|c| c.name != "severity" && c.name != "note");
+            for c in commands {
+                match c.name {
+                    // Ownership: the first acceptance, or a transfer.
+                    "accept" => {
+                        if t.state == State::New {
+                            accept(t, from, at, &mut fx);
+                            fx.push(Effect::StopClocks);
+                            fx.push(Effect::Mail {
+                                template: template::ACCEPTED,
+                                to: To::Participants,
+                                automatic: true,
+                            });
+                        } else if t.owner.as_deref() != Some(from) {
+                            fx.push(event("owner_changed", Some(from.to_string())));
+                            t.owner = Some(from.to_string());
+                        }
+                    }
+                    // A new target from receipt; the customer is told; a
+                    // deadline already past on an unaccepted ticket escalates.
+                    "severity" => {
+                        let Some(sev) = c.arg.as_deref().and_then(|a| a.parse::<Severity>().ok())
+                        else {
+                            continue;
+                        };
+                        if sev != t.severity {
+                            t.severity = sev;
+                            t.deadline_at = (ctx.deadline_for)(sev);
+                            fx.push(event("severity_changed", Some(sev.to_string())));
+                            fx.push(Effect::Mail {
+                                template: template::SEVERITY,
+                                to: To::Participants,
+                                automatic: true,
+                            });
+                            if t.state == State::New && t.deadline_at < at {
+                                fx.push(event("breached", None));
+                                fx.push(Effect::Mail {
+                                    template: template::ESCALATION,
+                                    to: To::Escalation,
+                                    automatic: true,
+                                });
+                            }
+                        }
+                    }
+                    // Waiting for the customer; needinfo also asks (clause 4).
+                    "waiting" | "needinfo" | "resolved" => {
+                        accept(t, from, at, &mut fx);
+                        t.state = if c.name == "resolved" {
+                            State::Resolved
+                        } else {
+                            State::Waiting
+                        };
+                        t.silence_since = Some(at);
+                        fx.push(event(
+                            if c.name == "resolved" {
+                                "resolved"
+                            } else {
+                                "waiting"
+                            },
+                            None,
+                        ));
+                        fx.push(Effect::StopClocks);
+                        fx.push(Effect::StartSilenceClock);
+                        if c.name == "needinfo" {
+                            fx.push(Effect::Mail {
+                                template: template::NEEDINFO,
+                                to: To::Participants,
+                                automatic: false,
+                            });
+                        }
+                    }
+                    // Closed with the customer's agreement.
+                    "close" => {
+                        t.state = State::Closed;
+                        t.closed_at = Some(at);
+                        t.silence_since = None;
+                        fx.push(event("closed", None));
+                        fx.push(Effect::StopClocks);
+                    }
+                    // Back to work.
+                    "reopen" => {
+                        t.state = State::Open;
+                        t.closed_at = None;
+                        t.silence_since = None;
+                        fx.push(event("reopened", Some(from.to_string())));
+                        fx.push(Effect::StopClocks);
+                    }
+                    // Internal only; never leaves.
+                    "note" => fx.push(event("note", None)),
+                    // Closed silently, nothing sent.
+                    "spam" => {
+                        t.state = State::Closed;
+                        t.spam = true;
+                        t.closed_at = Some(at);
+                        fx.push(event("spam", None));
+                        fx.push(Effect::StopClocks);
+                    }
+                    // parse_tags only yields the names above.
+                    _ => {}
+                }
+            }
+            let note = commands.iter().any(|c| c.name == "note");
+            let spam = commands.iter().any(|c| c.name == "spam");
+            if has_text && !note && !spam {
+                // A plain reply accepts a new ticket and restarts the silence
+                // clock in waiting/resolved.
+                if state_tag.is_none() {
+                    if t.state == State::New {
+                        accept(t, from, at, &mut fx);
+                        fx.push(Effect::StopClocks);
+                    } else if matches!(t.state, State::Waiting | State::Resolved) {
+                        t.silence_since = Some(at);
+                        fx.push(Effect::StartSilenceClock);
+                    }
+                }
+                // needinfo carries the text in its own mail.
+                if !commands.iter().any(|c| c.name == "needinfo") {
+                    fx.push(Effect::Relay {
+                        to: To::Participants,
+                    });
+                }
+            }
+        }
+    }
+    fx
+}
+
+fn required_set(severity: Severity) -> BTreeSet<String> {
+    crate::mail::report::required(severity)
+        .iter()
+        .map(|s| s.to_string())
+        .collect()
+}
+
+/// Where an analysed message goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Route {
+    /// A new ticket (with an acknowledgement unless `quiet`), linked to a
+    /// closed one when `linked` is set.
+    NewTicket {
+        /// The closed ticket it follows, shown to consultants only.
+        linked: Option<u64>,
+        /// No acknowledgement (list and bulk mail).
+        quiet: bool,
+    },
+    /// Applied to this ticket.
+    Ticket(u64),
+    /// Stored alone, touching no ticket (unthreaded automatic mail, a
+    /// consultant mail that names no ticket).
+    Alone,
+}
+
+/// Decides where a message goes. `existing` is the ticket it threads to.
+pub fn route(
+    kind: Kind,
+    from: &str,
+    existing: Option<&Ticket>,
+    consultants: &[String],
+    reopen_days: u32,
+    received_at: DateTime<Utc>,
+) -> Route {
+    match (kind, existing) {
+        // Non-human mail never opens a ticket.
+        (Kind::AutoReply | Kind::Bounce | Kind::OwnLoop, Some(t)) => Route::Ticket(t.number),
+        (Kind::AutoReply | Kind::Bounce | Kind::OwnLoop, None) => Route::Alone,
+        // Consultants act on the ticket they name.
+        (Kind::ConsultantCommand, Some(t)) => Route::Ticket(t.number),
+        (Kind::ConsultantCommand, None) => Route::Alone,
+        // List mail opens a ticket, quietly.
+        (Kind::List, _) => Route::NewTicket {
+            linked: None,
+            quiet: true,
+        },
+        (Kind::New, _) | (Kind::Reply, None) => Route::NewTicket {
+            linked: None,
+            quiet: false,
+        },
+        (Kind::Reply, Some(t)) => {
+            let member = t.participants.contains(from)
+                || consultants.iter().any(|c| c == from)
+                || colleagues(from, &t.requester);
+            if !member {
+                // A stranger opens a ticket of their own, linked for consultants.
+                return Route::NewTicket {
+                    linked: Some(t.number),
+                    quiet: false,
+                };
+            }
+            match (t.state, t.closed_at) {
+                (State::Closed, Some(closed))
+                    if !t.spam && received_at - closed > Duration::days(reopen_days.into()) =>
+                {
+                    Route::NewTicket {
+                        linked: Some(t.number),
+                        quiet: false,
+                    }
+                }
+                _ => Route::Ticket(t.number),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
