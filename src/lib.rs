@@ -32,4 +32,5 @@ pub mod lang;
 pub mod mail;
 pub mod sla;
 pub mod store;
+pub mod templates;
 pub mod ticket;

@@ -1,0 +1,414 @@
+//! The mails people read, in English and Polish: templates embedded in the
+//! binary (`src/templates/<lang>/<name>.txt`), each overridable by ops with a
+//! file `<templates-dir>/<lang>/<name>.txt`. The first line of every template
+//! is `Subject: …`; the rest is the plain-text body.
+//!
+//! Rendering uses minijinja with strict undefined values. Everything that can
+//! be wrong with a template is found when the templates are loaded (at
+//! start-up and reload), never when a mail is due: a file that is no template
+//! of ours, a missing `Subject:` line, a syntax error, or a variable the
+//! template is not given. Pure apart from reading the override folder.
+
+use std::path::{Path, PathBuf};
+
+use minijinja::{Environment, UndefinedBehavior, Value};
+use serde::Serialize;
+
+use crate::lang::Lang;
+
+/// One template: its name and the variables it is given.
+struct Spec {
+    name: &'static str,
+    vars: &'static [&'static str],
+    en: &'static str,
+    pl: &'static str,
+}
+
+macro_rules! spec {
+    ($name:literal, [$($var:literal),* $(,)?]) => {
+        Spec {
+            name: $name,
+            vars: &[$($var),*],
+            en: include_str!(concat!("en/", $name, ".txt")),
+            pl: include_str!(concat!("pl/", $name, ".txt")),
+        }
+    };
+}
+
+const SPECS: &[Spec] = &[
+    spec!(
+        "acknowledgement",
+        [
+            "ref",
+            "subject",
+            "severity",
+            "severity_name",
+            "deadline",
+            "missing",
+            "support_name"
+        ]
+    ),
+    spec!(
+        "consultant-notification",
+        [
+            "ref",
+            "subject",
+            "event_line",
+            "requester",
+            "severity",
+            "severity_name",
+            "state",
+            "deadline",
+            "working_time_left",
+            "missing",
+            "held",
+            "text"
+        ]
+    ),
+    spec!(
+        "consultant-relay",
+        ["ref", "subject", "text", "consultant_name", "support_name"]
+    ),
+    spec!(
+        "acceptance",
+        ["ref", "subject", "consultant_name", "support_name"]
+    ),
+    spec!(
+        "severity-changed",
+        [
+            "ref",
+            "subject",
+            "severity",
+            "severity_name",
+            "state",
+            "deadline",
+            "support_name"
+        ]
+    ),
+    spec!("reopened", ["ref", "subject", "requester", "text"]),
+    spec!(
+        "linked-new-ticket",
+        ["ref", "subject", "requester", "linked_ref", "text"]
+    ),
+    spec!(
+        "command-error",
+        ["subject", "errors", "valid_tags", "prefix"]
+    ),
+    spec!(
+        "message-too-large",
+        ["subject", "size_mb", "limit_mb", "support_name"]
+    ),
+    spec!(
+        "needinfo",
+        ["ref", "subject", "text", "consultant_name", "support_name"]
+    ),
+    spec!(
+        "escalation",
+        ["ref", "subject", "severity", "requester", "deadline"]
+    ),
+];
+
+/// Errors of loading or rendering templates.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// An override file or folder could not be read.
+    #[error("cannot read template override {}", path.display())]
+    Read {
+        /// The file or folder.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// An override file names no template of ours.
+    #[error("{} is not a template supportd sends; the templates are: {known}", path.display())]
+    Unknown {
+        /// The file.
+        path: PathBuf,
+        /// The known names.
+        known: String,
+    },
+    /// A template is wrong.
+    #[error("template {name} ({lang}) from {origin}: {message}")]
+    Invalid {
+        /// Template name.
+        name: &'static str,
+        /// Language.
+        lang: Lang,
+        /// `embedded` or the override file.
+        origin: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// Rendering failed (a variable was not given).
+    #[error("cannot render template {name} ({lang})")]
+    Render {
+        /// Template name.
+        name: String,
+        /// Language.
+        lang: Lang,
+        /// Why.
+        #[source]
+        source: minijinja::Error,
+    },
+}
+
+/// Result of templates.
+pub type Result<T> = std::result::Result<T, Error>;
+
+/// A rendered mail.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rendered {
+    /// The subject line's text.
+    pub subject: String,
+    /// The body, ending with a newline.
+    pub body: String,
+}
+
+/// The loaded templates.
+#[derive(Debug)]
+pub struct Templates {
+    env: Environment<'static>,
+}
+
+fn key(name: &str, lang: Lang) -> String {
+    format!("{}/{name}", lang.as_str())
+}
+
+impl Templates {
+    /// The embedded templates only.
+    pub fn embedded() -> Result<Templates> {
+        Templates::load(None)
+    }
+
+    /// The embedded templates with the overrides found in `dir`
+    /// (`<dir>/<lang>/<name>.txt`); a missing folder means no overrides.
+    pub fn load(dir: Option<&Path>) -> Result<Templates> {
+        let mut env = Environment::new();
+        env.set_undefined_behavior(UndefinedBehavior::Strict);
+        let known = || SPECS.iter().map(|s| s.name).collect::<Vec<_>>().join(", ");
+        for lang in [Lang::En, Lang::Pl] {
+            let folder = dir.map(|d| d.join(lang.as_str()));
+            if let Some(folder) = folder.as_ref().filter(|f| f.is_dir()) {
+                for entry in std::fs::read_dir(folder).map_err(|source| Error::Read {
+                    path: folder.clone(),
+                    source,
+                })? {
+                    let path = entry
+                        .map_err(|source| Error::Read {
+                            path: folder.clone(),
+                            source,
+                        })?
+                        .path();
+                    let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or("");
+                    if path.extension().is_some_and(|e| e == "txt")
+                        && !SPECS.iter().any(|s| s.name == stem)
+                    {
+                        return Err(Error::Unknown {
+                            path,
+                            known: known(),
+                        });
+                    }
+                }
+            }
+            for spec in SPECS {
+                let file = folder
+                    .as_ref()
+                    .map(|f| f.join(format!("{}.txt", spec.name)))
+                    .filter(|p| p.is_file());
+                let (source, origin) = match &file {
+                    Some(path) => (
+                        std::fs::read_to_string(path).map_err(|source| Error::Read {
+                            path: path.clone(),
+                            source,
+                        })?,
+                        path.display().to_string(),
+                    ),
+                    None => (
+                        match lang {
+                            Lang::En => spec.en,
+                            Lang::Pl => spec.pl,
+                        }
+                        .to_string(),
+                        "embedded".to_string(),
+                    ),
+                };
+                let invalid = |message: String| Error::Invalid {
+                    name: spec.name,
+                    lang,
+                    origin: origin.clone(),
+                    message,
+                };
+                if !source.starts_with("Subject:") {
+                    return Err(invalid("the first line must be \"Subject: …\"".into()));
+                }
+                env.add_template_owned(key(spec.name, lang), source)
+                    .map_err(|e| invalid(e.to_string()))?;
+                let template = env
+                    .get_template(&key(spec.name, lang))
+                    .map_err(|e| invalid(e.to_string()))?;
+                let mut unknown: Vec<String> = template
+                    .undeclared_variables(false)
+                    .into_iter()
+                    .filter(|v| !spec.vars.contains(&v.as_str()))
+                    .collect();
+                if !unknown.is_empty() {
+                    unknown.sort();
+                    return Err(invalid(format!(
+                        "unknown variable(s) {}; this template is given {}",
+                        unknown.join(", "),
+                        spec.vars.join(", ")
+                    )));
+                }
+            }
+        }
+        Ok(Templates { env })
+    }
+
+    /// The template names.
+    pub fn names() -> impl Iterator<Item = &'static str> {
+        SPECS.iter().map(|s| s.name)
+    }
+
+    /// The variables a template is given.
+    pub fn variables(name: &str) -> Option<&'static [&'static str]> {
+        SPECS.iter().find(|s| s.name == name).map(|s| s.vars)
+    }
+
+    /// Renders a template with a serialisable context.
+    pub fn render(&self, name: &str, lang: Lang, ctx: impl Serialize) -> Result<Rendered> {
+        let render_err = |source| Error::Render {
+            name: name.to_string(),
+            lang,
+            source,
+        };
+        let template = self
+            .env
+            .get_template(&key(name, lang))
+            .map_err(render_err)?;
+        let text = template
+            .render(Value::from(minijinja::value::Serde(&ctx)))
+            .map_err(render_err)?;
+        let (first, body) = text.split_once('\n').unwrap_or((&text, ""));
+        let subject = first.trim_start_matches("Subject:").trim().to_string();
+        let mut body = body.trim_start_matches('\n').trim_end().to_string();
+        body.push('\n');
+        Ok(Rendered { subject, body })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn sample(lang: Lang) -> serde_json::Value {
+        let pl = lang == Lang::Pl;
+        json!({
+            "ref": "SS-1042",
+            "subject": if pl { "Eksport faktur nie działa" } else { "Invoice export fails" },
+            "severity": 2,
+            "severity_name": if pl { "awaria komponentu" } else { "component out of order" },
+            "deadline": if pl { "śr., 25 lis 2026, 17:00 (czasu warszawskiego)" } else { "Wed 25 Nov 2026, 17:00 Warsaw time" },
+            "missing": [
+                {"label": if pl { "czas wystąpienia" } else { "time of occurrence" },
+                 "prompt": if pl { "kiedy dokładnie wystąpił problem (data i godzina)?" } else { "when exactly did it happen (date and time)?" }},
+                {"label": if pl { "zrzuty ekranu" } else { "screenshots" },
+                 "prompt": if pl { "prosimy o zrzut ekranu z komunikatem" } else { "please attach a screenshot of the message" }},
+            ],
+            "support_name": "Smartstock Support",
+            "event_line": if pl { "Nowe zgłoszenie." } else { "New request." },
+            "requester": "Jan Kowalski <jan@acme.example>",
+            "state": "new",
+            "working_time_left": if pl { "15 godz. 30 min" } else { "15 h 30 min" },
+            "held": 0,
+            "text": if pl { "Od rana eksport kończy się błędem 503." } else { "Since this morning the export fails with error 503." },
+            "consultant_name": "Anna Nowak",
+            "linked_ref": "SS-1001",
+            "errors": ["line 1: unknown tag #acept"],
+            "valid_tags": "#accept, #severity 1-5, #waiting, #needinfo, #resolved, #close, #reopen, #note, #spam",
+            "prefix": "SS",
+            "size_mb": 31,
+            "limit_mb": 25,
+        })
+    }
+
+    /// Every template in both languages against its golden file under
+    /// `src/templates/golden/<lang>/<name>.txt`; `UPDATE_GOLDEN=1` rewrites them.
+    #[test]
+    fn every_template_matches_its_golden_file() {
+        let t = Templates::embedded().unwrap();
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/templates/golden");
+        let mut mismatches = Vec::new();
+        for lang in [Lang::En, Lang::Pl] {
+            for name in Templates::names() {
+                let r = t.render(name, lang, sample(lang)).unwrap();
+                let text = format!("Subject: {}\n\n{}", r.subject, r.body);
+                let path = root.join(lang.as_str()).join(format!("{name}.txt"));
+                if std::env::var_os("UPDATE_GOLDEN").is_some() {
+                    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+                    std::fs::write(&path, &text).unwrap();
+                } else if std::fs::read_to_string(&path).ok().as_deref() != Some(text.as_str()) {
+                    mismatches.push(format!("{}:\n{text}", path.display()));
+                }
+            }
+        }
+        assert!(mismatches.is_empty(), "{}", mismatches.join("\n---\n"));
+    }
+
+    #[test]
+    fn overrides_are_checked_when_loaded() {
+        let dir = std::env::temp_dir().join(format!("supportd-templates-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("pl")).unwrap();
+        // A missing folder means no overrides.
+        assert!(Templates::load(Some(&dir.join("nonexistent"))).is_ok());
+        let write =
+            |name: &str, text: &str| std::fs::write(dir.join("pl").join(name), text).unwrap();
+
+        write(
+            "acceptance.txt",
+            "Subject: Przyjęte {{ ref }}\nZgłoszenie {{ ref }} przyjęte.\n",
+        );
+        let t = Templates::load(Some(&dir)).unwrap();
+        let r = t.render("acceptance", Lang::Pl, sample(Lang::Pl)).unwrap();
+        assert_eq!(r.subject, "Przyjęte SS-1042");
+        assert_eq!(r.body, "Zgłoszenie SS-1042 przyjęte.\n");
+
+        write("acceptance.txt", "Subject: x\n{{ ticket_number }}\n");
+        let err = Templates::load(Some(&dir)).unwrap_err().to_string();
+        assert!(
+            err.contains("unknown variable(s) ticket_number") && err.contains("acceptance.txt"),
+            "{err}"
+        );
+
+        write("acceptance.txt", "no subject line\n");
+        assert!(
+            Templates::load(Some(&dir))
+                .unwrap_err()
+                .to_string()
+                .contains("Subject")
+        );
+
+        write("acceptance.txt", "Subject: x\n{% if %}\n");
+        assert!(Templates::load(Some(&dir)).is_err());
+
+        std::fs::remove_file(dir.join("pl/acceptance.txt")).unwrap();
+        write("acknowlegement.txt", "Subject: typo\n");
+        let err = Templates::load(Some(&dir)).unwrap_err().to_string();
+        assert!(
+            err.contains("acknowlegement.txt") && err.contains("acknowledgement"),
+            "{err}"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_missing_variable_fails_the_render() {
+        let t = Templates::embedded().unwrap();
+        let err = t
+            .render("acceptance", Lang::En, json!({"ref": "SS-1"}))
+            .unwrap_err();
+        assert!(matches!(err, Error::Render { .. }), "{err}");
+    }
+}
