@@ -223,14 +223,11 @@ pub fn analyze(
         (Vec::new(), Vec::new(), text)
     };
     if class.kind == Kind::ConsultantCommand && ticket_ref.is_none() {
-        errors.push(tags::TagError {
-            line: 0,
-            text: p.subject.clone(),
-            message: format!(
-                "this mail names no ticket; reply to a ticket mail or put [{}-N] in the subject",
-                settings.ticket_prefix
-            ),
-        });
+        errors.push(tags::TagError::new(
+            0,
+            &p.subject,
+            tags::Problem::NoTicket(settings.ticket_prefix.clone()),
+        ));
         commands.clear();
     }
 

@@ -15,15 +15,83 @@ pub struct Command {
     pub arg: Option<String>,
 }
 
+/// Why a tag line is invalid.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Problem {
+    /// No such tag.
+    Unknown(String),
+    /// A tag that takes no argument was given one.
+    UnexpectedArgument(&'static str),
+    /// `#severity` without a severity 1-5.
+    BadSeverity,
+    /// Two tags that change the state in one mail.
+    TwoStateChanges(&'static str, &'static str),
+    /// A consultant mail that names no ticket.
+    NoTicket(String),
+}
+
+impl Problem {
+    /// The explanation in a language; English is also the JSON `message`.
+    pub fn message(&self, lang: crate::lang::Lang) -> String {
+        use crate::lang::Lang::{En, Pl};
+        match (self, lang) {
+            (Problem::Unknown(n), En) => format!("unknown tag #{n}; valid tags: {}", valid_tags()),
+            (Problem::Unknown(n), Pl) => format!(
+                "nieznane polecenie #{n}; poprawne polecenia: {}",
+                valid_tags()
+            ),
+            (Problem::UnexpectedArgument(t), En) => format!("#{t} takes no argument"),
+            (Problem::UnexpectedArgument(t), Pl) => format!("#{t} nie przyjmuje argumentu"),
+            (Problem::BadSeverity, En) => {
+                "#severity needs one severity from 1 to 5, e.g. #severity 2".into()
+            }
+            (Problem::BadSeverity, Pl) => {
+                "#severity wymaga jednego priorytetu od 1 do 5, np. #severity 2".into()
+            }
+            (Problem::TwoStateChanges(a, b), En) => {
+                format!("#{a} and #{b} both change the ticket's state; send one per mail")
+            }
+            (Problem::TwoStateChanges(a, b), Pl) => {
+                format!("#{a} i #{b} zmieniają stan zgłoszenia; wyślij jedno z nich w wiadomości")
+            }
+            (Problem::NoTicket(prefix), En) => {
+                format!(
+                    "this mail names no ticket; reply to a ticket mail or put [{prefix}-N] in the subject"
+                )
+            }
+            (Problem::NoTicket(prefix), Pl) => {
+                format!(
+                    "ta wiadomość nie wskazuje zgłoszenia; odpowiedz na wiadomość zgłoszenia albo wpisz [{prefix}-N] w temacie"
+                )
+            }
+        }
+    }
+}
+
 /// An invalid tag line.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct TagError {
-    /// 1-based line in the trimmed text.
+    /// 1-based line in the trimmed text (0: the mail as a whole).
     pub line: usize,
     /// The line as written.
     pub text: String,
-    /// What is wrong.
+    /// What is wrong, in English (stable for JSON consumers).
     pub message: String,
+    /// What is wrong, for messages in the consultant's language.
+    #[serde(skip)]
+    pub problem: Problem,
+}
+
+impl TagError {
+    /// A tag error at a line.
+    pub fn new(line: usize, text: &str, problem: Problem) -> TagError {
+        TagError {
+            line,
+            text: text.to_string(),
+            message: problem.message(crate::lang::Lang::En),
+            problem,
+        }
+    }
 }
 
 /// Tags, their argument rule, and whether they change the ticket's state.
@@ -88,39 +156,29 @@ pub fn parse_tags(text: &str) -> Tags {
         let mut words = rest.split_whitespace();
         let name = words.next().unwrap_or("").to_ascii_lowercase();
         let args: Vec<&str> = words.collect();
-        let error = |message: String| TagError {
-            line: i + 1,
-            text: t.to_string(),
-            message,
-        };
+        let error = |problem: Problem| TagError::new(i + 1, t, problem);
         let Some((tag, rule, changes_state)) = TAGS.iter().find(|(n, _, _)| *n == name) else {
-            tags.errors.push(error(format!(
-                "unknown tag #{name}; valid tags: {}",
-                valid_tags()
-            )));
+            tags.errors.push(error(Problem::Unknown(name)));
             continue;
         };
         let arg = match (rule, args.as_slice()) {
             (Arg::None, []) => None,
             (Arg::None, _) => {
-                tags.errors.push(error(format!("#{tag} takes no argument")));
+                tags.errors.push(error(Problem::UnexpectedArgument(tag)));
                 continue;
             }
             (Arg::Severity, [n]) if matches!(*n, "1" | "2" | "3" | "4" | "5") => {
                 Some(n.to_string())
             }
             (Arg::Severity, _) => {
-                tags.errors.push(error(format!(
-                    "#{tag} needs one severity from 1 to 5, e.g. #severity 2"
-                )));
+                tags.errors.push(error(Problem::BadSeverity));
                 continue;
             }
         };
         if *changes_state {
             if let Some(first) = state_tag {
-                tags.errors.push(error(format!(
-                    "#{tag} and #{first} both change the ticket's state; send one per mail"
-                )));
+                tags.errors
+                    .push(error(Problem::TwoStateChanges(tag, first)));
                 continue;
             }
             state_tag = Some(tag);
@@ -190,6 +248,19 @@ mod tests {
             assert_eq!(t.errors.len(), *errors, "{mail:?}: {:?}", t.errors);
             assert_eq!(t.text, *text, "{mail:?}");
         }
+    }
+
+    #[test]
+    fn errors_read_in_polish_too() {
+        let t = parse_tags("#bogus\n#severity 9\n");
+        let pl: Vec<String> = t
+            .errors
+            .iter()
+            .map(|e| e.problem.message(crate::lang::Lang::Pl))
+            .collect();
+        assert!(pl[0].starts_with("nieznane polecenie #bogus"), "{pl:?}");
+        assert!(pl[1].contains("od 1 do 5"), "{pl:?}");
+        assert!(t.errors[0].message.starts_with("unknown tag #bogus"));
     }
 
     #[test]
