@@ -31,6 +31,7 @@ pub mod config;
 pub mod lang;
 pub mod mail;
 pub mod sla;
+pub mod source;
 pub mod store;
 pub mod templates;
 pub mod ticket;

@@ -1,0 +1,253 @@
+//! Messages from files, for `supportd import` and the Maildir source: single
+//! .eml files, mbox files and Maildirs (`new/` and `cur/`), each message with
+//! a source key and its received instant (design.md "received"):
+//! - .eml: the topmost `Received:` date, else the file's modification time;
+//! - Maildir: the topmost `Received:` date, else the time at the start of the
+//!   file name (Maildir names begin with the delivery's unix time), else the
+//!   file's modification time;
+//! - mbox: the topmost `Received:` date, else the date of its `From ` line.
+//!
+//! Inputs are only read, never modified. Messages come in delivery order
+//! (Maildir names sort by time; mbox and folders keep their order).
+
+use std::fs;
+use std::io::{self, BufReader};
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, Utc};
+
+use crate::mail::parse::topmost_received;
+
+/// One message read from a file.
+#[derive(Debug, Clone)]
+pub struct FileMessage {
+    /// Unique per copy: `file:<path>`, `mbox:<path>#<n>`, `maildir:<unique name>`.
+    pub source_key: String,
+    /// The raw bytes.
+    pub raw: Vec<u8>,
+    /// When our server received it.
+    pub received_at: DateTime<Utc>,
+    /// Where it came from, for messages to the user.
+    pub origin: String,
+}
+
+/// What a path holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InputKind {
+    /// One message.
+    Eml,
+    /// Many messages separated by `From ` lines.
+    Mbox,
+    /// A Maildir folder.
+    Maildir,
+}
+
+/// Tells what a path holds: a folder with `cur/` or `new/` is a Maildir, a
+/// file starting with `From ` is an mbox, any other file one message.
+pub fn detect(path: &Path) -> io::Result<InputKind> {
+    let meta = fs::metadata(path)?;
+    if meta.is_dir() {
+        if path.join("cur").is_dir() || path.join("new").is_dir() {
+            return Ok(InputKind::Maildir);
+        }
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!(
+                "{} is a folder but not a Maildir (it has neither cur/ nor new/)",
+                path.display()
+            ),
+        ));
+    }
+    let mut head = [0u8; 5];
+    let n = io::Read::read(&mut fs::File::open(path)?, &mut head)?;
+    Ok(if &head[..n] == b"From " {
+        InputKind::Mbox
+    } else {
+        InputKind::Eml
+    })
+}
+
+fn mtime(path: &Path) -> Option<DateTime<Utc>> {
+    fs::metadata(path)
+        .ok()?
+        .modified()
+        .ok()
+        .map(DateTime::<Utc>::from)
+}
+
+fn whole_seconds(t: DateTime<Utc>) -> DateTime<Utc> {
+    DateTime::from_timestamp(t.timestamp(), 0).unwrap_or(t)
+}
+
+/// The unique part of a Maildir file name (without the `:2,FLAGS` info,
+/// which changes when a message moves from `new/` to `cur/`).
+pub fn maildir_unique(name: &str) -> &str {
+    name.split_once(':').map_or(name, |(u, _)| u)
+}
+
+/// The delivery time at the start of a Maildir file name.
+fn maildir_time(name: &str) -> Option<DateTime<Utc>> {
+    let secs: i64 = name.split('.').next()?.parse().ok()?;
+    DateTime::from_timestamp(secs, 0)
+}
+
+/// The files of a Maildir's `new/` and `cur/`, sorted by name.
+pub fn maildir_files(dir: &Path) -> io::Result<Vec<PathBuf>> {
+    let mut files = Vec::new();
+    for sub in ["new", "cur"] {
+        let d = dir.join(sub);
+        if !d.is_dir() {
+            continue;
+        }
+        for entry in fs::read_dir(&d)? {
+            let entry = entry?;
+            if entry.file_type()?.is_file() && !entry.file_name().to_string_lossy().starts_with('.')
+            {
+                files.push(entry.path());
+            }
+        }
+    }
+    files.sort_by(|a, b| a.file_name().cmp(&b.file_name()));
+    Ok(files)
+}
+
+/// Reads one Maildir file.
+pub fn read_maildir_file(path: &Path) -> io::Result<FileMessage> {
+    let raw = fs::read(path)?;
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let received_at = topmost_received(&raw)
+        .or_else(|| maildir_time(&name))
+        .or_else(|| mtime(path))
+        .unwrap_or_default();
+    Ok(FileMessage {
+        source_key: format!("maildir:{}", maildir_unique(&name)),
+        raw,
+        received_at: whole_seconds(received_at),
+        origin: path.display().to_string(),
+    })
+}
+
+/// Reads every message of a path (an .eml file, an mbox or a Maildir).
+pub fn read_all(path: &Path) -> io::Result<Vec<FileMessage>> {
+    let abs = fs::canonicalize(path)?;
+    match detect(path)? {
+        InputKind::Eml => {
+            let raw = fs::read(path)?;
+            let received_at = topmost_received(&raw)
+                .or_else(|| mtime(path))
+                .unwrap_or_default();
+            Ok(vec![FileMessage {
+                source_key: format!("file:{}", abs.display()),
+                raw,
+                received_at: whole_seconds(received_at),
+                origin: path.display().to_string(),
+            }])
+        }
+        InputKind::Maildir => maildir_files(path)?
+            .iter()
+            .map(|f| read_maildir_file(f))
+            .collect(),
+        InputKind::Mbox => {
+            let reader = BufReader::new(fs::File::open(path)?);
+            let mut out = Vec::new();
+            for (i, m) in mail_parser::mailbox::mbox::MessageIterator::new(reader).enumerate() {
+                let m = m.map_err(|_| {
+                    io::Error::new(
+                        io::ErrorKind::InvalidData,
+                        format!("{}: message {} cannot be read", path.display(), i + 1),
+                    )
+                })?;
+                let from_line = DateTime::from_timestamp(m.internal_date() as i64, 0);
+                let raw = m.unwrap_contents();
+                let received_at = topmost_received(&raw).or(from_line).unwrap_or_default();
+                out.push(FileMessage {
+                    source_key: format!("mbox:{}#{}", abs.display(), i + 1),
+                    raw,
+                    received_at: whole_seconds(received_at),
+                    origin: format!("{} message {}", path.display(), i + 1),
+                });
+            }
+            Ok(out)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn dir(name: &str) -> PathBuf {
+        let d = std::env::temp_dir().join(format!("supportd-files-{name}-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&d);
+        fs::create_dir_all(&d).unwrap();
+        d
+    }
+
+    const WITH_RECEIVED: &str = "Received: from mx by mx; Wed, 25 Nov 2026 10:00:00 +0100\nFrom: a@b.example\nSubject: x\n\nbody\n";
+    const WITHOUT: &str = "From: a@b.example\nSubject: y\n\nbody\n";
+
+    #[test]
+    fn eml_mbox_and_maildir() {
+        let d = dir("all");
+        fs::write(d.join("one.eml"), WITH_RECEIVED).unwrap();
+        let eml = read_all(&d.join("one.eml")).unwrap();
+        assert_eq!(eml.len(), 1);
+        assert_eq!(
+            eml[0].received_at,
+            "2026-11-25T09:00:00Z".parse::<DateTime<Utc>>().unwrap()
+        );
+        assert!(eml[0].source_key.starts_with("file:/"));
+
+        let mbox = format!(
+            "From a@b.example Wed Nov 25 08:30:00 2026\n{WITHOUT}\nFrom a@b.example Wed Nov 25 08:31:00 2026\n{WITH_RECEIVED}\n"
+        );
+        fs::write(d.join("box.mbox"), mbox).unwrap();
+        assert_eq!(detect(&d.join("box.mbox")).unwrap(), InputKind::Mbox);
+        let m = read_all(&d.join("box.mbox")).unwrap();
+        assert_eq!(m.len(), 2);
+        assert_eq!(
+            m[0].received_at,
+            "2026-11-25T08:30:00Z".parse::<DateTime<Utc>>().unwrap(),
+            "From line"
+        );
+        assert_eq!(
+            m[1].received_at,
+            "2026-11-25T09:00:00Z".parse::<DateTime<Utc>>().unwrap(),
+            "Received"
+        );
+        assert!(m[1].source_key.ends_with("#2"));
+
+        let md = d.join("Maildir");
+        for sub in ["new", "cur", "tmp"] {
+            fs::create_dir_all(md.join(sub)).unwrap();
+        }
+        fs::write(md.join("new/1795597200.M2P9.host"), WITHOUT).unwrap();
+        fs::write(md.join("cur/1795597100.M1P9.host:2,S"), WITH_RECEIVED).unwrap();
+        fs::write(md.join("tmp/1795597300.M3P9.host"), WITHOUT).unwrap();
+        let all = read_all(&md).unwrap();
+        assert_eq!(all.len(), 2, "tmp/ is not read");
+        assert_eq!(
+            all[0].source_key, "maildir:1795597100.M1P9.host",
+            "sorted by name, flags dropped"
+        );
+        assert_eq!(
+            all[1].received_at,
+            "2026-11-25T09:00:00Z".parse::<DateTime<Utc>>().unwrap(),
+            "name time"
+        );
+        // Nothing was moved or changed.
+        assert!(md.join("new/1795597200.M2P9.host").exists());
+        fs::remove_dir_all(&d).unwrap();
+    }
+
+    #[test]
+    fn folders_that_are_not_maildirs_are_named() {
+        let d = dir("notmaildir");
+        let err = read_all(&d).unwrap_err().to_string();
+        assert!(err.contains("not a Maildir"), "{err}");
+        fs::remove_dir_all(&d).unwrap();
+    }
+}
