@@ -28,6 +28,7 @@
 
 pub mod cli;
 pub mod config;
+pub mod ingest;
 pub mod lang;
 pub mod mail;
 pub mod sla;

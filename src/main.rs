@@ -53,6 +53,18 @@ enum Command {
     Sla(SlaCommand),
     /// Validate the config file: one line per problem, with file:line:column.
     CheckConfig,
+    /// Import .eml files, mbox files and Maildirs as if they came from the
+    /// mailbox: each message is stored raw, then applied to tickets. Inputs
+    /// are never changed; importing the same inputs again changes nothing;
+    /// no mail is sent. Ends with a summary.
+    Import {
+        /// Files (.eml or mbox) and Maildir folders.
+        #[arg(required = true, value_name = "PATH")]
+        paths: Vec<PathBuf>,
+    },
+    /// List and show tickets.
+    #[command(subcommand)]
+    Tickets(TicketsCommand),
     /// Analyse messages and print one JSON object per message and line:
     /// kind, ticket reference, report fields found and missing, occurrence
     /// time, severity suggestion, consultant commands, language, trimmed text.
@@ -77,6 +89,29 @@ enum Command {
         /// Received: header, else the file's modification time, else --now).
         #[arg(long, value_name = "RFC3339", value_parser = parse_instant)]
         received: Option<DateTime<Utc>>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum TicketsCommand {
+    /// Every ticket that is not closed (or those in --state), with deadlines
+    /// in local time; with --now, the working time left.
+    List {
+        /// new, open, waiting, resolved, closed, or all.
+        #[arg(long, value_name = "STATE")]
+        state: Option<String>,
+        /// Print a JSON array (field names in the README).
+        #[arg(long)]
+        json: bool,
+    },
+    /// One ticket with its messages and events.
+    Show {
+        /// The reference, e.g. SS-7.
+        #[arg(value_name = "REF")]
+        reference: String,
+        /// Print JSON (field names in the README).
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -154,6 +189,16 @@ fn main() -> ExitCode {
     let args = Args::parse();
     match run(args) {
         Ok(code) => code,
+        // A reader that stopped reading (`supportd tickets list | head`) is
+        // not an error worth a message.
+        Err(Failure { error, .. })
+            if error.chain().any(|e| {
+                e.downcast_ref::<io::Error>()
+                    .is_some_and(|e| e.kind() == io::ErrorKind::BrokenPipe)
+            }) =>
+        {
+            ExitCode::SUCCESS
+        }
         Err(Failure { code, error }) => {
             let _ = writeln!(io::stderr(), "supportd: {error:#}");
             ExitCode::from(code)
@@ -280,6 +325,78 @@ fn run(args: Args) -> Result<ExitCode, Failure> {
             } else {
                 ExitCode::from(EXIT_BAD_INPUT)
             })
+        }
+        Command::Import { paths } => {
+            let cfg = Config::locate(args.config.as_deref())?.unwrap_or_default();
+            let db = args.db.clone().unwrap_or_else(|| cfg.store.path.clone());
+            let mut store = supportd::store::Store::open(&db)?;
+            let configured = match &cfg.consultants.token_key {
+                Some(source) => Some(source.load()?.expose().as_bytes().to_vec()),
+                None => None,
+            };
+            let key = store.token_key(configured.as_deref())?;
+            let analysis = supportd::mail::Settings::from_config(&cfg, Some(key));
+            let settings = supportd::ingest::Settings {
+                analysis: &analysis,
+                calendar: &cfg.calendar,
+                policy: &cfg.sla.policy,
+                first_number: cfg.support.first_number,
+                reopen_days: cfg.sla.reopen_days,
+            };
+            let now = args.now.unwrap_or_else(Utc::now);
+            let summary = cli::tickets::import(
+                &mut store,
+                &settings,
+                paths,
+                now,
+                cli::tickets::progress_wanted(),
+            )?;
+            writeln!(stdout.lock(), "{summary}")?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Tickets(cmd) => {
+            let cfg = Config::locate(args.config.as_deref())?.unwrap_or_default();
+            let db = args.db.clone().unwrap_or_else(|| cfg.store.path.clone());
+            let store = supportd::store::Store::open_read_only(&db)?;
+            let prefix = &cfg.support.ticket_prefix;
+            match cmd {
+                TicketsCommand::List { state, json } => {
+                    if let Some(s) = state
+                        .as_deref()
+                        .filter(|s| *s != "all" && supportd::ticket::State::parse(s).is_none())
+                    {
+                        return Err(anyhow::anyhow!(
+                            "--state {s:?} is not one of new, open, waiting, resolved, closed, all"
+                        )
+                        .into());
+                    }
+                    cli::tickets::list(
+                        &store,
+                        state.as_deref(),
+                        *json,
+                        prefix,
+                        &cfg.calendar,
+                        args.now,
+                        &mut stdout.lock(),
+                    )?;
+                    Ok(ExitCode::SUCCESS)
+                }
+                TicketsCommand::Show { reference, json } => {
+                    if cli::tickets::show(
+                        &store,
+                        reference,
+                        *json,
+                        prefix,
+                        &cfg.calendar,
+                        args.now,
+                        &mut stdout.lock(),
+                    )? {
+                        Ok(ExitCode::SUCCESS)
+                    } else {
+                        Err(anyhow::anyhow!("no ticket {reference} in {}", db.display()).into())
+                    }
+                }
+            }
         }
         Command::CheckConfig => {
             let path = args

@@ -8,6 +8,7 @@
 
 pub mod inspect;
 pub mod sla;
+pub mod tickets;
 
 use std::sync::Arc;
 

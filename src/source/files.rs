@@ -130,11 +130,59 @@ pub fn read_maildir_file(path: &Path) -> io::Result<FileMessage> {
     })
 }
 
+/// The messages of a path, read one at a time (so a large Maildir or mbox
+/// never sits in memory whole).
+pub fn open(path: &Path) -> io::Result<Box<dyn Iterator<Item = io::Result<FileMessage>>>> {
+    Ok(match detect(path)? {
+        InputKind::Eml => Box::new(read_all(path)?.into_iter().map(Ok)),
+        InputKind::Maildir => Box::new(
+            maildir_files(path)?
+                .into_iter()
+                .map(|f| read_maildir_file(&f)),
+        ),
+        InputKind::Mbox => {
+            let abs = fs::canonicalize(path)?;
+            let shown = path.display().to_string();
+            let reader = BufReader::new(fs::File::open(path)?);
+            Box::new(
+                mail_parser::mailbox::mbox::MessageIterator::new(reader)
+                    .enumerate()
+                    .map(move |(i, m)| {
+                        let m = m.map_err(|_| {
+                            io::Error::new(
+                                io::ErrorKind::InvalidData,
+                                format!("{shown}: message {} cannot be read", i + 1),
+                            )
+                        })?;
+                        Ok(mbox_message(m, &abs, &shown, i))
+                    }),
+            )
+        }
+    })
+}
+
+fn mbox_message(
+    m: mail_parser::mailbox::mbox::Message,
+    abs: &Path,
+    shown: &str,
+    i: usize,
+) -> FileMessage {
+    let from_line = DateTime::from_timestamp(m.internal_date() as i64, 0);
+    let raw = m.unwrap_contents();
+    let received_at = topmost_received(&raw).or(from_line).unwrap_or_default();
+    FileMessage {
+        source_key: format!("mbox:{}#{}", abs.display(), i + 1),
+        raw,
+        received_at: whole_seconds(received_at),
+        origin: format!("{shown} message {}", i + 1),
+    }
+}
+
 /// Reads every message of a path (an .eml file, an mbox or a Maildir).
 pub fn read_all(path: &Path) -> io::Result<Vec<FileMessage>> {
-    let abs = fs::canonicalize(path)?;
     match detect(path)? {
         InputKind::Eml => {
+            let abs = fs::canonicalize(path)?;
             let raw = fs::read(path)?;
             let received_at = topmost_received(&raw)
                 .or_else(|| mtime(path))
@@ -150,28 +198,7 @@ pub fn read_all(path: &Path) -> io::Result<Vec<FileMessage>> {
             .iter()
             .map(|f| read_maildir_file(f))
             .collect(),
-        InputKind::Mbox => {
-            let reader = BufReader::new(fs::File::open(path)?);
-            let mut out = Vec::new();
-            for (i, m) in mail_parser::mailbox::mbox::MessageIterator::new(reader).enumerate() {
-                let m = m.map_err(|_| {
-                    io::Error::new(
-                        io::ErrorKind::InvalidData,
-                        format!("{}: message {} cannot be read", path.display(), i + 1),
-                    )
-                })?;
-                let from_line = DateTime::from_timestamp(m.internal_date() as i64, 0);
-                let raw = m.unwrap_contents();
-                let received_at = topmost_received(&raw).or(from_line).unwrap_or_default();
-                out.push(FileMessage {
-                    source_key: format!("mbox:{}#{}", abs.display(), i + 1),
-                    raw,
-                    received_at: whole_seconds(received_at),
-                    origin: format!("{} message {}", path.display(), i + 1),
-                });
-            }
-            Ok(out)
-        }
+        InputKind::Mbox => open(path)?.collect(),
     }
 }
 

@@ -334,6 +334,21 @@ impl Store {
             .map_err(query("read the token key"))
     }
 
+    /// Starts a batch: the savepoints of `commit_applied` and `fail_message`
+    /// nest in one transaction until [`Store::commit_batch`].
+    pub fn begin_batch(&mut self) -> Result<()> {
+        self.conn
+            .execute_batch("BEGIN IMMEDIATE")
+            .map_err(query("begin a batch"))
+    }
+
+    /// Commits a batch.
+    pub fn commit_batch(&mut self) -> Result<()> {
+        self.conn
+            .execute_batch("COMMIT")
+            .map_err(query("commit a batch"))
+    }
+
     /// Messages stored by step 1 and not yet applied, oldest first.
     pub fn pending_messages(&self, limit: usize) -> Result<Vec<i64>> {
         let mut stmt = self
@@ -380,6 +395,317 @@ impl Store {
             .optional()
             .map_err(query("look up a sent Message-ID"))?;
         Ok(sent.flatten().map(|t| t as u64))
+    }
+}
+
+/// A stored event, for `tickets show`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct EventRow {
+    /// When, `YYYY-MM-DDTHH:MM:SSZ`.
+    pub at: String,
+    /// Who: an address or `supportd`.
+    pub actor: String,
+    /// Stable code.
+    pub what: String,
+    /// Details.
+    pub detail: Option<String>,
+    /// The message that caused it.
+    pub message: Option<i64>,
+}
+
+/// A stored message of a ticket, for `tickets show`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct MessageRow {
+    /// Row id.
+    pub id: i64,
+    /// Message-ID without angle brackets.
+    pub message_id: String,
+    /// When our server received it.
+    pub received_at: String,
+    /// Its kind.
+    pub kind: Option<String>,
+    /// Sender address.
+    pub from: Option<String>,
+    /// Subject.
+    pub subject: Option<String>,
+}
+
+/// Everything step 2 writes for one message, in one transaction.
+#[derive(Debug, Clone)]
+pub struct Applied<'a> {
+    /// The message row.
+    pub message: i64,
+    /// Its kind code.
+    pub kind: &'a str,
+    /// The analysis as JSON.
+    pub analysis: &'a str,
+    /// The ticket after the change (new or updated); `None`: stored alone.
+    pub ticket: Option<(&'a crate::ticket::Ticket, bool)>,
+    /// Audit events: (actor, what, detail).
+    pub events: Vec<(String, &'static str, Option<String>)>,
+    /// When the events happened.
+    pub at: DateTime<Utc>,
+}
+
+fn ts(t: DateTime<Utc>) -> i64 {
+    t.timestamp()
+}
+
+fn from_ts(t: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp(t, 0).unwrap_or_default()
+}
+
+impl Store {
+    /// The number the next new ticket gets: one past the highest, or
+    /// `first_number` when there is none (numbers are never reused).
+    pub fn next_ticket_number(&self, first_number: u64) -> Result<u64> {
+        let max: Option<i64> = self
+            .conn
+            .query_row("SELECT MAX(id) FROM tickets", [], |r| r.get(0))
+            .map_err(query("find the next ticket number"))?;
+        Ok(max.map_or(first_number, |m| (m as u64 + 1).max(first_number)))
+    }
+
+    /// A ticket with its participants.
+    pub fn ticket(&self, number: u64) -> Result<Option<crate::ticket::Ticket>> {
+        use crate::ticket::{State, Ticket};
+        let row = self
+            .conn
+            .query_row(
+                "SELECT requester, subject, severity, state, language, received_at, deadline_at, accepted_at, owner, \
+                 fields_found, spam, unreachable, silence_since, closed_at FROM tickets WHERE id = ?1",
+                [number as i64],
+                |r| {
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, u8>(2)?,
+                        r.get::<_, String>(3)?,
+                        r.get::<_, String>(4)?,
+                        r.get::<_, i64>(5)?,
+                        r.get::<_, i64>(6)?,
+                        r.get::<_, Option<i64>>(7)?,
+                        r.get::<_, Option<String>>(8)?,
+                        r.get::<_, String>(9)?,
+                        r.get::<_, bool>(10)?,
+                        r.get::<_, bool>(11)?,
+                        r.get::<_, Option<i64>>(12)?,
+                        r.get::<_, Option<i64>>(13)?,
+                    ))
+                },
+            )
+            .optional()
+            .map_err(query("read a ticket"))?;
+        let Some(r) = row else { return Ok(None) };
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT address FROM participants WHERE ticket = ?1")
+            .map_err(query("read participants"))?;
+        let participants = stmt
+            .query_map([number as i64], |r| r.get::<_, String>(0))
+            .map_err(query("read participants"))?
+            .collect::<std::result::Result<_, _>>()
+            .map_err(query("read participants"))?;
+        Ok(Some(Ticket {
+            number,
+            requester: r.0,
+            participants,
+            subject: r.1,
+            severity: crate::sla::Severity::from_number(r.2).unwrap_or(crate::sla::Severity::Minor),
+            state: State::parse(&r.3).unwrap_or(State::Open),
+            language: r.4.parse().unwrap_or_default(),
+            received_at: from_ts(r.5),
+            deadline_at: from_ts(r.6),
+            accepted_at: r.7.map(from_ts),
+            owner: r.8,
+            fields_found: serde_json::from_str(&r.9).unwrap_or_default(),
+            spam: r.10,
+            unreachable: r.11,
+            silence_since: r.12.map(from_ts),
+            closed_at: r.13.map(from_ts),
+        }))
+    }
+
+    /// Step 2: writes a message's decision in one transaction: the ticket
+    /// (inserted when `new`), its participants, the events, and the message
+    /// marked applied.
+    pub fn commit_applied(&mut self, a: &Applied<'_>, now: DateTime<Utc>) -> Result<()> {
+        // A savepoint: its own transaction when alone, nested in a batch.
+        let tx = self
+            .conn
+            .savepoint()
+            .map_err(query("begin applying a message"))?;
+        let ticket_id = a.ticket.map(|(t, _)| t.number as i64);
+        if let Some((t, new)) = a.ticket {
+            let fields = serde_json::to_string(&t.fields_found).unwrap_or_else(|_| "[]".into());
+            let missing: Vec<&str> = crate::mail::report::required(t.severity)
+                .iter()
+                .copied()
+                .filter(|f| !t.fields_found.contains(*f))
+                .collect();
+            let missing = serde_json::to_string(&missing).unwrap_or_else(|_| "[]".into());
+            if new {
+                tx.execute(
+                    "INSERT INTO tickets (id, requester, subject, severity, state, language, received_at, deadline_at, \
+                     accepted_at, owner, fields_found, fields_missing, spam, unreachable, silence_since, closed_at, updated_at) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
+                    params![
+                        t.number as i64, t.requester, t.subject, t.severity.number(), t.state.as_str(), t.language.as_str(),
+                        ts(t.received_at), ts(t.deadline_at), t.accepted_at.map(ts), t.owner, fields, missing, t.spam,
+                        t.unreachable, t.silence_since.map(ts), t.closed_at.map(ts), ts(now)
+                    ],
+                )
+                .map_err(query("create a ticket"))?;
+            } else {
+                tx.execute(
+                    "UPDATE tickets SET severity = ?2, state = ?3, deadline_at = ?4, accepted_at = ?5, owner = ?6, \
+                     fields_found = ?7, fields_missing = ?8, spam = ?9, unreachable = ?10, silence_since = ?11, \
+                     closed_at = ?12, updated_at = ?13 WHERE id = ?1",
+                    params![
+                        t.number as i64, t.severity.number(), t.state.as_str(), ts(t.deadline_at), t.accepted_at.map(ts),
+                        t.owner, fields, missing, t.spam, t.unreachable, t.silence_since.map(ts), t.closed_at.map(ts), ts(now)
+                    ],
+                )
+                .map_err(query("update a ticket"))?;
+            }
+            for p in &t.participants {
+                let role = if *p == t.requester {
+                    "requester"
+                } else if crate::ticket::colleagues(p, &t.requester) {
+                    "colleague"
+                } else {
+                    "added"
+                };
+                tx.execute(
+                    "INSERT OR IGNORE INTO participants (ticket, address, role) VALUES (?1, ?2, ?3)",
+                    params![t.number as i64, p, role],
+                )
+                .map_err(query("add a participant"))?;
+            }
+        }
+        for (actor, what, detail) in &a.events {
+            tx.execute(
+                "INSERT INTO events (ticket, at, actor, what, detail, message) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![ticket_id, ts(a.at), actor, what, detail, a.message],
+            )
+            .map_err(query("record an event"))?;
+        }
+        tx.execute(
+            "UPDATE messages SET state = 'applied', kind = ?2, analysis = ?3, ticket = ?4, error = NULL WHERE id = ?1",
+            params![a.message, a.kind, a.analysis, ticket_id],
+        )
+        .map_err(query("mark a message applied"))?;
+        tx.commit().map_err(query("commit an applied message"))
+    }
+
+    /// Records a failed step 2; the second failure quarantines the message
+    /// with its reason. Returns whether it is now quarantined.
+    pub fn fail_message(&mut self, id: i64, reason: &str, now: DateTime<Utc>) -> Result<bool> {
+        let tx = self
+            .conn
+            .savepoint()
+            .map_err(query("begin recording a failure"))?;
+        let attempts: i64 = tx
+            .query_row(
+                "UPDATE messages SET attempts = attempts + 1, error = ?2 WHERE id = ?1 RETURNING attempts",
+                params![id, reason],
+                |r| r.get(0),
+            )
+            .map_err(query("record a failure"))?;
+        let quarantined = attempts >= 2;
+        if quarantined {
+            tx.execute(
+                "UPDATE messages SET state = 'quarantined' WHERE id = ?1",
+                [id],
+            )
+            .map_err(query("quarantine a message"))?;
+            tx.execute(
+                "INSERT OR REPLACE INTO quarantine (message, reason, at) VALUES (?1, ?2, ?3)",
+                params![id, reason, ts(now)],
+            )
+            .map_err(query("quarantine a message"))?;
+        }
+        tx.commit().map_err(query("commit a failure"))?;
+        Ok(quarantined)
+    }
+
+    /// Ticket numbers in a state (`None`: every state but closed; `all`:
+    /// every ticket), in order.
+    pub fn ticket_numbers(&self, state: Option<&str>) -> Result<Vec<u64>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT id FROM tickets WHERE CASE ?1 WHEN 'all' THEN 1 WHEN 'open-states' THEN state != 'closed' \
+                 ELSE state = ?1 END ORDER BY id",
+            )
+            .map_err(query("list tickets"))?;
+        let rows = stmt
+            .query_map([state.unwrap_or("open-states")], |r| r.get::<_, i64>(0))
+            .map_err(query("list tickets"))?;
+        rows.map(|r| r.map(|n| n as u64))
+            .collect::<std::result::Result<_, _>>()
+            .map_err(query("list tickets"))
+    }
+
+    /// A ticket's events, oldest first.
+    pub fn events(&self, ticket: u64) -> Result<Vec<EventRow>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT at, actor, what, detail, message FROM events WHERE ticket = ?1 ORDER BY id",
+            )
+            .map_err(query("read events"))?;
+        let rows = stmt
+            .query_map([ticket as i64], |r| {
+                Ok(EventRow {
+                    at: crate::sla::format_utc(from_ts(r.get(0)?)),
+                    actor: r.get(1)?,
+                    what: r.get(2)?,
+                    detail: r.get(3)?,
+                    message: r.get(4)?,
+                })
+            })
+            .map_err(query("read events"))?;
+        rows.collect::<std::result::Result<_, _>>()
+            .map_err(query("read events"))
+    }
+
+    /// A ticket's messages, in the order received.
+    pub fn ticket_messages(&self, ticket: u64) -> Result<Vec<MessageRow>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT id, message_id, received_at, kind, json_extract(analysis, '$.requester.address'), \
+                 json_extract(analysis, '$.subject') FROM messages WHERE ticket = ?1 ORDER BY received_at, id",
+            )
+            .map_err(query("read messages"))?;
+        let rows = stmt
+            .query_map([ticket as i64], |r| {
+                Ok(MessageRow {
+                    id: r.get(0)?,
+                    message_id: r.get(1)?,
+                    received_at: crate::sla::format_utc(from_ts(r.get(2)?)),
+                    kind: r.get(3)?,
+                    from: r.get(4)?,
+                    subject: r.get(5)?,
+                })
+            })
+            .map_err(query("read messages"))?;
+        rows.collect::<std::result::Result<_, _>>()
+            .map_err(query("read messages"))
+    }
+
+    /// The received instant of a stored message.
+    pub fn message_received_at(&self, id: i64) -> Result<Option<DateTime<Utc>>> {
+        self.conn
+            .query_row(
+                "SELECT received_at FROM messages WHERE id = ?1",
+                [id],
+                |r| r.get::<_, i64>(0),
+            )
+            .optional()
+            .map(|t| t.map(from_ts))
+            .map_err(query("read a message"))
     }
 }
 

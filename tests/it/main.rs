@@ -4,6 +4,7 @@
 //! - `util`: running the binary, temp folders;
 //! - `fixtures`: the golden .eml corpus under `fixtures/eml`;
 //! - `hostile`: bad input never panics and always gives a result;
+//! - `import`: `supportd import` and `tickets` with mail files;
 //! - `inspect_cli`: `supportd inspect` with files, stdin and `--db`;
 //! - `sla_cli`: `supportd sla …` and `check-config` as a user sees them;
 //! - `sla_oracle`: deadlines and working time against an independent Python
@@ -11,6 +12,7 @@
 
 mod fixtures;
 mod hostile;
+mod import;
 mod inspect_cli;
 mod sla_cli;
 mod sla_oracle;

@@ -1,0 +1,337 @@
+//! `supportd import PATH...` and `supportd tickets list|show`.
+//!
+//! Import reads .eml files, mbox files and Maildirs without changing them,
+//! commits each message raw (step 1, in batches), then applies them (step 2)
+//! and prints a summary. It queues no outgoing mail (deadlines already past
+//! are simply recorded). A progress bar shows on a terminal.
+//!
+//! JSON output of `tickets` (documented in the README) never depends on the
+//! moment it is printed unless `--now` is given: working time left appears
+//! only then.
+
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use crate::ingest::{self, Summary};
+use crate::lang::Lang;
+use crate::sla::{Calendar, local};
+use crate::source::files;
+use crate::store::{Incoming, Store, Stored};
+use crate::ticket::Ticket;
+
+/// Step 1 commits at most this many messages per transaction (the store
+/// issue: "commits may group up to 100 messages").
+pub const STEP1_BATCH: usize = 100;
+
+/// What an import did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ImportSummary {
+    /// Messages read from the inputs.
+    pub read: u64,
+    /// Messages that were already stored.
+    pub duplicates: u64,
+    /// Step 2's counts.
+    pub applied: Summary,
+}
+
+/// Imports the inputs into the store.
+pub fn import(
+    store: &mut Store,
+    settings: &ingest::Settings<'_>,
+    paths: &[PathBuf],
+    now: DateTime<Utc>,
+    progress: bool,
+) -> anyhow::Result<ImportSummary> {
+    let mut summary = ImportSummary::default();
+    let bar = progress.then(|| {
+        let bar = indicatif::ProgressBar::new(0);
+        bar.set_style(
+            indicatif::ProgressStyle::with_template(
+                "{spinner} {msg} {pos}/{len} messages [{elapsed}]",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        bar.set_message("storing");
+        bar
+    });
+    let cannot = |path: &std::path::Path, e: std::io::Error| {
+        anyhow::anyhow!("cannot read {}: {e}", path.display())
+    };
+    for path in paths {
+        let mut messages = files::open(path).map_err(|e| cannot(path, e))?.peekable();
+        while messages.peek().is_some() {
+            let mut batch = Vec::with_capacity(STEP1_BATCH);
+            for m in messages.by_ref().take(STEP1_BATCH) {
+                let m = m.map_err(|e| cannot(path, e))?;
+                batch.push(Incoming {
+                    source_key: Some(m.source_key),
+                    raw: m.raw,
+                    received_at: m.received_at,
+                });
+            }
+            for stored in store.store_raw(&batch, now)? {
+                summary.read += 1;
+                if matches!(stored, Stored::Duplicate(_)) {
+                    summary.duplicates += 1;
+                }
+            }
+            if let Some(bar) = &bar {
+                bar.inc_length(batch.len() as u64);
+                bar.inc(batch.len() as u64);
+            }
+        }
+    }
+    if let Some(bar) = &bar {
+        bar.set_message("applying");
+    }
+    summary.applied = ingest::apply_pending(store, settings, now)?;
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
+    }
+    Ok(summary)
+}
+
+impl std::fmt::Display for ImportSummary {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let a = &self.applied;
+        write!(
+            f,
+            "imported {} messages: {} new tickets, {} replies, {} commands applied, {} rejected, \
+             {} auto-replies and {} bounces recorded, {} duplicates skipped, {} quarantined",
+            self.read,
+            a.new_tickets,
+            a.replies,
+            a.commands_applied,
+            a.commands_rejected,
+            a.auto_replies,
+            a.bounces,
+            self.duplicates,
+            a.quarantined
+        )
+    }
+}
+
+/// Whether progress should be drawn: only on a terminal.
+pub fn progress_wanted() -> bool {
+    std::io::stderr().is_terminal()
+}
+
+/// A ticket as `tickets list --json` and `show --json` print it.
+#[derive(Debug, Serialize)]
+pub struct TicketJson {
+    /// Reference, e.g. `SS-7`.
+    #[serde(rename = "ref")]
+    pub reference: String,
+    /// State code.
+    pub state: &'static str,
+    /// Severity 1-5.
+    pub severity: u8,
+    /// Requester address.
+    pub requester: String,
+    /// Subject.
+    pub subject: String,
+    /// Received, `YYYY-MM-DDTHH:MM:SSZ`.
+    pub received_at: String,
+    /// Acceptance deadline.
+    pub deadline: String,
+    /// Accepted at.
+    pub accepted_at: Option<String>,
+    /// Owner.
+    pub owner: Option<String>,
+    /// Participants.
+    pub participants: Vec<String>,
+    /// Report fields found.
+    pub fields_found: Vec<String>,
+    /// Required fields still missing.
+    pub missing: Vec<&'static str>,
+    /// Working seconds left to the deadline; only with `--now`, while new.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub working_seconds_left: Option<i64>,
+}
+
+fn to_json(
+    t: &Ticket,
+    prefix: &str,
+    calendar: &Calendar,
+    now: Option<DateTime<Utc>>,
+) -> TicketJson {
+    let fmt = crate::sla::format_utc;
+    TicketJson {
+        reference: format!("{prefix}-{}", t.number),
+        state: t.state.as_str(),
+        severity: t.severity.number(),
+        requester: t.requester.clone(),
+        subject: t.subject.clone(),
+        received_at: fmt(t.received_at),
+        deadline: fmt(t.deadline_at),
+        accepted_at: t.accepted_at.map(fmt),
+        owner: t.owner.clone(),
+        participants: t.participants.iter().cloned().collect(),
+        fields_found: t.fields_found.iter().cloned().collect(),
+        missing: crate::mail::report::required(t.severity)
+            .iter()
+            .copied()
+            .filter(|f| !t.fields_found.contains(*f))
+            .collect(),
+        working_seconds_left: now
+            .filter(|_| t.state == crate::ticket::State::New)
+            .and_then(|n| calendar.working_seconds(n, t.deadline_at).ok()),
+    }
+}
+
+/// `tickets list`: a table, or one JSON array.
+pub fn list(
+    store: &Store,
+    state: Option<&str>,
+    json: bool,
+    prefix: &str,
+    calendar: &Calendar,
+    now: Option<DateTime<Utc>>,
+    out: &mut impl Write,
+) -> anyhow::Result<()> {
+    let mut rows = Vec::new();
+    for n in store.ticket_numbers(state)? {
+        if let Some(t) = store.ticket(n)? {
+            rows.push(t);
+        }
+    }
+    if json {
+        let items: Vec<TicketJson> = rows
+            .iter()
+            .map(|t| to_json(t, prefix, calendar, now))
+            .collect();
+        serde_json::to_writer_pretty(&mut *out, &items)?;
+        writeln!(out)?;
+        return Ok(());
+    }
+    writeln!(
+        out,
+        "{:<10} {:<9} {:>3}  {:<32} {:<40} DEADLINE",
+        "REF", "STATE", "SEV", "REQUESTER", "SUBJECT"
+    )?;
+    for t in &rows {
+        let deadline = local::render_local(t.deadline_at, calendar.timezone(), Lang::En);
+        let left = now
+            .filter(|_| t.state == crate::ticket::State::New)
+            .and_then(|n| calendar.working_seconds(n, t.deadline_at).ok())
+            .map(|s| {
+                if s >= 0 {
+                    format!(" ({} left)", local::render_duration(s as u64, Lang::En))
+                } else {
+                    format!(
+                        " (overdue by {})",
+                        local::render_duration(s.unsigned_abs(), Lang::En)
+                    )
+                }
+            })
+            .unwrap_or_default();
+        let subject: String = t.subject.chars().take(40).collect();
+        writeln!(
+            out,
+            "{:<10} {:<9} {:>3}  {:<32} {:<40} {deadline}{left}",
+            format!("{prefix}-{}", t.number),
+            t.state.as_str(),
+            t.severity.number(),
+            t.requester,
+            subject
+        )?;
+    }
+    Ok(())
+}
+
+/// `tickets show SS-N`: the ticket with its messages and events.
+pub fn show(
+    store: &Store,
+    reference: &str,
+    json: bool,
+    prefix: &str,
+    calendar: &Calendar,
+    now: Option<DateTime<Utc>>,
+    out: &mut impl Write,
+) -> anyhow::Result<bool> {
+    let number = reference
+        .trim()
+        .to_ascii_uppercase()
+        .strip_prefix(&format!("{prefix}-"))
+        .and_then(|n| n.parse::<u64>().ok())
+        .ok_or_else(|| {
+            anyhow::anyhow!(
+                "{reference:?} is not a ticket reference; write it as {prefix}-N, e.g. {prefix}-7"
+            )
+        })?;
+    let Some(t) = store.ticket(number)? else {
+        return Ok(false);
+    };
+    let messages = store.ticket_messages(number)?;
+    let events = store.events(number)?;
+    if json {
+        #[derive(Serialize)]
+        struct Show<'a> {
+            #[serde(flatten)]
+            ticket: TicketJson,
+            messages: &'a [crate::store::MessageRow],
+            events: &'a [crate::store::EventRow],
+        }
+        let show = Show {
+            ticket: to_json(&t, prefix, calendar, now),
+            messages: &messages,
+            events: &events,
+        };
+        serde_json::to_writer_pretty(&mut *out, &show)?;
+        writeln!(out)?;
+        return Ok(true);
+    }
+    let tz = calendar.timezone();
+    writeln!(out, "{prefix}-{}  {}", t.number, t.subject)?;
+    writeln!(
+        out,
+        "state {}, severity {}, requester {}",
+        t.state, t.severity, t.requester
+    )?;
+    writeln!(
+        out,
+        "received {}",
+        local::render_local(t.received_at, tz, Lang::En)
+    )?;
+    writeln!(
+        out,
+        "deadline {}",
+        local::render_local(t.deadline_at, tz, Lang::En)
+    )?;
+    if let (Some(at), Some(owner)) = (t.accepted_at, &t.owner) {
+        writeln!(
+            out,
+            "accepted {} by {owner}",
+            local::render_local(at, tz, Lang::En)
+        )?;
+    }
+    writeln!(out, "\nmessages:")?;
+    for m in &messages {
+        writeln!(
+            out,
+            "  {}  {:<18} {}  <{}>",
+            m.received_at,
+            m.kind.as_deref().unwrap_or("-"),
+            m.from.as_deref().unwrap_or("-"),
+            m.message_id
+        )?;
+    }
+    writeln!(out, "\nevents:")?;
+    for e in &events {
+        writeln!(
+            out,
+            "  {}  {:<22} {}{}",
+            e.at,
+            e.what,
+            e.actor,
+            e.detail
+                .as_ref()
+                .map(|d| format!(" ({d})"))
+                .unwrap_or_default()
+        )?;
+    }
+    Ok(true)
+}

@@ -1,0 +1,332 @@
+//! `supportd import` and `supportd tickets`, driven with mail files as a user
+//! would: tickets, threads, participants, states, events; re-imports change
+//! nothing; a failing message is quarantined and the next one goes on.
+
+use std::path::Path;
+
+use serde_json::Value;
+use supportd::mail::token;
+use supportd::store::Store;
+
+use crate::util::{TempDir, run};
+
+fn mail(from: &str, subject: &str, id: &str, extra: &str, date: &str, body: &str) -> String {
+    format!(
+        "Received: from mx by mx.smartstock.cloud; {date}\nFrom: {from}\nTo: support@smartstock.cloud\nSubject: {subject}\n\
+         Message-ID: <{id}>\nDate: {date}\n{extra}MIME-Version: 1.0\nContent-Type: text/plain; charset=utf-8\n\n{body}\n"
+    )
+}
+
+fn import(dir: &TempDir, files: &[&Path]) -> crate::util::Run {
+    let db = dir.0.join("s.db");
+    let cfg = dir.0.join("config.toml");
+    let mut args = vec![
+        "--config",
+        cfg.to_str().unwrap(),
+        "--db",
+        db.to_str().unwrap(),
+        "import",
+    ];
+    args.extend(files.iter().map(|f| f.to_str().unwrap()));
+    run(&args, "")
+}
+
+fn tickets(dir: &TempDir, args: &[&str]) -> Value {
+    let db = dir.0.join("s.db");
+    let cfg = dir.0.join("config.toml");
+    let mut all = vec![
+        "--config",
+        cfg.to_str().unwrap(),
+        "--db",
+        db.to_str().unwrap(),
+        "tickets",
+    ];
+    all.extend_from_slice(args);
+    all.push("--json");
+    let r = run(&all, "");
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    serde_json::from_str(&r.stdout).unwrap()
+}
+
+fn setup(name: &str) -> TempDir {
+    let dir = TempDir::new(name);
+    dir.write(
+        "config.toml",
+        "[consultants]\naddresses = [\"anna@smartstock.cloud\"]\n",
+    );
+    dir
+}
+
+#[test]
+fn threads_participants_and_reimport() {
+    let dir = setup("import-threads");
+    let d = "Mon, 23 Nov 2026 10:00:00 +0100";
+    let first = dir.write(
+        "1.eml",
+        &mail("Jan <jan@acme.example>", "Export to Excel fails", "m1@acme.example", "", d,
+              "Since yesterday at 14:30 the export fails with \"Error 500\". We restarted the browser."),
+    );
+    // A colleague (same company) replies by headers only: joins the ticket.
+    let colleague = dir.write(
+        "2.eml",
+        &mail(
+            "Ewa <ewa@acme.example>",
+            "Re: Export to Excel fails",
+            "m2@acme.example",
+            "In-Reply-To: <m1@acme.example>\n",
+            "Mon, 23 Nov 2026 11:00:00 +0100",
+            "Same here.",
+        ),
+    );
+    // A stranger replying to the thread opens a new ticket, linked.
+    let stranger = dir.write(
+        "3.eml",
+        &mail(
+            "Eve <eve@other.example>",
+            "Re: Export to Excel fails",
+            "m3@other.example",
+            "In-Reply-To: <m1@acme.example>\n",
+            "Mon, 23 Nov 2026 12:00:00 +0100",
+            "Me too, different company.",
+        ),
+    );
+    // The same first mail delivered again with other trace headers.
+    let again = dir.write(
+        "4.eml",
+        &format!("Received: from other-mx; Mon, 23 Nov 2026 10:00:05 +0100\nDelivered-To: support@smartstock.cloud\n{}",
+                 std::fs::read_to_string(&first).unwrap()),
+    );
+    let r = import(&dir, &[&first, &colleague, &stranger, &again]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stdout
+            .contains("imported 4 messages: 2 new tickets, 1 replies"),
+        "{}",
+        r.stdout
+    );
+    assert!(r.stdout.contains("1 duplicates skipped"), "{}", r.stdout);
+
+    let list = tickets(&dir, &["list"]);
+    let list = list.as_array().unwrap();
+    assert_eq!(list.len(), 2);
+    assert_eq!(list[0]["ref"], "SS-1");
+    assert_eq!(
+        list[0]["participants"],
+        serde_json::json!(["ewa@acme.example", "jan@acme.example"])
+    );
+    assert_eq!(list[1]["requester"], "eve@other.example");
+
+    let show = tickets(&dir, &["show", "SS-1"]);
+    let ids: Vec<&str> = show["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["message_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["m1@acme.example", "m2@acme.example"]);
+    let linked = tickets(&dir, &["show", "SS-2"]);
+    assert_eq!(linked["events"][0]["detail"], "linked to SS-1");
+
+    // Importing the same inputs again changes nothing.
+    let again = import(&dir, &[&first, &colleague, &stranger]);
+    assert!(
+        again
+            .stdout
+            .contains("imported 3 messages: 0 new tickets, 0 replies"),
+        "{}",
+        again.stdout
+    );
+    assert!(
+        again.stdout.contains("3 duplicates skipped"),
+        "{}",
+        again.stdout
+    );
+    assert_eq!(tickets(&dir, &["list"]).as_array().unwrap().len(), 2);
+}
+
+#[test]
+fn consultant_commands_close_and_reopen_within_the_window() {
+    let dir = setup("import-commands");
+    let open = dir.write(
+        "1.eml",
+        &mail(
+            "Jan <jan@acme.example>",
+            "Invoices missing in report",
+            "c1@acme.example",
+            "",
+            "Mon, 23 Nov 2026 10:00:00 +0100",
+            "The monthly report lacks all invoices from November, for all users.",
+        ),
+    );
+    assert_eq!(import(&dir, &[&open]).code, 0);
+    let key = Store::open(&dir.0.join("s.db"))
+        .unwrap()
+        .token_key(None)
+        .unwrap();
+    let mac = token::consultant_mac(&key, "SS-1", "anna@smartstock.cloud");
+    let consultant = |name: &str, tags: &str, date: &str| {
+        dir.write(
+            name,
+            &format!(
+                "Received: from mx; {date}\nFrom: Anna <anna@smartstock.cloud>\nTo: support+SS-1.{mac}@smartstock.cloud\n\
+                 Subject: Re: [SS-1] Invoices missing in report\nMessage-ID: <{name}@smartstock.cloud>\nDate: {date}\n\n{tags}\n"
+            ),
+        )
+    };
+    let forged = dir.write(
+        "forged.eml",
+        "Received: from mx; Mon, 23 Nov 2026 10:30:00 +0100\nFrom: anna@smartstock.cloud\nTo: support+SS-1.000000000000@smartstock.cloud\n\
+         Subject: Re: [SS-1] x\nMessage-ID: <forged@x>\nDate: Mon, 23 Nov 2026 10:30:00 +0100\n\n#close\n",
+    );
+    let accept = consultant(
+        "accept",
+        "#accept\nWe are on it.",
+        "Mon, 23 Nov 2026 11:00:00 +0100",
+    );
+    let r = import(&dir, &[&forged, &accept]);
+    assert!(
+        r.stdout.contains("1 commands applied, 1 rejected"),
+        "{}",
+        r.stdout
+    );
+    let t = tickets(&dir, &["show", "SS-1"]);
+    assert_eq!(
+        (t["state"].as_str(), t["owner"].as_str()),
+        (Some("open"), Some("anna@smartstock.cloud"))
+    );
+    assert_eq!(
+        t["accepted_at"], "2026-11-23T10:00:00Z",
+        "the consultant mail's received instant"
+    );
+
+    let close = consultant("close", "#close", "Tue, 24 Nov 2026 09:00:00 +0100");
+    import(&dir, &[&close]);
+    assert_eq!(tickets(&dir, &["show", "SS-1"])["state"], "closed");
+    assert_eq!(
+        tickets(&dir, &["list"]).as_array().unwrap().len(),
+        0,
+        "closed tickets are not listed by default"
+    );
+    assert_eq!(
+        tickets(&dir, &["list", "--state", "all"])
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+
+    // Within 14 days the customer reopens it; later a new, linked ticket opens.
+    let reply = |name: &str, date: &str| {
+        dir.write(
+            name,
+            &mail(
+                "Jan <jan@acme.example>",
+                "Re: [SS-1] Invoices missing in report",
+                &format!("{name}@acme.example"),
+                "",
+                date,
+                "It is back again.",
+            ),
+        )
+    };
+    import(&dir, &[&reply("r1", "Mon, 30 Nov 2026 09:00:00 +0100")]);
+    let t = tickets(&dir, &["show", "SS-1"]);
+    assert_eq!(
+        (t["state"].as_str(), t["owner"].as_str()),
+        (Some("open"), Some("anna@smartstock.cloud"))
+    );
+    import(
+        &dir,
+        &[&consultant(
+            "close2",
+            "#close",
+            "Mon, 30 Nov 2026 10:00:00 +0100",
+        )],
+    );
+    import(&dir, &[&reply("r2", "Mon, 28 Dec 2026 09:00:00 +0100")]);
+    assert_eq!(tickets(&dir, &["show", "SS-1"])["state"], "closed");
+    let new = tickets(&dir, &["show", "SS-2"]);
+    assert_eq!(new["events"][0]["detail"], "linked to SS-1");
+}
+
+#[test]
+fn a_failing_message_is_quarantined_and_the_next_goes_on() {
+    let dir = setup("import-quarantine");
+    let bad = dir.write(
+        "bad.eml",
+        &mail(
+            "a@b.example",
+            "Boom",
+            "bad@b.example",
+            "X-Supportd-Test-Panic: analysis\n",
+            "Mon, 23 Nov 2026 10:00:00 +0100",
+            "x",
+        ),
+    );
+    let good = dir.write(
+        "good.eml",
+        &mail(
+            "c@d.example",
+            "Label printer stopped",
+            "good@d.example",
+            "",
+            "Mon, 23 Nov 2026 10:01:00 +0100",
+            "It stopped.",
+        ),
+    );
+    let r = import(&dir, &[&bad, &good]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stdout.contains("1 new tickets") && r.stdout.contains("1 quarantined"),
+        "{}",
+        r.stdout
+    );
+}
+
+#[test]
+fn fixtures_import_by_kind_and_nothing_changes_twice() {
+    let dir = setup("import-fixtures");
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/eml");
+    let mut files = Vec::new();
+    for group in [
+        "customer",
+        "reply",
+        "autoreply",
+        "bounce",
+        "list",
+        "loop",
+        "malformed",
+    ] {
+        for e in std::fs::read_dir(root.join(group)).unwrap() {
+            let p = e.unwrap().path();
+            if p.extension().is_some_and(|x| x == "eml") {
+                files.push(p);
+            }
+        }
+    }
+    files.sort();
+    let refs: Vec<&Path> = files.iter().map(|p| p.as_path()).collect();
+    let first = import(&dir, &refs);
+    assert_eq!(first.code, 0, "{}", first.stderr);
+    let n = files.len();
+    assert!(
+        first
+            .stdout
+            .starts_with(&format!("imported {n} messages: ")),
+        "{}",
+        first.stdout
+    );
+    assert!(first.stdout.contains("0 quarantined"), "{}", first.stdout);
+    let before = tickets(&dir, &["list", "--state", "all"]);
+    let second = import(&dir, &refs);
+    assert!(
+        second.stdout.contains(&format!("{n} duplicates skipped")),
+        "{}",
+        second.stdout
+    );
+    assert_eq!(tickets(&dir, &["list", "--state", "all"]), before);
+    // Non-human mail never opened a ticket: every ticket's requester wrote a request.
+    for t in before.as_array().unwrap() {
+        assert_ne!(t["requester"], "mailer-daemon@mx.smartstock.cloud");
+    }
+}
