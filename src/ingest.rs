@@ -15,10 +15,14 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use chrono::{DateTime, Utc};
 
+use serde_json::json;
+
+use crate::lang::Lang;
 use crate::mail::{self, Analysis, classify::Kind};
+use crate::outbox::{Audience, Composer, Mail};
 use crate::sla::{Calendar, Severity, SlaPolicy};
-use crate::store::{self, Applied, Store};
-use crate::ticket::{self, Effect, Input, Route, State, Ticket};
+use crate::store::{self, Applied, QueuedMail, Store};
+use crate::ticket::{self, Effect, Input, Route, State, Ticket, To};
 
 /// What step 2 needs besides the store.
 pub struct Settings<'a> {
@@ -32,6 +36,20 @@ pub struct Settings<'a> {
     pub first_number: u64,
     /// Days in which a customer message reopens a closed ticket.
     pub reopen_days: u32,
+    /// Queue outgoing mail (the daemon, `import --send`); `None`: record only.
+    pub sending: Option<Sending<'a>>,
+}
+
+/// What queueing outgoing mail needs.
+pub struct Sending<'a> {
+    /// Templates, addresses and the token key.
+    pub composer: Composer<'a>,
+    /// Escalation recipients (empty: every consultant).
+    pub escalation: &'a [String],
+    /// Automatic mails to one customer address per hour.
+    pub per_recipient_per_hour: u32,
+    /// Automatic mails to one customer domain per hour.
+    pub per_domain_per_hour: u32,
 }
 
 /// Counts of what step 2 did.
@@ -148,6 +166,10 @@ fn apply_one(
         from.clone()
     };
     let mut ticket_out: Option<(Ticket, bool)> = None;
+    let mut effects: Vec<Effect> = Vec::new();
+    let mut opened: Option<Option<u64>> = None; // Some(linked) when a ticket opened
+    let mut quiet_open = false;
+    let mut errors: Vec<String> = Vec::new();
     match (route, existing) {
         (Route::NewTicket { linked, quiet }, _) => {
             let t = new_ticket(
@@ -164,6 +186,8 @@ fn apply_one(
             if quiet {
                 events.push(("supportd".into(), "no_acknowledgement", Some(a.rule.into())));
             }
+            opened = Some(linked);
+            quiet_open = quiet;
             summary.new_tickets += 1;
             ticket_out = Some((t, true));
         }
@@ -182,6 +206,11 @@ fn apply_one(
             let fields: Vec<&str> = present_fields(&a);
             let input = match a.kind {
                 Kind::ConsultantCommand if !a.errors.is_empty() => {
+                    let lang = s
+                        .sending
+                        .as_ref()
+                        .map_or(Lang::En, |x| x.composer.consultant_language);
+                    errors = a.errors.iter().map(|e| e.problem.message(lang)).collect();
                     summary.commands_rejected += 1;
                     events.push((
                         actor.clone(),
@@ -197,6 +226,10 @@ fn apply_one(
                     None
                 }
                 Kind::ConsultantCommand if a.authenticated != Some(true) => {
+                    errors = vec![match s.sending.as_ref().map_or(Lang::En, |x| x.composer.consultant_language) {
+                        Lang::En => "the sender check failed: reply to the notification supportd sent you, so that your token goes with the reply".into(),
+                        Lang::Pl => "weryfikacja nadawcy nie powiodła się: odpowiadaj na powiadomienie od supportd, aby Twój token był w odpowiedzi".into(),
+                    }];
                     summary.commands_rejected += 1;
                     events.push((actor.clone(), "sender_check_failed", None));
                     None
@@ -231,8 +264,11 @@ fn apply_one(
             };
             if let Some(input) = input {
                 for e in ticket::apply(&mut t, &input, &ctx) {
-                    if let Effect::Event { what, detail } = e {
-                        events.push((actor.clone(), what, detail));
+                    match e {
+                        Effect::Event { what, detail } => {
+                            events.push((actor.clone(), what, detail))
+                        }
+                        other => effects.push(other),
                     }
                 }
             }
@@ -244,12 +280,69 @@ fn apply_one(
             match a.kind {
                 Kind::Bounce => summary.bounces += 1,
                 Kind::AutoReply | Kind::OwnLoop => summary.auto_replies += 1,
-                Kind::ConsultantCommand => summary.commands_rejected += 1,
+                Kind::ConsultantCommand => {
+                    summary.commands_rejected += 1;
+                    errors = a
+                        .errors
+                        .iter()
+                        .map(|e| {
+                            e.problem.message(
+                                s.sending
+                                    .as_ref()
+                                    .map_or(Lang::En, |x| x.composer.consultant_language),
+                            )
+                        })
+                        .collect();
+                }
                 _ => {}
             }
             events.push((actor.clone(), "stored_alone", Some(a.kind.as_str().into())));
         }
     }
+    let mut composed: Vec<(Mail, bool)> = Vec::new();
+    if let Some(sending) = &s.sending {
+        let plan = Plan {
+            a: &a,
+            message: id,
+            received_at,
+            opened,
+            quiet: quiet_open,
+            effects: &effects,
+            errors: &errors,
+        };
+        let mails = match compose_mails(sending, s, ticket_out.as_ref().map(|(t, _)| t), &plan) {
+            Ok(m) => m,
+            Err(e) => return Ok(Err(format!("cannot compose a mail: {e}"))),
+        };
+        for m in mails {
+            let held = m.audience == Audience::Customer
+                && m.automatic
+                && over_limit(store, sending, &m, received_at)?;
+            if held {
+                events.push((
+                    "supportd".into(),
+                    "held_by_rate_limit",
+                    Some(m.to.join(", ")),
+                ));
+            }
+            composed.push((m, held));
+        }
+    }
+    let ticket_number = ticket_out.as_ref().map(|(t, _)| t.number);
+    let mails = composed
+        .iter()
+        .map(|(m, held)| QueuedMail {
+            mail: m,
+            ticket: if m.template == ticket::template::COMMAND_ERROR && ticket_number.is_none() {
+                None
+            } else {
+                ticket_number
+            },
+            support_address: &s.analysis.support_address,
+            prefix: &s.analysis.ticket_prefix,
+            held: *held,
+        })
+        .collect();
     store.commit_applied(
         &Applied {
             message: id,
@@ -258,10 +351,196 @@ fn apply_one(
             ticket: ticket_out.as_ref().map(|(t, new)| (t, *new)),
             events,
             at: received_at,
+            mails,
         },
         now,
     )?;
     Ok(Ok(()))
+}
+
+/// What happened to one message, for composing its mails.
+struct Plan<'a> {
+    a: &'a Analysis,
+    message: i64,
+    received_at: DateTime<Utc>,
+    /// A ticket was opened (linked to the given closed one, if any).
+    opened: Option<Option<u64>>,
+    /// It was opened without acknowledgement (list mail).
+    quiet: bool,
+    effects: &'a [Effect],
+    /// Errors to tell the consultant.
+    errors: &'a [String],
+}
+
+/// The mails one message causes.
+fn compose_mails(
+    x: &Sending<'_>,
+    s: &Settings<'_>,
+    t: Option<&Ticket>,
+    p: &Plan<'_>,
+) -> crate::templates::Result<Vec<Mail>> {
+    let c = &x.composer;
+    let a = p.a;
+    let mut out = Vec::new();
+    let sender = a.requester.address.as_str();
+    let sender_name = a
+        .requester
+        .name
+        .clone()
+        .unwrap_or_else(|| sender.to_string());
+    let clang = c.consultant_language;
+    if !p.errors.is_empty() {
+        let to = if s.analysis.consultants.iter().any(|c| c == sender) {
+            sender
+        } else {
+            return Ok(out);
+        };
+        out.push(c.command_error(to, format!("error:m{}", p.message), &a.subject, p.errors)?);
+    }
+    let Some(t) = t else { return Ok(out) };
+    let missing: Vec<&str> = mail::report::required(t.severity)
+        .iter()
+        .copied()
+        .filter(|f| !t.fields_found.contains(*f))
+        .collect();
+    let left = s
+        .calendar
+        .working_seconds(p.received_at, t.deadline_at)
+        .map(|secs| crate::sla::local::render_duration(secs.max(0) as u64, clang))
+        .unwrap_or_default();
+    let consultants = |to: &To| -> Vec<String> {
+        match to {
+            To::Consultant(addr) => vec![addr.clone()],
+            To::Owner => t
+                .owner
+                .clone()
+                .map_or_else(|| s.analysis.consultants.clone(), |o| vec![o]),
+            To::Escalation if !x.escalation.is_empty() => x.escalation.to_vec(),
+            _ => s.analysis.consultants.clone(),
+        }
+    };
+    let notify = |to: &str, event_line: &str, template: &'static str| {
+        c.to_consultant(
+            t,
+            to,
+            format!("{template}:m{}:{to}", p.message),
+            template,
+            json!({
+                "event_line": event_line,
+                "working_time_left": left,
+                "held": 0,
+                "text": a.text,
+                "linked_ref": "",
+            }),
+            &missing,
+            Some(p.message),
+        )
+    };
+    if let Some(linked) = p.opened {
+        if !p.quiet && !a.suppress_ack && !a.dmarc_fail {
+            out.push(c.to_customer(
+                t,
+                format!("ack:{}", t.number),
+                ticket::template::ACK,
+                true,
+                json!({}),
+                &missing,
+                a.message_id.as_deref(),
+            )?);
+        }
+        for to in &s.analysis.consultants {
+            match linked {
+                Some(l) => out.push(c.to_consultant(
+                    t,
+                    to,
+                    format!("linked:m{}:{to}", p.message),
+                    ticket::template::LINKED,
+                    json!({"linked_ref": format!("{}-{l}", c.prefix), "text": a.text}),
+                    &missing,
+                    Some(p.message),
+                )?),
+                None => out.push(notify(
+                    to,
+                    event_line(clang, true),
+                    ticket::template::NOTIFY,
+                )?),
+            }
+        }
+    }
+    for e in p.effects {
+        match e {
+            Effect::Relay {
+                to: To::Participants,
+            } => out.push(c.to_customer(
+                t,
+                format!("relay:m{}", p.message),
+                "consultant-relay",
+                false,
+                json!({"text": a.text, "consultant_name": sender_name}),
+                &[],
+                None,
+            )?),
+            Effect::Relay { to } => {
+                for addr in consultants(to) {
+                    out.push(notify(
+                        &addr,
+                        event_line(clang, false),
+                        ticket::template::NOTIFY,
+                    )?);
+                }
+            }
+            Effect::Mail {
+                template,
+                to: To::Participants,
+                automatic,
+            } => out.push(c.to_customer(
+                t,
+                format!("{template}:m{}", p.message),
+                template,
+                *automatic,
+                json!({"text": a.text, "consultant_name": sender_name}),
+                &missing,
+                None,
+            )?),
+            Effect::Mail { template, to, .. } => {
+                for addr in consultants(to) {
+                    out.push(c.to_consultant(
+                        t,
+                        &addr,
+                        format!("{template}:m{}:{addr}", p.message),
+                        template,
+                        json!({"text": a.text}),
+                        &missing,
+                        None,
+                    )?);
+                }
+            }
+            Effect::Event { .. } | Effect::StartSilenceClock | Effect::StopClocks => {}
+        }
+    }
+    Ok(out)
+}
+
+fn event_line(lang: Lang, new: bool) -> &'static str {
+    match (lang, new) {
+        (Lang::En, true) => "New request.",
+        (Lang::En, false) => "The customer wrote.",
+        (Lang::Pl, true) => "Nowe zgłoszenie.",
+        (Lang::Pl, false) => "Klient napisał.",
+    }
+}
+
+/// Whether an automatic mail to customers would pass the hourly limits
+/// (design.md: 5 per recipient, 50 per domain, configurable).
+fn over_limit(store: &Store, x: &Sending<'_>, m: &Mail, at: DateTime<Utc>) -> store::Result<bool> {
+    let since = at - chrono::Duration::hours(1);
+    for to in &m.to {
+        let (recipient, domain) = store.automatic_mail_since(to, since)?;
+        if recipient >= x.per_recipient_per_hour || domain >= x.per_domain_per_hour {
+            return Ok(true);
+        }
+    }
+    Ok(false)
 }
 
 fn present_fields(a: &Analysis) -> Vec<&'static str> {

@@ -31,6 +31,7 @@ pub mod config;
 pub mod ingest;
 pub mod lang;
 pub mod mail;
+pub mod outbox;
 pub mod sla;
 pub mod source;
 pub mod store;

@@ -61,6 +61,10 @@ enum Command {
         /// Files (.eml or mbox) and Maildir folders.
         #[arg(required = true, value_name = "PATH")]
         paths: Vec<PathBuf>,
+        /// Queue the mails the messages call for (acknowledgements,
+        /// notifications, relays), as the daemon would.
+        #[arg(long)]
+        send: bool,
     },
     /// List and show tickets.
     #[command(subcommand)]
@@ -326,7 +330,7 @@ fn run(args: Args) -> Result<ExitCode, Failure> {
                 ExitCode::from(EXIT_BAD_INPUT)
             })
         }
-        Command::Import { paths } => {
+        Command::Import { paths, send } => {
             let cfg = Config::locate(args.config.as_deref())?.unwrap_or_default();
             let db = args.db.clone().unwrap_or_else(|| cfg.store.path.clone());
             let mut store = supportd::store::Store::open(&db)?;
@@ -335,13 +339,30 @@ fn run(args: Args) -> Result<ExitCode, Failure> {
                 None => None,
             };
             let key = store.token_key(configured.as_deref())?;
-            let analysis = supportd::mail::Settings::from_config(&cfg, Some(key));
+            let analysis = supportd::mail::Settings::from_config(&cfg, Some(key.clone()));
+            let templates =
+                supportd::templates::Templates::load(cfg.support.templates_dir.as_deref())?;
+            let sending = send.then(|| supportd::ingest::Sending {
+                composer: supportd::outbox::Composer {
+                    templates: &templates,
+                    support_address: &cfg.support.address,
+                    support_name: &cfg.support.name,
+                    prefix: &cfg.support.ticket_prefix,
+                    key: &key,
+                    calendar: &cfg.calendar,
+                    consultant_language: cfg.consultants.language,
+                },
+                escalation: &cfg.consultants.escalation,
+                per_recipient_per_hour: cfg.limits.auto_per_recipient_per_hour,
+                per_domain_per_hour: cfg.limits.auto_per_domain_per_hour,
+            });
             let settings = supportd::ingest::Settings {
                 analysis: &analysis,
                 calendar: &cfg.calendar,
                 policy: &cfg.sla.policy,
                 first_number: cfg.support.first_number,
                 reopen_days: cfg.sla.reopen_days,
+                sending,
             };
             let now = args.now.unwrap_or_else(Utc::now);
             let summary = cli::tickets::import(

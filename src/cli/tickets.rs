@@ -267,6 +267,7 @@ pub fn show(
     };
     let messages = store.ticket_messages(number)?;
     let events = store.events(number)?;
+    let outbox = store.ticket_outbox(number)?;
     if json {
         #[derive(Serialize)]
         struct Show<'a> {
@@ -274,11 +275,13 @@ pub fn show(
             ticket: TicketJson,
             messages: &'a [crate::store::MessageRow],
             events: &'a [crate::store::EventRow],
+            outgoing: &'a [crate::store::OutboxRow],
         }
         let show = Show {
             ticket: to_json(&t, prefix, calendar, now),
             messages: &messages,
             events: &events,
+            outgoing: &outbox,
         };
         serde_json::to_writer_pretty(&mut *out, &show)?;
         writeln!(out)?;
@@ -316,6 +319,18 @@ pub fn show(
             m.received_at,
             m.kind.as_deref().unwrap_or("-"),
             m.from.as_deref().unwrap_or("-"),
+            m.message_id
+        )?;
+    }
+    writeln!(out, "\noutgoing mail:")?;
+    for m in &outbox {
+        writeln!(
+            out,
+            "  {}  {:<24} {:<8} {}  <{}>",
+            m.created_at,
+            m.template,
+            m.state,
+            m.to.join(", "),
             m.message_id
         )?;
     }

@@ -349,6 +349,64 @@ impl Store {
             .map_err(query("commit a batch"))
     }
 
+    /// Queues an outgoing mail (inside the caller's batch or alone). The
+    /// row's id completes the Message-ID (`<ref>.<id>.<mac>@domain`) and the
+    /// envelope sender (`local+bounce-<id>@domain`). A mail whose key is
+    /// already queued is not queued again: `None`. `held` stores it held
+    /// back by the rate limit.
+    pub fn queue_mail(&mut self, q: &QueuedMail<'_>, now: DateTime<Utc>) -> Result<Option<i64>> {
+        let sp = self
+            .conn
+            .savepoint()
+            .map_err(query("begin queueing a mail"))?;
+        let id = insert_mail(&sp, q, now)?;
+        sp.commit().map_err(query("queue a mail"))?;
+        Ok(id)
+    }
+
+    /// Automatic mails queued to an address, and to its domain, since an
+    /// instant (for the rate limits).
+    pub fn automatic_mail_since(&self, address: &str, since: DateTime<Utc>) -> Result<(u32, u32)> {
+        let domain = address.rsplit_once('@').map_or("", |(_, d)| d);
+        let count = |pattern: String| -> Result<u32> {
+            self.conn
+                .query_row(
+                    "SELECT COUNT(*) FROM outbox, json_each(outbox.recipients) \
+                     WHERE automatic = 1 AND created_at >= ?1 AND json_each.value LIKE ?2",
+                    params![ts(since), pattern],
+                    |r| r.get(0),
+                )
+                .map_err(query("count automatic mail"))
+        };
+        Ok((count(address.to_string())?, count(format!("%@{domain}"))?))
+    }
+
+    /// The outgoing mails of a ticket, for `tickets show`.
+    pub fn ticket_outbox(&self, ticket: u64) -> Result<Vec<OutboxRow>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT id, template, recipients, message_id, state, automatic, created_at FROM outbox \
+                 WHERE ticket = ?1 ORDER BY id",
+            )
+            .map_err(query("read outgoing mail"))?;
+        let rows = stmt
+            .query_map([ticket as i64], |r| {
+                Ok(OutboxRow {
+                    id: r.get(0)?,
+                    template: r.get(1)?,
+                    to: serde_json::from_str(&r.get::<_, String>(2)?).unwrap_or_default(),
+                    message_id: r.get(3)?,
+                    state: r.get(4)?,
+                    automatic: r.get(5)?,
+                    created_at: crate::sla::format_utc(from_ts(r.get(6)?)),
+                })
+            })
+            .map_err(query("read outgoing mail"))?;
+        rows.collect::<std::result::Result<_, _>>()
+            .map_err(query("read outgoing mail"))
+    }
+
     /// Messages stored by step 1 and not yet applied, oldest first.
     pub fn pending_messages(&self, limit: usize) -> Result<Vec<i64>> {
         let mut stmt = self
@@ -430,6 +488,81 @@ pub struct MessageRow {
     pub subject: Option<String>,
 }
 
+/// A mail to queue, with what its Message-ID and envelope need.
+#[derive(Debug, Clone)]
+pub struct QueuedMail<'a> {
+    /// The composed mail.
+    pub mail: &'a crate::outbox::Mail,
+    /// Its ticket.
+    pub ticket: Option<u64>,
+    /// The support address (for the envelope and Message-ID domain).
+    pub support_address: &'a str,
+    /// Ticket prefix.
+    pub prefix: &'a str,
+    /// Held back by the rate limit.
+    pub held: bool,
+}
+
+fn insert_mail(conn: &Connection, q: &QueuedMail<'_>, now: DateTime<Utc>) -> Result<Option<i64>> {
+    let mail = q.mail;
+    let (local, domain) = q
+        .support_address
+        .rsplit_once('@')
+        .unwrap_or((q.support_address, ""));
+    let inserted = conn
+        .execute(
+            "INSERT OR IGNORE INTO outbox (key, ticket, template, automatic, envelope_from, recipients, message_id, \
+             headers, body, attach_message, state, next_attempt_at, created_at) \
+             VALUES (?1, ?2, ?3, ?4, '', ?5, '', ?6, ?7, ?8, ?9, ?10, ?10)",
+            params![
+                mail.key,
+                q.ticket.map(|t| t as i64),
+                mail.template,
+                mail.automatic,
+                serde_json::to_string(&mail.to).unwrap_or_default(),
+                serde_json::to_string(&mail.headers).unwrap_or_default(),
+                mail.body,
+                mail.attach_message,
+                if q.held { "held" } else { "pending" },
+                ts(now),
+            ],
+        )
+        .map_err(query("queue a mail"))?;
+    if inserted == 0 {
+        return Ok(None);
+    }
+    let id = conn.last_insert_rowid();
+    let message_id = match q.ticket {
+        Some(n) => format!("{}-{n}.{id}.{}@{domain}", q.prefix, mail.id_mac),
+        None => format!("supportd.{id}@{domain}"),
+    };
+    conn.execute(
+        "UPDATE outbox SET message_id = ?2, envelope_from = ?3 WHERE id = ?1",
+        params![id, message_id, format!("{local}+bounce-{id}@{domain}")],
+    )
+    .map_err(query("queue a mail"))?;
+    Ok(Some(id))
+}
+
+/// An outgoing mail of a ticket, for `tickets show`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct OutboxRow {
+    /// Row id.
+    pub id: i64,
+    /// Template name.
+    pub template: String,
+    /// Recipients.
+    pub to: Vec<String>,
+    /// Message-ID without angle brackets.
+    pub message_id: String,
+    /// `pending`, `sent`, `failed` or `held`.
+    pub state: String,
+    /// Automatic mail.
+    pub automatic: bool,
+    /// When it was queued.
+    pub created_at: String,
+}
+
 /// Everything step 2 writes for one message, in one transaction.
 #[derive(Debug, Clone)]
 pub struct Applied<'a> {
@@ -445,6 +578,8 @@ pub struct Applied<'a> {
     pub events: Vec<(String, &'static str, Option<String>)>,
     /// When the events happened.
     pub at: DateTime<Utc>,
+    /// Outgoing mails caused by the change.
+    pub mails: Vec<QueuedMail<'a>>,
 }
 
 fn ts(t: DateTime<Utc>) -> i64 {
@@ -589,6 +724,9 @@ impl Store {
                 params![ticket_id, ts(a.at), actor, what, detail, a.message],
             )
             .map_err(query("record an event"))?;
+        }
+        for q in &a.mails {
+            insert_mail(&tx, q, now)?;
         }
         tx.execute(
             "UPDATE messages SET state = 'applied', kind = ?2, analysis = ?3, ticket = ?4, error = NULL WHERE id = ?1",

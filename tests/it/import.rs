@@ -330,3 +330,167 @@ fn fixtures_import_by_kind_and_nothing_changes_twice() {
         assert_ne!(t["requester"], "mailer-daemon@mx.smartstock.cloud");
     }
 }
+
+#[test]
+fn send_queues_acknowledgements_notifications_and_relays() {
+    let dir = TempDir::new("import-send");
+    dir.write(
+        "config.toml",
+        "[consultants]\naddresses = [\"anna@smartstock.cloud\", \"piotr@smartstock.cloud\"]\nlanguage = \"en\"\n",
+    );
+    let db = dir.0.join("s.db");
+    let cfg = dir.0.join("config.toml");
+    let send = |files: &[&Path]| {
+        let mut args = vec![
+            "--config",
+            cfg.to_str().unwrap(),
+            "--db",
+            db.to_str().unwrap(),
+            "import",
+            "--send",
+        ];
+        args.extend(files.iter().map(|f| f.to_str().unwrap()));
+        let r = run(&args, "");
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        r
+    };
+    let d = "Mon, 23 Nov 2026 10:00:00 +0100";
+    let request = dir.write(
+        "1.eml",
+        &mail(
+            "Jan <jan@acme.example>",
+            "Export fails",
+            "s1@acme.example",
+            "",
+            d,
+            "The export fails since yesterday.",
+        ),
+    );
+    let list = dir.write(
+        "2.eml",
+        &mail(
+            "news@vendor.example",
+            "Product news",
+            "s2@vendor.example",
+            "List-Id: <news.vendor.example>\n",
+            d,
+            "News.",
+        ),
+    );
+    let suppress = dir.write(
+        "3.eml",
+        &mail(
+            "zoe@corp.example",
+            "Map is blank",
+            "s3@corp.example",
+            "X-Auto-Response-Suppress: All\n",
+            d,
+            "Blank.",
+        ),
+    );
+    send(&[&request, &list, &suppress]);
+
+    let out = |n: &str| {
+        tickets(&dir, &["show", n])["outgoing"]
+            .as_array()
+            .unwrap()
+            .clone()
+    };
+    let first = out("SS-1");
+    let templates: Vec<&str> = first
+        .iter()
+        .map(|m| m["template"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        templates,
+        [
+            "acknowledgement",
+            "consultant-notification",
+            "consultant-notification"
+        ]
+    );
+    assert_eq!(first[0]["to"], serde_json::json!(["jan@acme.example"]));
+    let id = first[0]["message_id"].as_str().unwrap();
+    assert!(
+        id.starts_with("SS-1.") && id.ends_with("@smartstock.cloud"),
+        "{id}"
+    );
+    // List mail and X-Auto-Response-Suppress: no acknowledgement, consultants still told.
+    for n in ["SS-2", "SS-3"] {
+        let t: Vec<String> = out(n)
+            .iter()
+            .map(|m| m["template"].as_str().unwrap().to_string())
+            .collect();
+        assert_eq!(
+            t,
+            ["consultant-notification", "consultant-notification"],
+            "{n}"
+        );
+    }
+
+    // Anna accepts with text: the customer gets the acceptance and her words.
+    let key = Store::open(&db).unwrap().token_key(None).unwrap();
+    let mac = token::consultant_mac(&key, "SS-1", "anna@smartstock.cloud");
+    let accept = dir.write(
+        "4.eml",
+        &format!(
+            "Received: from mx; Mon, 23 Nov 2026 11:00:00 +0100\nFrom: Anna <anna@smartstock.cloud>\nTo: support+SS-1.{mac}@smartstock.cloud\n\
+             Subject: Re: [SS-1] Export fails\nMessage-ID: <a1@smartstock.cloud>\nDate: Mon, 23 Nov 2026 11:00:00 +0100\n\n#accept\nWe found the cause.\n"
+        ),
+    );
+    let bogus = dir.write(
+        "5.eml",
+        &format!(
+            "Received: from mx; Mon, 23 Nov 2026 11:05:00 +0100\nFrom: Anna <anna@smartstock.cloud>\nTo: support+SS-1.{mac}@smartstock.cloud\n\
+             Subject: Re: [SS-1] Export fails\nMessage-ID: <a2@smartstock.cloud>\nDate: Mon, 23 Nov 2026 11:05:00 +0100\n\n#acept\n"
+        ),
+    );
+    send(&[&accept, &bogus]);
+    let all = out("SS-1");
+    let relay = all
+        .iter()
+        .find(|m| m["template"] == "consultant-relay")
+        .expect("relay");
+    assert_eq!(
+        (relay["automatic"].as_bool(), &relay["to"]),
+        (Some(false), &serde_json::json!(["jan@acme.example"]))
+    );
+    assert!(all.iter().any(|m| m["template"] == "acceptance"));
+    let error = all
+        .iter()
+        .find(|m| m["template"] == "command-error")
+        .expect("command error");
+    assert_eq!(error["to"], serde_json::json!(["anna@smartstock.cloud"]));
+
+    // Rate limit: six requests from one customer in an hour, five acknowledged.
+    let many: Vec<std::path::PathBuf> = (0..6)
+        .map(|i| {
+            dir.write(
+                &format!("r{i}.eml"),
+                &mail(
+                    "bob@shop.example",
+                    &format!("Problem number {i}"),
+                    &format!("r{i}@shop.example"),
+                    "",
+                    "Mon, 23 Nov 2026 12:00:00 +0100",
+                    "It broke.",
+                ),
+            )
+        })
+        .collect();
+    send(&many.iter().map(|p| p.as_path()).collect::<Vec<_>>());
+    let held: Vec<String> = (4..=9)
+        .map(|n| {
+            out(&format!("SS-{n}"))[0]["state"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    assert_eq!(
+        held,
+        [
+            "pending", "pending", "pending", "pending", "pending", "held"
+        ]
+    );
+}
