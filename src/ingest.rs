@@ -317,7 +317,7 @@ fn apply_one(
         for m in mails {
             let held = m.audience == Audience::Customer
                 && m.automatic
-                && over_limit(store, sending, &m, received_at)?;
+                && over_limit(store, sending, &m, now)?;
             if held {
                 events.push((
                     "supportd".into(),
@@ -531,7 +531,8 @@ fn event_line(lang: Lang, new: bool) -> &'static str {
 }
 
 /// Whether an automatic mail to customers would pass the hourly limits
-/// (design.md: 5 per recipient, 50 per domain, configurable).
+/// (design.md: 5 per recipient, 50 per domain, configurable), counted over
+/// the hour before it is queued: the limit protects inboxes from a burst.
 fn over_limit(store: &Store, x: &Sending<'_>, m: &Mail, at: DateTime<Utc>) -> store::Result<bool> {
     let since = at - chrono::Duration::hours(1);
     for to in &m.to {

@@ -368,17 +368,21 @@ impl Store {
     /// instant (for the rate limits).
     pub fn automatic_mail_since(&self, address: &str, since: DateTime<Utc>) -> Result<(u32, u32)> {
         let domain = address.rsplit_once('@').map_or("", |(_, d)| d);
-        let count = |pattern: String| -> Result<u32> {
+        let count = |sql: &str, key: &str| -> Result<u32> {
             self.conn
-                .query_row(
-                    "SELECT COUNT(*) FROM outbox, json_each(outbox.recipients) \
-                     WHERE automatic = 1 AND created_at >= ?1 AND json_each.value LIKE ?2",
-                    params![ts(since), pattern],
-                    |r| r.get(0),
-                )
+                .query_row(sql, params![key, ts(since)], |r| r.get(0))
                 .map_err(query("count automatic mail"))
         };
-        Ok((count(address.to_string())?, count(format!("%@{domain}"))?))
+        Ok((
+            count(
+                "SELECT COUNT(*) FROM outbox_automatic WHERE address = ?1 AND created_at >= ?2",
+                address,
+            )?,
+            count(
+                "SELECT COUNT(*) FROM outbox_automatic WHERE domain = ?1 AND created_at >= ?2",
+                domain,
+            )?,
+        ))
     }
 
     /// The outgoing mails of a ticket, for `tickets show`.
@@ -532,6 +536,16 @@ fn insert_mail(conn: &Connection, q: &QueuedMail<'_>, now: DateTime<Utc>) -> Res
         return Ok(None);
     }
     let id = conn.last_insert_rowid();
+    if mail.automatic {
+        for to in &mail.to {
+            let domain = to.rsplit_once('@').map_or("", |(_, d)| d);
+            conn.execute(
+                "INSERT INTO outbox_automatic (outbox, address, domain, created_at) VALUES (?1, ?2, ?3, ?4)",
+                params![id, to, domain, ts(now)],
+            )
+            .map_err(query("queue a mail"))?;
+        }
+    }
     let message_id = match q.ticket {
         Some(n) => format!("{}-{n}.{id}.{}@{domain}", q.prefix, mail.id_mac),
         None => format!("supportd.{id}@{domain}"),

@@ -96,6 +96,17 @@ CREATE TABLE outbox (
     sent_at          INTEGER
 );
 CREATE INDEX outbox_due ON outbox (next_attempt_at) WHERE state = 'pending';
+
+-- Recipients of automatic mail, for the hourly rate limits (indexed by
+-- address and by domain, so counting never scans the outbox).
+CREATE TABLE outbox_automatic (
+    outbox      INTEGER NOT NULL REFERENCES outbox (id),
+    address     TEXT NOT NULL,
+    domain      TEXT NOT NULL,
+    created_at  INTEGER NOT NULL
+);
+CREATE INDEX outbox_automatic_address ON outbox_automatic (address, created_at);
+CREATE INDEX outbox_automatic_domain ON outbox_automatic (domain, created_at);
 CREATE INDEX outbox_message_id ON outbox (message_id);
 
 CREATE TABLE timers (
