@@ -132,11 +132,36 @@ fn apply_one(
             return Ok(Err(format!("the analysis failed: {what}")));
         }
     };
+    // A bounce that names one of our mails fails it (a delay only notes it).
+    let mut bounce_event = None;
+    let mut bounce_ticket = None;
+    if a.kind == Kind::Bounce {
+        let permanent = a.bounce_permanent == Some(true);
+        let reason = if permanent {
+            "bounced: permanent failure"
+        } else {
+            "bounced: delayed"
+        };
+        if let Some((row, ticket)) = store.mark_bounced(
+            a.bounced_outbox_id,
+            a.bounced_message_id.as_deref(),
+            permanent,
+            reason,
+        )? {
+            bounce_event = Some((
+                "supportd".to_string(),
+                "mail_bounced",
+                Some(format!("outbox {row}: {reason}")),
+            ));
+            bounce_ticket = ticket;
+        }
+    }
     let existing = match a
         .ticket_ref
         .as_deref()
         .and_then(|r| r.rsplit('-').next())
         .and_then(|n| n.parse().ok())
+        .or(bounce_ticket)
     {
         Some(n) => store.ticket(n)?,
         None => None,
@@ -159,7 +184,8 @@ fn apply_one(
         }
         v.to_string()
     };
-    let mut events: Vec<(String, &'static str, Option<String>)> = Vec::new();
+    let mut events: Vec<(String, &'static str, Option<String>)> =
+        bounce_event.into_iter().collect();
     let actor = if from.is_empty() {
         "unknown".to_string()
     } else {

@@ -364,6 +364,40 @@ impl Store {
         Ok(id)
     }
 
+    /// A bounce names one of our mails by its envelope (outbox id) or its
+    /// Message-ID: a permanent failure marks that mail failed. Returns the
+    /// outbox row and its ticket when one of ours is named; anything else is
+    /// not ours to fail.
+    pub fn mark_bounced(
+        &mut self,
+        outbox_id: Option<u64>,
+        message_id: Option<&str>,
+        permanent: bool,
+        reason: &str,
+    ) -> Result<Option<(i64, Option<u64>)>> {
+        let row: Option<(i64, Option<i64>)> = self
+            .conn
+            .query_row(
+                "SELECT id, ticket FROM outbox WHERE id = ?1 OR (?2 IS NOT NULL AND message_id = ?2) ORDER BY id = ?1 DESC LIMIT 1",
+                params![outbox_id.map(|i| i as i64), message_id],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()
+            .map_err(query("find a bounced mail"))?;
+        let Some((id, ticket)) = row else {
+            return Ok(None);
+        };
+        if permanent {
+            self.conn
+                .execute(
+                    "UPDATE outbox SET state = 'failed', last_error = ?2 WHERE id = ?1",
+                    params![id, reason],
+                )
+                .map_err(query("mark a mail bounced"))?;
+        }
+        Ok(Some((id, ticket.map(|t| t as u64))))
+    }
+
     /// Automatic mails queued to an address, and to its domain, since an
     /// instant (for the rate limits).
     pub fn automatic_mail_since(&self, address: &str, since: DateTime<Utc>) -> Result<(u32, u32)> {

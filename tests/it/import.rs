@@ -494,3 +494,98 @@ fn send_queues_acknowledgements_notifications_and_relays() {
         ]
     );
 }
+
+fn dsn(to_envelope: &str, bounced_id: &str, status: &str) -> String {
+    format!(
+        "Return-Path: <>\nReceived: from mx; Mon, 23 Nov 2026 10:10:00 +0100\nFrom: MAILER-DAEMON@mx.smartstock.cloud (Mail Delivery System)\n\
+         To: {to_envelope}\nSubject: Undelivered Mail Returned to Sender\nDate: Mon, 23 Nov 2026 10:10:00 +0100\n\
+         Message-Id: <dsn-{status}@mx.smartstock.cloud>\nMIME-Version: 1.0\n\
+         Content-Type: multipart/report; report-type=delivery-status; boundary=\"b\"\n\n--b\nContent-Type: text/plain\n\nUser unknown.\n\n\
+         --b\nContent-Type: message/delivery-status\n\nReporting-MTA: dns; mx\n\nFinal-Recipient: rfc822; jan@acme.example\nAction: failed\nStatus: {status}\n\n\
+         --b\nContent-Type: text/rfc822-headers\n\nMessage-ID: <{bounced_id}>\nFrom: support@smartstock.cloud\n\n--b--\n"
+    )
+}
+
+#[test]
+fn a_bounce_fails_only_the_mail_it_names() {
+    let dir = setup("import-bounce");
+    let db = dir.0.join("s.db");
+    let cfg = dir.0.join("config.toml");
+    let send = |files: &[&Path]| {
+        let mut args = vec![
+            "--config",
+            cfg.to_str().unwrap(),
+            "--db",
+            db.to_str().unwrap(),
+            "import",
+            "--send",
+        ];
+        args.extend(files.iter().map(|f| f.to_str().unwrap()));
+        assert_eq!(run(&args, "").code, 0);
+    };
+    let request = dir.write(
+        "1.eml",
+        &mail(
+            "Jan <jan@acme.example>",
+            "Export fails",
+            "b1@acme.example",
+            "",
+            "Mon, 23 Nov 2026 10:00:00 +0100",
+            "It fails.",
+        ),
+    );
+    send(&[&request]);
+    let ack = tickets(&dir, &["show", "SS-1"])["outgoing"][0].clone();
+    let (id, message_id) = (
+        ack["id"].as_i64().unwrap(),
+        ack["message_id"].as_str().unwrap().to_string(),
+    );
+    // Someone else's bounce (not our envelope, not our Message-ID): nothing fails.
+    let foreign = dir.write(
+        "2.eml",
+        &dsn(
+            "support@smartstock.cloud",
+            "other@elsewhere.example",
+            "5.1.1",
+        ),
+    );
+    send(&[&foreign]);
+    assert_eq!(
+        tickets(&dir, &["show", "SS-1"])["outgoing"][0]["state"],
+        "pending"
+    );
+    // A delay names our mail but fails nothing; the permanent failure does.
+    let delayed = dir.write(
+        "3.eml",
+        &dsn(
+            &format!("support+bounce-{id}@smartstock.cloud"),
+            &message_id,
+            "4.4.1",
+        )
+        .replace("Action: failed", "Action: delayed"),
+    );
+    send(&[&delayed]);
+    assert_eq!(
+        tickets(&dir, &["show", "SS-1"])["outgoing"][0]["state"],
+        "pending"
+    );
+    let failed = dir.write(
+        "4.eml",
+        &dsn(
+            &format!("support+bounce-{id}@smartstock.cloud"),
+            &message_id,
+            "5.1.1",
+        ),
+    );
+    send(&[&failed]);
+    let show = tickets(&dir, &["show", "SS-1"]);
+    assert_eq!(show["outgoing"][0]["state"], "failed");
+    assert!(
+        show["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["what"] == "mail_bounced"),
+        "{show}"
+    );
+}
