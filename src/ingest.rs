@@ -38,6 +38,8 @@ pub struct Settings<'a> {
     pub reopen_days: u32,
     /// Queue outgoing mail (the daemon, `import --send`); `None`: record only.
     pub sending: Option<Sending<'a>>,
+    /// Larger messages are quarantined raw and the sender is told.
+    pub max_message_bytes: u64,
 }
 
 /// What queueing outgoing mail needs.
@@ -114,6 +116,11 @@ fn apply_one(
         return Ok(Err("the raw message is gone".into()));
     };
     let received_at = store.message_received_at(id)?.unwrap_or(now);
+    if raw.len() as u64 > s.max_message_bytes {
+        too_large(store, s, id, &raw, now)?;
+        summary.quarantined += 1;
+        return Ok(Ok(()));
+    }
     let analysis = {
         let lookup: &Store = store;
         catch_unwind(AssertUnwindSafe(|| {
@@ -382,6 +389,57 @@ fn apply_one(
         now,
     )?;
     Ok(Ok(()))
+}
+
+/// Quarantines a message over the size limit, raw, and tells its sender.
+fn too_large(
+    store: &mut Store,
+    s: &Settings<'_>,
+    id: i64,
+    raw: &[u8],
+    now: DateTime<Utc>,
+) -> store::Result<()> {
+    let mb = |b: u64| b.div_ceil(1024 * 1024);
+    let (size_mb, limit_mb) = (mb(raw.len() as u64), s.max_message_bytes / (1024 * 1024));
+    store.quarantine(
+        id,
+        &format!("larger than the limit of {limit_mb} MB ({size_mb} MB)"),
+        now,
+    )?;
+    let Some(x) = &s.sending else { return Ok(()) };
+    let p = mail::parse::parse(raw);
+    // Never answer automatic mail or our own, and only a real address.
+    let who = mail::classify::Who {
+        markers: &s.analysis.markers,
+        support_address: &s.analysis.support_address,
+        consultants: &s.analysis.consultants,
+    };
+    let kind = mail::classify::classify(&p, &who, false).kind;
+    if kind.is_automatic() || !p.from.address.contains('@') {
+        return Ok(());
+    }
+    let lang = mail::language::detect(&p.subject, &p.text, s.analysis.default_language);
+    let Ok(m) = x.composer.to_sender(
+        &p.from.address,
+        lang,
+        format!("too-large:m{id}"),
+        ticket::template::TOO_LARGE,
+        json!({"subject": p.subject, "size_mb": size_mb, "limit_mb": limit_mb}),
+    ) else {
+        return Ok(());
+    };
+    let held = over_limit(store, x, &m, now)?;
+    store.queue_mail(
+        &QueuedMail {
+            mail: &m,
+            ticket: None,
+            support_address: &s.analysis.support_address,
+            prefix: &s.analysis.ticket_prefix,
+            held,
+        },
+        now,
+    )?;
+    Ok(())
 }
 
 /// What happened to one message, for composing its mails.

@@ -69,6 +69,10 @@ enum Command {
     /// List and show tickets.
     #[command(subcommand)]
     Tickets(TicketsCommand),
+    /// Messages that could not be processed (twice failed, or too large):
+    /// list, show, replay after a fix, or drop.
+    #[command(subcommand)]
+    Quarantine(QuarantineCommand),
     /// Analyse messages and print one JSON object per message and line:
     /// kind, ticket reference, report fields found and missing, occurrence
     /// time, severity suggestion, consultant commands, language, trimmed text.
@@ -93,6 +97,37 @@ enum Command {
         /// Received: header, else the file's modification time, else --now).
         #[arg(long, value_name = "RFC3339", value_parser = parse_instant)]
         received: Option<DateTime<Utc>>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum QuarantineCommand {
+    /// Quarantined messages with their reasons.
+    List {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// One message's reason and headers.
+    Show {
+        /// The message id from `quarantine list`.
+        id: i64,
+    },
+    /// Process a quarantined message again (after a fix or a raised limit).
+    Replay {
+        /// The message id from `quarantine list`.
+        id: i64,
+        /// Only say what would happen; change nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Queue the mails it calls for, as the daemon would.
+        #[arg(long)]
+        send: bool,
+    },
+    /// Delete a quarantined message's raw bytes; its row stays for the audit trail.
+    Drop {
+        /// The message id from `quarantine list`.
+        id: i64,
     },
 }
 
@@ -334,45 +369,40 @@ fn run(args: Args) -> Result<ExitCode, Failure> {
             let cfg = Config::locate(args.config.as_deref())?.unwrap_or_default();
             let db = args.db.clone().unwrap_or_else(|| cfg.store.path.clone());
             let mut store = supportd::store::Store::open(&db)?;
-            let configured = match &cfg.consultants.token_key {
-                Some(source) => Some(source.load()?.expose().as_bytes().to_vec()),
-                None => None,
-            };
-            let key = store.token_key(configured.as_deref())?;
-            let analysis = supportd::mail::Settings::from_config(&cfg, Some(key.clone()));
-            let templates =
-                supportd::templates::Templates::load(cfg.support.templates_dir.as_deref())?;
-            let sending = send.then(|| supportd::ingest::Sending {
-                composer: supportd::outbox::Composer {
-                    templates: &templates,
-                    support_address: &cfg.support.address,
-                    support_name: &cfg.support.name,
-                    prefix: &cfg.support.ticket_prefix,
-                    key: &key,
-                    calendar: &cfg.calendar,
-                    consultant_language: cfg.consultants.language,
-                },
-                escalation: &cfg.consultants.escalation,
-                per_recipient_per_hour: cfg.limits.auto_per_recipient_per_hour,
-                per_domain_per_hour: cfg.limits.auto_per_domain_per_hour,
-            });
-            let settings = supportd::ingest::Settings {
-                analysis: &analysis,
-                calendar: &cfg.calendar,
-                policy: &cfg.sla.policy,
-                first_number: cfg.support.first_number,
-                reopen_days: cfg.sla.reopen_days,
-                sending,
-            };
+            let rt = cli::Runtime::load(cfg, &mut store)?;
             let now = args.now.unwrap_or_else(Utc::now);
             let summary = cli::tickets::import(
                 &mut store,
-                &settings,
+                &rt.ingest(*send),
                 paths,
                 now,
                 cli::tickets::progress_wanted(),
             )?;
             writeln!(stdout.lock(), "{summary}")?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Quarantine(cmd) => {
+            let cfg = Config::locate(args.config.as_deref())?.unwrap_or_default();
+            let db = args.db.clone().unwrap_or_else(|| cfg.store.path.clone());
+            let mut store = supportd::store::Store::open(&db)?;
+            let now = args.now.unwrap_or_else(Utc::now);
+            let mut out = stdout.lock();
+            match cmd {
+                QuarantineCommand::List { json } => cli::quarantine::list(&store, *json, &mut out)?,
+                QuarantineCommand::Show { id } => cli::quarantine::show(&store, *id, &mut out)?,
+                QuarantineCommand::Replay { id, dry_run, send } => {
+                    let rt = cli::Runtime::load(cfg, &mut store)?;
+                    cli::quarantine::replay(
+                        &mut store,
+                        &rt.ingest(*send),
+                        *id,
+                        *dry_run,
+                        now,
+                        &mut out,
+                    )?
+                }
+                QuarantineCommand::Drop { id } => cli::quarantine::drop(&mut store, *id, &mut out)?,
+            }
             Ok(ExitCode::SUCCESS)
         }
         Command::Tickets(cmd) => {

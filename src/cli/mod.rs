@@ -7,6 +7,7 @@
 //! 78 (`EX_CONFIG`) the config file is missing or invalid.
 
 pub mod inspect;
+pub mod quarantine;
 pub mod sla;
 pub mod tickets;
 
@@ -50,6 +51,65 @@ impl Policy {
             calendar: cfg.calendar.clone(),
             sla: cfg.sla.policy.clone(),
             from_config: true,
+        }
+    }
+}
+
+/// Everything step 2 needs, built once from the config and the database
+/// (`import`, `quarantine replay`, and later the daemon).
+pub struct Runtime {
+    /// The config (built-in when there is no file).
+    pub config: Config,
+    /// The token key (configured, else the database's).
+    pub key: Vec<u8>,
+    /// Templates with the config's overrides.
+    pub templates: crate::templates::Templates,
+    /// Analysis settings.
+    pub analysis: crate::mail::Settings,
+}
+
+impl Runtime {
+    /// Loads templates and the token key for `config` and `store`.
+    pub fn load(config: Config, store: &mut crate::store::Store) -> anyhow::Result<Runtime> {
+        let configured = match &config.consultants.token_key {
+            Some(source) => Some(source.load()?.expose().as_bytes().to_vec()),
+            None => None,
+        };
+        let key = store.token_key(configured.as_deref())?;
+        let templates = crate::templates::Templates::load(config.support.templates_dir.as_deref())?;
+        let analysis = crate::mail::Settings::from_config(&config, Some(key.clone()));
+        Ok(Runtime {
+            config,
+            key,
+            templates,
+            analysis,
+        })
+    }
+
+    /// Step 2's settings; `send` queues outgoing mail.
+    pub fn ingest(&self, send: bool) -> crate::ingest::Settings<'_> {
+        let cfg = &self.config;
+        crate::ingest::Settings {
+            analysis: &self.analysis,
+            calendar: &cfg.calendar,
+            policy: &cfg.sla.policy,
+            first_number: cfg.support.first_number,
+            reopen_days: cfg.sla.reopen_days,
+            sending: send.then(|| crate::ingest::Sending {
+                composer: crate::outbox::Composer {
+                    templates: &self.templates,
+                    support_address: &cfg.support.address,
+                    support_name: &cfg.support.name,
+                    prefix: &cfg.support.ticket_prefix,
+                    key: &self.key,
+                    calendar: &cfg.calendar,
+                    consultant_language: cfg.consultants.language,
+                },
+                escalation: &cfg.consultants.escalation,
+                per_recipient_per_hour: cfg.limits.auto_per_recipient_per_hour,
+                per_domain_per_hour: cfg.limits.auto_per_domain_per_hour,
+            }),
+            max_message_bytes: cfg.limits.max_message_bytes,
         }
     }
 }

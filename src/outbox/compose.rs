@@ -277,6 +277,33 @@ impl Composer<'_> {
         })
     }
 
+    /// An automatic mail to a sender who has no ticket (a message too large).
+    pub fn to_sender(
+        &self,
+        to: &str,
+        lang: Lang,
+        key: String,
+        template: &'static str,
+        ctx: serde_json::Value,
+    ) -> templates::Result<Mail> {
+        let mut ctx = ctx;
+        merge(&mut ctx, json!({"support_name": self.support_name}));
+        let r = self.templates.render(template, lang, &ctx)?;
+        let mut headers = self.base_headers(&r.subject, true);
+        headers.insert("To".into(), to.to_string());
+        Ok(Mail {
+            key,
+            template,
+            automatic: true,
+            audience: Audience::Customer,
+            to: vec![to.to_string()],
+            headers,
+            id_mac: String::new(),
+            body: r.body,
+            attach_message: None,
+        })
+    }
+
     fn base_headers(&self, subject: &str, automatic: bool) -> BTreeMap<String, String> {
         let mut h = BTreeMap::new();
         h.insert("From".into(), self.sender_header());

@@ -421,15 +421,23 @@ impl Store {
 
     /// The outgoing mails of a ticket, for `tickets show`.
     pub fn ticket_outbox(&self, ticket: u64) -> Result<Vec<OutboxRow>> {
+        self.outbox_rows("WHERE ticket = ?1", Some(ticket as i64))
+    }
+
+    /// Every outgoing mail, oldest first (for `outbox list`).
+    pub fn all_outbox(&self) -> Result<Vec<OutboxRow>> {
+        self.outbox_rows("WHERE ?1 IS NULL", None)
+    }
+
+    fn outbox_rows(&self, filter: &str, arg: Option<i64>) -> Result<Vec<OutboxRow>> {
         let mut stmt = self
             .conn
-            .prepare_cached(
-                "SELECT id, template, recipients, message_id, state, automatic, created_at FROM outbox \
-                 WHERE ticket = ?1 ORDER BY id",
-            )
+            .prepare_cached(&format!(
+                "SELECT id, template, recipients, message_id, state, automatic, created_at FROM outbox {filter} ORDER BY id"
+            ))
             .map_err(query("read outgoing mail"))?;
         let rows = stmt
-            .query_map([ticket as i64], |r| {
+            .query_map([arg], |r| {
                 Ok(OutboxRow {
                     id: r.get(0)?,
                     template: r.get(1)?,
@@ -590,6 +598,23 @@ fn insert_mail(conn: &Connection, q: &QueuedMail<'_>, now: DateTime<Utc>) -> Res
     )
     .map_err(query("queue a mail"))?;
     Ok(Some(id))
+}
+
+/// A quarantined message, for `supportd quarantine`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct QuarantineRow {
+    /// The message row (the id the quarantine commands take).
+    pub message: i64,
+    /// Why it is there.
+    pub reason: String,
+    /// Since when.
+    pub at: String,
+    /// Its Message-ID.
+    pub message_id: String,
+    /// Raw size in bytes.
+    pub size: i64,
+    /// When our server received it.
+    pub received_at: String,
 }
 
 /// An outgoing mail of a ticket, for `tickets show`.
@@ -813,6 +838,84 @@ impl Store {
         }
         tx.commit().map_err(query("commit a failure"))?;
         Ok(quarantined)
+    }
+
+    /// Quarantines a message at once with its reason (a message too large
+    /// to process): kept raw, never applied.
+    pub fn quarantine(&mut self, id: i64, reason: &str, now: DateTime<Utc>) -> Result<()> {
+        let sp = self.conn.savepoint().map_err(query("begin quarantining"))?;
+        sp.execute(
+            "UPDATE messages SET state = 'quarantined', error = ?2 WHERE id = ?1",
+            params![id, reason],
+        )
+        .map_err(query("quarantine a message"))?;
+        sp.execute(
+            "INSERT OR REPLACE INTO quarantine (message, reason, at) VALUES (?1, ?2, ?3)",
+            params![id, reason, ts(now)],
+        )
+        .map_err(query("quarantine a message"))?;
+        sp.commit().map_err(query("quarantine a message"))
+    }
+
+    /// The quarantine, oldest first.
+    pub fn quarantined(&self) -> Result<Vec<QuarantineRow>> {
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT q.message, q.reason, q.at, m.message_id, m.raw_size, m.received_at FROM quarantine q \
+                 JOIN messages m ON m.id = q.message ORDER BY q.id",
+            )
+            .map_err(query("list the quarantine"))?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok(QuarantineRow {
+                    message: r.get(0)?,
+                    reason: r.get(1)?,
+                    at: crate::sla::format_utc(from_ts(r.get(2)?)),
+                    message_id: r.get(3)?,
+                    size: r.get(4)?,
+                    received_at: crate::sla::format_utc(from_ts(r.get(5)?)),
+                })
+            })
+            .map_err(query("list the quarantine"))?;
+        rows.collect::<std::result::Result<_, _>>()
+            .map_err(query("list the quarantine"))
+    }
+
+    /// Takes a message out of quarantine to be applied again (`stored`,
+    /// attempts reset). Returns false when it is not in quarantine.
+    pub fn release(&mut self, id: i64) -> Result<bool> {
+        let sp = self.conn.savepoint().map_err(query("begin a release"))?;
+        let n = sp
+            .execute("DELETE FROM quarantine WHERE message = ?1", [id])
+            .map_err(query("release a message"))?;
+        if n > 0 {
+            sp.execute(
+                "UPDATE messages SET state = 'stored', attempts = 0, error = NULL WHERE id = ?1",
+                [id],
+            )
+            .map_err(query("release a message"))?;
+        }
+        sp.commit().map_err(query("release a message"))?;
+        Ok(n > 0)
+    }
+
+    /// Drops a quarantined message: out of quarantine, raw bytes deleted, the
+    /// row kept as `dropped` (the audit trail keeps its shape).
+    pub fn drop_quarantined(&mut self, id: i64) -> Result<bool> {
+        let sp = self.conn.savepoint().map_err(query("begin a drop"))?;
+        let n = sp
+            .execute("DELETE FROM quarantine WHERE message = ?1", [id])
+            .map_err(query("drop a message"))?;
+        if n > 0 {
+            sp.execute(
+                "UPDATE messages SET state = 'dropped', raw = NULL WHERE id = ?1",
+                [id],
+            )
+            .map_err(query("drop a message"))?;
+        }
+        sp.commit().map_err(query("drop a message"))?;
+        Ok(n > 0)
     }
 
     /// Ticket numbers in a state (`None`: every state but closed; `all`:

@@ -190,6 +190,8 @@ pub mod template {
     pub const NEEDINFO: &str = "needinfo";
     /// The response deadline passed.
     pub const ESCALATION: &str = "escalation";
+    /// A message over the size limit, to its sender.
+    pub const TOO_LARGE: &str = "message-too-large";
 }
 
 /// What applying an input asks for.

@@ -589,3 +589,133 @@ fn a_bounce_fails_only_the_mail_it_names() {
         "{show}"
     );
 }
+
+#[test]
+fn quarantine_oversize_replay_and_drop() {
+    let dir = TempDir::new("import-quarantine-cli");
+    dir.write(
+        "config.toml",
+        "[consultants]\naddresses = [\"anna@smartstock.cloud\"]\n[limits]\nmax-message-mb = 1\n",
+    );
+    let db = dir.0.join("s.db");
+    let cfg = dir.0.join("config.toml");
+    let cli = |args: &[&str]| {
+        let mut all = vec![
+            "--config",
+            cfg.to_str().unwrap(),
+            "--db",
+            db.to_str().unwrap(),
+        ];
+        all.extend_from_slice(args);
+        run(&all, "")
+    };
+    let big = dir.write(
+        "big.eml",
+        &mail(
+            "Jan <jan@acme.example>",
+            "Huge log attached",
+            "big@acme.example",
+            "",
+            "Mon, 23 Nov 2026 10:00:00 +0100",
+            &"x".repeat(1_500_000),
+        ),
+    );
+    let panics = dir.write(
+        "bad.eml",
+        &mail(
+            "a@b.example",
+            "Boom",
+            "bad@b.example",
+            "X-Supportd-Test-Panic: analysis\n",
+            "Mon, 23 Nov 2026 10:01:00 +0100",
+            "x",
+        ),
+    );
+    let r = cli(&[
+        "import",
+        "--send",
+        big.to_str().unwrap(),
+        panics.to_str().unwrap(),
+    ]);
+    assert!(
+        r.stdout.contains("0 new tickets") && r.stdout.contains("2 quarantined"),
+        "{}",
+        r.stdout
+    );
+    // The sender of the large message is told; no ticket was opened.
+    let outbox = Store::open_read_only(&db).unwrap().all_outbox().unwrap();
+    assert_eq!(outbox.len(), 1);
+    assert_eq!(
+        (outbox[0].template.as_str(), outbox[0].to.clone()),
+        ("message-too-large", vec!["jan@acme.example".to_string()])
+    );
+
+    let list: Value = serde_json::from_str(&cli(&["quarantine", "list", "--json"]).stdout).unwrap();
+    let list = list.as_array().unwrap();
+    assert_eq!(list.len(), 2);
+    let big_id = list[0]["message"].as_i64().unwrap().to_string();
+    let bad_id = list[1]["message"].as_i64().unwrap().to_string();
+    assert!(
+        list[0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("limit of 1 MB"),
+        "{list:?}"
+    );
+    let show = cli(&["quarantine", "show", &big_id]);
+    assert!(
+        show.stdout.contains("Subject: Huge log attached"),
+        "{}",
+        show.stdout
+    );
+
+    // Dry run changes nothing; after raising the limit, replay applies it.
+    let dry = cli(&["quarantine", "replay", "--dry-run", &big_id]);
+    assert!(
+        dry.stdout.contains("would stay quarantined"),
+        "{}",
+        dry.stdout
+    );
+    dir.write(
+        "config.toml",
+        "[consultants]\naddresses = [\"anna@smartstock.cloud\"]\n[limits]\nmax-message-mb = 5\n",
+    );
+    let dry = cli(&["quarantine", "replay", "--dry-run", &big_id]);
+    assert!(
+        dry.stdout.contains("would be applied as new"),
+        "{}",
+        dry.stdout
+    );
+    assert_eq!(
+        tickets(&dir, &["list"]).as_array().unwrap().len(),
+        0,
+        "a dry run changes nothing"
+    );
+    let replay = cli(&["quarantine", "replay", &big_id]);
+    assert!(
+        replay.stdout.contains("applied: 1 new tickets"),
+        "{} {}",
+        replay.stdout,
+        replay.stderr
+    );
+    assert_eq!(tickets(&dir, &["list"]).as_array().unwrap().len(), 1);
+
+    // The panicking message fails again on replay; then it is dropped.
+    let again = cli(&["quarantine", "replay", &bad_id]);
+    assert!(
+        again.stdout.contains("back in the quarantine"),
+        "{}",
+        again.stdout
+    );
+    assert_eq!(cli(&["quarantine", "drop", &bad_id]).code, 0);
+    assert!(
+        cli(&["quarantine", "list"])
+            .stdout
+            .contains("the quarantine is empty")
+    );
+    assert_ne!(
+        cli(&["quarantine", "drop", &bad_id]).code,
+        0,
+        "not in the quarantine any more"
+    );
+}

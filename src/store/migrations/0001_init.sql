@@ -48,7 +48,7 @@ CREATE TABLE messages (
     raw_size      INTEGER NOT NULL,
     received_at   INTEGER NOT NULL,
     direction     TEXT NOT NULL CHECK (direction IN ('in', 'out')),
-    state         TEXT NOT NULL CHECK (state IN ('stored', 'applied', 'quarantined')),
+    state         TEXT NOT NULL CHECK (state IN ('stored', 'applied', 'quarantined', 'dropped')),
     attempts      INTEGER NOT NULL DEFAULT 0,
     kind          TEXT,
     analysis      TEXT,                            -- JSON of mail::Analysis

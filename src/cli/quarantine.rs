@@ -1,0 +1,121 @@
+//! `supportd quarantine list|show|replay [--dry-run]|drop`: messages step 2
+//! could not process (it failed twice, or the message is over the size
+//! limit). Nothing is lost: a quarantined message keeps its raw bytes until
+//! it is dropped.
+
+use std::io::Write;
+
+use chrono::{DateTime, Utc};
+
+use crate::ingest;
+use crate::mail::{self, thread::Lookup};
+use crate::store::Store;
+
+/// Lists the quarantine.
+pub fn list(store: &Store, json: bool, out: &mut impl Write) -> anyhow::Result<()> {
+    let rows = store.quarantined()?;
+    if json {
+        serde_json::to_writer_pretty(&mut *out, &rows)?;
+        writeln!(out)?;
+        return Ok(());
+    }
+    if rows.is_empty() {
+        writeln!(out, "the quarantine is empty")?;
+    }
+    for r in rows {
+        writeln!(
+            out,
+            "{:>6}  {}  {:>9} B  {}  <{}>",
+            r.message, r.received_at, r.size, r.reason, r.message_id
+        )?;
+    }
+    Ok(())
+}
+
+fn raw_or_err(store: &Store, id: i64) -> anyhow::Result<Vec<u8>> {
+    if !store.quarantined()?.iter().any(|r| r.message == id) {
+        anyhow::bail!("message {id} is not in the quarantine; see supportd quarantine list");
+    }
+    store
+        .raw_message(id)?
+        .ok_or_else(|| anyhow::anyhow!("message {id} has no raw bytes left"))
+}
+
+/// Shows a quarantined message's reason and header block.
+pub fn show(store: &Store, id: i64, out: &mut impl Write) -> anyhow::Result<()> {
+    let raw = raw_or_err(store, id)?;
+    let row = store
+        .quarantined()?
+        .into_iter()
+        .find(|r| r.message == id)
+        .expect("checked above");
+    writeln!(
+        out,
+        "message {id}: {}\nreceived {}, {} bytes, since {}\n",
+        row.reason, row.received_at, row.size, row.at
+    )?;
+    let text = String::from_utf8_lossy(&raw);
+    for line in text.lines().take_while(|l| !l.trim().is_empty()).take(200) {
+        writeln!(out, "{line}")?;
+    }
+    Ok(())
+}
+
+/// Replays a quarantined message; with `dry_run`, only tells what would happen.
+pub fn replay(
+    store: &mut Store,
+    settings: &ingest::Settings<'_>,
+    id: i64,
+    dry_run: bool,
+    now: DateTime<Utc>,
+    out: &mut impl Write,
+) -> anyhow::Result<()> {
+    let raw = raw_or_err(store, id)?;
+    if dry_run {
+        if raw.len() as u64 > settings.max_message_bytes {
+            writeln!(
+                out,
+                "message {id} would stay quarantined: it is over the size limit"
+            )?;
+            return Ok(());
+        }
+        let received = store.message_received_at(id)?.unwrap_or(now);
+        let lookup: &dyn Lookup = store;
+        let a = mail::analyze(&raw, received, settings.analysis, lookup);
+        writeln!(
+            out,
+            "message {id} would be applied as {} ({}){}; nothing was changed",
+            a.kind.as_str(),
+            a.rule,
+            a.ticket_ref.map(|r| format!(" to {r}")).unwrap_or_default()
+        )?;
+        return Ok(());
+    }
+    store.release(id)?;
+    let summary = ingest::apply_pending(store, settings, now)?;
+    if store.quarantined()?.iter().any(|r| r.message == id) {
+        writeln!(
+            out,
+            "message {id} failed again and is back in the quarantine"
+        )?;
+    } else {
+        writeln!(
+            out,
+            "message {id} applied: {} new tickets, {} replies, {} commands applied",
+            summary.new_tickets, summary.replies, summary.commands_applied
+        )?;
+    }
+    Ok(())
+}
+
+/// Drops a quarantined message's raw bytes.
+pub fn drop(store: &mut Store, id: i64, out: &mut impl Write) -> anyhow::Result<()> {
+    if !store.drop_quarantined(id)? {
+        anyhow::bail!("message {id} is not in the quarantine; see supportd quarantine list");
+    }
+    writeln!(
+        out,
+        "message {id} dropped: its raw bytes are deleted, its row stays in the audit trail"
+    )?;
+    Ok(())
+}
