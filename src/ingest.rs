@@ -219,6 +219,15 @@ fn apply_one(
             if quiet {
                 events.push(("supportd".into(), "no_acknowledgement", Some(a.rule.into())));
             }
+            // Imported history: a deadline already past is recorded as
+            // breached, without an escalation.
+            if t.deadline_at < now {
+                events.push((
+                    "supportd".into(),
+                    "breached",
+                    Some("the deadline had passed when the message was applied".into()),
+                ));
+            }
             opened = Some(linked);
             quiet_open = quiet;
             summary.new_tickets += 1;
@@ -555,15 +564,22 @@ fn compose_mails(
         match e {
             Effect::Relay {
                 to: To::Participants,
-            } => out.push(c.to_customer(
-                t,
-                format!("relay:m{}", p.message),
-                "consultant-relay",
-                false,
-                json!({"text": a.text, "consultant_name": sender_name}),
-                &[],
-                None,
-            )?),
+            } => {
+                let mut m = c.to_customer(
+                    t,
+                    format!("relay:m{}", p.message),
+                    "consultant-relay",
+                    false,
+                    json!({"text": a.text, "consultant_name": sender_name}),
+                    &[],
+                    None,
+                )?;
+                // The consultant's attachments go along (not their whole mail).
+                m.attach_message = Some(p.message);
+                m.headers
+                    .insert(crate::outbox::ATTACH_HEADER.into(), "attachments".into());
+                out.push(m);
+            }
             Effect::Relay { to } => {
                 for addr in consultants(to) {
                     out.push(notify(

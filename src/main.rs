@@ -421,13 +421,20 @@ fn run(args: Args) -> Result<ExitCode, Failure> {
                         )
                         .into());
                     }
+                    // The table shows working time left as of now; JSON depends on
+                    // the moment only when --now says which.
+                    let now = if *json {
+                        args.now
+                    } else {
+                        Some(args.now.unwrap_or_else(Utc::now))
+                    };
                     cli::tickets::list(
                         &store,
                         state.as_deref(),
                         *json,
                         prefix,
                         &cfg.calendar,
-                        args.now,
+                        now,
                         &mut stdout.lock(),
                     )?;
                     Ok(ExitCode::SUCCESS)

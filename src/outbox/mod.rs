@@ -14,4 +14,9 @@
 
 pub mod compose;
 
+/// Internal header (never sent) saying what to attach from
+/// `attach_message`: `message` (the original as message/rfc822, the
+/// default) or `attachments` (only its attachments: a consultant's relay).
+pub const ATTACH_HEADER: &str = "X-Supportd-Attach";
+
 pub use compose::{Audience, Composer, Mail};

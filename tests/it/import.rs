@@ -719,3 +719,33 @@ fn quarantine_oversize_replay_and_drop() {
         "not in the quarantine any more"
     );
 }
+
+#[test]
+fn imported_history_past_its_deadline_is_recorded_breached() {
+    let dir = setup("import-breached");
+    let old = dir.write(
+        "old.eml",
+        &mail(
+            "Jan <jan@acme.example>",
+            "Old problem",
+            "old@acme.example",
+            "",
+            "Mon, 05 Jan 2026 10:00:00 +0100",
+            "It broke.",
+        ),
+    );
+    let r = import(&dir, &[&old]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let show = tickets(&dir, &["show", "SS-1"]);
+    let events: Vec<&str> = show["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["what"].as_str().unwrap())
+        .collect();
+    assert_eq!(events, ["opened", "breached"]);
+    assert!(
+        show["outgoing"].as_array().unwrap().is_empty(),
+        "silently: no escalation"
+    );
+}
