@@ -282,7 +282,7 @@ fn apply_one(
                         from: &from,
                         commands: &a.commands,
                         has_text: !a.text.trim().is_empty(),
-                        added: &[],
+                        added: &a.copied,
                         at: received_at,
                     })
                 }
@@ -296,10 +296,12 @@ fn apply_one(
                 }
                 Kind::Reply | Kind::New | Kind::List => {
                     summary.replies += 1;
+                    // Only the requester's copies join the ticket.
+                    let added: &[String] = if from == t.requester { &a.copied } else { &[] };
                     Some(Input::Customer {
                         from: &from,
                         fields_present: &fields,
-                        added: &[],
+                        added,
                         at: received_at,
                     })
                 }
@@ -662,7 +664,11 @@ fn new_ticket(number: u64, a: &Analysis, received_at: DateTime<Utc>, s: &Setting
     Ticket {
         number,
         requester: requester.clone(),
-        participants: [requester].into_iter().filter(|r| !r.is_empty()).collect(),
+        // The requester and whoever they copied on the request.
+        participants: std::iter::once(requester)
+            .chain(a.copied.iter().cloned())
+            .filter(|r| !r.is_empty())
+            .collect(),
         subject: mail::thread::strip_reply_prefixes(&a.subject).to_string(),
         severity,
         state: State::New,

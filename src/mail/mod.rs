@@ -180,6 +180,9 @@ pub struct Analysis {
     pub subject: String,
     /// Attachments.
     pub attachments: Vec<parse::Attachment>,
+    /// Addresses in To and Cc other than ours and the consultants' (they
+    /// join the ticket when the requester or a consultant put them there).
+    pub copied: Vec<String>,
     /// Quoted history was removed from the text.
     pub quote_removed: bool,
     /// The text: trimmed of quotes, signature and (for consultants) tags.
@@ -287,6 +290,22 @@ pub fn analyze(
         message_id: p.message_id.clone(),
         subject: p.subject.clone(),
         attachments: p.attachments.clone(),
+        copied: p
+            .to
+            .iter()
+            .chain(&p.cc)
+            .map(|m| m.address.clone())
+            .filter(|a| {
+                a.contains('@')
+                    && !settings.markers.is_support_address(a)
+                    && !settings.consultants.contains(a)
+            })
+            .fold(Vec::new(), |mut v, a| {
+                if !v.contains(&a) {
+                    v.push(a);
+                }
+                v
+            }),
         quote_removed,
         text,
     }
@@ -365,4 +384,67 @@ fn authenticate(p: &parse::Parsed, settings: &Settings, ticket_ref: &str) -> Opt
 /// Severity as a type, for callers.
 pub fn severity_of(a: &Analysis) -> Severity {
     Severity::from_number(a.severity).unwrap_or(Severity::Minor)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn consultant_mail(auth_results: &str) -> String {
+        format!(
+            "From: Anna <anna@smartstock.cloud>\nTo: support@smartstock.cloud\nSubject: Re: [SS-7] Export\n{auth_results}\
+             Message-ID: <x@smartstock.cloud>\n\n#accept\n"
+        )
+    }
+
+    fn verdict(auth: ConsultantAuth, key: Option<&[u8]>, header: &str) -> (Option<bool>, bool) {
+        let mut s = Settings::new(
+            "support@smartstock.cloud",
+            "SS",
+            &["anna@smartstock.cloud".to_string()],
+        );
+        s.auth = auth;
+        s.token_key = key.map(<[u8]>::to_vec);
+        s.trusted_authserv_ids = vec!["mx.smartstock.cloud".into()];
+        let a = analyze(
+            consultant_mail(header).as_bytes(),
+            "2026-11-25T10:00:00Z".parse().unwrap(),
+            &s,
+            &thread::NoLookup,
+        );
+        assert_eq!(a.kind, Kind::ConsultantCommand);
+        (a.authenticated, a.dmarc_fail)
+    }
+
+    /// The DKIM/DMARC sender check with genuine and forged results.
+    #[test]
+    fn dkim_check_table() {
+        use ConsultantAuth::{Dkim, Either, Token};
+        let genuine = "Authentication-Results: mx.smartstock.cloud; dkim=pass header.d=smartstock.cloud; spf=pass\n";
+        let dmarc = "Authentication-Results: mx.smartstock.cloud; dmarc=pass header.from=smartstock.cloud\n";
+        let untrusted =
+            "Authentication-Results: evil.example; dkim=pass header.d=smartstock.cloud\n";
+        let other_domain =
+            "Authentication-Results: mx.smartstock.cloud; dkim=pass header.d=evil.example\n";
+        let failed = "Authentication-Results: mx.smartstock.cloud; dkim=fail header.d=smartstock.cloud; dmarc=fail header.from=smartstock.cloud\n";
+        let table: &[(ConsultantAuth, Option<&[u8]>, &str, Option<bool>, bool)] = &[
+            (Dkim, None, genuine, Some(true), false),
+            (Dkim, None, dmarc, Some(true), false),
+            (Dkim, None, untrusted, Some(false), false),
+            (Dkim, None, other_domain, Some(false), false),
+            (Dkim, None, failed, Some(false), true),
+            (Dkim, None, "", Some(false), false),
+            (Either, None, genuine, Some(true), false),
+            (Either, None, "", None, false),
+            (Either, Some(b"k"), "", Some(false), false),
+            (Token, None, genuine, None, false),
+        ];
+        for (auth, key, header, authenticated, dmarc_fail) in table {
+            assert_eq!(
+                verdict(*auth, *key, header),
+                (*authenticated, *dmarc_fail),
+                "{auth:?} {header:?}"
+            );
+        }
+    }
 }

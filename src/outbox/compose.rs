@@ -379,7 +379,7 @@ mod tests {
                 Some("m1@acme.example"),
             )
             .unwrap();
-        assert_eq!(ack.headers["Subject"], "[SS-7] Export fails");
+        assert_eq!(ack.headers["Subject"], "Re: [SS-7] Export fails");
         assert_eq!(ack.headers["X-Loop"], "support@smartstock.cloud");
         assert_eq!(ack.headers["Auto-Submitted"], "auto-replied");
         assert_eq!(ack.headers["In-Reply-To"], "<m1@acme.example>");

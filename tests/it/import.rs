@@ -749,3 +749,53 @@ fn imported_history_past_its_deadline_is_recorded_breached() {
         "silently: no escalation"
     );
 }
+
+#[test]
+fn copied_addresses_join_and_others_do_not() {
+    let dir = setup("import-copied");
+    let d = "Mon, 23 Nov 2026 10:00:00 +0100";
+    let first = dir.write(
+        "1.eml",
+        &mail(
+            "Jan <jan@acme.example>",
+            "Stock sync stopped",
+            "k1@acme.example",
+            "Cc: Boss <ceo@holding.example>\n",
+            d,
+            "Sync stopped.",
+        ),
+    );
+    let boss = dir.write(
+        "2.eml",
+        &mail(
+            "ceo@holding.example",
+            "Re: Stock sync stopped",
+            "k2@holding.example",
+            "In-Reply-To: <k1@acme.example>\n",
+            "Mon, 23 Nov 2026 11:00:00 +0100",
+            "Please hurry.",
+        ),
+    );
+    let outsider = dir.write(
+        "3.eml",
+        &mail(
+            "cfo@holding.example",
+            "Re: Stock sync stopped",
+            "k3@holding.example",
+            "In-Reply-To: <k1@acme.example>\n",
+            "Mon, 23 Nov 2026 12:00:00 +0100",
+            "Me too.",
+        ),
+    );
+    let r = import(&dir, &[&first, &boss, &outsider]);
+    assert!(
+        r.stdout.contains("2 new tickets, 1 replies"),
+        "{}",
+        r.stdout
+    );
+    let t = tickets(&dir, &["show", "SS-1"]);
+    assert_eq!(
+        t["participants"],
+        serde_json::json!(["ceo@holding.example", "jan@acme.example"])
+    );
+}
