@@ -427,7 +427,14 @@ mod tests {
         let other_domain =
             "Authentication-Results: mx.smartstock.cloud; dkim=pass header.d=evil.example\n";
         let failed = "Authentication-Results: mx.smartstock.cloud; dkim=fail header.d=smartstock.cloud; dmarc=fail header.from=smartstock.cloud\n";
-        let table: &[(ConsultantAuth, Option<&[u8]>, &str, Option<bool>, bool)] = &[
+        type Row<'a> = (
+            ConsultantAuth,
+            Option<&'a [u8]>,
+            &'a str,
+            Option<bool>,
+            bool,
+        );
+        let table: &[Row<'_>] = &[
             (Dkim, None, genuine, Some(true), false),
             (Dkim, None, dmarc, Some(true), false),
             (Dkim, None, untrusted, Some(false), false),
