@@ -74,7 +74,7 @@ pub struct Summary {
 }
 
 /// How many pending messages are applied per transaction.
-const BATCH: usize = 200;
+const BATCH: usize = 500;
 
 /// Applies every message step 1 stored and step 2 has not applied yet.
 pub fn apply_pending(
@@ -182,15 +182,7 @@ fn apply_one(
         s.reopen_days,
         received_at,
     );
-    // The text is not stored: it is recomputed from the raw message at will,
-    // and storing it would keep every body twice.
-    let json = {
-        let mut v = serde_json::to_value(&a).unwrap_or_default();
-        if let Some(o) = v.as_object_mut() {
-            o.remove("text");
-        }
-        v.to_string()
-    };
+    let json = stored_analysis(&a);
     let mut events: Vec<(String, &'static str, Option<String>)> =
         bounce_event.into_iter().collect();
     let actor = if from.is_empty() {
@@ -644,6 +636,37 @@ fn over_limit(store: &Store, x: &Sending<'_>, m: &Mail, at: DateTime<Utc>) -> st
         }
     }
     Ok(false)
+}
+
+/// The analysis as stored with the message: the decision and what it rests
+/// on, without the text, the evidence and the attachment list, which are
+/// recomputed from the raw message when needed (storing them would keep
+/// every body twice).
+fn stored_analysis(a: &Analysis) -> String {
+    json!({
+        "kind": a.kind,
+        "rule": a.rule,
+        "ticket_ref": a.ticket_ref,
+        "thread_signal": a.thread_signal,
+        "bounced_message_id": a.bounced_message_id,
+        "bounced_outbox_id": a.bounced_outbox_id,
+        "bounce_permanent": a.bounce_permanent,
+        "language": a.language,
+        "severity": a.severity,
+        "severity_source": a.severity_source,
+        "occurrence_time": a.occurrence_time,
+        "present": present_fields(a),
+        "missing": a.missing,
+        "commands": a.commands,
+        "errors": a.errors,
+        "authenticated": a.authenticated,
+        "suppress_ack": a.suppress_ack,
+        "dmarc_fail": a.dmarc_fail,
+        "requester": a.requester,
+        "subject": a.subject,
+        "copied": a.copied,
+    })
+    .to_string()
 }
 
 fn present_fields(a: &Analysis) -> Vec<&'static str> {
