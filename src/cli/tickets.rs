@@ -311,42 +311,44 @@ pub fn show(
             local::render_local(at, tz, Lang::En)
         )?;
     }
-    writeln!(out, "\nmessages:")?;
+    // One timeline: messages in, mails out and events, by time (all
+    // instants are written YYYY-MM-DDTHH:MM:SSZ, so they sort as text).
+    let mut timeline: Vec<(String, u8, String)> = Vec::new();
     for m in &messages {
-        writeln!(
-            out,
-            "  {}  {:<18} {}  <{}>",
-            m.received_at,
+        let line = format!(
+            "in   {:<18} {}  <{}>",
             m.kind.as_deref().unwrap_or("-"),
             m.from.as_deref().unwrap_or("-"),
             m.message_id
-        )?;
+        );
+        timeline.push((m.received_at.clone(), 0, line));
     }
-    writeln!(out, "\noutgoing mail:")?;
-    for m in &outbox {
-        writeln!(
-            out,
-            "  {}  {:<24} {:<8} {}  <{}>",
-            m.created_at,
-            m.template,
-            m.state,
-            m.to.join(", "),
-            m.message_id
-        )?;
-    }
-    writeln!(out, "\nevents:")?;
     for e in &events {
-        writeln!(
-            out,
-            "  {}  {:<22} {}{}",
-            e.at,
-            e.what,
-            e.actor,
-            e.detail
-                .as_ref()
-                .map(|d| format!(" ({d})"))
-                .unwrap_or_default()
-        )?;
+        let detail = e
+            .detail
+            .as_ref()
+            .map(|d| format!(" ({d})"))
+            .unwrap_or_default();
+        timeline.push((
+            e.at.clone(),
+            1,
+            format!("     {:<18} {}{detail}", e.what, e.actor),
+        ));
+    }
+    for m in &outbox {
+        let line = format!(
+            "out  {:<18} {} [{}]  <{}>",
+            m.template,
+            m.to.join(", "),
+            m.state,
+            m.message_id
+        );
+        timeline.push((m.created_at.clone(), 2, line));
+    }
+    timeline.sort();
+    writeln!(out, "\ntimeline:")?;
+    for (at, _, line) in timeline {
+        writeln!(out, "  {at}  {line}")?;
     }
     Ok(true)
 }
