@@ -18,6 +18,11 @@ fn mail(from: &str, subject: &str, id: &str, extra: &str, date: &str, body: &str
 }
 
 fn import(dir: &TempDir, files: &[&Path]) -> crate::util::Run {
+    import_with(dir, &[], files)
+}
+
+/// `supportd --config DIR/config.toml --db DIR/s.db import FLAGS FILES`.
+fn import_with(dir: &TempDir, flags: &[&str], files: &[&Path]) -> crate::util::Run {
     let db = dir.0.join("s.db");
     let cfg = dir.0.join("config.toml");
     let mut args = vec![
@@ -27,6 +32,7 @@ fn import(dir: &TempDir, files: &[&Path]) -> crate::util::Run {
         db.to_str().unwrap(),
         "import",
     ];
+    args.extend_from_slice(flags);
     args.extend(files.iter().map(|f| f.to_str().unwrap()));
     run(&args, "")
 }
@@ -339,18 +345,8 @@ fn send_queues_acknowledgements_notifications_and_relays() {
         "[consultants]\naddresses = [\"anna@smartstock.cloud\", \"piotr@smartstock.cloud\"]\nlanguage = \"en\"\n",
     );
     let db = dir.0.join("s.db");
-    let cfg = dir.0.join("config.toml");
     let send = |files: &[&Path]| {
-        let mut args = vec![
-            "--config",
-            cfg.to_str().unwrap(),
-            "--db",
-            db.to_str().unwrap(),
-            "import",
-            "--send",
-        ];
-        args.extend(files.iter().map(|f| f.to_str().unwrap()));
-        let r = run(&args, "");
+        let r = import_with(&dir, &["--send"], files);
         assert_eq!(r.code, 0, "{}", r.stderr);
         r
     };
@@ -509,20 +505,7 @@ fn dsn(to_envelope: &str, bounced_id: &str, status: &str) -> String {
 #[test]
 fn a_bounce_fails_only_the_mail_it_names() {
     let dir = setup("import-bounce");
-    let db = dir.0.join("s.db");
-    let cfg = dir.0.join("config.toml");
-    let send = |files: &[&Path]| {
-        let mut args = vec![
-            "--config",
-            cfg.to_str().unwrap(),
-            "--db",
-            db.to_str().unwrap(),
-            "import",
-            "--send",
-        ];
-        args.extend(files.iter().map(|f| f.to_str().unwrap()));
-        assert_eq!(run(&args, "").code, 0);
-    };
+    let send = |files: &[&Path]| assert_eq!(import_with(&dir, &["--send"], files).code, 0);
     let request = dir.write(
         "1.eml",
         &mail(
