@@ -40,6 +40,42 @@ pub struct Settings<'a> {
     pub sending: Option<Sending<'a>>,
     /// Larger messages are quarantined raw and the sender is told.
     pub max_message_bytes: u64,
+    /// Calendar days of customer silence before follow-up 1.
+    pub silence_days: u32,
+}
+
+/// Timer kinds (the scheduler fires them): `reminder-<n>` at the reminder
+/// fractions and `breach` at the deadline while a ticket is new;
+/// `followup-1` at the next opening after the customer's silence period.
+pub mod timer {
+    /// The response deadline.
+    pub const BREACH: &str = "breach";
+    /// The first follow-up of the silence chain.
+    pub const FOLLOWUP_1: &str = "followup-1";
+}
+
+/// The response-clock timers of a new ticket: one per reminder fraction and
+/// the breach at the deadline, those already past left out.
+fn response_timers(
+    t: &Ticket,
+    s: &Settings<'_>,
+    now: DateTime<Utc>,
+) -> Vec<(String, DateTime<Utc>)> {
+    let mut out: Vec<(String, DateTime<Utc>)> = s
+        .policy
+        .reminders()
+        .iter()
+        .enumerate()
+        .filter_map(|(i, f)| {
+            s.policy
+                .fraction_at(s.calendar, t.received_at, t.severity, *f)
+                .ok()
+                .map(|at| (format!("reminder-{}", i + 1), at))
+        })
+        .collect();
+    out.push((timer::BREACH.to_string(), t.deadline_at));
+    out.retain(|(_, at)| *at > now);
+    out
 }
 
 /// What queueing outgoing mail needs.
@@ -195,6 +231,7 @@ fn apply_one(
     let mut opened: Option<Option<u64>> = None; // Some(linked) when a ticket opened
     let mut quiet_open = false;
     let mut errors: Vec<String> = Vec::new();
+    let mut timers = store::TimerChange::default();
     match (route, existing) {
         (Route::NewTicket { linked, quiet }, _) => {
             let t = new_ticket(
@@ -220,6 +257,7 @@ fn apply_one(
                     Some("the deadline had passed when the message was applied".into()),
                 ));
             }
+            timers.set = response_timers(&t, s, now);
             opened = Some(linked);
             quiet_open = quiet;
             summary.new_tickets += 1;
@@ -308,6 +346,28 @@ fn apply_one(
                     }
                 }
             }
+            // The clocks: acceptance or an answer stops them; waiting starts
+            // the silence chain; a new severity moves the response clock.
+            if effects.contains(&Effect::StopClocks) {
+                timers.clear = true;
+            }
+            if effects.contains(&Effect::StartSilenceClock) {
+                timers.clear = true;
+                if let Some(since) = t.silence_since {
+                    let after = since + chrono::Duration::days(s.silence_days.into());
+                    if let Ok(at) = s.calendar.next_opening(after) {
+                        timers.set.push((timer::FOLLOWUP_1.to_string(), at));
+                    }
+                }
+            }
+            if t.state == State::New
+                && events
+                    .iter()
+                    .any(|(_, what, _)| *what == "severity_changed")
+            {
+                timers.clear = true;
+                timers.set = response_timers(&t, s, now);
+            }
             ticket_out = Some((t, false));
         }
         // Stored alone: unthreaded automatic mail, a consultant mail naming
@@ -388,6 +448,7 @@ fn apply_one(
             events,
             at: received_at,
             mails,
+            timers,
         },
         now,
     )?;

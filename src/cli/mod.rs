@@ -110,6 +110,7 @@ impl Runtime {
                 per_domain_per_hour: cfg.limits.auto_per_domain_per_hour,
             }),
             max_message_bytes: cfg.limits.max_message_bytes,
+            silence_days: cfg.followup.silence_days,
         }
     }
 }

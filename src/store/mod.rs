@@ -424,6 +424,23 @@ impl Store {
         self.outbox_rows("WHERE ticket = ?1", Some(ticket as i64))
     }
 
+    /// A ticket's timers, earliest first.
+    pub fn timers(&self, ticket: u64) -> Result<Vec<(String, DateTime<Utc>)>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT kind, due_at FROM timers WHERE ticket = ?1 ORDER BY due_at, kind",
+            )
+            .map_err(query("read timers"))?;
+        let rows = stmt
+            .query_map([ticket as i64], |r| {
+                Ok((r.get::<_, String>(0)?, from_ts(r.get(1)?)))
+            })
+            .map_err(query("read timers"))?;
+        rows.collect::<std::result::Result<_, _>>()
+            .map_err(query("read timers"))
+    }
+
     /// Every outgoing mail, oldest first (for `outbox list`).
     pub fn all_outbox(&self) -> Result<Vec<OutboxRow>> {
         self.outbox_rows("WHERE ?1 IS NULL", None)
@@ -653,6 +670,18 @@ pub struct Applied<'a> {
     pub at: DateTime<Utc>,
     /// Outgoing mails caused by the change.
     pub mails: Vec<QueuedMail<'a>>,
+    /// The ticket's timers change: all cleared first when `clear`, then
+    /// these set (kind, due instant).
+    pub timers: TimerChange,
+}
+
+/// How step 2 changes a ticket's timers.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TimerChange {
+    /// Remove every timer of the ticket first.
+    pub clear: bool,
+    /// Set (or move) these timers.
+    pub set: Vec<(String, DateTime<Utc>)>,
 }
 
 fn ts(t: DateTime<Utc>) -> i64 {
@@ -800,6 +829,20 @@ impl Store {
         }
         for q in &a.mails {
             insert_mail(&tx, q, now)?;
+        }
+        if let Some(t) = ticket_id {
+            if a.timers.clear {
+                tx.execute("DELETE FROM timers WHERE ticket = ?1", [t])
+                    .map_err(query("clear timers"))?;
+            }
+            for (kind, due) in &a.timers.set {
+                tx.execute(
+                    "INSERT INTO timers (ticket, kind, due_at) VALUES (?1, ?2, ?3) \
+                     ON CONFLICT (ticket, kind) DO UPDATE SET due_at = excluded.due_at",
+                    params![t, kind, ts(*due)],
+                )
+                .map_err(query("set a timer"))?;
+            }
         }
         tx.execute(
             "UPDATE messages SET state = 'applied', kind = ?2, analysis = ?3, ticket = ?4, error = NULL WHERE id = ?1",

@@ -782,3 +782,74 @@ fn copied_addresses_join_and_others_do_not() {
         serde_json::json!(["ceo@holding.example", "jan@acme.example"])
     );
 }
+
+#[test]
+fn step_two_writes_the_timers() {
+    let dir = setup("import-timers");
+    let db = dir.0.join("s.db");
+    let at_now = |now: &str, files: &[&Path]| {
+        let r = import_with(&dir, &["--now", now], files);
+        assert_eq!(r.code, 0, "{}", r.stderr);
+    };
+    let timers = || -> Vec<(String, String)> {
+        Store::open_read_only(&db)
+            .unwrap()
+            .timers(1)
+            .unwrap()
+            .into_iter()
+            .map(|(k, at)| (k, supportd::sla::format_utc(at)))
+            .collect()
+    };
+    // Severity 1 (an outage), received Monday 23 Nov 2026 10:00 Warsaw time:
+    // 16 working hours -> reminders at 8 h and 12.8 h, breach at 16 h.
+    let request = dir.write(
+        "1.eml",
+        &mail(
+            "Jan <jan@acme.example>",
+            "System down",
+            "t1@acme.example",
+            "",
+            "Mon, 23 Nov 2026 10:00:00 +0100",
+            "Nobody can log in.",
+        ),
+    );
+    at_now("2026-11-23T09:00:00Z", &[&request]);
+    assert_eq!(
+        timers(),
+        [
+            ("reminder-1".to_string(), "2026-11-24T09:00:00Z".to_string()),
+            ("reminder-2".to_string(), "2026-11-24T13:48:00Z".to_string()),
+            ("breach".to_string(), "2026-11-25T09:00:00Z".to_string()),
+        ]
+    );
+    // #waiting on Tuesday 10:00: acceptance stops the response clock; the
+    // silence chain starts: 14 calendar days later is Tuesday 8 Dec 10:00.
+    let key = Store::open(&db).unwrap().token_key(None).unwrap();
+    let mac = token::consultant_mac(&key, "SS-1", "anna@smartstock.cloud");
+    let waiting = dir.write(
+        "2.eml",
+        &format!(
+            "Received: from mx; Tue, 24 Nov 2026 10:00:00 +0100\nFrom: anna@smartstock.cloud\nTo: support+SS-1.{mac}@smartstock.cloud\n\
+             Subject: Re: [SS-1] System down\nMessage-ID: <w1@smartstock.cloud>\nDate: Tue, 24 Nov 2026 10:00:00 +0100\n\n#waiting\nPlease try again.\n"
+        ),
+    );
+    at_now("2026-11-24T09:00:00Z", &[&waiting]);
+    assert_eq!(
+        timers(),
+        [("followup-1".to_string(), "2026-12-08T09:00:00Z".to_string())]
+    );
+    // The customer answers: the chain stops.
+    let answer = dir.write(
+        "3.eml",
+        &mail(
+            "Jan <jan@acme.example>",
+            "Re: [SS-1] System down",
+            "t3@acme.example",
+            "",
+            "Wed, 25 Nov 2026 10:00:00 +0100",
+            "Works now.",
+        ),
+    );
+    at_now("2026-11-25T09:00:00Z", &[&answer]);
+    assert!(timers().is_empty());
+}
