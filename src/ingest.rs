@@ -128,15 +128,81 @@ pub fn apply_pending(
         // a failing message rolls back only its own writes. A crash loses
         // nothing: step 1 committed the raw messages, step 2 runs again.
         store.begin_batch()?;
-        for id in pending {
-            if let Err(reason) = apply_one(store, s, id, now, &mut summary)?
-                && store.fail_message(id, &reason, now)?
-            {
-                summary.quarantined += 1;
+        let mut ids = pending.into_iter().peekable();
+        while ids.peek().is_some() {
+            // Load a chunk bounded in bytes, parse it on all cores, then
+            // apply it in order (threading needs the tickets made before).
+            let mut chunk: Vec<(i64, Option<Vec<u8>>)> = Vec::new();
+            let mut bytes = 0usize;
+            while let Some(id) = ids.next_if(|_| bytes < PARSE_CHUNK_BYTES) {
+                let raw = store.raw_message(id)?;
+                bytes += raw.as_ref().map_or(0, Vec::len);
+                chunk.push((id, raw));
+            }
+            let parsed = parse_all(&chunk, s.max_message_bytes);
+            for ((id, raw), pre) in chunk.iter().zip(parsed) {
+                if let Err(reason) =
+                    apply_one(store, s, *id, raw.as_deref(), pre, now, &mut summary)?
+                    && store.fail_message(*id, &reason, now)?
+                {
+                    summary.quarantined += 1;
+                }
             }
         }
         store.commit_batch()?;
     }
+}
+
+/// Raw bytes parsed ahead at a time: enough to keep both cores busy, little
+/// enough to bound memory whatever the messages' sizes.
+const PARSE_CHUNK_BYTES: usize = 16 * 1024 * 1024;
+
+/// A message parsed ahead: `None` when there is nothing to parse (gone, or
+/// over the size limit), `Err` when parsing panicked.
+type PreParsed = Option<Result<mail::parse::Parsed, String>>;
+
+fn panic_text(panic: Box<dyn std::any::Any + Send>) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_default()
+}
+
+fn parse_one(raw: &Option<Vec<u8>>, max: u64) -> PreParsed {
+    let raw = raw.as_deref().filter(|r| r.len() as u64 <= max)?;
+    Some(
+        catch_unwind(AssertUnwindSafe(|| {
+            fault_injection(raw);
+            mail::parse::parse(raw)
+        }))
+        .map_err(|p| format!("the analysis failed: {}", panic_text(p))),
+    )
+}
+
+/// Parses a chunk on two threads when the machine has two cores.
+fn parse_all(chunk: &[(i64, Option<Vec<u8>>)], max: u64) -> Vec<PreParsed> {
+    let parallel =
+        std::thread::available_parallelism().map_or(1, |n| n.get()) > 1 && chunk.len() > 1;
+    if !parallel {
+        return chunk.iter().map(|(_, raw)| parse_one(raw, max)).collect();
+    }
+    let (a, b) = chunk.split_at(chunk.len() / 2);
+    std::thread::scope(|scope| {
+        let other = scope.spawn(|| {
+            a.iter()
+                .map(|(_, raw)| parse_one(raw, max))
+                .collect::<Vec<_>>()
+        });
+        let second: Vec<PreParsed> = b.iter().map(|(_, raw)| parse_one(raw, max)).collect();
+        // parse_one catches panics, so the thread itself cannot fail; if it
+        // did, parse its half here.
+        let mut first = other
+            .join()
+            .unwrap_or_else(|_| a.iter().map(|(_, raw)| parse_one(raw, max)).collect());
+        first.extend(second);
+        first
+    })
 }
 
 /// Applies one message. The outer error is the store's (fatal); the inner
@@ -145,35 +211,34 @@ fn apply_one(
     store: &mut Store,
     s: &Settings<'_>,
     id: i64,
+    raw: Option<&[u8]>,
+    pre: PreParsed,
     now: DateTime<Utc>,
     summary: &mut Summary,
 ) -> store::Result<Result<(), String>> {
-    let Some(raw) = store.raw_message(id)? else {
+    let Some(raw) = raw else {
         return Ok(Err("the raw message is gone".into()));
     };
     let received_at = store.message_received_at(id)?.unwrap_or(now);
     if raw.len() as u64 > s.max_message_bytes {
-        too_large(store, s, id, &raw, now)?;
+        too_large(store, s, id, raw, now)?;
         summary.quarantined += 1;
         return Ok(Ok(()));
     }
+    let parsed = match pre {
+        Some(Ok(p)) => p,
+        Some(Err(reason)) => return Ok(Err(reason)),
+        None => return Ok(Err("the message could not be parsed".into())),
+    };
     let analysis = {
         let lookup: &Store = store;
         catch_unwind(AssertUnwindSafe(|| {
-            fault_injection(&raw);
-            mail::analyze(&raw, received_at, s.analysis, lookup)
+            mail::analyze_parsed(parsed, received_at, s.analysis, lookup)
         }))
     };
     let a = match analysis {
         Ok(a) => a,
-        Err(panic) => {
-            let what = panic
-                .downcast_ref::<&str>()
-                .map(|s| s.to_string())
-                .or_else(|| panic.downcast_ref::<String>().cloned())
-                .unwrap_or_default();
-            return Ok(Err(format!("the analysis failed: {what}")));
-        }
+        Err(panic) => return Ok(Err(format!("the analysis failed: {}", panic_text(panic)))),
     };
     // A bounce that names one of our mails fails it (a delay only notes it).
     let mut bounce_event = None;

@@ -196,7 +196,17 @@ pub fn analyze(
     settings: &Settings,
     lookup: &dyn Lookup,
 ) -> Analysis {
-    let p = parse::parse(raw);
+    analyze_parsed(parse::parse(raw), received_at, settings, lookup)
+}
+
+/// [`analyze`] for a message already parsed with [`parse::parse`] (so the
+/// parsing, the costly and look-up-free part, can run on other threads).
+pub fn analyze_parsed(
+    p: parse::Parsed,
+    received_at: DateTime<Utc>,
+    settings: &Settings,
+    lookup: &dyn Lookup,
+) -> Analysis {
     let thread = thread::thread(&p, &settings.markers, lookup);
     let who = Who {
         markers: &settings.markers,

@@ -257,9 +257,12 @@ impl Store {
                 .map_err(query("look up a message identity"))?;
             let mut insert = tx
                 .prepare_cached(
-                    "INSERT INTO messages (source_key, message_id, content_hash, raw, raw_size, received_at, \
-                     direction, state, stored_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'in', 'stored', ?7)",
+                    "INSERT INTO messages (source_key, message_id, content_hash, raw_size, received_at, \
+                     direction, state, stored_at) VALUES (?1, ?2, ?3, ?4, ?5, 'in', 'stored', ?6)",
                 )
+                .map_err(query("prepare storing a message"))?;
+            let mut insert_raw = tx
+                .prepare_cached("INSERT INTO message_raw (message, raw) VALUES (?1, ?2)")
                 .map_err(query("prepare storing a message"))?;
             for m in batch {
                 if let Some(key) = &m.source_key {
@@ -286,13 +289,16 @@ impl Store {
                         m.source_key,
                         ident.message_id,
                         ident.content_hash,
-                        m.raw,
                         m.raw.len() as i64,
                         m.received_at.timestamp(),
                         now.timestamp(),
                     ])
                     .map_err(query("store a message"))?;
-                out.push(Stored::New(tx.last_insert_rowid()));
+                let id = tx.last_insert_rowid();
+                insert_raw
+                    .execute(params![id, m.raw])
+                    .map_err(query("store a message"))?;
+                out.push(Stored::New(id));
             }
         }
         tx.commit().map_err(query("commit stored messages"))?;
@@ -486,7 +492,11 @@ impl Store {
     /// The raw bytes of a stored message (`None` once purged).
     pub fn raw_message(&self, id: i64) -> Result<Option<Vec<u8>>> {
         self.conn
-            .query_row("SELECT raw FROM messages WHERE id = ?1", [id], |r| r.get(0))
+            .query_row(
+                "SELECT raw FROM message_raw WHERE message = ?1",
+                [id],
+                |r| r.get(0),
+            )
             .optional()
             .map_err(query("read a message"))
             .map(Option::flatten)
@@ -951,11 +961,10 @@ impl Store {
             .execute("DELETE FROM quarantine WHERE message = ?1", [id])
             .map_err(query("drop a message"))?;
         if n > 0 {
-            sp.execute(
-                "UPDATE messages SET state = 'dropped', raw = NULL WHERE id = ?1",
-                [id],
-            )
-            .map_err(query("drop a message"))?;
+            sp.execute("UPDATE messages SET state = 'dropped' WHERE id = ?1", [id])
+                .map_err(query("drop a message"))?;
+            sp.execute("DELETE FROM message_raw WHERE message = ?1", [id])
+                .map_err(query("drop a message"))?;
         }
         sp.commit().map_err(query("drop a message"))?;
         Ok(n > 0)

@@ -44,8 +44,7 @@ CREATE TABLE messages (
     source_key    TEXT UNIQUE,                     -- imap:<folder>:<uidvalidity>:<uid>, maildir:<name>, file:<path>[#n]
     message_id    TEXT NOT NULL,                   -- without angle brackets; derived from the hash when missing
     content_hash  BLOB NOT NULL,                   -- sha256 without trace headers, CRLF as LF
-    raw           BLOB,                            -- NULL once purged (retention, erasure)
-    raw_size      INTEGER NOT NULL,
+    raw_size      INTEGER NOT NULL,                -- the bytes are in message_raw
     received_at   INTEGER NOT NULL,
     direction     TEXT NOT NULL CHECK (direction IN ('in', 'out')),
     state         TEXT NOT NULL CHECK (state IN ('stored', 'applied', 'quarantined', 'dropped')),
@@ -57,6 +56,14 @@ CREATE TABLE messages (
     stored_at     INTEGER NOT NULL
 );
 CREATE UNIQUE INDEX messages_identity ON messages (message_id, content_hash);
+
+-- Raw bytes apart from the message rows, so that step 2's updates of a
+-- message (state, analysis, ticket) never rewrite its bytes. A row is
+-- deleted when the bytes are purged (retention, erasure, quarantine drop).
+CREATE TABLE message_raw (
+    message  INTEGER PRIMARY KEY REFERENCES messages (id),
+    raw      BLOB NOT NULL
+);
 CREATE INDEX messages_pending ON messages (id) WHERE state = 'stored';
 CREATE INDEX messages_ticket ON messages (ticket);
 
