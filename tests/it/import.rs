@@ -21,23 +21,8 @@ fn import(dir: &TempDir, files: &[&Path]) -> crate::util::Run {
     import_with(dir, &[], files)
 }
 
-/// `supportd --config DIR/config.toml --db DIR/s.db import FLAGS FILES`.
-fn import_with(dir: &TempDir, flags: &[&str], files: &[&Path]) -> crate::util::Run {
-    let db = dir.0.join("s.db");
-    let cfg = dir.0.join("config.toml");
-    let mut args = vec![
-        "--config",
-        cfg.to_str().unwrap(),
-        "--db",
-        db.to_str().unwrap(),
-        "import",
-    ];
-    args.extend_from_slice(flags);
-    args.extend(files.iter().map(|f| f.to_str().unwrap()));
-    run(&args, "")
-}
-
-fn tickets(dir: &TempDir, args: &[&str]) -> Value {
+/// `supportd --config DIR/config.toml --db DIR/s.db ARGS`.
+fn supportd(dir: &TempDir, args: &[&str]) -> crate::util::Run {
     let db = dir.0.join("s.db");
     let cfg = dir.0.join("config.toml");
     let mut all = vec![
@@ -45,11 +30,25 @@ fn tickets(dir: &TempDir, args: &[&str]) -> Value {
         cfg.to_str().unwrap(),
         "--db",
         db.to_str().unwrap(),
-        "tickets",
     ];
     all.extend_from_slice(args);
+    run(&all, "")
+}
+
+/// `supportd … import FLAGS FILES`.
+fn import_with(dir: &TempDir, flags: &[&str], files: &[&Path]) -> crate::util::Run {
+    let mut args = vec!["import"];
+    args.extend_from_slice(flags);
+    args.extend(files.iter().map(|f| f.to_str().unwrap()));
+    supportd(dir, &args)
+}
+
+/// `supportd … tickets ARGS --json`, parsed.
+fn tickets(dir: &TempDir, args: &[&str]) -> Value {
+    let mut all = vec!["tickets"];
+    all.extend_from_slice(args);
     all.push("--json");
-    let r = run(&all, "");
+    let r = supportd(dir, &all);
     assert_eq!(r.code, 0, "{}", r.stderr);
     serde_json::from_str(&r.stdout).unwrap()
 }
