@@ -44,6 +44,21 @@ pub struct Settings<'a> {
     pub silence_days: u32,
 }
 
+impl Settings<'_> {
+    /// The language consultant mail is written in (English when none is sent).
+    fn consultant_language(&self) -> Lang {
+        self.sending
+            .as_ref()
+            .map_or(Lang::En, |x| x.composer.consultant_language)
+    }
+}
+
+/// A consultant mail's tag errors, in the consultant's language.
+fn tag_errors(a: &Analysis, s: &Settings<'_>) -> Vec<String> {
+    let lang = s.consultant_language();
+    a.errors.iter().map(|e| e.problem.message(lang)).collect()
+}
+
 /// Timer kinds (the scheduler fires them): `reminder-<n>` at the reminder
 /// fractions and `breach` at the deadline while a ticket is new;
 /// `followup-1` at the next opening after the customer's silence period.
@@ -283,7 +298,8 @@ fn apply_one(
         s.reopen_days,
         received_at,
     );
-    let json = stored_analysis(&a);
+    let fields = present_fields(&a);
+    let json = stored_analysis(&a, &fields);
     let mut events: Vec<(String, &'static str, Option<String>)> =
         bounce_event.into_iter().collect();
     let actor = if from.is_empty() {
@@ -302,6 +318,7 @@ fn apply_one(
             let t = new_ticket(
                 store.next_ticket_number(s.first_number)?,
                 &a,
+                &fields,
                 received_at,
                 s,
             );
@@ -340,14 +357,9 @@ fn apply_one(
                 deadline_for: &deadline_for,
                 consultants: &consultants,
             };
-            let fields: Vec<&str> = present_fields(&a);
             let input = match a.kind {
                 Kind::ConsultantCommand if !a.errors.is_empty() => {
-                    let lang = s
-                        .sending
-                        .as_ref()
-                        .map_or(Lang::En, |x| x.composer.consultant_language);
-                    errors = a.errors.iter().map(|e| e.problem.message(lang)).collect();
+                    errors = tag_errors(&a, s);
                     summary.commands_rejected += 1;
                     events.push((
                         actor.clone(),
@@ -363,7 +375,7 @@ fn apply_one(
                     None
                 }
                 Kind::ConsultantCommand if a.authenticated != Some(true) => {
-                    errors = vec![match s.sending.as_ref().map_or(Lang::En, |x| x.composer.consultant_language) {
+                    errors = vec![match s.consultant_language() {
                         Lang::En => "the sender check failed: reply to the notification supportd sent you, so that your token goes with the reply".into(),
                         Lang::Pl => "weryfikacja nadawcy nie powiodła się: odpowiadaj na powiadomienie od supportd, aby Twój token był w odpowiedzi".into(),
                     }];
@@ -443,17 +455,7 @@ fn apply_one(
                 Kind::AutoReply | Kind::OwnLoop => summary.auto_replies += 1,
                 Kind::ConsultantCommand => {
                     summary.commands_rejected += 1;
-                    errors = a
-                        .errors
-                        .iter()
-                        .map(|e| {
-                            e.problem.message(
-                                s.sending
-                                    .as_ref()
-                                    .map_or(Lang::En, |x| x.composer.consultant_language),
-                            )
-                        })
-                        .collect();
+                    errors = tag_errors(&a, s);
                 }
                 _ => {}
             }
@@ -768,7 +770,7 @@ fn over_limit(store: &Store, x: &Sending<'_>, m: &Mail, at: DateTime<Utc>) -> st
 /// on, without the text, the evidence and the attachment list, which are
 /// recomputed from the raw message when needed (storing them would keep
 /// every body twice).
-fn stored_analysis(a: &Analysis) -> String {
+fn stored_analysis(a: &Analysis, present: &[&str]) -> String {
     json!({
         "kind": a.kind,
         "rule": a.rule,
@@ -781,7 +783,7 @@ fn stored_analysis(a: &Analysis) -> String {
         "severity": a.severity,
         "severity_source": a.severity_source,
         "occurrence_time": a.occurrence_time,
-        "present": present_fields(a),
+        "present": present,
         "missing": a.missing,
         "commands": a.commands,
         "errors": a.errors,
@@ -803,7 +805,13 @@ fn present_fields(a: &Analysis) -> Vec<&'static str> {
         .collect()
 }
 
-fn new_ticket(number: u64, a: &Analysis, received_at: DateTime<Utc>, s: &Settings<'_>) -> Ticket {
+fn new_ticket(
+    number: u64,
+    a: &Analysis,
+    present: &[&str],
+    received_at: DateTime<Utc>,
+    s: &Settings<'_>,
+) -> Ticket {
     let severity = mail::severity_of(a);
     let deadline_at = s
         .policy
@@ -826,7 +834,7 @@ fn new_ticket(number: u64, a: &Analysis, received_at: DateTime<Utc>, s: &Setting
         deadline_at,
         accepted_at: None,
         owner: None,
-        fields_found: present_fields(a).into_iter().map(String::from).collect(),
+        fields_found: present.iter().map(|f| f.to_string()).collect(),
         spam: false,
         unreachable: false,
         silence_since: None,

@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 
 use crate::ingest;
 use crate::mail::{self, thread::Lookup};
-use crate::store::Store;
+use crate::store::{QuarantineRow, Store};
 
 /// Lists the quarantine.
 pub fn list(store: &Store, json: bool, out: &mut impl Write) -> anyhow::Result<()> {
@@ -32,23 +32,20 @@ pub fn list(store: &Store, json: bool, out: &mut impl Write) -> anyhow::Result<(
     Ok(())
 }
 
-fn raw_or_err(store: &Store, id: i64) -> anyhow::Result<Vec<u8>> {
-    if !store.quarantined()?.iter().any(|r| r.message == id) {
-        anyhow::bail!("message {id} is not in the quarantine; see supportd quarantine list");
-    }
-    store
+/// A quarantined message's entry and raw bytes, or an error naming why not.
+fn entry(store: &Store, id: i64) -> anyhow::Result<(QuarantineRow, Vec<u8>)> {
+    let row = store.quarantined_message(id)?.ok_or_else(|| {
+        anyhow::anyhow!("message {id} is not in the quarantine; see supportd quarantine list")
+    })?;
+    let raw = store
         .raw_message(id)?
-        .ok_or_else(|| anyhow::anyhow!("message {id} has no raw bytes left"))
+        .ok_or_else(|| anyhow::anyhow!("message {id} has no raw bytes left"))?;
+    Ok((row, raw))
 }
 
 /// Shows a quarantined message's reason and header block.
 pub fn show(store: &Store, id: i64, out: &mut impl Write) -> anyhow::Result<()> {
-    let raw = raw_or_err(store, id)?;
-    let row = store
-        .quarantined()?
-        .into_iter()
-        .find(|r| r.message == id)
-        .expect("checked above");
+    let (row, raw) = entry(store, id)?;
     writeln!(
         out,
         "message {id}: {}\nreceived {}, {} bytes, since {}\n",
@@ -70,7 +67,7 @@ pub fn replay(
     now: DateTime<Utc>,
     out: &mut impl Write,
 ) -> anyhow::Result<()> {
-    let raw = raw_or_err(store, id)?;
+    let (_, raw) = entry(store, id)?;
     if dry_run {
         if raw.len() as u64 > settings.max_message_bytes {
             writeln!(
@@ -93,7 +90,7 @@ pub fn replay(
     }
     store.release(id)?;
     let summary = ingest::apply_pending(store, settings, now)?;
-    if store.quarantined()?.iter().any(|r| r.message == id) {
+    if store.quarantined_message(id)?.is_some() {
         writeln!(
             out,
             "message {id} failed again and is back in the quarantine"

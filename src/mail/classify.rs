@@ -213,12 +213,12 @@ fn bounce_info(p: &Parsed, markers: &Markers) -> BounceInfo {
         .find(|id| markers.message_id(id).is_some())
         .cloned();
     let quoted = || {
-        let mut ids = ANY_ID.captures_iter(&p.text).map(|c| c[1].to_string());
-        let all: Vec<String> = ids.by_ref().collect();
-        all.iter()
-            .find(|id| markers.message_id(id).is_some())
-            .cloned()
-            .or_else(|| all.into_iter().next())
+        let all: Vec<String> = ANY_ID
+            .captures_iter(&p.text)
+            .map(|c| c[1].to_string())
+            .collect();
+        let ours = all.iter().position(|id| markers.message_id(id).is_some());
+        all.into_iter().nth(ours.unwrap_or(0))
     };
     let outbox_id =
         p.to.iter()

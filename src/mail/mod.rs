@@ -38,8 +38,13 @@ use severity::SeverityRules;
 use thread::{Lookup, Signal};
 use token::Markers;
 
-/// Compiles one of our text patterns, with two rewrites that keep the regex
-/// crate on its fast DFA:
+/// Compiles one of our text patterns; see [`ascii_pattern`].
+pub(crate) fn text_regex(pattern: &str) -> Regex {
+    Regex::new(&ascii_pattern(pattern)).expect("our text patterns are valid")
+}
+
+/// Rewrites one of our patterns so that the regex crate stays on its fast
+/// DFA:
 /// - word boundaries `\b` become ASCII (`(?-u:\b)`): a Unicode boundary
 ///   stops the DFA on non-ASCII text (every Polish mail), which made the
 ///   report checks ten times slower. Patterns must therefore not rely on `\b`
@@ -47,9 +52,8 @@ use token::Markers;
 ///   use an explicit class instead;
 /// - `\d` becomes `[0-9]`: Unicode digits of every script blow up the
 ///   automata, and the dates and times we read are written in ASCII digits.
-pub(crate) fn text_regex(pattern: &str) -> Regex {
-    let pattern = pattern.replace(r"\b", r"(?-u:\b)").replace(r"\d", "[0-9]");
-    Regex::new(&pattern).expect("our text patterns are valid")
+pub(crate) fn ascii_pattern(pattern: &str) -> String {
+    pattern.replace(r"\b", r"(?-u:\b)").replace(r"\d", "[0-9]")
 }
 
 /// What the analysis needs to know about us; build once per config.

@@ -106,11 +106,11 @@ pub const DEFAULT_RULES: &[(&str, u8)] = &[
 
 impl Default for SeverityRules {
     fn default() -> Self {
-        // Our own patterns get ASCII word boundaries (see `text_regex`).
+        // Our own patterns get ASCII word boundaries (see `ascii_pattern`).
         SeverityRules::new(
             DEFAULT_RULES
                 .iter()
-                .map(|(r, s)| (r.replace(r"\b", r"(?-u:\b)").replace(r"\d", "[0-9]"), *s)),
+                .map(|(r, s)| (super::ascii_pattern(r), *s)),
         )
         .expect("default rules are valid")
     }

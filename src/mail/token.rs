@@ -97,8 +97,7 @@ impl Markers {
             regex::escape(local),
             regex::escape(domain),
         );
-        let re =
-            |s: String| Regex::new(&s.replace(r"\d", "[0-9]")).expect("marker patterns are valid");
+        let re = |s: String| super::text_regex(&s);
         Markers {
             prefix: prefix.to_string(),
             local: local.to_ascii_lowercase(),

@@ -134,7 +134,7 @@ pub fn read_maildir_file(path: &Path) -> io::Result<FileMessage> {
 /// never sits in memory whole).
 pub fn open(path: &Path) -> io::Result<Box<dyn Iterator<Item = io::Result<FileMessage>>>> {
     Ok(match detect(path)? {
-        InputKind::Eml => Box::new(read_all(path)?.into_iter().map(Ok)),
+        InputKind::Eml => Box::new(std::iter::once(read_eml(path))),
         InputKind::Maildir => Box::new(
             maildir_files(path)?
                 .into_iter()
@@ -180,26 +180,22 @@ fn mbox_message(
 
 /// Reads every message of a path (an .eml file, an mbox or a Maildir).
 pub fn read_all(path: &Path) -> io::Result<Vec<FileMessage>> {
-    match detect(path)? {
-        InputKind::Eml => {
-            let abs = fs::canonicalize(path)?;
-            let raw = fs::read(path)?;
-            let received_at = topmost_received(&raw)
-                .or_else(|| mtime(path))
-                .unwrap_or_default();
-            Ok(vec![FileMessage {
-                source_key: format!("file:{}", abs.display()),
-                raw,
-                received_at: whole_seconds(received_at),
-                origin: path.display().to_string(),
-            }])
-        }
-        InputKind::Maildir => maildir_files(path)?
-            .iter()
-            .map(|f| read_maildir_file(f))
-            .collect(),
-        InputKind::Mbox => open(path)?.collect(),
-    }
+    open(path)?.collect()
+}
+
+/// Reads one .eml file.
+fn read_eml(path: &Path) -> io::Result<FileMessage> {
+    let abs = fs::canonicalize(path)?;
+    let raw = fs::read(path)?;
+    let received_at = topmost_received(&raw)
+        .or_else(|| mtime(path))
+        .unwrap_or_default();
+    Ok(FileMessage {
+        source_key: format!("file:{}", abs.display()),
+        raw,
+        received_at: whole_seconds(received_at),
+        origin: path.display().to_string(),
+    })
 }
 
 #[cfg(test)]

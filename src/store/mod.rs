@@ -912,25 +912,39 @@ impl Store {
 
     /// The quarantine, oldest first.
     pub fn quarantined(&self) -> Result<Vec<QuarantineRow>> {
+        self.quarantine_rows("", None)
+    }
+
+    /// One message's quarantine entry, if it is in quarantine.
+    pub fn quarantined_message(&self, id: i64) -> Result<Option<QuarantineRow>> {
+        Ok(self
+            .quarantine_rows("WHERE q.message = ?1", Some(id))?
+            .pop())
+    }
+
+    fn quarantine_rows(&self, filter: &str, id: Option<i64>) -> Result<Vec<QuarantineRow>> {
         let mut stmt = self
             .conn
-            .prepare(
+            .prepare_cached(&format!(
                 "SELECT q.message, q.reason, q.at, m.message_id, m.raw_size, m.received_at FROM quarantine q \
-                 JOIN messages m ON m.id = q.message ORDER BY q.id",
-            )
+                 JOIN messages m ON m.id = q.message {filter} ORDER BY q.id"
+            ))
             .map_err(query("list the quarantine"))?;
-        let rows = stmt
-            .query_map([], |r| {
-                Ok(QuarantineRow {
-                    message: r.get(0)?,
-                    reason: r.get(1)?,
-                    at: crate::sla::format_utc(from_ts(r.get(2)?)),
-                    message_id: r.get(3)?,
-                    size: r.get(4)?,
-                    received_at: crate::sla::format_utc(from_ts(r.get(5)?)),
-                })
+        let row = |r: &rusqlite::Row<'_>| {
+            Ok(QuarantineRow {
+                message: r.get(0)?,
+                reason: r.get(1)?,
+                at: crate::sla::format_utc(from_ts(r.get(2)?)),
+                message_id: r.get(3)?,
+                size: r.get(4)?,
+                received_at: crate::sla::format_utc(from_ts(r.get(5)?)),
             })
-            .map_err(query("list the quarantine"))?;
+        };
+        let rows = match id {
+            Some(id) => stmt.query_map([id], row),
+            None => stmt.query_map([], row),
+        }
+        .map_err(query("list the quarantine"))?;
         rows.collect::<std::result::Result<_, _>>()
             .map_err(query("list the quarantine"))
     }
