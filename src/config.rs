@@ -268,6 +268,10 @@ pub struct RawSource {
     pub poll_secs: Option<Spanned<i64>>,
     /// Use IDLE when the server offers it.
     pub idle: Option<bool>,
+    /// Seconds any one IMAP command may take.
+    pub timeout_secs: Option<Spanned<i64>>,
+    /// Messages fetched per IMAP round trip.
+    pub fetch_batch: Option<Spanned<i64>>,
 }
 
 /// `[transport]` as written.
@@ -294,6 +298,12 @@ pub struct RawTransport {
     pub password_env: Option<String>,
     /// CA certificate file to trust instead of the system roots.
     pub ca_file: Option<PathBuf>,
+    /// Mails sent at once (SMTP connections).
+    pub concurrency: Option<Spanned<i64>>,
+    /// Days a temporarily refused mail is retried before it fails.
+    pub give_up_days: Option<Spanned<i64>>,
+    /// Seconds any one SMTP exchange may take.
+    pub timeout_secs: Option<Spanned<i64>>,
 }
 
 /// `[calendar]` as written.
@@ -365,6 +375,10 @@ pub struct Config {
     pub source: Source,
     /// `[transport]`.
     pub transport: Transport,
+    /// `[transport]`: how the outbox sends, whatever the transport.
+    pub sending: Sending,
+    /// `[source]`: timeouts and batches of the IMAP source.
+    pub source_limits: SourceLimits,
     /// `[calendar]`, built.
     pub calendar: std::sync::Arc<Calendar>,
     /// `[sla]`.
@@ -502,6 +516,45 @@ pub enum Transport {
         /// The server.
         server: Server,
     },
+}
+
+/// How the outbox worker sends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Sending {
+    /// Mails in flight at once.
+    pub concurrency: usize,
+    /// A mail refused temporarily for this long fails for good.
+    pub give_up_after: std::time::Duration,
+    /// Limit of one SMTP exchange.
+    pub timeout: std::time::Duration,
+}
+
+impl Default for Sending {
+    fn default() -> Self {
+        Sending {
+            concurrency: 4,
+            give_up_after: std::time::Duration::from_secs(5 * 86_400),
+            timeout: std::time::Duration::from_secs(60),
+        }
+    }
+}
+
+/// Timeouts and batch sizes of the IMAP source.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SourceLimits {
+    /// Limit of one IMAP command (IDLE excepted).
+    pub timeout: std::time::Duration,
+    /// Messages fetched per round trip.
+    pub fetch_batch: usize,
+}
+
+impl Default for SourceLimits {
+    fn default() -> Self {
+        SourceLimits {
+            timeout: std::time::Duration::from_secs(60),
+            fetch_batch: 200,
+        }
+    }
 }
 
 /// SLA settings.
@@ -662,7 +715,7 @@ impl Config {
     }
 
     fn from_raw(
-        raw: RawConfig,
+        mut raw: RawConfig,
         text: &str,
         base: &Path,
         path: Option<&Path>,
@@ -676,6 +729,38 @@ impl Config {
         let consultants = v.consultants(raw.consultants);
         let store = Store {
             path: v.path(raw.store.path.as_deref(), "var/supportd.db"),
+        };
+        let sending = Sending {
+            concurrency: v.count(
+                raw.transport.concurrency.take(),
+                "transport.concurrency",
+                4,
+                1,
+            ) as usize,
+            give_up_after: std::time::Duration::from_secs(
+                u64::from(v.count(
+                    raw.transport.give_up_days.take(),
+                    "transport.give-up-days",
+                    5,
+                    1,
+                )) * 86_400,
+            ),
+            timeout: std::time::Duration::from_secs(u64::from(v.count(
+                raw.transport.timeout_secs.take(),
+                "transport.timeout-secs",
+                60,
+                1,
+            ))),
+        };
+        let source_limits = SourceLimits {
+            timeout: std::time::Duration::from_secs(u64::from(v.count(
+                raw.source.timeout_secs.take(),
+                "source.timeout-secs",
+                60,
+                1,
+            ))),
+            fetch_batch: v.count(raw.source.fetch_batch.take(), "source.fetch-batch", 200, 1)
+                as usize,
         };
         let source = v.source(raw.source);
         let transport = v.transport(raw.transport);
@@ -731,6 +816,8 @@ impl Config {
             store,
             source,
             transport,
+            sending,
+            source_limits,
             calendar: std::sync::Arc::new(calendar),
             sla,
             followup,

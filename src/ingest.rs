@@ -42,6 +42,9 @@ pub struct Settings<'a> {
     pub max_message_bytes: u64,
     /// Calendar days of customer silence before follow-up 1.
     pub silence_days: u32,
+    /// Asked between batches: stop early (the daemon is shutting down); the
+    /// rest stays pending for the next start.
+    pub stop: Option<&'a (dyn Fn() -> bool + Sync)>,
 }
 
 impl Settings<'_> {
@@ -135,6 +138,9 @@ pub fn apply_pending(
 ) -> store::Result<Summary> {
     let mut summary = Summary::default();
     loop {
+        if s.stop.is_some_and(|stop| stop()) {
+            return Ok(summary);
+        }
         let pending = store.pending_messages(BATCH)?;
         if pending.is_empty() {
             return Ok(summary);
@@ -185,7 +191,9 @@ fn panic_text(panic: Box<dyn std::any::Any + Send>) -> String {
 }
 
 fn parse_one(raw: &Option<Vec<u8>>, max: u64) -> PreParsed {
-    let raw = raw.as_deref().filter(|r| r.len() as u64 <= max)?;
+    let raw = raw
+        .as_deref()
+        .filter(|r| crate::source::original_size(r) <= max)?;
     Some(
         catch_unwind(AssertUnwindSafe(|| {
             fault_injection(raw);
@@ -235,7 +243,7 @@ fn apply_one(
         return Ok(Err("the raw message is gone".into()));
     };
     let received_at = store.message_received_at(id)?.unwrap_or(now);
-    if raw.len() as u64 > s.max_message_bytes {
+    if crate::source::original_size(raw) > s.max_message_bytes {
         too_large(store, s, id, raw, now)?;
         summary.quarantined += 1;
         return Ok(Ok(()));
@@ -531,7 +539,10 @@ fn too_large(
     now: DateTime<Utc>,
 ) -> store::Result<()> {
     let mb = |b: u64| b.div_ceil(1024 * 1024);
-    let (size_mb, limit_mb) = (mb(raw.len() as u64), s.max_message_bytes / (1024 * 1024));
+    let (size_mb, limit_mb) = (
+        mb(crate::source::original_size(raw)),
+        s.max_message_bytes / (1024 * 1024),
+    );
     store.quarantine(
         id,
         &format!("larger than the limit of {limit_mb} MB ({size_mb} MB)"),

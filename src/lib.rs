@@ -26,6 +26,7 @@
 #![warn(missing_docs)]
 #![deny(rust_2018_idioms)]
 
+pub mod app;
 pub mod cli;
 pub mod config;
 pub mod ingest;

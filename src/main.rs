@@ -13,6 +13,7 @@ use supportd::cli::{self, EXIT_BAD_INPUT, EXIT_CONFIG, Policy};
 use supportd::config::{self, Config};
 use supportd::lang::Lang;
 use supportd::sla::{Severity, parse_instant};
+use supportd::store::OutboxFilter;
 
 /// Email-driven support ticketing for the Smartstock support contract.
 ///
@@ -48,6 +49,31 @@ struct Args {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Run the daemon: read the mailbox ([source]), apply each message to its
+    /// ticket, and send what the tickets call for ([transport]), until
+    /// SIGTERM or SIGINT. Logs go to stderr (SUPPORTD_LOG=debug for more).
+    ///
+    /// On the built-in config it reads the Maildir var/inbox (drop .eml files
+    /// into var/inbox/new/) and writes outgoing mail as .eml files into
+    /// var/outbox/; no mail server is needed.
+    Run {
+        /// One pass of each worker (fetch, apply, send), then exit; with the
+        /// global --now, as if it were that instant.
+        #[arg(long)]
+        once: bool,
+    },
+    /// Store one message from stdin (for an MTA pipe: Postfix, Exim,
+    /// procmail). Exits 0 once the message is committed to the database,
+    /// 75 (EX_TEMPFAIL) when it could not be, so the MTA keeps it and
+    /// retries. A running daemon applies it within a second or two.
+    ///
+    /// Postfix master.cf example:
+    ///   supportd unix - n n - 4 pipe flags=Rq user=supportd argv=/usr/bin/supportd --config /etc/supportd/config.toml deliver
+    #[command(verbatim_doc_comment)]
+    Deliver,
+    /// Outgoing mail: list it (with retries and errors) or retry one.
+    #[command(subcommand)]
+    Outbox(OutboxCommand),
     /// Working time and SLA deadlines (contract clause 5).
     #[command(subcommand)]
     Sla(SlaCommand),
@@ -97,6 +123,33 @@ enum Command {
         /// Received: header, else the file's modification time, else --now).
         #[arg(long, value_name = "RFC3339", value_parser = parse_instant)]
         received: Option<DateTime<Utc>>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum OutboxCommand {
+    /// Outgoing mail, oldest first: state, attempts, ticket, template, when
+    /// (sent, or next attempt), recipients, and the last error.
+    List {
+        /// Only mail waiting to be sent or retried.
+        #[arg(long, conflicts_with_all = ["failed", "held"])]
+        pending: bool,
+        /// Only mail refused for good, bounced, or given up on.
+        #[arg(long, conflicts_with = "held")]
+        failed: bool,
+        /// Only automatic mail held back by the rate limits.
+        #[arg(long)]
+        held: bool,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Send failed, held or pending mails again now (after fixing an
+    /// address or the mail server), with a fresh give-up period.
+    Retry {
+        /// Mail ids from `outbox list`.
+        #[arg(required = true, value_name = "ID")]
+        ids: Vec<i64>,
     },
 }
 
@@ -224,8 +277,41 @@ impl<E: Into<anyhow::Error>> From<E> for Failure {
     }
 }
 
+/// Logs to stderr, filtered by `SUPPORTD_LOG` (e.g. `debug`,
+/// `supportd=debug,info`); under systemd (JOURNAL_STREAM set) without
+/// timestamps, which the journal adds itself.
+fn init_logging(default: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("SUPPORTD_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(io::stderr)
+        .with_target(false);
+    if std::env::var_os("JOURNAL_STREAM").is_some() {
+        builder.without_time().with_ansi(false).init();
+    } else {
+        builder.init();
+    }
+}
+
+/// `EX_TEMPFAIL` of sysexits(3): an MTA keeps the message and retries.
+const EXIT_TEMPFAIL: u8 = 75;
+
 fn main() -> ExitCode {
     let args = Args::parse();
+    init_logging(match args.command {
+        Command::Run { .. } => "info",
+        _ => "warn",
+    });
+    if matches!(args.command, Command::Deliver) {
+        return match deliver(&args) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                let _ = writeln!(io::stderr(), "supportd deliver: {e:#}");
+                ExitCode::from(EXIT_TEMPFAIL)
+            }
+        };
+    }
     match run(args) {
         Ok(code) => code,
         // A reader that stopped reading (`supportd tickets list | head`) is
@@ -243,6 +329,34 @@ fn main() -> ExitCode {
             ExitCode::from(code)
         }
     }
+}
+
+/// `supportd deliver`: step 1 for one message from stdin. Every failure is
+/// temporary for the MTA (exit 75): the message stays in its queue.
+fn deliver(args: &Args) -> anyhow::Result<()> {
+    use std::io::Read;
+    let cfg = Config::locate(args.config.as_deref())?.unwrap_or_default();
+    let db = args.db.clone().unwrap_or_else(|| cfg.store.path.clone());
+    let mut raw = Vec::new();
+    io::stdin()
+        .lock()
+        .read_to_end(&mut raw)
+        .context("cannot read the message from stdin")?;
+    if raw.iter().all(u8::is_ascii_whitespace) {
+        anyhow::bail!("stdin held no message");
+    }
+    let now = args.now.unwrap_or_else(Utc::now);
+    let received_at = DateTime::from_timestamp(now.timestamp(), 0).unwrap_or(now);
+    let mut store = supportd::store::Store::open(&db)?;
+    store.store_raw(
+        &[supportd::store::Incoming {
+            source_key: None,
+            raw,
+            received_at,
+        }],
+        now,
+    )?;
+    Ok(())
 }
 
 fn policy(args: &Args) -> Result<Policy, Failure> {
@@ -453,6 +567,71 @@ fn run(args: Args) -> Result<ExitCode, Failure> {
                     } else {
                         Err(anyhow::anyhow!("no ticket {reference} in {}", db.display()).into())
                     }
+                }
+            }
+        }
+        Command::Run { once } => {
+            if args.now.is_some() && !once {
+                return Err(Failure {
+                    code: 2,
+                    error: anyhow::anyhow!(
+                        "--now works with `run --once` only (the daemon runs on the clock)"
+                    ),
+                });
+            }
+            let cfg = Config::locate(args.config.as_deref())?.unwrap_or_default();
+            let db = args.db.clone().unwrap_or_else(|| cfg.store.path.clone());
+            let daemon = supportd::app::Daemon::open(cfg, db)?;
+            if *once {
+                let summary = daemon.once(args.now)?;
+                writeln!(stdout.lock(), "{summary}")?;
+            } else {
+                daemon.run()?;
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Deliver => unreachable!("handled in main"),
+        Command::Outbox(cmd) => {
+            let cfg = Config::locate(args.config.as_deref())?.unwrap_or_default();
+            let db = args.db.clone().unwrap_or_else(|| cfg.store.path.clone());
+            match cmd {
+                OutboxCommand::List {
+                    pending,
+                    failed,
+                    held,
+                    json,
+                } => {
+                    let store = supportd::store::Store::open_read_only(&db)?;
+                    let filter = match (pending, failed, held) {
+                        (true, _, _) => OutboxFilter::Pending,
+                        (_, true, _) => OutboxFilter::Failed,
+                        (_, _, true) => OutboxFilter::Held,
+                        _ => OutboxFilter::All,
+                    };
+                    cli::outbox::list(
+                        &store,
+                        filter,
+                        &cfg.support.ticket_prefix,
+                        *json,
+                        &mut stdout.lock(),
+                    )?;
+                    Ok(ExitCode::SUCCESS)
+                }
+                OutboxCommand::Retry { ids } => {
+                    let mut store = supportd::store::Store::open(&db)?;
+                    let now = args.now.unwrap_or_else(Utc::now);
+                    let ok = cli::outbox::retry(
+                        &mut store,
+                        ids,
+                        now,
+                        &mut stdout.lock(),
+                        &mut io::stderr().lock(),
+                    )?;
+                    Ok(if ok {
+                        ExitCode::SUCCESS
+                    } else {
+                        ExitCode::from(EXIT_BAD_INPUT)
+                    })
                 }
             }
         }

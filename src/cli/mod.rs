@@ -7,6 +7,7 @@
 //! 78 (`EX_CONFIG`) the config file is missing or invalid.
 
 pub mod inspect;
+pub mod outbox;
 pub mod quarantine;
 pub mod sla;
 pub mod tickets;
@@ -111,6 +112,7 @@ impl Runtime {
             }),
             max_message_bytes: cfg.limits.max_message_bytes,
             silence_days: cfg.followup.silence_days,
+            stop: None,
         }
     }
 }

@@ -13,6 +13,8 @@
 //! (`support+SS-N.<mac>@`), so that their reply is authenticated.
 
 pub mod compose;
+pub mod render;
+pub mod send;
 
 /// Internal header (never sent) saying what to attach from
 /// `attach_message`: `message` (the original as message/rfc822, the

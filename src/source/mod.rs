@@ -1,5 +1,52 @@
 //! Where mail comes from. `files` reads .eml files, mbox files and Maildirs
-//! (for `supportd import` and the Maildir source); the IMAP source joins it
-//! with the mail I/O work.
+//! (for `supportd import` and the Maildir source); `maildir` is the
+//! daemon's Maildir source (new/ -> cur/ after step 1); `imap` the IMAP
+//! source. Every source commits step 1 ([`crate::store::Store::store_raw`])
+//! before it acknowledges a message to its mailbox.
 
 pub mod files;
+pub mod imap;
+pub mod maildir;
+
+/// First header of a message a source stored without its body because it
+/// was over the size limit (IMAP: only the header is fetched). Its value is
+/// the original size in bytes. Sources put it on the first line, where no
+/// sender can: a server prepends its own trace headers above whatever a
+/// sender wrote.
+pub const TRUNCATED_HEADER: &str = "X-Supportd-Truncated";
+
+/// The size a message had at its source: the [`TRUNCATED_HEADER`] value if
+/// the source truncated it, else its length.
+pub fn original_size(raw: &[u8]) -> u64 {
+    let prefix = format!("{TRUNCATED_HEADER}: ");
+    raw.strip_prefix(prefix.as_bytes())
+        .and_then(|rest| {
+            let end = rest.iter().position(|b| !b.is_ascii_digit())?;
+            std::str::from_utf8(&rest[..end]).ok()?.parse().ok()
+        })
+        .unwrap_or(raw.len() as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn original_size_reads_only_a_leading_marker() {
+        let table: &[(&[u8], u64)] = &[
+            (
+                b"X-Supportd-Truncated: 52428800\r\nFrom: a@b\r\n\r\n",
+                52_428_800,
+            ),
+            (b"From: a@b\r\nX-Supportd-Truncated: 52428800\r\n\r\nx", 46),
+            (b"X-Supportd-Truncated: lots\r\n\r\n", 30),
+            (b"", 0),
+        ];
+        for (raw, want) in table {
+            assert_eq!(
+                super::original_size(raw),
+                *want,
+                "{:?}",
+                String::from_utf8_lossy(raw)
+            );
+        }
+    }
+}

@@ -23,8 +23,14 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 
 use crate::mail::identity;
 
+mod outbox;
+pub use outbox::{OutboxFilter, Outgoing};
+
 /// Migrations, in order; the index + 1 is the schema version they produce.
-const MIGRATIONS: &[&str] = &[include_str!("migrations/0001_init.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("migrations/0001_init.sql"),
+    include_str!("migrations/0002_outbox_sending.sql"),
+];
 
 /// The schema version this binary writes.
 pub const SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;
@@ -425,11 +431,6 @@ impl Store {
         ))
     }
 
-    /// The outgoing mails of a ticket, for `tickets show`.
-    pub fn ticket_outbox(&self, ticket: u64) -> Result<Vec<OutboxRow>> {
-        self.outbox_rows("WHERE ticket = ?1", Some(ticket as i64))
-    }
-
     /// A ticket's timers, earliest first.
     pub fn timers(&self, ticket: u64) -> Result<Vec<(String, DateTime<Utc>)>> {
         let mut stmt = self
@@ -447,33 +448,27 @@ impl Store {
             .map_err(query("read timers"))
     }
 
-    /// Every outgoing mail, oldest first (for `outbox list`).
-    pub fn all_outbox(&self) -> Result<Vec<OutboxRow>> {
-        self.outbox_rows("WHERE ?1 IS NULL", None)
+    /// A value kept in `meta` (source positions and the like).
+    pub fn meta(&self, key: &str) -> Result<Option<String>> {
+        self.conn
+            .query_row(
+                "SELECT CAST(value AS TEXT) FROM meta WHERE key = ?1",
+                [key],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(query("read a setting"))
     }
 
-    fn outbox_rows(&self, filter: &str, arg: Option<i64>) -> Result<Vec<OutboxRow>> {
-        let mut stmt = self
-            .conn
-            .prepare_cached(&format!(
-                "SELECT id, template, recipients, message_id, state, automatic, created_at FROM outbox {filter} ORDER BY id"
-            ))
-            .map_err(query("read outgoing mail"))?;
-        let rows = stmt
-            .query_map([arg], |r| {
-                Ok(OutboxRow {
-                    id: r.get(0)?,
-                    template: r.get(1)?,
-                    to: serde_json::from_str(&r.get::<_, String>(2)?).unwrap_or_default(),
-                    message_id: r.get(3)?,
-                    state: r.get(4)?,
-                    automatic: r.get(5)?,
-                    created_at: crate::sla::format_utc(from_ts(r.get(6)?)),
-                })
-            })
-            .map_err(query("read outgoing mail"))?;
-        rows.collect::<std::result::Result<_, _>>()
-            .map_err(query("read outgoing mail"))
+    /// Sets a value in `meta`.
+    pub fn set_meta(&mut self, key: &str, value: &str) -> Result<()> {
+        self.conn
+            .execute(
+                "INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = ?2",
+                params![key, value],
+            )
+            .map_err(query("write a setting"))?;
+        Ok(())
     }
 
     /// Messages stored by step 1 and not yet applied, oldest first.
@@ -661,6 +656,16 @@ pub struct OutboxRow {
     pub automatic: bool,
     /// When it was queued.
     pub created_at: String,
+    /// Send attempts so far.
+    pub attempts: u32,
+    /// The next attempt (pending mail).
+    pub next_attempt_at: Option<String>,
+    /// When the server accepted it.
+    pub sent_at: Option<String>,
+    /// The last error or the server's refusal.
+    pub last_error: Option<String>,
+    /// The ticket, if any.
+    pub ticket: Option<u64>,
 }
 
 /// Everything step 2 writes for one message, in one transaction.

@@ -1,0 +1,322 @@
+//! The daemon's wiring (`supportd run`): three workers under one shutdown
+//! token, each with its own database connection.
+//!
+//! - **source**: the Maildir (scanned every second) or the IMAP mailbox
+//!   (IDLE or polling); commits step 1 and wakes the ingest worker;
+//! - **ingest**: step 2 on a thread of its own (it is CPU and SQLite work);
+//!   runs when woken and at least every second, so messages stored by
+//!   other processes (`deliver`, `import`) are picked up too; wakes the
+//!   outbox worker when it queued mail;
+//! - **outbox**: sends due mail, then sleeps until the next retry is due,
+//!   at most 2 s (mail queued by other processes), or until woken.
+//!
+//! SIGTERM and SIGINT cancel the token; each worker stops at a safe point
+//! (between batches, after the mail in flight, IMAP with DONE and LOGOUT).
+//! A slow or dead mail server holds up only its own worker.
+//!
+//! `run --once` does one pass of each, in order, and returns.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::mpsc::{Receiver, SyncSender, TrySendError};
+use std::time::Duration;
+
+use anyhow::Context;
+use chrono::{DateTime, Utc};
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+use crate::cli::Runtime;
+use crate::config::Source;
+use crate::ingest;
+use crate::outbox::send::{self, PassSummary, Transport};
+use crate::source::{imap::Imap, maildir};
+use crate::store::Store;
+
+/// How often the ingest worker looks for stored messages without a wake-up.
+const INGEST_RECHECK: Duration = Duration::from_secs(1);
+/// How often the outbox worker looks for due mail without a wake-up.
+const OUTBOX_RECHECK: Duration = Duration::from_secs(2);
+/// How long mails in flight may take to finish after SIGTERM.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+/// How often the Maildir source scans `new/`.
+const MAILDIR_SCAN: Duration = Duration::from_secs(1);
+
+/// What `run` needs.
+pub struct Daemon {
+    runtime: Arc<Runtime>,
+    db: PathBuf,
+    transport: Transport,
+}
+
+/// What one `run --once` did.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct OnceSummary {
+    /// Messages taken from the source.
+    pub fetched: usize,
+    /// Step 2's counts.
+    pub applied: ingest::Summary,
+    /// The outbox pass.
+    pub sent: PassSummary,
+}
+
+impl std::fmt::Display for OnceSummary {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let a = &self.applied;
+        write!(
+            f,
+            "fetched {}; new tickets {}, replies {}, commands {} (rejected {}), auto-replies {}, bounces {}, quarantined {}; mail sent {}, deferred {}, failed {}",
+            self.fetched,
+            a.new_tickets,
+            a.replies,
+            a.commands_applied,
+            a.commands_rejected,
+            a.auto_replies,
+            a.bounces,
+            a.quarantined,
+            self.sent.sent,
+            self.sent.deferred,
+            self.sent.failed
+        )
+    }
+}
+
+impl Daemon {
+    /// Opens the database (creating and migrating it), loads templates and
+    /// the token key, and sets up the transport.
+    pub fn open(config: crate::config::Config, db: PathBuf) -> anyhow::Result<Daemon> {
+        let mut store = Store::open(&db)?;
+        let transport = Transport::from_config(&config.transport, &config.sending)?;
+        if let Source::Maildir { path } = &config.source {
+            maildir::ensure(path)?;
+        }
+        let runtime = Arc::new(Runtime::load(config, &mut store)?);
+        Ok(Daemon {
+            runtime,
+            db,
+            transport,
+        })
+    }
+
+    fn tokio() -> anyhow::Result<tokio::runtime::Runtime> {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .context("cannot start the async runtime")
+    }
+
+    /// One ingest pass, one step-2 pass and one outbox pass at `now`
+    /// (`None`: the clock).
+    pub fn once(&self, now: Option<DateTime<Utc>>) -> anyhow::Result<OnceSummary> {
+        let clock = move || now.unwrap_or_else(Utc::now);
+        let mut summary = OnceSummary::default();
+        let mut store = Store::open(&self.db)?;
+        let cfg = &self.runtime.config;
+        Self::tokio()?.block_on(async {
+            summary.fetched = match &cfg.source {
+                Source::Maildir { path } => maildir::pass(&mut store, path, clock())?,
+                Source::Imap { .. } => {
+                    let imap = Imap::from_config(cfg).expect("an IMAP source");
+                    imap.once(&mut store, &|| {}).await?.fetched
+                }
+            };
+            summary.applied =
+                ingest::apply_pending(&mut store, &self.runtime.ingest(true), clock())?;
+            store.relax_durability_for_sending()?;
+            summary.sent =
+                send::send_due(&mut store, &self.transport, &cfg.sending, &clock, &|| false)
+                    .await?;
+            anyhow::Ok(())
+        })?;
+        Ok(summary)
+    }
+
+    /// Runs until SIGTERM or SIGINT.
+    pub fn run(self) -> anyhow::Result<()> {
+        let rt = Self::tokio()?;
+        let shutdown = CancellationToken::new();
+        let outbox_wake = Arc::new(Notify::new());
+        let (ingest_tx, ingest_rx) = std::sync::mpsc::sync_channel::<()>(1);
+
+        // Each worker has its own connection; open them all before starting,
+        // so a database problem stops the start, not a worker.
+        let source_store = Store::open(&self.db)?;
+        let ingest_store = Store::open(&self.db)?;
+        let outbox_store = Store::open(&self.db)?;
+        outbox_store.relax_durability_for_sending()?;
+
+        let ingest_thread = {
+            let runtime = Arc::clone(&self.runtime);
+            let shutdown = shutdown.clone();
+            let wake = Arc::clone(&outbox_wake);
+            std::thread::Builder::new()
+                .name("ingest".into())
+                .spawn(move || ingest_worker(ingest_store, &runtime, ingest_rx, &wake, &shutdown))
+                .context("cannot start the ingest worker")?
+        };
+
+        let result = rt.block_on(async {
+            let signals = tokio::spawn(wait_for_signal(shutdown.clone()));
+            let source = tokio::spawn(source_worker(
+                source_store,
+                Arc::clone(&self.runtime),
+                ingest_tx,
+                shutdown.clone(),
+            ));
+            let outbox = tokio::spawn(outbox_worker(
+                outbox_store,
+                Arc::clone(&self.runtime),
+                self.transport.clone(),
+                Arc::clone(&outbox_wake),
+                shutdown.clone(),
+            ));
+            tracing::info!(db = %self.db.display(), "supportd running");
+            let (source, outbox) = tokio::join!(source, outbox);
+            signals.abort();
+            source.context("source worker")??;
+            outbox.context("outbox worker")??;
+            anyhow::Ok(())
+        });
+        shutdown.cancel();
+        let ingest = ingest_thread
+            .join()
+            .map_err(|_| anyhow::anyhow!("the ingest worker panicked"))?;
+        result?;
+        ingest?;
+        tracing::info!("supportd stopped");
+        Ok(())
+    }
+}
+
+async fn wait_for_signal(shutdown: CancellationToken) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
+        tracing::error!("cannot install signal handlers");
+        return;
+    };
+    tokio::select! {
+        _ = term.recv() => tracing::info!("SIGTERM: stopping"),
+        _ = int.recv() => tracing::info!("SIGINT: stopping"),
+    }
+    shutdown.cancel();
+}
+
+fn wake(tx: &SyncSender<()>) {
+    // A full channel already holds a wake-up; a closed one means shutdown.
+    match tx.try_send(()) {
+        Ok(()) | Err(TrySendError::Full(())) | Err(TrySendError::Disconnected(())) => {}
+    }
+}
+
+async fn source_worker(
+    mut store: Store,
+    runtime: Arc<Runtime>,
+    ingest: SyncSender<()>,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    let cfg = &runtime.config;
+    match &cfg.source {
+        Source::Maildir { path } => {
+            while !shutdown.is_cancelled() {
+                match tokio::task::block_in_place(|| maildir::pass(&mut store, path, Utc::now())) {
+                    Ok(0) => {}
+                    Ok(n) => {
+                        tracing::debug!(messages = n, "Maildir pass");
+                        wake(&ingest);
+                    }
+                    Err(e) => tracing::warn!(error = %e, "Maildir source failed"),
+                }
+                tokio::select! {
+                    _ = tokio::time::sleep(MAILDIR_SCAN) => {}
+                    _ = shutdown.cancelled() => {}
+                }
+            }
+        }
+        Source::Imap { .. } => {
+            let imap = Imap::from_config(cfg).expect("an IMAP source");
+            imap.run(&mut store, &|| wake(&ingest), &|_| {}, &shutdown)
+                .await;
+        }
+    }
+    Ok(())
+}
+
+fn ingest_worker(
+    mut store: Store,
+    runtime: &Runtime,
+    wakes: Receiver<()>,
+    outbox: &Notify,
+    shutdown: &CancellationToken,
+) -> anyhow::Result<()> {
+    let stop = || shutdown.is_cancelled();
+    let mut settings = runtime.ingest(true);
+    settings.stop = Some(&stop);
+    while !shutdown.is_cancelled() {
+        match ingest::apply_pending(&mut store, &settings, Utc::now()) {
+            Ok(s) if s != ingest::Summary::default() => {
+                tracing::debug!(?s, "applied messages");
+                outbox.notify_one();
+            }
+            Ok(_) => {}
+            // A store error here is the database's (disk full, locked for
+            // longer than the busy timeout): log it and try again.
+            Err(e) => tracing::error!(error = %e, "step 2 failed; retrying"),
+        }
+        match wakes.recv_timeout(INGEST_RECHECK) {
+            Ok(()) | Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+                // The source worker ended: keep draining until shutdown.
+                std::thread::sleep(INGEST_RECHECK);
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn outbox_worker(
+    mut store: Store,
+    runtime: Arc<Runtime>,
+    transport: Transport,
+    wake: Arc<Notify>,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    let sending = runtime.config.sending;
+    let clock = Utc::now;
+    let stop = || shutdown.is_cancelled();
+    while !shutdown.is_cancelled() {
+        // On shutdown no new mail starts; the mails in flight get a grace
+        // period to finish and be recorded. One cut short stays pending (a
+        // server that had accepted it gets it again, same Message-ID).
+        let grace = async {
+            shutdown.cancelled().await;
+            tokio::time::sleep(SHUTDOWN_GRACE).await;
+        };
+        let pass = tokio::select! {
+            r = send::send_due(&mut store, &transport, &sending, &clock, &stop) => r,
+            _ = grace => break,
+        };
+        if let Err(e) = pass {
+            tracing::error!(error = %e, "outbox pass failed; retrying");
+            tokio::select! {
+                _ = tokio::time::sleep(OUTBOX_RECHECK) => {}
+                _ = shutdown.cancelled() => {}
+            }
+            continue;
+        }
+        let next = store.next_outbox_due().ok().flatten();
+        let wait = next
+            .map(|t| (t - Utc::now()).to_std().unwrap_or_default())
+            .unwrap_or(OUTBOX_RECHECK)
+            .min(OUTBOX_RECHECK);
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => {}
+            _ = wake.notified() => {}
+            _ = shutdown.cancelled() => {}
+        }
+    }
+    Ok(())
+}

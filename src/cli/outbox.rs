@@ -1,0 +1,103 @@
+//! `supportd outbox list [--pending|--failed|--held] [--json]` and
+//! `supportd outbox retry ID...`: what the sender has done and will do, for
+//! ops.
+
+use std::io::Write;
+
+use chrono::{DateTime, Utc};
+
+use crate::store::{OutboxFilter, Store};
+
+/// Lists outgoing mail, oldest first.
+pub fn list(
+    store: &Store,
+    filter: OutboxFilter,
+    prefix: &str,
+    json: bool,
+    out: &mut impl Write,
+) -> anyhow::Result<()> {
+    let rows = store.outbox_list(filter)?;
+    if json {
+        serde_json::to_writer_pretty(&mut *out, &rows)?;
+        writeln!(out)?;
+        return Ok(());
+    }
+    if rows.is_empty() {
+        let what = match filter {
+            OutboxFilter::All => "no outgoing mail",
+            OutboxFilter::Pending => "no mail waiting to be sent",
+            OutboxFilter::Failed => "no failed mail",
+            OutboxFilter::Held => "no mail held back",
+        };
+        writeln!(out, "{what}")?;
+        return Ok(());
+    }
+    writeln!(
+        out,
+        "{:>6}  {:<7}  {:>3}  {:<9}  {:<20}  {:<20}  TO / ERROR",
+        "ID", "STATE", "TRY", "TICKET", "TEMPLATE", "WHEN"
+    )?;
+    for r in rows {
+        let ticket = r
+            .ticket
+            .map(|t| format!("{prefix}-{t}"))
+            .unwrap_or_default();
+        let when = match r.state.as_str() {
+            "sent" => r.sent_at.clone(),
+            "pending" => r.next_attempt_at.clone(),
+            _ => None,
+        }
+        .unwrap_or_else(|| r.created_at.clone());
+        writeln!(
+            out,
+            "{:>6}  {:<7}  {:>3}  {:<9}  {:<20}  {:<20}  {}",
+            r.id,
+            r.state,
+            r.attempts,
+            ticket,
+            r.template,
+            when,
+            r.to.join(", ")
+        )?;
+        if let Some(e) = r.last_error.as_deref().filter(|_| r.state != "sent") {
+            writeln!(out, "{:>6}  {e}", "")?;
+        }
+    }
+    Ok(())
+}
+
+/// Makes failed, held or pending mails due now, with a fresh give-up
+/// window. Returns false when one of the ids is not a mail that can be
+/// retried (the others are still retried).
+pub fn retry(
+    store: &mut Store,
+    ids: &[i64],
+    now: DateTime<Utc>,
+    out: &mut impl Write,
+    err: &mut impl Write,
+) -> anyhow::Result<bool> {
+    let mut ok = true;
+    for id in ids {
+        match store.outbox_retry(*id, now)?.as_deref() {
+            None => {
+                writeln!(
+                    err,
+                    "supportd: no outgoing mail {id}; see supportd outbox list"
+                )?;
+                ok = false;
+            }
+            Some("sent") => {
+                writeln!(
+                    err,
+                    "supportd: mail {id} was already sent; nothing to retry"
+                )?;
+                ok = false;
+            }
+            Some(state) => writeln!(
+                out,
+                "mail {id}: {state} -> pending, due now (a running daemon sends it within seconds)"
+            )?,
+        }
+    }
+    Ok(ok)
+}

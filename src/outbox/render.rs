@@ -1,0 +1,311 @@
+//! An outbox row as RFC 5322 bytes, built with lettre's message builder
+//! (never by hand): typed address headers, RFC 2047 encoding and folding of
+//! the others, a text/plain UTF-8 body, and the stored message attached as
+//! `message/rfc822` (or, for a consultant's relay, only its attachments).
+//!
+//! Rendering is deterministic: Date is the instant the mail was queued, so a
+//! mail sent twice after a crash is the same mail twice (same Message-ID).
+
+use std::time::{Duration, UNIX_EPOCH};
+
+use lettre::Message;
+use lettre::message::header::{
+    ContentDisposition, ContentTransferEncoding, ContentType, HeaderName, HeaderValue,
+};
+use lettre::message::{Attachment, Body, Mailbox, Mailboxes, MultiPart, SinglePart};
+
+use mail_parser::MimeHeaders;
+
+use super::ATTACH_HEADER;
+use crate::store::Outgoing;
+
+/// Why a row could not be turned into a mail (a permanent failure: the row
+/// is broken, retrying cannot help).
+#[derive(Debug, thiserror::Error)]
+pub enum RenderError {
+    /// An address header does not parse.
+    #[error("header {name}: {value:?} is not a valid address list: {reason}")]
+    Address {
+        /// Header name.
+        name: String,
+        /// Its value.
+        value: String,
+        /// lettre's complaint.
+        reason: String,
+    },
+    /// A header name is not valid.
+    #[error("header name {0:?} is not valid")]
+    HeaderName(String),
+    /// The body was purged before the mail went out.
+    #[error("the body was purged before the mail was sent")]
+    Purged,
+    /// lettre refused the message.
+    #[error("could not build the message: {0}")]
+    Build(String),
+}
+
+/// Headers we set from the row's own fields or typed, never copied raw.
+const STRUCTURAL: &[&str] = &[
+    "message-id",
+    "date",
+    "mime-version",
+    "content-type",
+    "content-transfer-encoding",
+    "from",
+    "to",
+    "cc",
+    "reply-to",
+    "subject",
+];
+
+fn mailboxes(name: &str, value: &str) -> Result<Mailboxes, RenderError> {
+    value
+        .parse::<Mailboxes>()
+        .map_err(|e| RenderError::Address {
+            name: name.into(),
+            value: value.into(),
+            reason: e.to_string(),
+        })
+}
+
+/// The mail's bytes. `attached` is the raw stored message the row names in
+/// `attach_message` (if it still exists).
+pub fn render(m: &Outgoing, attached: Option<&[u8]>) -> Result<Vec<u8>, RenderError> {
+    let body = m.body.as_deref().ok_or(RenderError::Purged)?;
+    let header = |name: &str| {
+        m.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    };
+    let mut b = Message::builder()
+        .message_id(Some(format!("<{}>", m.message_id)))
+        .date(UNIX_EPOCH + Duration::from_secs(m.created_at.timestamp().max(0) as u64))
+        .subject(header("Subject").unwrap_or_default());
+    for name in ["From", "To", "Cc", "Reply-To"] {
+        let Some(value) = header(name) else { continue };
+        for mb in mailboxes(name, value)? {
+            b = match name {
+                "From" => b.from(mb),
+                "To" => b.to(mb),
+                "Cc" => b.cc(mb),
+                _ => b.reply_to(mb),
+            };
+        }
+    }
+    for (k, v) in &m.headers {
+        let lower = k.to_ascii_lowercase();
+        if STRUCTURAL.contains(&lower.as_str()) || k.eq_ignore_ascii_case(ATTACH_HEADER) {
+            continue;
+        }
+        let name = HeaderName::new_from_ascii(k.clone())
+            .map_err(|_| RenderError::HeaderName(k.clone()))?;
+        b = b.raw_header(HeaderValue::new(name, v.clone()));
+    }
+    // The envelope is given to the transport separately; this one only
+    // satisfies the builder (it needs a sender and a recipient).
+    let from: Mailbox = m
+        .envelope_from
+        .parse()
+        .map_err(|e: lettre::address::AddressError| RenderError::Address {
+            name: "envelope".into(),
+            value: m.envelope_from.clone(),
+            reason: e.to_string(),
+        })?;
+    let env_to = m
+        .recipients
+        .iter()
+        .filter_map(|r| r.parse::<lettre::Address>().ok())
+        .collect::<Vec<_>>();
+    let envelope = lettre::address::Envelope::new(Some(from.email), env_to)
+        .map_err(|e| RenderError::Build(e.to_string()))?;
+    b = b.envelope(envelope);
+
+    let text = SinglePart::plain(body.to_string());
+    let message = match (m.attach_message, attached) {
+        (Some(_), Some(raw)) => {
+            let mut parts = MultiPart::mixed().singlepart(text);
+            let only_attachments = header(ATTACH_HEADER) == Some("attachments");
+            if only_attachments {
+                for part in attachments_of(raw) {
+                    parts = parts.singlepart(part);
+                }
+            } else {
+                parts = parts.singlepart(original(raw));
+            }
+            b.multipart(parts)
+        }
+        _ => b.singlepart(text),
+    }
+    .map_err(|e| RenderError::Build(e.to_string()))?;
+    Ok(message.formatted())
+}
+
+/// The original message as `message/rfc822` (RFC 2046 §5.2.1 allows only
+/// 7bit, 8bit or binary there); a message that fits neither (NUL bytes,
+/// overlong lines) goes as a base64 `application/octet-stream` .eml file.
+fn original(raw: &[u8]) -> SinglePart {
+    let disposition = ContentDisposition::attachment("original.eml");
+    for cte in [
+        ContentTransferEncoding::SevenBit,
+        ContentTransferEncoding::EightBit,
+    ] {
+        if let Ok(body) = Body::new_with_encoding(raw.to_vec(), cte) {
+            return SinglePart::builder()
+                .header(ContentType::parse("message/rfc822").expect("valid content type"))
+                .header(disposition)
+                .body(body);
+        }
+    }
+    Attachment::new("original.eml".into()).body(
+        raw.to_vec(),
+        ContentType::parse("application/octet-stream").expect("valid content type"),
+    )
+}
+
+/// The attachments of a stored message, decoded and re-attached with
+/// their names and types (a consultant's files relayed to the customer).
+fn attachments_of(raw: &[u8]) -> Vec<SinglePart> {
+    let Some(msg) = mail_parser::MessageParser::default().parse(raw) else {
+        return Vec::new();
+    };
+    msg.attachments()
+        .map(|a| {
+            let name = a.attachment_name().unwrap_or("attachment").to_string();
+            let ctype = a
+                .content_type()
+                .map(|c| match c.subtype() {
+                    Some(sub) => format!("{}/{}", c.ctype(), sub),
+                    None => c.ctype().to_string(),
+                })
+                .and_then(|s| ContentType::parse(&s).ok())
+                .unwrap_or_else(|| {
+                    ContentType::parse("application/octet-stream").expect("valid content type")
+                });
+            Attachment::new(name).body(a.contents().to_vec(), ctype)
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+
+    fn outgoing() -> Outgoing {
+        let at = "2026-11-23T09:00:00Z".parse().unwrap();
+        let headers: BTreeMap<String, String> = [
+            ("From", "Smartstock Support <support@smartstock.test>"),
+            ("To", "jan@acme.test, Ewa Zając <ewa@acme.test>"),
+            ("Subject", "Re: [SS-7] Zażółć gęślą jaźń"),
+            ("X-Loop", "support@smartstock.test"),
+            ("Auto-Submitted", "auto-replied"),
+            ("In-Reply-To", "<abc@acme.test>"),
+            ("References", "<abc@acme.test>"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        Outgoing {
+            id: 42,
+            ticket: Some(7),
+            template: "acknowledgement".into(),
+            envelope_from: "support+bounce-42@smartstock.test".into(),
+            recipients: vec!["jan@acme.test".into(), "ewa@acme.test".into()],
+            message_id: "SS-7.42.abcdef@smartstock.test".into(),
+            headers,
+            body: Some("Dzień dobry,\nprzyjęliśmy zgłoszenie.\n[SS-7:abcdef]\n".into()),
+            attach_message: None,
+            attempts: 0,
+            created_at: at,
+            retry_from: at,
+        }
+    }
+
+    fn parse(bytes: &[u8]) -> mail_parser::Message<'_> {
+        mail_parser::MessageParser::default().parse(bytes).unwrap()
+    }
+
+    #[test]
+    fn headers_and_body_survive_a_round_trip() {
+        let bytes = render(&outgoing(), None).unwrap();
+        let m = parse(&bytes);
+        assert_eq!(m.subject(), Some("Re: [SS-7] Zażółć gęślą jaźń"));
+        assert_eq!(m.message_id(), Some("SS-7.42.abcdef@smartstock.test"));
+        assert_eq!(m.in_reply_to().as_text(), Some("abc@acme.test"));
+        assert_eq!(
+            m.header_raw("Auto-Submitted").map(str::trim),
+            Some("auto-replied")
+        );
+        assert_eq!(
+            m.header_raw("X-Loop").map(str::trim),
+            Some("support@smartstock.test")
+        );
+        let to: Vec<_> = m
+            .to()
+            .unwrap()
+            .iter()
+            .map(|a| a.address().unwrap().to_string())
+            .collect();
+        assert_eq!(to, ["jan@acme.test", "ewa@acme.test"]);
+        assert_eq!(
+            m.body_text(0).unwrap().trim_end(),
+            "Dzień dobry,\r\nprzyjęliśmy zgłoszenie.\r\n[SS-7:abcdef]".replace("\r\n", "\n")
+        );
+        assert_eq!(m.date().unwrap().to_rfc3339(), "2026-11-23T09:00:00Z");
+        // Deterministic: a resend after a crash is byte for byte the same mail.
+        assert_eq!(bytes, render(&outgoing(), None).unwrap());
+    }
+
+    #[test]
+    fn internal_header_is_never_sent() {
+        let mut o = outgoing();
+        o.headers.insert(ATTACH_HEADER.into(), "attachments".into());
+        let bytes = render(&o, None).unwrap();
+        assert!(
+            !String::from_utf8_lossy(&bytes)
+                .to_ascii_lowercase()
+                .contains("x-supportd")
+        );
+    }
+
+    #[test]
+    fn original_attached_as_message_rfc822() {
+        let original_mail = b"From: jan@acme.test\r\nSubject: help\r\nMessage-ID: <abc@acme.test>\r\n\r\nIt broke.\r\n";
+        let mut o = outgoing();
+        o.attach_message = Some(1);
+        let bytes = render(&o, Some(original_mail)).unwrap();
+        let m = parse(&bytes);
+        let att = m.attachment(0).expect("one attachment");
+        let inner = att.message().expect("message/rfc822");
+        assert_eq!(inner.subject(), Some("help"));
+        assert_eq!(inner.body_text(0).unwrap().trim_end(), "It broke.");
+    }
+
+    #[test]
+    fn relay_carries_only_the_attachments() {
+        let consultant_mail = b"From: anna@smartstock.test\r\nSubject: Re: [SS-7] x\r\nMIME-Version: 1.0\r\n\
+Content-Type: multipart/mixed; boundary=\"b\"\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\n#accept\r\nSee the log.\r\n\
+--b\r\nContent-Type: text/plain; name=\"log.txt\"\r\nContent-Disposition: attachment; filename=\"log.txt\"\r\n\r\nline 1\r\n--b--\r\n";
+        let mut o = outgoing();
+        o.attach_message = Some(1);
+        o.headers.insert(ATTACH_HEADER.into(), "attachments".into());
+        let bytes = render(&o, Some(consultant_mail)).unwrap();
+        let m = parse(&bytes);
+        assert_eq!(m.attachment_count(), 1);
+        let att = m.attachment(0).unwrap();
+        assert_eq!(att.attachment_name(), Some("log.txt"));
+        assert_eq!(att.contents(), b"line 1");
+        assert!(!String::from_utf8_lossy(&bytes).contains("#accept"));
+    }
+
+    #[test]
+    fn broken_rows_are_permanent_errors() {
+        let mut o = outgoing();
+        o.headers.insert("To".into(), "not an address".into());
+        assert!(matches!(render(&o, None), Err(RenderError::Address { .. })));
+        let mut o = outgoing();
+        o.body = None;
+        assert!(matches!(render(&o, None), Err(RenderError::Purged)));
+    }
+}

@@ -1,0 +1,637 @@
+//! The IMAP source (async-imap on tokio, TLS by rustls).
+//!
+//! Per connection: connect (implicit TLS, STARTTLS, or plain when the
+//! config says so), log in (AUTHENTICATE PLAIN when the greeting offers it,
+//! else LOGIN), make sure the processed folder exists, SELECT the folder,
+//! then repeat: sync, wait (IDLE, re-issued every 25 minutes, or NOOP every
+//! `poll-secs`; never STATUS on the selected mailbox, which Dovecot answers
+//! from the session's stale view).
+//!
+//! A sync lists the folder (`UID SEARCH UNDELETED`: processed mail has been
+//! moved out, so this is the backlog), fetches messages above the last
+//! committed UID in batches (sizes first, `RFC822.SIZE`; a message over the
+//! size limit is fetched as its header only, marked with
+//! [`super::TRUNCATED_HEADER`]), commits them with step 1, and only then
+//! flags them `\Seen` and moves them to the processed folder (MOVE, else
+//! COPY + `\Deleted` + EXPUNGE). Messages at or below the last committed UID
+//! that are still in the folder were committed before a crash or a failed
+//! move: they are only moved. Source keys are `imap:<folder>:<uidvalidity>:<uid>`;
+//! after a UIDVALIDITY change the folder is scanned from UID 1 and step 1's
+//! Message-ID + content dedupe recognises what was stored already.
+//!
+//! Every command runs under `source.timeout-secs`; a failed connection is
+//! retried with backoff from 1 s doubling to 5 min, with jitter.
+
+use std::collections::{BTreeMap, HashSet};
+use std::fmt::Debug;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, anyhow, bail};
+use async_imap::{Client, Session};
+use chrono::{DateTime, Utc};
+use futures::TryStreamExt;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpStream;
+use tokio_rustls::TlsConnector;
+use tokio_rustls::rustls::pki_types::{CertificateDer, ServerName, pem::PemObject};
+use tokio_rustls::rustls::{self, ClientConfig, RootCertStore};
+use tokio_util::sync::CancellationToken;
+
+use super::TRUNCATED_HEADER;
+use crate::config::{self, Config, SourceLimits, Tls};
+use crate::store::{Incoming, Store};
+
+/// A connection, plain or TLS.
+pub trait Io: AsyncRead + AsyncWrite + Unpin + Send + Debug {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send + Debug> Io for T {}
+
+type Conn = Box<dyn Io>;
+
+/// IDLE is re-issued this often (RFC 2177: servers may drop it after 30 min).
+const IDLE_RENEW: Duration = Duration::from_secs(25 * 60);
+/// Reconnect backoff.
+const BACKOFF_MIN: Duration = Duration::from_secs(1);
+const BACKOFF_MAX: Duration = Duration::from_secs(300);
+
+/// The IMAP source's settings.
+#[derive(Debug, Clone)]
+pub struct Imap {
+    server: config::Server,
+    folder: String,
+    processed: String,
+    poll: Duration,
+    idle: bool,
+    limits: SourceLimits,
+    max_bytes: u64,
+}
+
+/// What a connection learned about the server.
+#[derive(Debug, Default, Clone, Copy)]
+struct Caps {
+    idle: bool,
+    mv: bool,
+    uidplus: bool,
+}
+
+/// A logged-in, selected session and its folder state.
+struct Selected {
+    session: Session<Conn>,
+    caps: Caps,
+    validity: u32,
+}
+
+/// Counts of one sync.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SyncSummary {
+    /// Messages fetched and committed.
+    pub fetched: usize,
+    /// Messages moved to the processed folder.
+    pub moved: usize,
+}
+
+async fn within<T, E, F>(limit: Duration, what: &str, f: F) -> anyhow::Result<T>
+where
+    F: Future<Output = Result<T, E>>,
+    E: std::error::Error + Send + Sync + 'static,
+{
+    match tokio::time::timeout(limit, f).await {
+        Ok(r) => r.with_context(|| what.to_string()),
+        Err(_) => bail!("{what}: no answer within {} s", limit.as_secs()),
+    }
+}
+
+/// A UID set in IMAP syntax, runs compressed (`1:5,7,9:12`).
+pub fn uid_set(uids: &[u32]) -> String {
+    let mut sorted = uids.to_vec();
+    sorted.sort_unstable();
+    sorted.dedup();
+    let mut out = String::new();
+    let mut i = 0;
+    while i < sorted.len() {
+        let start = sorted[i];
+        let mut end = start;
+        while i + 1 < sorted.len() && sorted[i + 1] == end + 1 {
+            i += 1;
+            end = sorted[i];
+        }
+        if !out.is_empty() {
+            out.push(',');
+        }
+        if start == end {
+            out.push_str(&start.to_string());
+        } else {
+            out.push_str(&format!("{start}:{end}"));
+        }
+        i += 1;
+    }
+    out
+}
+
+struct PlainAuth<'a> {
+    user: &'a str,
+    password: &'a str,
+}
+
+impl async_imap::Authenticator for PlainAuth<'_> {
+    type Response = String;
+    fn process(&mut self, _challenge: &[u8]) -> String {
+        // RFC 4616: authzid NUL authcid NUL passwd (empty authzid).
+        format!("\0{}\0{}", self.user, self.password)
+    }
+}
+
+fn tls_config(server: &config::Server) -> anyhow::Result<Arc<ClientConfig>> {
+    let mut roots = RootCertStore::empty();
+    match &server.ca_file {
+        Some(path) => {
+            let pem = std::fs::read(path)
+                .with_context(|| format!("source.ca-file {}: cannot read", path.display()))?;
+            for cert in CertificateDer::pem_slice_iter(&pem) {
+                let cert =
+                    cert.with_context(|| format!("source.ca-file {}: not PEM", path.display()))?;
+                roots
+                    .add(cert)
+                    .with_context(|| format!("source.ca-file {}", path.display()))?;
+            }
+            if roots.is_empty() {
+                bail!("source.ca-file {}: no certificate in it", path.display());
+            }
+        }
+        None => {
+            let found = rustls_native_certs::load_native_certs();
+            for cert in found.certs {
+                roots.add(cert).ok();
+            }
+            if roots.is_empty() {
+                bail!(
+                    "no system CA certificates found (install ca-certificates, or set source.ca-file)"
+                );
+            }
+        }
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let cfg = ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .context("TLS protocol versions")?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(Arc::new(cfg))
+}
+
+impl Imap {
+    /// The IMAP source of a config (`None` when the source is a Maildir).
+    pub fn from_config(cfg: &Config) -> Option<Imap> {
+        match &cfg.source {
+            config::Source::Imap {
+                server,
+                folder,
+                processed_folder,
+                poll_secs,
+                idle,
+            } => Some(Imap {
+                server: server.clone(),
+                folder: folder.clone(),
+                processed: processed_folder.clone(),
+                poll: Duration::from_secs(*poll_secs),
+                idle: *idle,
+                limits: cfg.source_limits,
+                max_bytes: cfg.limits.max_message_bytes,
+            }),
+            config::Source::Maildir { .. } => None,
+        }
+    }
+
+    fn name(&self) -> String {
+        format!("{}:{}", self.server.host, self.server.port)
+    }
+
+    async fn tls(&self, tcp: TcpStream) -> anyhow::Result<Conn> {
+        let cfg = tls_config(&self.server)?;
+        let name = ServerName::try_from(self.server.host.clone())
+            .with_context(|| format!("{:?} is not a valid TLS server name", self.server.host))?;
+        let stream = within(
+            self.limits.timeout,
+            "TLS handshake",
+            TlsConnector::from(cfg).connect(name, tcp),
+        )
+        .await?;
+        Ok(Box::new(stream))
+    }
+
+    /// Connects, logs in and selects the folder.
+    async fn connect(&self) -> anyhow::Result<Selected> {
+        let t = self.limits.timeout;
+        let addr = (self.server.host.as_str(), self.server.port);
+        let tcp = within(
+            t,
+            &format!("connect to {}", self.name()),
+            TcpStream::connect(addr),
+        )
+        .await?;
+        tcp.set_nodelay(true).ok();
+        let (client, greeting) = match self.server.tls {
+            Tls::Implicit => {
+                let mut c = Client::new(self.tls(tcp).await?);
+                let g = within(t, "read the greeting", c.read_response()).await?;
+                (c, g)
+            }
+            Tls::None => {
+                let mut c = Client::new(Box::new(tcp) as Conn);
+                let g = within(t, "read the greeting", c.read_response()).await?;
+                (c, g)
+            }
+            Tls::Starttls => {
+                let mut c = Client::new(tcp);
+                let g = within(t, "read the greeting", c.read_response()).await?;
+                within(t, "STARTTLS", c.run_command_and_check_ok("STARTTLS", None)).await?;
+                let tcp = c.into_inner();
+                (Client::new(self.tls(tcp).await?), g)
+            }
+        };
+        let greeting = greeting.ok_or_else(|| anyhow!("the server closed the connection"))?;
+        let greeting_text = String::from_utf8_lossy(greeting.borrow_owner()).to_ascii_uppercase();
+        // The greeting may list capabilities (mechanisms offered before TLS).
+        let user = self.server.user.clone().unwrap_or_default();
+        let password = match &self.server.password {
+            Some(p) => p.load()?.expose().to_string(),
+            None => String::new(),
+        };
+        let login = async {
+            if greeting_text.contains("AUTH=PLAIN") {
+                client
+                    .authenticate(
+                        "PLAIN",
+                        PlainAuth {
+                            user: &user,
+                            password: &password,
+                        },
+                    )
+                    .await
+                    .map_err(|(e, _)| e)
+            } else {
+                client.login(&user, &password).await.map_err(|(e, _)| e)
+            }
+        };
+        let mut session = within(t, &format!("log in to {} as {user}", self.name()), login).await?;
+        let caps = within(t, "CAPABILITY", session.capabilities()).await?;
+        let caps = Caps {
+            idle: self.idle && caps.has_str("IDLE"),
+            mv: caps.has_str("MOVE"),
+            uidplus: caps.has_str("UIDPLUS"),
+        };
+        // The processed folder, created if missing.
+        let existing: Vec<_> = within(t, "LIST", async {
+            session
+                .list(None, Some(&self.processed))
+                .await?
+                .try_collect::<Vec<_>>()
+                .await
+        })
+        .await?;
+        if existing.is_empty() {
+            within(
+                t,
+                &format!("create folder {:?}", self.processed),
+                session.create(&self.processed),
+            )
+            .await?;
+            tracing::info!(folder = %self.processed, "created the processed folder");
+        }
+        let mailbox = within(
+            t,
+            &format!("select folder {:?}", self.folder),
+            session.select(&self.folder),
+        )
+        .await?;
+        let validity = mailbox.uid_validity.unwrap_or(0);
+        Ok(Selected {
+            session,
+            caps,
+            validity,
+        })
+    }
+
+    fn validity_key(&self) -> String {
+        format!("imap:{}:uidvalidity", self.folder)
+    }
+
+    fn last_uid_key(&self) -> String {
+        format!("imap:{}:last-uid", self.folder)
+    }
+
+    /// The last committed UID for this UIDVALIDITY (0 after a change, which
+    /// is recorded and logged).
+    fn last_uid(&self, store: &mut Store, validity: u32) -> anyhow::Result<u32> {
+        let known = store.meta(&self.validity_key())?;
+        let last = store
+            .meta(&self.last_uid_key())?
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
+        match known.and_then(|v| v.parse::<u32>().ok()) {
+            Some(v) if v == validity => Ok(last),
+            previous => {
+                if previous.is_some() {
+                    tracing::warn!(
+                        folder = %self.folder,
+                        old = previous.unwrap_or_default(),
+                        new = validity,
+                        "UIDVALIDITY changed: scanning the whole folder again (stored messages are recognised)"
+                    );
+                }
+                store.set_meta(&self.validity_key(), &validity.to_string())?;
+                store.set_meta(&self.last_uid_key(), "0")?;
+                Ok(0)
+            }
+        }
+    }
+
+    /// Fetches, commits and moves everything in the folder.
+    async fn sync(
+        &self,
+        sel: &mut Selected,
+        store: &mut Store,
+        notify: &(dyn Fn() + Sync),
+    ) -> anyhow::Result<SyncSummary> {
+        let t = self.limits.timeout;
+        while sel.session.unsolicited_responses.try_recv().is_ok() {}
+        let last = tokio::task::block_in_place(|| self.last_uid(store, sel.validity))?;
+        let all: HashSet<u32> =
+            within(t, "UID SEARCH", sel.session.uid_search("UNDELETED")).await?;
+        let mut new: Vec<u32> = all.iter().copied().filter(|u| *u > last).collect();
+        new.sort_unstable();
+        let old: Vec<u32> = all.iter().copied().filter(|u| *u <= last).collect();
+        let mut summary = SyncSummary::default();
+        if !old.is_empty() {
+            summary.moved += self.acknowledge(sel, &old).await?;
+        }
+        for chunk in new.chunks(self.limits.fetch_batch.max(1)) {
+            let batch = self.fetch(sel, chunk).await?;
+            let max_uid = chunk.iter().copied().max().unwrap_or(last);
+            let now = Utc::now();
+            tokio::task::block_in_place(|| -> anyhow::Result<()> {
+                store.store_raw(&batch, now)?;
+                store.set_meta(&self.last_uid_key(), &max_uid.to_string())?;
+                Ok(())
+            })?;
+            summary.fetched += batch.len();
+            notify();
+            summary.moved += self.acknowledge(sel, chunk).await?;
+        }
+        Ok(summary)
+    }
+
+    /// Fetches one batch: sizes first, then whole messages within the size
+    /// limit and only the header of larger ones.
+    async fn fetch(&self, sel: &mut Selected, uids: &[u32]) -> anyhow::Result<Vec<Incoming>> {
+        let t = self.limits.timeout;
+        let session = &mut sel.session;
+        let sizes = within(t, "UID FETCH sizes", async {
+            session
+                .uid_fetch(uid_set(uids), "(UID RFC822.SIZE)")
+                .await?
+                .try_collect::<Vec<_>>()
+                .await
+        })
+        .await?;
+        let size_of: BTreeMap<u32, u64> = sizes
+            .iter()
+            .filter_map(|f| Some((f.uid?, u64::from(f.size?))))
+            .collect();
+        let (small, big): (Vec<u32>, Vec<u32>) = uids
+            .iter()
+            .filter(|u| size_of.contains_key(u))
+            .partition(|u| size_of[u] <= self.max_bytes);
+        let mut out = Vec::with_capacity(uids.len());
+        for (set, query, whole) in [
+            (small, "(UID INTERNALDATE BODY.PEEK[])", true),
+            (big, "(UID INTERNALDATE BODY.PEEK[HEADER])", false),
+        ] {
+            if set.is_empty() {
+                continue;
+            }
+            // Large fetches get time in proportion to their size.
+            let bytes: u64 = set.iter().map(|u| size_of[u]).sum();
+            let limit = t + Duration::from_secs(if whole { bytes / 1_000_000 } else { 0 });
+            let fetched = within(limit, "UID FETCH", async {
+                session
+                    .uid_fetch(uid_set(&set), query)
+                    .await?
+                    .try_collect::<Vec<_>>()
+                    .await
+            })
+            .await?;
+            for f in fetched {
+                let Some(uid) = f.uid else { continue };
+                let received_at = f
+                    .internal_date()
+                    .map(|d| d.with_timezone(&Utc))
+                    .unwrap_or_else(Utc::now);
+                let raw = if whole {
+                    let Some(b) = f.body() else { continue };
+                    b.to_vec()
+                } else {
+                    let Some(h) = f.header() else { continue };
+                    let mut raw = format!("{TRUNCATED_HEADER}: {}\r\n", size_of[&uid]).into_bytes();
+                    raw.extend_from_slice(h);
+                    raw
+                };
+                out.push(Incoming {
+                    source_key: Some(format!("imap:{}:{}:{uid}", self.folder, sel.validity)),
+                    raw,
+                    received_at: DateTime::from_timestamp(received_at.timestamp(), 0)
+                        .unwrap_or(received_at),
+                });
+            }
+        }
+        out.sort_by_key(|m| m.source_key.clone());
+        Ok(out)
+    }
+
+    /// Flags committed messages `\Seen` and moves them to the processed
+    /// folder.
+    async fn acknowledge(&self, sel: &mut Selected, uids: &[u32]) -> anyhow::Result<usize> {
+        let t = self.limits.timeout;
+        let set = uid_set(uids);
+        let session = &mut sel.session;
+        within(t, "UID STORE \\Seen", async {
+            session
+                .uid_store(&set, "+FLAGS.SILENT (\\Seen)")
+                .await?
+                .try_collect::<Vec<_>>()
+                .await
+        })
+        .await?;
+        if sel.caps.mv {
+            within(t, "UID MOVE", session.uid_mv(&set, &self.processed)).await?;
+        } else {
+            within(t, "UID COPY", session.uid_copy(&set, &self.processed)).await?;
+            within(t, "UID STORE \\Deleted", async {
+                session
+                    .uid_store(&set, "+FLAGS.SILENT (\\Deleted)")
+                    .await?
+                    .try_collect::<Vec<_>>()
+                    .await
+            })
+            .await?;
+            if sel.caps.uidplus {
+                within(t, "UID EXPUNGE", async {
+                    session
+                        .uid_expunge(&set)
+                        .await?
+                        .try_collect::<Vec<_>>()
+                        .await
+                })
+                .await?;
+            } else {
+                within(t, "EXPUNGE", async {
+                    session.expunge().await?.try_collect::<Vec<_>>().await
+                })
+                .await?;
+            }
+        }
+        Ok(uids.len())
+    }
+
+    /// One pass for `run --once`: connect, sync, log out.
+    pub async fn once(
+        &self,
+        store: &mut Store,
+        notify: &(dyn Fn() + Sync),
+    ) -> anyhow::Result<SyncSummary> {
+        let mut sel = self.connect().await?;
+        let summary = self.sync(&mut sel, store, notify).await?;
+        within(self.limits.timeout, "LOGOUT", sel.session.logout())
+            .await
+            .ok();
+        Ok(summary)
+    }
+
+    /// Runs until `shutdown`: connect, sync, wait for news, sync...;
+    /// reconnects with backoff on any failure. `healthy` is called after
+    /// every successful sync.
+    pub async fn run(
+        &self,
+        store: &mut Store,
+        notify: &(dyn Fn() + Sync),
+        healthy: &(dyn Fn(SyncSummary) + Sync),
+        shutdown: &CancellationToken,
+    ) {
+        let mut backoff = BACKOFF_MIN;
+        while !shutdown.is_cancelled() {
+            let connected = tokio::select! {
+                r = self.connect() => r,
+                _ = shutdown.cancelled() => return,
+            };
+            let result = match connected {
+                Ok(sel) => {
+                    tracing::info!(server = %self.name(), folder = %self.folder, idle = sel.caps.idle, "IMAP connected");
+                    self.serve(sel, store, notify, healthy, shutdown, &mut backoff)
+                        .await
+                }
+                Err(e) => Err(e),
+            };
+            match result {
+                Ok(()) => return,
+                Err(e) => {
+                    let wait = jitter(backoff);
+                    tracing::warn!(server = %self.name(), error = %format!("{e:#}"), retry_in_secs = wait.as_secs_f32(), "IMAP source failed");
+                    tokio::select! {
+                        _ = tokio::time::sleep(wait) => {}
+                        _ = shutdown.cancelled() => return,
+                    }
+                    backoff = (backoff * 2).min(BACKOFF_MAX);
+                }
+            }
+        }
+    }
+
+    /// The sync-and-wait loop of one connection; `Ok` only on shutdown.
+    async fn serve(
+        &self,
+        mut sel: Selected,
+        store: &mut Store,
+        notify: &(dyn Fn() + Sync),
+        healthy: &(dyn Fn(SyncSummary) + Sync),
+        shutdown: &CancellationToken,
+        backoff: &mut Duration,
+    ) -> anyhow::Result<()> {
+        let t = self.limits.timeout;
+        loop {
+            let summary = self.sync(&mut sel, store, notify).await?;
+            *backoff = BACKOFF_MIN;
+            healthy(summary);
+            if summary.fetched > 0 {
+                tracing::debug!(
+                    fetched = summary.fetched,
+                    moved = summary.moved,
+                    "IMAP sync"
+                );
+            }
+            if sel.caps.idle {
+                // The session moves into the IDLE handle and back.
+                let mut idle = sel.session.idle();
+                within(t, "IDLE", idle.init()).await?;
+                let stopping = {
+                    let (wait, _stop) = idle.wait_with_timeout(IDLE_RENEW);
+                    tokio::select! {
+                        r = wait => { r.context("IDLE")?; false }
+                        _ = shutdown.cancelled() => true,
+                    }
+                };
+                sel.session = within(t, "DONE", idle.done()).await?;
+                if stopping {
+                    within(t, "LOGOUT", sel.session.logout()).await.ok();
+                    return Ok(());
+                }
+            } else {
+                tokio::select! {
+                    _ = tokio::time::sleep(self.poll) => {}
+                    _ = shutdown.cancelled() => {
+                        within(t, "LOGOUT", sel.session.logout()).await.ok();
+                        return Ok(());
+                    }
+                }
+                // NOOP refreshes the selected mailbox's view.
+                within(t, "NOOP", sel.session.noop()).await?;
+            }
+        }
+    }
+}
+
+/// `d` ± 20 %.
+fn jitter(d: Duration) -> Duration {
+    let r = getrandom::u32().unwrap_or(0) % 401; // 0..=400
+    d * (800 + r) / 1000
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn uid_sets_compress_runs() {
+        let table: &[(&[u32], &str)] = &[
+            (&[], ""),
+            (&[7], "7"),
+            (&[1, 2, 3, 4, 5], "1:5"),
+            (&[9, 1, 2, 3, 12, 11, 10, 7, 7], "1:3,7,9:12"),
+            (&[4, 6], "4,6"),
+        ];
+        for (uids, want) in table {
+            assert_eq!(uid_set(uids), *want, "{uids:?}");
+        }
+    }
+
+    #[test]
+    fn jitter_stays_within_a_fifth() {
+        for _ in 0..1000 {
+            let j = jitter(Duration::from_secs(10));
+            assert!(
+                j >= Duration::from_secs(8) && j <= Duration::from_secs(12),
+                "{j:?}"
+            );
+        }
+    }
+}

@@ -1,0 +1,265 @@
+//! The outbox as the sender sees it: due mail, and what became of each
+//! attempt (sent, retry later, failed), plus the rows `outbox list` and
+//! `tickets show` print.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use rusqlite::{OptionalExtension, params};
+
+use super::{OutboxRow, Result, Store, from_ts, query, ts};
+
+/// One outgoing mail with everything needed to send it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outgoing {
+    /// Row id (named by the envelope sender).
+    pub id: i64,
+    /// Its ticket.
+    pub ticket: Option<u64>,
+    /// Template name.
+    pub template: String,
+    /// MAIL FROM.
+    pub envelope_from: String,
+    /// RCPT TO.
+    pub recipients: Vec<String>,
+    /// Message-ID without angle brackets.
+    pub message_id: String,
+    /// Headers other than Message-ID, Date and MIME structure.
+    pub headers: BTreeMap<String, String>,
+    /// Plain-text body (`None` once purged).
+    pub body: Option<String>,
+    /// A stored message to attach.
+    pub attach_message: Option<i64>,
+    /// Attempts so far.
+    pub attempts: u32,
+    /// When it was queued (the Date header).
+    pub created_at: DateTime<Utc>,
+    /// Start of the give-up window.
+    pub retry_from: DateTime<Utc>,
+}
+
+/// Which rows `outbox list` shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutboxFilter {
+    /// Every row.
+    All,
+    /// Waiting to be sent (or to be retried).
+    Pending,
+    /// Refused for good, bounced, or given up.
+    Failed,
+    /// Held back by the rate limit.
+    Held,
+}
+
+const ROW_COLUMNS: &str = "id, template, recipients, message_id, state, automatic, created_at, \
+     attempts, next_attempt_at, sent_at, last_error, ticket";
+
+fn outbox_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<OutboxRow> {
+    let state: String = r.get(4)?;
+    Ok(OutboxRow {
+        id: r.get(0)?,
+        template: r.get(1)?,
+        to: serde_json::from_str(&r.get::<_, String>(2)?).unwrap_or_default(),
+        message_id: r.get(3)?,
+        automatic: r.get(5)?,
+        created_at: crate::sla::format_utc(from_ts(r.get(6)?)),
+        attempts: r.get(7)?,
+        next_attempt_at: (state == "pending")
+            .then(|| {
+                r.get::<_, i64>(8)
+                    .map(|t| crate::sla::format_utc(from_ts(t)))
+            })
+            .transpose()?,
+        sent_at: r
+            .get::<_, Option<i64>>(9)?
+            .map(|t| crate::sla::format_utc(from_ts(t))),
+        last_error: r.get(10)?,
+        ticket: r.get::<_, Option<i64>>(11)?.map(|t| t as u64),
+        state,
+    })
+}
+
+impl Store {
+    fn outbox_rows(&self, filter: &str, arg: Option<i64>) -> Result<Vec<OutboxRow>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(&format!(
+                "SELECT {ROW_COLUMNS} FROM outbox {filter} ORDER BY id"
+            ))
+            .map_err(query("read outgoing mail"))?;
+        let rows = stmt
+            .query_map([arg], outbox_row)
+            .map_err(query("read outgoing mail"))?;
+        rows.collect::<std::result::Result<_, _>>()
+            .map_err(query("read outgoing mail"))
+    }
+
+    /// The outgoing mails of a ticket, for `tickets show`.
+    pub fn ticket_outbox(&self, ticket: u64) -> Result<Vec<OutboxRow>> {
+        self.outbox_rows("WHERE ticket = ?1", Some(ticket as i64))
+    }
+
+    /// Every outgoing mail, oldest first.
+    pub fn all_outbox(&self) -> Result<Vec<OutboxRow>> {
+        self.outbox_list(OutboxFilter::All)
+    }
+
+    /// Outgoing mail for `outbox list`, oldest first.
+    pub fn outbox_list(&self, filter: OutboxFilter) -> Result<Vec<OutboxRow>> {
+        let state = match filter {
+            OutboxFilter::All => None,
+            OutboxFilter::Pending => Some("pending"),
+            OutboxFilter::Failed => Some("failed"),
+            OutboxFilter::Held => Some("held"),
+        };
+        let mut stmt = self
+            .conn
+            .prepare_cached(&format!(
+                "SELECT {ROW_COLUMNS} FROM outbox WHERE ?1 IS NULL OR state = ?1 ORDER BY id"
+            ))
+            .map_err(query("read outgoing mail"))?;
+        let rows = stmt
+            .query_map([state], outbox_row)
+            .map_err(query("read outgoing mail"))?;
+        rows.collect::<std::result::Result<_, _>>()
+            .map_err(query("read outgoing mail"))
+    }
+
+    /// Pending mail whose next attempt is due at `now`, oldest first.
+    pub fn due_outbox(&self, now: DateTime<Utc>, limit: usize) -> Result<Vec<Outgoing>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT id, ticket, template, envelope_from, recipients, message_id, headers, body, \
+                 attach_message, attempts, created_at, retry_from FROM outbox \
+                 WHERE state = 'pending' AND next_attempt_at <= ?1 ORDER BY next_attempt_at, id LIMIT ?2",
+            )
+            .map_err(query("read due mail"))?;
+        let rows = stmt
+            .query_map(params![ts(now), limit as i64], |r| {
+                let created_at = from_ts(r.get(10)?);
+                Ok(Outgoing {
+                    id: r.get(0)?,
+                    ticket: r.get::<_, Option<i64>>(1)?.map(|t| t as u64),
+                    template: r.get(2)?,
+                    envelope_from: r.get(3)?,
+                    recipients: serde_json::from_str(&r.get::<_, String>(4)?).unwrap_or_default(),
+                    message_id: r.get(5)?,
+                    headers: serde_json::from_str(&r.get::<_, String>(6)?).unwrap_or_default(),
+                    body: r.get(7)?,
+                    attach_message: r.get(8)?,
+                    attempts: r.get(9)?,
+                    created_at,
+                    retry_from: r.get::<_, Option<i64>>(11)?.map_or(created_at, from_ts),
+                })
+            })
+            .map_err(query("read due mail"))?;
+        rows.collect::<std::result::Result<_, _>>()
+            .map_err(query("read due mail"))
+    }
+
+    /// When the next pending mail is due (`None`: nothing pending).
+    pub fn next_outbox_due(&self) -> Result<Option<DateTime<Utc>>> {
+        let t: Option<i64> = self
+            .conn
+            .query_row(
+                "SELECT MIN(next_attempt_at) FROM outbox WHERE state = 'pending'",
+                [],
+                |r| r.get(0),
+            )
+            .map_err(query("find the next due mail"))?;
+        Ok(t.map(from_ts))
+    }
+
+    /// The server accepted the mail.
+    pub fn outbox_sent(&mut self, id: i64, answer: &str, now: DateTime<Utc>) -> Result<()> {
+        self.conn
+            .execute(
+                "UPDATE outbox SET state = 'sent', attempts = attempts + 1, sent_at = ?2, answer = ?3, \
+                 last_error = NULL WHERE id = ?1 AND state = 'pending'",
+                params![id, ts(now), answer],
+            )
+            .map_err(query("mark a mail sent"))?;
+        Ok(())
+    }
+
+    /// A temporary failure: try again at `next`.
+    pub fn outbox_retry_later(&mut self, id: i64, error: &str, next: DateTime<Utc>) -> Result<()> {
+        self.conn
+            .execute(
+                "UPDATE outbox SET attempts = attempts + 1, next_attempt_at = ?2, last_error = ?3 \
+                 WHERE id = ?1 AND state = 'pending'",
+                params![id, ts(next), error],
+            )
+            .map_err(query("reschedule a mail"))?;
+        Ok(())
+    }
+
+    /// A permanent failure (a 5xx answer, or given up): the mail is failed
+    /// and its ticket's timeline says so.
+    pub fn outbox_failed(&mut self, id: i64, error: &str, now: DateTime<Utc>) -> Result<()> {
+        let tx = self
+            .conn
+            .transaction()
+            .map_err(query("mark a mail failed"))?;
+        let ticket: Option<Option<i64>> = tx
+            .query_row(
+                "UPDATE outbox SET state = 'failed', attempts = attempts + 1, last_error = ?2 \
+                 WHERE id = ?1 AND state = 'pending' RETURNING ticket",
+                params![id, error],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(query("mark a mail failed"))?;
+        if let Some(Some(ticket)) = ticket {
+            tx.execute(
+                "INSERT INTO events (ticket, at, actor, what, detail) VALUES (?1, ?2, 'supportd', 'mail-failed', ?3)",
+                params![
+                    ticket,
+                    ts(now),
+                    serde_json::json!({"outbox": id, "error": error}).to_string()
+                ],
+            )
+            .map_err(query("record a failed mail"))?;
+        }
+        tx.commit().map_err(query("mark a mail failed"))
+    }
+
+    /// `outbox retry ID`: a failed, held or pending mail is due now, with a
+    /// fresh give-up window. Returns the state it was in (`None`: no such
+    /// mail); a sent mail is left alone.
+    pub fn outbox_retry(&mut self, id: i64, now: DateTime<Utc>) -> Result<Option<String>> {
+        let state: Option<String> = self
+            .conn
+            .query_row("SELECT state FROM outbox WHERE id = ?1", [id], |r| r.get(0))
+            .optional()
+            .map_err(query("find a mail"))?;
+        if matches!(state.as_deref(), Some("failed" | "held" | "pending")) {
+            self.conn
+                .execute(
+                    "UPDATE outbox SET state = 'pending', next_attempt_at = ?2, retry_from = ?2 WHERE id = ?1",
+                    params![id, ts(now)],
+                )
+                .map_err(query("retry a mail"))?;
+        }
+        Ok(state)
+    }
+
+    /// For the sender's own connection: commits survive a killed process
+    /// but may be lost on power failure (`synchronous=NORMAL` in WAL mode).
+    /// Losing a "sent" mark costs a duplicate send, never a lost mail, and
+    /// makes each mark a fraction of a millisecond.
+    pub fn relax_durability_for_sending(&self) -> Result<()> {
+        self.conn
+            .pragma_update(None, "synchronous", "NORMAL")
+            .map_err(query("set synchronous=NORMAL"))
+    }
+
+    /// SQLite's `data_version`: changes when another connection (another
+    /// process: `deliver`, `import --send`) commits to the database.
+    pub fn data_version(&self) -> Result<i64> {
+        self.conn
+            .pragma_query_value(None, "data_version", |r| r.get(0))
+            .map_err(query("read data_version"))
+    }
+}
