@@ -47,6 +47,7 @@ pub struct Daemon {
     runtime: Arc<Runtime>,
     db: PathBuf,
     transport: Transport,
+    tokio: tokio::runtime::Runtime,
 }
 
 /// What one `run --once` did.
@@ -86,7 +87,12 @@ impl Daemon {
     /// the token key, and sets up the transport.
     pub fn open(config: crate::config::Config, db: PathBuf) -> anyhow::Result<Daemon> {
         let mut store = Store::open(&db)?;
-        let transport = Transport::from_config(&config.transport, &config.sending)?;
+        let tokio = Self::tokio()?;
+        // lettre's connection pool starts its reaper task when built.
+        let transport = {
+            let _guard = tokio.enter();
+            Transport::from_config(&config.transport, &config.sending)?
+        };
         if let Source::Maildir { path } = &config.source {
             maildir::ensure(path)?;
         }
@@ -95,6 +101,7 @@ impl Daemon {
             runtime,
             db,
             transport,
+            tokio,
         })
     }
 
@@ -113,7 +120,7 @@ impl Daemon {
         let mut summary = OnceSummary::default();
         let mut store = Store::open(&self.db)?;
         let cfg = &self.runtime.config;
-        Self::tokio()?.block_on(async {
+        self.tokio.block_on(async {
             summary.fetched = match &cfg.source {
                 Source::Maildir { path } => maildir::pass(&mut store, path, clock())?,
                 Source::Imap { .. } => {
@@ -134,7 +141,7 @@ impl Daemon {
 
     /// Runs until SIGTERM or SIGINT.
     pub fn run(self) -> anyhow::Result<()> {
-        let rt = Self::tokio()?;
+        let rt = &self.tokio;
         let shutdown = CancellationToken::new();
         let outbox_wake = Arc::new(Notify::new());
         let (ingest_tx, ingest_rx) = std::sync::mpsc::sync_channel::<()>(1);
@@ -186,6 +193,17 @@ impl Daemon {
         ingest?;
         tracing::info!("supportd stopped");
         Ok(())
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        // lettre's pool spawns its closing task on the runtime when dropped.
+        let _guard = self.tokio.enter();
+        drop(std::mem::replace(
+            &mut self.transport,
+            Transport::Dir(PathBuf::new()),
+        ));
     }
 }
 

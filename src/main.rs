@@ -287,10 +287,11 @@ fn init_logging(default: &str) {
         .with_env_filter(filter)
         .with_writer(io::stderr)
         .with_target(false);
+    let colour = io::IsTerminal::is_terminal(&io::stderr());
     if std::env::var_os("JOURNAL_STREAM").is_some() {
         builder.without_time().with_ansi(false).init();
     } else {
-        builder.init();
+        builder.with_ansi(colour).init();
     }
 }
 

@@ -14,6 +14,8 @@ mod fixtures;
 mod hostile;
 mod import;
 mod inspect_cli;
+mod mail_io;
+mod mailserver;
 mod sla_cli;
 mod sla_oracle;
 mod util;

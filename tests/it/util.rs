@@ -72,6 +72,11 @@ impl TempDir {
 
 impl Drop for TempDir {
     fn drop(&mut self) {
+        // Kept after a failure, to look at.
+        if std::thread::panicking() {
+            eprintln!("kept {} for inspection", self.0.display());
+            return;
+        }
         let _ = std::fs::remove_dir_all(&self.0);
     }
 }
