@@ -304,6 +304,10 @@ pub struct RawTransport {
     pub give_up_days: Option<Spanned<i64>>,
     /// Seconds any one SMTP exchange may take.
     pub timeout_secs: Option<Spanned<i64>>,
+    /// Seconds before the first retry of a temporarily refused mail.
+    pub retry_initial_secs: Option<Spanned<i64>>,
+    /// Longest wait between retries, seconds.
+    pub retry_max_secs: Option<Spanned<i64>>,
 }
 
 /// `[calendar]` as written.
@@ -527,6 +531,10 @@ pub struct Sending {
     pub give_up_after: std::time::Duration,
     /// Limit of one SMTP exchange.
     pub timeout: std::time::Duration,
+    /// First retry delay; it doubles up to `retry_max`.
+    pub retry_initial: std::time::Duration,
+    /// Longest retry delay.
+    pub retry_max: std::time::Duration,
 }
 
 impl Default for Sending {
@@ -535,6 +543,8 @@ impl Default for Sending {
             concurrency: 4,
             give_up_after: std::time::Duration::from_secs(5 * 86_400),
             timeout: std::time::Duration::from_secs(60),
+            retry_initial: std::time::Duration::from_secs(60),
+            retry_max: std::time::Duration::from_secs(30 * 60),
         }
     }
 }
@@ -749,6 +759,18 @@ impl Config {
                 raw.transport.timeout_secs.take(),
                 "transport.timeout-secs",
                 60,
+                1,
+            ))),
+            retry_initial: std::time::Duration::from_secs(u64::from(v.count(
+                raw.transport.retry_initial_secs.take(),
+                "transport.retry-initial-secs",
+                60,
+                1,
+            ))),
+            retry_max: std::time::Duration::from_secs(u64::from(v.count(
+                raw.transport.retry_max_secs.take(),
+                "transport.retry-max-secs",
+                1800,
                 1,
             ))),
         };

@@ -268,16 +268,20 @@ fn apply_one(
     let mut bounce_ticket = None;
     if a.kind == Kind::Bounce {
         let permanent = a.bounce_permanent == Some(true);
-        let reason = if permanent {
+        let what = if permanent {
             "bounced: permanent failure"
         } else {
             "bounced: delayed"
+        };
+        let reason = match &a.bounce_detail {
+            Some(d) => format!("{what}: {d}"),
+            None => what.to_string(),
         };
         if let Some((row, ticket)) = store.mark_bounced(
             a.bounced_outbox_id,
             a.bounced_message_id.as_deref(),
             permanent,
-            reason,
+            &reason,
         )? {
             bounce_event = Some((
                 "supportd".to_string(),

@@ -80,6 +80,8 @@ pub struct BounceInfo {
     pub outbox_id: Option<u64>,
     /// Permanent failure (5.x.x, `Action: failed`) rather than a delay.
     pub permanent: bool,
+    /// The report's status code and diagnostic, e.g. `5.1.1 user unknown`.
+    pub detail: Option<String>,
 }
 
 /// The classification.
@@ -133,8 +135,12 @@ static DELAY: LazyLock<Regex> = LazyLock::new(|| {
     )
 });
 
-static STATUS: LazyLock<Regex> =
-    LazyLock::new(|| super::text_regex(r"(?im)^\s*status\s*:\s*([245])\.\d{1,3}\.\d{1,3}"));
+static STATUS: LazyLock<Regex> = LazyLock::new(|| {
+    super::text_regex(r"(?im)^\s*status\s*:\s*(([245])\.\d{1,3}\.\d{1,3})")
+});
+static DIAGNOSTIC: LazyLock<Regex> = LazyLock::new(|| {
+    super::text_regex(r"(?im)^\s*diagnostic-code\s*:\s*[a-z0-9-]*\s*;\s*([^\r\n]+)")
+});
 static ACTION: LazyLock<Regex> =
     LazyLock::new(|| super::text_regex(r"(?im)^\s*action\s*:\s*([a-z]+)"));
 static ANY_ID: LazyLock<Regex> =
@@ -193,9 +199,19 @@ fn auto_reply_rule(p: &Parsed) -> Option<&'static str> {
 }
 
 fn bounce_info(p: &Parsed, markers: &Markers) -> BounceInfo {
-    let status = STATUS
+    let status_code = STATUS
         .captures(&p.delivery_status)
         .map(|c| c[1].to_string());
+    let status = STATUS
+        .captures(&p.delivery_status)
+        .map(|c| c[2].to_string());
+    let diagnostic = DIAGNOSTIC
+        .captures(&p.delivery_status)
+        .map(|c| c[1].trim().chars().take(300).collect::<String>());
+    let detail = match (status_code, diagnostic) {
+        (Some(s), Some(d)) => Some(format!("{s} {d}")),
+        (s, d) => s.or(d),
+    };
     let action = ACTION
         .captures(&p.delivery_status)
         .map(|c| c[1].to_ascii_lowercase());
@@ -235,6 +251,7 @@ fn bounce_info(p: &Parsed, markers: &Markers) -> BounceInfo {
             .or_else(quoted),
         outbox_id,
         permanent,
+        detail,
     }
 }
 

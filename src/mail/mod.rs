@@ -154,6 +154,9 @@ pub struct Analysis {
     pub bounced_outbox_id: Option<u64>,
     /// For bounces: a permanent failure rather than a delay.
     pub bounce_permanent: Option<bool>,
+    /// For bounces: the report's status code and diagnostic.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bounce_detail: Option<String>,
     /// `pl` or `en`.
     pub language: &'static str,
     /// Suggested severity 1–5.
@@ -286,6 +289,7 @@ pub fn analyze_parsed(
         bounced_message_id: class.bounce.as_ref().and_then(|b| b.message_id.clone()),
         bounced_outbox_id: class.bounce.as_ref().and_then(|b| b.outbox_id),
         bounce_permanent: class.bounce.as_ref().map(|b| b.permanent),
+        bounce_detail: class.bounce.as_ref().and_then(|b| b.detail.clone()),
         language: language.as_str(),
         severity: severity.number(),
         severity_source,

@@ -197,11 +197,12 @@ fn write_atomically(dir: &Path, name: &str, bytes: &[u8]) -> std::io::Result<Pat
     Ok(path)
 }
 
-/// Delay before the next attempt after `attempts` failed ones: 1 min,
-/// doubling, at most 30 min.
-pub fn retry_delay(attempts: u32) -> Duration {
-    let secs = 60u64.saturating_mul(1 << attempts.saturating_sub(1).min(10));
-    Duration::from_secs(secs.min(30 * 60))
+/// Delay before the next attempt after `attempts` failed ones: `initial`
+/// (1 min by default), doubling, at most `max` (30 min).
+pub fn retry_delay(attempts: u32, initial: Duration, max: Duration) -> Duration {
+    initial
+        .saturating_mul(1 << attempts.saturating_sub(1).min(20))
+        .min(max)
 }
 
 /// Counts of one pass.
@@ -291,7 +292,12 @@ pub async fn send_due(
                         tracing::warn!(outbox = m.id, ticket = %reference, %error, "mail failed");
                     } else {
                         let next = at
-                            + chrono::Duration::from_std(retry_delay(attempts)).unwrap_or_default();
+                            + chrono::Duration::from_std(retry_delay(
+                                attempts,
+                                sending.retry_initial,
+                                sending.retry_max,
+                            ))
+                            .unwrap_or_default();
                         store.outbox_retry_later(m.id, &error, next)?;
                         summary.deferred += 1;
                         tracing::info!(outbox = m.id, ticket = %reference, %error, next = %crate::sla::format_utc(next), "mail deferred");

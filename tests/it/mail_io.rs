@@ -137,3 +137,175 @@ fn starttls_polling_and_submission_with_auth() {
 fn plain_imap_and_smtps_with_auth() {
     conversation(Options::default(), "none", "smtps");
 }
+
+/// A config whose retries come after 1 s (at most 2 s), for tests that
+/// take a server away and bring it back.
+fn quick_retry_config(ms: &MailServer, source_tls: &str, transport: &str) -> String {
+    ms.supportd_config(source_tls, transport).replace(
+        "[transport]\n",
+        "[transport]\nretry-initial-secs = 1\nretry-max-secs = 2\n",
+    )
+}
+
+fn wait_until(limit: Duration, what: &str, mut check: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + limit;
+    while !check() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{what}: not within {limit:?}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn dovecot_and_postfix_restarts_lose_nothing() {
+    let ms = MailServer::start();
+    let dir = TempDir::new("mailio-restarts");
+    dir.write("config.toml", &quick_retry_config(&ms, "implicit", "plain"));
+    let mut daemon = Daemon::start(&dir.0);
+    let customer = CUSTOMERS[0];
+    wait_until(WAIT, "the daemon's IMAP connection", || {
+        daemon.log().contains("IMAP connected")
+    });
+
+    // IMAP goes away: Postfix queues the request until Dovecot is back,
+    // then the daemon reconnects on its own and answers.
+    ms.stop_dovecot();
+    ms.send(
+        customer,
+        &[SUPPORT],
+        &request(
+            customer,
+            "Printer offline",
+            "r-1@acme.test",
+            "The label printer is offline.\n",
+        ),
+    );
+    ms.start_dovecot().unwrap();
+    ms.wait_for(
+        customer,
+        "INBOX",
+        WAIT,
+        "acknowledgement after Dovecot's restart",
+        |m| subject_has(m, "[SS-1] Printer offline"),
+    );
+    assert!(
+        daemon.log().contains("IMAP source failed"),
+        "{}",
+        daemon.log()
+    );
+
+    // SMTP goes away: a message arriving by pipe is answered once Postfix
+    // is back; meanwhile the mail waits, with the reason, in the outbox.
+    ms.stop_postfix();
+    let (code, _, err) = crate::mailserver::supportd_stdin(
+        &dir.0,
+        &["deliver"],
+        &request(
+            customer,
+            "Scanner offline",
+            "r-2@acme.test",
+            "The scanner is offline too.\n",
+        ),
+    );
+    assert_eq!(code, 0, "{err}");
+    wait_until(WAIT, "a deferred acknowledgement", || {
+        let (_, out, _) = supportd(&dir.0, &["outbox", "list", "--pending", "--json"]);
+        out.contains("\"last_error\": \"") && out.contains("acknowledgement")
+    });
+    ms.start_postfix().unwrap();
+    ms.wait_for(
+        customer,
+        "INBOX",
+        WAIT,
+        "acknowledgement after Postfix's restart",
+        |m| subject_has(m, "[SS-2] Scanner offline"),
+    );
+    let (_, out, _) = supportd(&dir.0, &["outbox", "list", "--pending"]);
+    assert!(out.contains("no mail waiting"), "{out}");
+    assert!(
+        daemon
+            .terminate(Duration::from_secs(10))
+            .is_some_and(|s| s.success())
+    );
+}
+
+#[test]
+fn a_bounce_marks_its_mail_failed() {
+    let ms = MailServer::start();
+    let dir = TempDir::new("mailio-bounce");
+    dir.write("config.toml", &ms.supportd_config("implicit", "plain"));
+    let mut daemon = Daemon::start(&dir.0);
+    // A customer at a domain this mail system does not deliver to: Postfix
+    // accepts the acknowledgement, then returns a delivery report to the
+    // envelope sender support+bounce-<id>@, which names the mail.
+    let stranger = "someone@elsewhere.test";
+    ms.send(
+        stranger,
+        &[SUPPORT],
+        &request(
+            stranger,
+            "Cannot log in",
+            "r-9@elsewhere.test",
+            "Login fails with error 401.\n",
+        ),
+    );
+    wait_until(WAIT, "the acknowledgement failed by the bounce", || {
+        let (_, out, _) = supportd(&dir.0, &["outbox", "list", "--failed", "--json"]);
+        out.contains("acknowledgement") && out.contains(stranger)
+    });
+    let (_, out, _) = supportd(&dir.0, &["outbox", "list", "--failed"]);
+    assert!(out.contains("5.1.2"), "the report's status is shown: {out}");
+    let (_, out, _) = supportd(&dir.0, &["tickets", "show", "SS-1"]);
+    assert!(
+        out.contains("acknowledgement") && out.contains("[failed]"),
+        "{out}"
+    );
+    assert!(
+        daemon
+            .terminate(Duration::from_secs(10))
+            .is_some_and(|s| s.success())
+    );
+}
+
+#[test]
+fn deliver_exit_codes() {
+    let dir = TempDir::new("deliver-codes");
+    dir.write("config.toml", "[store]\npath = \"var/supportd.db\"\n");
+    let msg = request(
+        CUSTOMERS[0],
+        "Piped",
+        "p-1@acme.test",
+        "Through the MTA pipe.\n",
+    );
+    let (code, _, err) = crate::mailserver::supportd_stdin(&dir.0, &["deliver"], &msg);
+    assert_eq!(code, 0, "{err}");
+    // The same message again (an MTA retry): stored once.
+    let (code, _, _) = crate::mailserver::supportd_stdin(&dir.0, &["deliver"], &msg);
+    assert_eq!(code, 0);
+    let (code, out, _) = supportd(&dir.0, &["run", "--once"]);
+    assert_eq!(code, 0);
+    assert!(out.contains("new tickets 1,"), "{out}");
+    // A database the pipe's user cannot write: EX_TEMPFAIL, so the MTA
+    // keeps the message and retries.
+    use std::os::unix::process::CommandExt;
+    let out = std::process::Command::new(crate::util::bin())
+        .args(["--config", "config.toml", "deliver"])
+        .current_dir(&dir.0)
+        .uid(65534)
+        .gid(65534)
+        .stdin(std::fs::File::open(dir.write("m.eml", &String::from_utf8_lossy(&msg))).unwrap())
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(75),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("supportd deliver:"));
+    // Empty input is no message.
+    let (code, _, err) = crate::mailserver::supportd_stdin(&dir.0, &["deliver"], b"");
+    assert_eq!(code, 75, "{err}");
+}

@@ -789,3 +789,26 @@ pub fn supportd(dir: &Path, args: &[&str]) -> (i32, String, String) {
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
 }
+
+/// Runs `supportd ARGS` in `dir` with `stdin`; (exit code, stdout, stderr).
+pub fn supportd_stdin(dir: &Path, args: &[&str], stdin: &[u8]) -> (i32, String, String) {
+    use std::io::Write;
+    let mut child = Command::new(crate::util::bin())
+        .args(["--config", "config.toml"])
+        .args(args)
+        .current_dir(dir)
+        .env("SUPPORTD_TEST_PASSWORD", PASSWORD)
+        .env_remove("SUPPORTD_CONFIG")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run supportd");
+    child.stdin.take().unwrap().write_all(stdin).unwrap();
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
