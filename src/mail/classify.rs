@@ -135,9 +135,8 @@ static DELAY: LazyLock<Regex> = LazyLock::new(|| {
     )
 });
 
-static STATUS: LazyLock<Regex> = LazyLock::new(|| {
-    super::text_regex(r"(?im)^\s*status\s*:\s*(([245])\.\d{1,3}\.\d{1,3})")
-});
+static STATUS: LazyLock<Regex> =
+    LazyLock::new(|| super::text_regex(r"(?im)^\s*status\s*:\s*(([245])\.\d{1,3}\.\d{1,3})"));
 static DIAGNOSTIC: LazyLock<Regex> = LazyLock::new(|| {
     super::text_regex(r"(?im)^\s*diagnostic-code\s*:\s*[a-z0-9-]*\s*;\s*([^\r\n]+)")
 });

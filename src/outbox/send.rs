@@ -326,7 +326,7 @@ mod tests {
         ];
         for (attempts, secs) in table {
             assert_eq!(
-                retry_delay(attempts),
+                retry_delay(attempts, Duration::from_secs(60), Duration::from_secs(1800)),
                 Duration::from_secs(secs),
                 "{attempts}"
             );
