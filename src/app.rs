@@ -59,6 +59,9 @@ pub struct OnceSummary {
     pub applied: ingest::Summary,
     /// The outbox pass.
     pub sent: PassSummary,
+    /// Seconds spent ingesting (fetching with step 1, and step 2 alongside)
+    /// and sending.
+    pub seconds: [f64; 2],
 }
 
 impl std::fmt::Display for OnceSummary {
@@ -78,7 +81,9 @@ impl std::fmt::Display for OnceSummary {
             self.sent.sent,
             self.sent.deferred,
             self.sent.failed
-        )
+        )?;
+        let [ingest, send] = self.seconds;
+        write!(f, " (ingest {ingest:.2} s, send {send:.2} s)")
     }
 }
 
@@ -88,11 +93,7 @@ impl Daemon {
     pub fn open(config: crate::config::Config, db: PathBuf) -> anyhow::Result<Daemon> {
         let mut store = Store::open(&db)?;
         let tokio = Self::tokio()?;
-        // lettre's connection pool starts its reaper task when built.
-        let transport = {
-            let _guard = tokio.enter();
-            Transport::from_config(&config.transport, &config.sending)?
-        };
+        let transport = Transport::from_config(&config.transport, &config.sending)?;
         if let Source::Maildir { path } = &config.source {
             maildir::ensure(path)?;
         }
@@ -113,29 +114,70 @@ impl Daemon {
             .context("cannot start the async runtime")
     }
 
-    /// One ingest pass, one step-2 pass and one outbox pass at `now`
+    /// One ingest pass with step 2 applying alongside (on its own thread and
+    /// connection, as in the daemon), then one outbox pass, at `now`
     /// (`None`: the clock).
     pub fn once(&self, now: Option<DateTime<Utc>>) -> anyhow::Result<OnceSummary> {
         let clock = move || now.unwrap_or_else(Utc::now);
         let mut summary = OnceSummary::default();
         let mut store = Store::open(&self.db)?;
+        let mut apply_store = Store::open(&self.db)?;
         let cfg = &self.runtime.config;
-        self.tokio.block_on(async {
-            summary.fetched = match &cfg.source {
-                Source::Maildir { path } => maildir::pass(&mut store, path, clock())?,
-                Source::Imap { .. } => {
-                    let imap = Imap::from_config(cfg).expect("an IMAP source");
-                    imap.once(&mut store, &|| {}).await?.fetched
+        let fetched_all = std::sync::atomic::AtomicBool::new(false);
+        let (tx, rx) = std::sync::mpsc::sync_channel::<()>(1);
+        let t = std::time::Instant::now();
+        let (fetched_all, apply_store) = (&fetched_all, &mut apply_store);
+        let (fetched, applied) = std::thread::scope(|scope| {
+            let applier = scope.spawn(move || -> anyhow::Result<ingest::Summary> {
+                let settings = self.runtime.ingest(true);
+                let mut total = ingest::Summary::default();
+                loop {
+                    let last = fetched_all.load(std::sync::atomic::Ordering::SeqCst);
+                    total += ingest::apply_pending(apply_store, &settings, clock())?;
+                    if last {
+                        return Ok(total);
+                    }
+                    let _ = rx.recv_timeout(Duration::from_millis(200));
                 }
-            };
-            summary.applied =
-                ingest::apply_pending(&mut store, &self.runtime.ingest(true), clock())?;
-            store.relax_durability_for_sending()?;
-            summary.sent =
-                send::send_due(&mut store, &self.transport, &cfg.sending, &clock, &|| false)
-                    .await?;
-            anyhow::Ok(())
+            });
+            let fetched = self.tokio.block_on(async {
+                let n = match &cfg.source {
+                    Source::Maildir { path } => maildir::pass(&mut store, path, clock())?,
+                    Source::Imap { .. } => {
+                        let imap = Imap::from_config(cfg).expect("an IMAP source");
+                        let s = imap.once(&mut store, &|| wake(&tx)).await?;
+                        tracing::info!(
+                            fetched = s.fetched,
+                            download_secs = s.seconds[0],
+                            commit_secs = s.seconds[1],
+                            move_secs = s.seconds[2],
+                            "IMAP pass"
+                        );
+                        s.fetched
+                    }
+                };
+                anyhow::Ok(n)
+            });
+            fetched_all.store(true, std::sync::atomic::Ordering::SeqCst);
+            wake(&tx);
+            let applied = applier
+                .join()
+                .map_err(|_| anyhow::anyhow!("step 2 panicked"))?;
+            anyhow::Ok((fetched, applied))
         })?;
+        summary.fetched = fetched?;
+        summary.applied = applied?;
+        summary.seconds[0] = t.elapsed().as_secs_f64();
+        let t = std::time::Instant::now();
+        store.relax_durability_for_sending()?;
+        summary.sent = self.tokio.block_on(send::send_due(
+            &mut store,
+            &self.transport,
+            &cfg.sending,
+            &clock,
+            &|| false,
+        ))?;
+        summary.seconds[1] = t.elapsed().as_secs_f64();
         Ok(summary)
     }
 
@@ -193,17 +235,6 @@ impl Daemon {
         ingest?;
         tracing::info!("supportd stopped");
         Ok(())
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        // lettre's pool spawns its closing task on the runtime when dropped.
-        let _guard = self.tokio.enter();
-        drop(std::mem::replace(
-            &mut self.transport,
-            Transport::Dir(PathBuf::new()),
-        ));
     }
 }
 

@@ -540,7 +540,7 @@ pub struct Sending {
 impl Default for Sending {
     fn default() -> Self {
         Sending {
-            concurrency: 4,
+            concurrency: 1,
             give_up_after: std::time::Duration::from_secs(5 * 86_400),
             timeout: std::time::Duration::from_secs(60),
             retry_initial: std::time::Duration::from_secs(60),
@@ -744,7 +744,7 @@ impl Config {
             concurrency: v.count(
                 raw.transport.concurrency.take(),
                 "transport.concurrency",
-                4,
+                1,
                 1,
             ) as usize,
             give_up_after: std::time::Duration::from_secs(

@@ -38,3 +38,4 @@ pub mod source;
 pub mod store;
 pub mod templates;
 pub mod ticket;
+pub mod tls;

@@ -15,6 +15,7 @@
 pub mod compose;
 pub mod render;
 pub mod send;
+pub mod smtp;
 
 /// Internal header (never sent) saying what to attach from
 /// `attach_message`: `message` (the original as message/rfc822, the

@@ -14,13 +14,10 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use futures::StreamExt;
+use lettre::Address;
 use lettre::address::Envelope;
-use lettre::transport::smtp::authentication::Credentials;
-use lettre::transport::smtp::client::{Certificate, Tls as LettreTls, TlsParameters};
-use lettre::transport::smtp::{AsyncSmtpTransport, PoolConfig};
-use lettre::{Address, AsyncTransport, Tokio1Executor};
 
-use crate::config::{self, Sending, Tls};
+use crate::config::{self, Sending};
 use crate::store::{self, Outgoing, Store};
 
 /// What became of one attempt.
@@ -39,8 +36,8 @@ pub enum Outcome {
 pub enum Transport {
     /// `.eml` files in a folder, written atomically (tmp + rename).
     Dir(PathBuf),
-    /// An SMTP server (connections pooled and reused).
-    Smtp(AsyncSmtpTransport<Tokio1Executor>),
+    /// An SMTP server (connections kept and reused).
+    Smtp(std::sync::Arc<super::smtp::SmtpClient>),
 }
 
 impl std::fmt::Debug for Transport {
@@ -79,24 +76,6 @@ pub enum SetupError {
     },
 }
 
-/// TLS parameters for a server, trusting `ca_file` if given (else the
-/// system roots).
-fn tls_parameters(server: &config::Server) -> Result<TlsParameters, SetupError> {
-    let mut b = TlsParameters::builder(server.host.clone());
-    if let Some(path) = &server.ca_file {
-        let pem = std::fs::read(path).map_err(|e| SetupError::Ca {
-            path: path.clone(),
-            reason: e.to_string(),
-        })?;
-        let cert = Certificate::from_pem(&pem).map_err(|e| SetupError::Ca {
-            path: path.clone(),
-            reason: e.to_string(),
-        })?;
-        b = b.add_root_certificate(cert);
-    }
-    b.build_rustls().map_err(|e| SetupError::Tls(e.to_string()))
-}
-
 impl Transport {
     /// The transport the config names.
     pub fn from_config(t: &config::Transport, s: &Sending) -> Result<Transport, SetupError> {
@@ -108,25 +87,9 @@ impl Transport {
                 })?;
                 Ok(Transport::Dir(path.clone()))
             }
-            config::Transport::Smtp { server } => {
-                let tls = match server.tls {
-                    Tls::Implicit => LettreTls::Wrapper(tls_parameters(server)?),
-                    Tls::Starttls => LettreTls::Required(tls_parameters(server)?),
-                    Tls::None => LettreTls::None,
-                };
-                let mut b = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&server.host)
-                    .port(server.port)
-                    .tls(tls)
-                    .timeout(Some(s.timeout))
-                    .pool_config(PoolConfig::new().max_size(s.concurrency as u32));
-                if let (Some(user), Some(password)) = (&server.user, &server.password) {
-                    b = b.credentials(Credentials::new(
-                        user.clone(),
-                        password.load()?.expose().to_string(),
-                    ));
-                }
-                Ok(Transport::Smtp(b.build()))
-            }
+            config::Transport::Smtp { server } => Ok(Transport::Smtp(std::sync::Arc::new(
+                super::smtp::SmtpClient::new(server, s.timeout, s.concurrency)?,
+            ))),
         }
     }
 
@@ -169,7 +132,7 @@ impl Transport {
                     Ok(e) => e,
                     Err(e) => return Outcome::Permanent(format!("envelope: {e}")),
                 };
-                match smtp.send_raw(&envelope, bytes).await {
+                match smtp.send(&envelope, bytes).await {
                     Ok(r) => Outcome::Sent(format!(
                         "{} {}",
                         r.code(),

@@ -35,8 +35,8 @@ use futures::TryStreamExt;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
-use tokio_rustls::rustls::pki_types::{CertificateDer, ServerName, pem::PemObject};
-use tokio_rustls::rustls::{self, ClientConfig, RootCertStore};
+use tokio_rustls::rustls::ClientConfig;
+use tokio_rustls::rustls::pki_types::ServerName;
 use tokio_util::sync::CancellationToken;
 
 use super::TRUNCATED_HEADER;
@@ -51,6 +51,8 @@ type Conn = Box<dyn Io>;
 
 /// IDLE is re-issued this often (RFC 2177: servers may drop it after 30 min).
 const IDLE_RENEW: Duration = Duration::from_secs(25 * 60);
+/// Committed messages moved to the processed folder in one command.
+const MOVE_BATCH: usize = 5000;
 /// Reconnect backoff.
 const BACKOFF_MIN: Duration = Duration::from_secs(1);
 const BACKOFF_MAX: Duration = Duration::from_secs(300);
@@ -83,12 +85,14 @@ struct Selected {
 }
 
 /// Counts of one sync.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct SyncSummary {
     /// Messages fetched and committed.
     pub fetched: usize,
     /// Messages moved to the processed folder.
     pub moved: usize,
+    /// Seconds spent downloading, committing, and flagging + moving.
+    pub seconds: [f64; 3],
 }
 
 async fn within<T, E, F>(limit: Duration, what: &str, f: F) -> anyhow::Result<T>
@@ -143,41 +147,7 @@ impl async_imap::Authenticator for PlainAuth<'_> {
 }
 
 fn tls_config(server: &config::Server) -> anyhow::Result<Arc<ClientConfig>> {
-    let mut roots = RootCertStore::empty();
-    match &server.ca_file {
-        Some(path) => {
-            let pem = std::fs::read(path)
-                .with_context(|| format!("source.ca-file {}: cannot read", path.display()))?;
-            for cert in CertificateDer::pem_slice_iter(&pem) {
-                let cert =
-                    cert.with_context(|| format!("source.ca-file {}: not PEM", path.display()))?;
-                roots
-                    .add(cert)
-                    .with_context(|| format!("source.ca-file {}", path.display()))?;
-            }
-            if roots.is_empty() {
-                bail!("source.ca-file {}: no certificate in it", path.display());
-            }
-        }
-        None => {
-            let found = rustls_native_certs::load_native_certs();
-            for cert in found.certs {
-                roots.add(cert).ok();
-            }
-            if roots.is_empty() {
-                bail!(
-                    "no system CA certificates found (install ca-certificates, or set source.ca-file)"
-                );
-            }
-        }
-    }
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let cfg = ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .context("TLS protocol versions")?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    Ok(Arc::new(cfg))
+    crate::tls::client_config(server.ca_file.as_deref(), "source.ca-file")
 }
 
 impl Imap {
@@ -366,18 +336,46 @@ impl Imap {
         if !old.is_empty() {
             summary.moved += self.acknowledge(sel, &old).await?;
         }
+        // Committed messages are moved in large sets: Dovecot's cost of a
+        // MOVE (an expunge) grows with the folder's size, not the set's.
+        let mut to_move = Vec::new();
         for chunk in new.chunks(self.limits.fetch_batch.max(1)) {
+            let t = std::time::Instant::now();
             let batch = self.fetch(sel, chunk).await?;
+            summary.seconds[0] += t.elapsed().as_secs_f64();
+            let t = std::time::Instant::now();
             let max_uid = chunk.iter().copied().max().unwrap_or(last);
             let now = Utc::now();
-            tokio::task::block_in_place(|| -> anyhow::Result<()> {
-                store.store_raw(&batch, now)?;
-                store.set_meta(&self.last_uid_key(), &max_uid.to_string())?;
-                Ok(())
+            tokio::task::block_in_place(|| {
+                store.store_raw_and_meta(
+                    &batch,
+                    now,
+                    &[(&self.last_uid_key(), &max_uid.to_string())],
+                )
             })?;
+            summary.seconds[1] += t.elapsed().as_secs_f64();
             summary.fetched += batch.len();
             notify();
-            summary.moved += self.acknowledge(sel, chunk).await?;
+            to_move.extend_from_slice(chunk);
+            if to_move.len() >= MOVE_BATCH {
+                let t = std::time::Instant::now();
+                summary.moved += self.acknowledge(sel, &std::mem::take(&mut to_move)).await?;
+                summary.seconds[2] += t.elapsed().as_secs_f64();
+            }
+        }
+        if !to_move.is_empty() {
+            let t = std::time::Instant::now();
+            summary.moved += self.acknowledge(sel, &to_move).await?;
+            summary.seconds[2] += t.elapsed().as_secs_f64();
+        }
+        if summary.fetched > 0 {
+            tracing::debug!(
+                fetched = summary.fetched,
+                download_secs = summary.seconds[0],
+                commit_secs = summary.seconds[1],
+                move_secs = summary.seconds[2],
+                "IMAP sync"
+            );
         }
         Ok(summary)
     }

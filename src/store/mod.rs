@@ -233,7 +233,18 @@ impl Store {
                 version,
                 source,
             };
-            let tx = self.conn.transaction().map_err(fail)?;
+            let tx = self
+                .conn
+                .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+                .map_err(fail)?;
+            // Another process (a `deliver` next to the daemon) may have
+            // migrated while this one waited for the write lock.
+            let now_at: u32 = tx
+                .pragma_query_value(None, "user_version", |r| r.get(0))
+                .map_err(fail)?;
+            if now_at >= version {
+                continue;
+            }
             tx.execute_batch(sql).map_err(fail)?;
             tx.pragma_update(None, "user_version", version)
                 .map_err(fail)?;
@@ -247,9 +258,20 @@ impl Store {
     /// source key, or the same Message-ID with the same content apart from
     /// trace headers.
     pub fn store_raw(&mut self, batch: &[Incoming], now: DateTime<Utc>) -> Result<Vec<Stored>> {
+        self.store_raw_and_meta(batch, now, &[])
+    }
+
+    /// [`Store::store_raw`] that also sets `meta` values in the same
+    /// transaction (a source's position moves with what it stored).
+    pub fn store_raw_and_meta(
+        &mut self,
+        batch: &[Incoming],
+        now: DateTime<Utc>,
+        meta: &[(&str, &str)],
+    ) -> Result<Vec<Stored>> {
         let tx = self
             .conn
-            .transaction()
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
             .map_err(query("begin storing messages"))?;
         let mut out = Vec::with_capacity(batch.len());
         {
@@ -306,6 +328,13 @@ impl Store {
                     .map_err(query("store a message"))?;
                 out.push(Stored::New(id));
             }
+        }
+        for (key, value) in meta {
+            tx.execute(
+                "INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = ?2",
+                params![key, value],
+            )
+            .map_err(query("write a setting"))?;
         }
         tx.commit().map_err(query("commit stored messages"))?;
         Ok(out)

@@ -200,7 +200,7 @@ impl Store {
     pub fn outbox_failed(&mut self, id: i64, error: &str, now: DateTime<Utc>) -> Result<()> {
         let tx = self
             .conn
-            .transaction()
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
             .map_err(query("mark a mail failed"))?;
         let ticket: Option<Option<i64>> = tx
             .query_row(

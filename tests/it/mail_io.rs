@@ -309,3 +309,135 @@ fn deliver_exit_codes() {
     let (code, _, err) = crate::mailserver::supportd_stdin(&dir.0, &["deliver"], b"");
     assert_eq!(code, 75, "{err}");
 }
+
+/// Counts of one kind of our mail in a mailbox: (distinct Message-IDs,
+/// copies beyond the first of any of them).
+fn distinct_and_duplicates(
+    raws: &[Vec<u8>],
+    pick: impl Fn(&mail_parser::Message<'_>) -> bool,
+) -> (usize, usize) {
+    let mut seen = std::collections::HashMap::<String, usize>::new();
+    for raw in raws {
+        let m = mail_parser::MessageParser::default().parse(raw).unwrap();
+        if pick(&m) {
+            *seen
+                .entry(m.message_id().unwrap_or_default().to_string())
+                .or_default() += 1;
+        }
+    }
+    let dups = seen.values().map(|n| n - 1).sum();
+    (seen.len(), dups)
+}
+
+#[test]
+fn kill_9_at_twenty_random_instants_loses_nothing() {
+    const MESSAGES: usize = 1000;
+    const KILLS: usize = 20;
+    let ms = MailServer::start();
+    let dir = TempDir::new("mailio-kill9");
+    let cfg = quick_retry_config(&ms, "implicit", "plain")
+        + "\n[limits]\nauto-per-recipient-per-hour = 100000\nauto-per-domain-per-hour = 100000\n";
+    dir.write("config.toml", &cfg);
+
+    // The customers' mail arrives while the daemon is killed and restarted.
+    let sender = {
+        let smtp = ms.ports.smtp;
+        std::thread::spawn(move || {
+            use lettre::Transport;
+            let t = lettre::SmtpTransport::builder_dangerous("127.0.0.1")
+                .port(smtp)
+                .build();
+            for i in 0..MESSAGES {
+                let customer = CUSTOMERS[i % 2];
+                let raw = request(
+                    customer,
+                    &format!("Problem number {i}"),
+                    &format!("k9-{i}@acme.test"),
+                    &format!("Request {i}: the report export fails with error E{i}.\n"),
+                );
+                let env = lettre::address::Envelope::new(
+                    Some(customer.parse().unwrap()),
+                    vec![SUPPORT.parse().unwrap()],
+                )
+                .unwrap();
+                t.send_raw(&env, &raw).expect("SMTP send");
+            }
+        })
+    };
+    let mut daemon = Daemon::start(&dir.0);
+    for _ in 0..KILLS {
+        // A random instant in the next 50-550 ms.
+        let pause = 50 + u64::from(getrandom::u32().unwrap() % 500);
+        std::thread::sleep(Duration::from_millis(pause));
+        daemon.kill9();
+        daemon = Daemon::start(&dir.0);
+    }
+    sender.join().unwrap();
+
+    let db = dir.0.join("var/supportd.db");
+    let counts = || {
+        let c = rusqlite::Connection::open(&db).unwrap();
+        let q = |sql: &str| -> i64 { c.query_row(sql, [], |r| r.get(0)).unwrap() };
+        (
+            q("SELECT COUNT(*) FROM messages WHERE direction = 'in'"),
+            q("SELECT COUNT(DISTINCT message_id) FROM messages WHERE direction = 'in'"),
+            q("SELECT COUNT(*) FROM tickets"),
+            q("SELECT COUNT(*) FROM messages WHERE state = 'stored'"),
+            q("SELECT COUNT(*) FROM outbox WHERE state = 'pending'"),
+            q("SELECT COUNT(*) FROM outbox WHERE state = 'sent'"),
+        )
+    };
+    wait_until(
+        Duration::from_secs(120),
+        "every message stored and answered",
+        || {
+            let (_, _, tickets, stored, pending, _) = counts();
+            tickets as usize >= MESSAGES && stored == 0 && pending == 0
+        },
+    );
+    assert_eq!(
+        ms.wait_count(SUPPORT, "INBOX", 0, WAIT),
+        0,
+        "the server copies were all moved"
+    );
+    let (messages, distinct, tickets, _, _, sent) = counts();
+    assert_eq!(messages as usize, MESSAGES, "every message stored once");
+    assert_eq!(distinct as usize, MESSAGES);
+    assert_eq!(tickets as usize, MESSAGES, "every ticket exists once");
+    assert_eq!(
+        sent as usize,
+        3 * MESSAGES,
+        "an acknowledgement and two notifications each"
+    );
+    assert_eq!(ms.count(SUPPORT, "Processed"), MESSAGES);
+
+    // What reached the mailboxes: every mail at least once; duplicates
+    // (the same Message-ID twice) at most one per kill.
+    let total_expected = [MESSAGES / 2, MESSAGES / 2, MESSAGES, MESSAGES];
+    let mut duplicates = 0;
+    for (user, expected) in CUSTOMERS
+        .iter()
+        .chain(CONSULTANTS.iter())
+        .zip(total_expected)
+    {
+        ms.wait_count(user, "INBOX", expected, WAIT);
+        let raws = ms.messages(user, "INBOX");
+        let (distinct, dups) = distinct_and_duplicates(&raws, |m| {
+            m.subject().is_some_and(|s| s.contains("Problem number"))
+        });
+        assert_eq!(distinct, expected, "{user}: one mail per ticket");
+        duplicates += dups;
+    }
+    eprintln!(
+        "kill -9 x{KILLS}: {messages} messages stored once, {tickets} tickets, {sent} mails sent, {duplicates} duplicate deliveries"
+    );
+    assert!(
+        duplicates <= KILLS,
+        "{duplicates} duplicates after {KILLS} kills"
+    );
+    assert!(
+        daemon
+            .terminate(Duration::from_secs(10))
+            .is_some_and(|s| s.success())
+    );
+}

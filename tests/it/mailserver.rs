@@ -720,7 +720,7 @@ impl Daemon {
             .append(true)
             .open(dir.join("daemon.log"))
             .unwrap();
-        let child = Command::new(crate::util::bin())
+        let child = Command::new(env!("CARGO_BIN_EXE_supportd"))
             .args(["--config", "config.toml", "run"])
             .current_dir(dir)
             .env("SUPPORTD_TEST_PASSWORD", PASSWORD)
@@ -774,7 +774,7 @@ impl Drop for Daemon {
 
 /// Runs `supportd ARGS` in `dir` with its config.toml; (exit code, stdout, stderr).
 pub fn supportd(dir: &Path, args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(crate::util::bin())
+    let out = Command::new(env!("CARGO_BIN_EXE_supportd"))
         .args(["--config", "config.toml"])
         .args(args)
         .current_dir(dir)
@@ -793,7 +793,7 @@ pub fn supportd(dir: &Path, args: &[&str]) -> (i32, String, String) {
 /// Runs `supportd ARGS` in `dir` with `stdin`; (exit code, stdout, stderr).
 pub fn supportd_stdin(dir: &Path, args: &[&str], stdin: &[u8]) -> (i32, String, String) {
     use std::io::Write;
-    let mut child = Command::new(crate::util::bin())
+    let mut child = Command::new(env!("CARGO_BIN_EXE_supportd"))
         .args(["--config", "config.toml"])
         .args(args)
         .current_dir(dir)
