@@ -15,7 +15,7 @@
 mod mailserver;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use futures::TryStreamExt;
@@ -23,29 +23,11 @@ use mailserver::{CUSTOMERS, Daemon, MailServer, PASSWORD, SUPPORT, request};
 
 const BIN: &str = env!("CARGO_BIN_EXE_supportd");
 
+/// `supportd ARGS` in `dir`, which must succeed; its stdout.
 fn supportd(dir: &Path, args: &[&str]) -> String {
-    let out = Command::new(BIN)
-        .args(["--config", "config.toml"])
-        .args(args)
-        .current_dir(dir)
-        .env("SUPPORTD_TEST_PASSWORD", PASSWORD)
-        .env("SUPPORTD_LOG", "info")
-        .env_remove("SUPPORTD_CONFIG")
-        .stdin(Stdio::null())
-        .output()
-        .expect("run supportd");
-    for line in String::from_utf8_lossy(&out.stderr)
-        .lines()
-        .filter(|l| l.contains("IMAP pass"))
-    {
-        println!("  {line}");
-    }
-    assert!(
-        out.status.success(),
-        "supportd {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    let (code, out, err) = mailserver::supportd(dir, args);
+    assert_eq!(code, 0, "supportd {args:?}: {err}");
+    out
 }
 
 fn fresh(name: &str) -> PathBuf {

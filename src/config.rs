@@ -740,49 +740,54 @@ impl Config {
         let store = Store {
             path: v.path(raw.store.path.as_deref(), "var/supportd.db"),
         };
+        // Unset keys take the defaults of `Sending` and `SourceLimits`.
+        let (ds, dl) = (Sending::default(), SourceLimits::default());
+        let t = &mut raw.transport;
         let sending = Sending {
             concurrency: v.count(
-                raw.transport.concurrency.take(),
+                t.concurrency.take(),
                 "transport.concurrency",
-                1,
+                ds.concurrency as u32,
                 1,
             ) as usize,
-            give_up_after: std::time::Duration::from_secs(
-                u64::from(v.count(
-                    raw.transport.give_up_days.take(),
-                    "transport.give-up-days",
-                    5,
-                    1,
-                )) * 86_400,
+            give_up_after: v.duration(
+                t.give_up_days.take(),
+                "transport.give-up-days",
+                ds.give_up_after,
+                86_400,
             ),
-            timeout: std::time::Duration::from_secs(u64::from(v.count(
-                raw.transport.timeout_secs.take(),
+            timeout: v.duration(
+                t.timeout_secs.take(),
                 "transport.timeout-secs",
-                60,
+                ds.timeout,
                 1,
-            ))),
-            retry_initial: std::time::Duration::from_secs(u64::from(v.count(
-                raw.transport.retry_initial_secs.take(),
+            ),
+            retry_initial: v.duration(
+                t.retry_initial_secs.take(),
                 "transport.retry-initial-secs",
-                60,
+                ds.retry_initial,
                 1,
-            ))),
-            retry_max: std::time::Duration::from_secs(u64::from(v.count(
-                raw.transport.retry_max_secs.take(),
+            ),
+            retry_max: v.duration(
+                t.retry_max_secs.take(),
                 "transport.retry-max-secs",
-                1800,
+                ds.retry_max,
                 1,
-            ))),
+            ),
         };
         let source_limits = SourceLimits {
-            timeout: std::time::Duration::from_secs(u64::from(v.count(
+            timeout: v.duration(
                 raw.source.timeout_secs.take(),
                 "source.timeout-secs",
-                60,
+                dl.timeout,
                 1,
-            ))),
-            fetch_batch: v.count(raw.source.fetch_batch.take(), "source.fetch-batch", 200, 1)
-                as usize,
+            ),
+            fetch_batch: v.count(
+                raw.source.fetch_batch.take(),
+                "source.fetch-batch",
+                dl.fetch_batch as u32,
+                1,
+            ) as usize,
         };
         let source = v.source(raw.source);
         let transport = v.transport(raw.transport);
@@ -913,6 +918,18 @@ impl Validator<'_> {
     }
 
     /// A non-negative integer with a default and a minimum.
+    /// A whole number of `unit` seconds, at least one unit.
+    fn duration(
+        &mut self,
+        value: Option<Spanned<i64>>,
+        key: &str,
+        default: std::time::Duration,
+        unit: u64,
+    ) -> std::time::Duration {
+        let units = self.count(value, key, (default.as_secs() / unit) as u32, 1);
+        std::time::Duration::from_secs(u64::from(units) * unit)
+    }
+
     fn count(&mut self, value: Option<Spanned<i64>>, key: &str, default: u32, min: u32) -> u32 {
         let Some(v) = value else { return default };
         match u32::try_from(*v.get_ref()) {

@@ -127,18 +127,6 @@ pub struct Summary {
     pub quarantined: u64,
 }
 
-impl std::ops::AddAssign for Summary {
-    fn add_assign(&mut self, o: Summary) {
-        self.new_tickets += o.new_tickets;
-        self.replies += o.replies;
-        self.commands_applied += o.commands_applied;
-        self.commands_rejected += o.commands_rejected;
-        self.auto_replies += o.auto_replies;
-        self.bounces += o.bounces;
-        self.quarantined += o.quarantined;
-    }
-}
-
 /// How many pending messages are applied per transaction.
 const BATCH: usize = 500;
 

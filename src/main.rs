@@ -336,8 +336,7 @@ fn main() -> ExitCode {
 /// temporary for the MTA (exit 75): the message stays in its queue.
 fn deliver(args: &Args) -> anyhow::Result<()> {
     use std::io::Read;
-    let cfg = Config::locate(args.config.as_deref())?.unwrap_or_default();
-    let db = args.db.clone().unwrap_or_else(|| cfg.store.path.clone());
+    let (_, db) = config_and_db(args)?;
     let mut raw = Vec::new();
     io::stdin()
         .lock()
@@ -358,6 +357,14 @@ fn deliver(args: &Args) -> anyhow::Result<()> {
         now,
     )?;
     Ok(())
+}
+
+/// The config (built-in when there is no file) and the database path
+/// (`--db`, else the config's).
+fn config_and_db(args: &Args) -> Result<(Config, PathBuf), config::Error> {
+    let cfg = Config::locate(args.config.as_deref())?.unwrap_or_default();
+    let db = args.db.clone().unwrap_or_else(|| cfg.store.path.clone());
+    Ok((cfg, db))
 }
 
 fn policy(args: &Args) -> Result<Policy, Failure> {
@@ -481,8 +488,7 @@ fn run(args: Args) -> Result<ExitCode, Failure> {
             })
         }
         Command::Import { paths, send } => {
-            let cfg = Config::locate(args.config.as_deref())?.unwrap_or_default();
-            let db = args.db.clone().unwrap_or_else(|| cfg.store.path.clone());
+            let (cfg, db) = config_and_db(&args)?;
             let mut store = supportd::store::Store::open(&db)?;
             let rt = cli::Runtime::load(cfg, &mut store)?;
             let now = args.now.unwrap_or_else(Utc::now);
@@ -497,8 +503,7 @@ fn run(args: Args) -> Result<ExitCode, Failure> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Quarantine(cmd) => {
-            let cfg = Config::locate(args.config.as_deref())?.unwrap_or_default();
-            let db = args.db.clone().unwrap_or_else(|| cfg.store.path.clone());
+            let (cfg, db) = config_and_db(&args)?;
             let mut store = supportd::store::Store::open(&db)?;
             let now = args.now.unwrap_or_else(Utc::now);
             let mut out = stdout.lock();
@@ -521,8 +526,7 @@ fn run(args: Args) -> Result<ExitCode, Failure> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Tickets(cmd) => {
-            let cfg = Config::locate(args.config.as_deref())?.unwrap_or_default();
-            let db = args.db.clone().unwrap_or_else(|| cfg.store.path.clone());
+            let (cfg, db) = config_and_db(&args)?;
             let store = supportd::store::Store::open_read_only(&db)?;
             let prefix = &cfg.support.ticket_prefix;
             match cmd {
@@ -580,8 +584,7 @@ fn run(args: Args) -> Result<ExitCode, Failure> {
                     ),
                 });
             }
-            let cfg = Config::locate(args.config.as_deref())?.unwrap_or_default();
-            let db = args.db.clone().unwrap_or_else(|| cfg.store.path.clone());
+            let (cfg, db) = config_and_db(&args)?;
             let daemon = supportd::app::Daemon::open(cfg, db)?;
             if *once {
                 let summary = daemon.once(args.now)?;
@@ -593,8 +596,7 @@ fn run(args: Args) -> Result<ExitCode, Failure> {
         }
         Command::Deliver => unreachable!("handled in main"),
         Command::Outbox(cmd) => {
-            let cfg = Config::locate(args.config.as_deref())?.unwrap_or_default();
-            let db = args.db.clone().unwrap_or_else(|| cfg.store.path.clone());
+            let (cfg, db) = config_and_db(&args)?;
             match cmd {
                 OutboxCommand::List {
                     pending,

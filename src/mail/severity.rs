@@ -3,7 +3,7 @@
 //! severity) in order; otherwise 3. Rules are configurable; the shipped
 //! defaults are English and Polish. Pure.
 
-use std::sync::LazyLock;
+use std::sync::{Arc, LazyLock, OnceLock};
 
 use regex::Regex;
 
@@ -32,10 +32,13 @@ pub enum Source {
 pub const RULE_SAMPLE_BYTES: usize = 4_000;
 
 /// Ordered rules: the first match wins. All rules run in one pass over the
-/// text (a `RegexSet`).
+/// text (a `RegexSet`). The shipped rules are compiled on first use (and
+/// once for all clones): commands that never suggest a severity, such as
+/// `deliver`, would otherwise spend nearly all their time compiling them.
 #[derive(Debug, Clone)]
 pub struct SeverityRules {
-    set: regex::RegexSet,
+    patterns: Arc<[String]>,
+    set: Arc<OnceLock<regex::RegexSet>>,
     severities: Vec<Severity>,
 }
 
@@ -105,32 +108,56 @@ pub const DEFAULT_RULES: &[(&str, u8)] = &[
 ];
 
 impl Default for SeverityRules {
+    /// The shipped rules (valid: a test compiles them), compiled on first use.
     fn default() -> Self {
-        // Our own patterns get ASCII word boundaries (see `ascii_pattern`).
-        SeverityRules::new(
-            DEFAULT_RULES
+        SeverityRules {
+            // Our own patterns get ASCII word boundaries (see `ascii_pattern`).
+            patterns: DEFAULT_RULES
                 .iter()
-                .map(|(r, s)| (super::ascii_pattern(r), *s)),
-        )
-        .expect("default rules are valid")
+                .map(|(r, _)| super::ascii_pattern(r))
+                .collect(),
+            set: Arc::default(),
+            severities: DEFAULT_RULES
+                .iter()
+                .map(|(_, s)| Severity::from_number(*s).expect("shipped severities are 1-5"))
+                .collect(),
+        }
     }
 }
 
 impl SeverityRules {
-    /// Rules from (regex, severity) pairs; an invalid one is an error naming it.
+    /// Rules from (regex, severity) pairs, compiled now; an invalid one is an
+    /// error naming it.
     pub fn new(rules: impl IntoIterator<Item = (String, u8)>) -> Result<Self, String> {
         let mut patterns = Vec::new();
         let mut severities = Vec::new();
         for (re, sev) in rules {
             let severity = Severity::from_number(sev)
                 .ok_or_else(|| format!("severity {sev} of rule {re:?} is not 1-5"))?;
-            Regex::new(&re).map_err(|e| format!("rule {re:?} is not a valid regex: {e}"))?;
             patterns.push(re);
             severities.push(severity);
         }
-        let set = regex::RegexSet::new(&patterns)
-            .map_err(|e| format!("the severity rules do not compile together: {e}"))?;
-        Ok(SeverityRules { set, severities })
+        let set = regex::RegexSet::new(&patterns).map_err(|e| {
+            // Name the rule at fault when one alone is invalid.
+            match patterns
+                .iter()
+                .find_map(|re| Regex::new(re).err().map(|e| (re, e)))
+            {
+                Some((re, e)) => format!("rule {re:?} is not a valid regex: {e}"),
+                None => format!("the severity rules do not compile together: {e}"),
+            }
+        })?;
+        Ok(SeverityRules {
+            patterns: patterns.into(),
+            set: Arc::new(OnceLock::from(set)),
+            severities,
+        })
+    }
+
+    fn set(&self) -> &regex::RegexSet {
+        self.set.get_or_init(|| {
+            regex::RegexSet::new(self.patterns.iter()).expect("validated or shipped rules")
+        })
     }
 
     /// The suggested severity of a request.
@@ -143,7 +170,8 @@ impl SeverityRules {
             return (s, Source::Explicit);
         }
         let sample = &text[..text.floor_char_boundary(text.len().min(RULE_SAMPLE_BYTES))];
-        let first = |t: &str| self.set.matches(t).iter().next();
+        let set = self.set();
+        let first = |t: &str| set.matches(t).iter().next();
         match [first(subject), first(sample)].into_iter().flatten().min() {
             Some(i) => (self.severities[i], Source::Rule),
             None => (Severity::Minor, Source::Default),
@@ -154,6 +182,19 @@ impl SeverityRules {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn shipped_rules_compile() {
+        let shipped = SeverityRules::default();
+        let checked = SeverityRules::new(
+            shipped
+                .patterns
+                .iter()
+                .cloned()
+                .zip(shipped.severities.iter().map(|s| s.number())),
+        );
+        assert!(checked.is_ok(), "{:?}", checked.err());
+    }
 
     #[test]
     fn suggestions() {

@@ -57,14 +57,20 @@ fn cur_name(name: &str) -> String {
 /// One pass: commits every message in `new/` and moves it to `cur/`.
 /// Returns how many files were taken (new and duplicate).
 pub fn pass(store: &mut Store, dir: &Path, now: DateTime<Utc>) -> Result<usize, Error> {
-    ensure(dir)?;
     let new = dir.join("new");
     let io = |source| Error::Io {
         path: new.clone(),
         source,
     };
-    let mut names: Vec<String> = std::fs::read_dir(&new)
-        .map_err(io)?
+    let listing = match std::fs::read_dir(&new) {
+        // Removed while running (or never made): made again, empty.
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            ensure(dir)?;
+            return Ok(0);
+        }
+        r => r.map_err(io)?,
+    };
+    let mut names: Vec<String> = listing
         .filter_map(|e| e.ok())
         .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
         .map(|e| e.file_name().to_string_lossy().into_owned())

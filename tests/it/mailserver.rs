@@ -774,20 +774,7 @@ impl Drop for Daemon {
 
 /// Runs `supportd ARGS` in `dir` with its config.toml; (exit code, stdout, stderr).
 pub fn supportd(dir: &Path, args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_supportd"))
-        .args(["--config", "config.toml"])
-        .args(args)
-        .current_dir(dir)
-        .env("SUPPORTD_TEST_PASSWORD", PASSWORD)
-        .env_remove("SUPPORTD_CONFIG")
-        .stdin(Stdio::null())
-        .output()
-        .expect("run supportd");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    supportd_stdin(dir, args, b"")
 }
 
 /// Runs `supportd ARGS` in `dir` with `stdin`; (exit code, stdout, stderr).
