@@ -435,16 +435,22 @@ impl Imap {
                     raw.extend_from_slice(h);
                     raw
                 };
-                out.push(Incoming {
-                    source_key: Some(format!("imap:{}:{}:{uid}", self.folder, sel.validity)),
-                    raw,
-                    received_at: DateTime::from_timestamp(received_at.timestamp(), 0)
-                        .unwrap_or(received_at),
-                });
+                out.push((
+                    uid,
+                    Incoming {
+                        source_key: Some(format!("imap:{}:{}:{uid}", self.folder, sel.validity)),
+                        raw,
+                        received_at: DateTime::from_timestamp(received_at.timestamp(), 0)
+                            .unwrap_or(received_at),
+                    },
+                ));
             }
         }
-        out.sort_by_key(|m| m.source_key.clone());
-        Ok(out)
+        // In UID (arrival) order: a reply must not be applied before the
+        // request it answers. (Sorting the keys as text put UID 1000
+        // before 999.)
+        out.sort_unstable_by_key(|(uid, _)| *uid);
+        Ok(out.into_iter().map(|(_, m)| m).collect())
     }
 
     /// Flags committed messages `\Seen` and moves them to the processed

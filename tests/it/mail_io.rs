@@ -441,3 +441,92 @@ fn kill_9_at_twenty_random_instants_loses_nothing() {
             .is_some_and(|s| s.success())
     );
 }
+
+fn ticket_count(dir: &std::path::Path) -> usize {
+    let (code, out, err) = supportd(dir, &["tickets", "list", "--state", "all", "--json"]);
+    assert_eq!(code, 0, "{err}");
+    out.matches("\"ref\":").count()
+}
+
+/// A backlog is applied in arrival (UID) order, also across UID 9 -> 10;
+/// and after Dovecot renumbers the folder (a new UIDVALIDITY), the same
+/// messages put back are recognised, not ticketed again.
+#[test]
+fn backlog_order_and_uidvalidity_change() {
+    let ms = MailServer::start();
+    let dir = TempDir::new("mailio-uidvalidity");
+    dir.write("config.toml", &ms.supportd_config("implicit", "plain"));
+    let customer = CUSTOMERS[0];
+    for i in 1..=8 {
+        let subject = format!("Filler {i}");
+        ms.send(
+            customer,
+            &[SUPPORT],
+            &request(customer, &subject, &format!("f{i}@acme.test"), "x\n"),
+        );
+    }
+    ms.send(
+        customer,
+        &[SUPPORT],
+        &request(
+            customer,
+            "Invoice totals wrong",
+            "inv@acme.test",
+            "Totals differ.\n",
+        ),
+    );
+    let reply = format!(
+        "From: Customer <{customer}>\r\nTo: {SUPPORT}\r\nSubject: Re: Invoice totals wrong\r\n\
+         Message-ID: <inv-2@acme.test>\r\nIn-Reply-To: <inv@acme.test>\r\nReferences: <inv@acme.test>\r\n\
+         Date: Mon, 23 Nov 2026 10:05:00 +0100\r\n\r\nAlso the VAT line is missing.\r\n"
+    );
+    ms.send(customer, &[SUPPORT], reply.as_bytes());
+    assert_eq!(ms.wait_count(SUPPORT, "INBOX", 10, WAIT), 10);
+
+    let (code, out, err) = supportd(&dir.0, &["run", "--once"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.starts_with("fetched 10;"), "{out}");
+    assert_eq!(
+        ticket_count(&dir.0),
+        9,
+        "the reply (UID 10) joined the request (UID 9): {out}"
+    );
+    let (_, show, _) = supportd(&dir.0, &["tickets", "show", "SS-9", "--json"]);
+    assert!(show.contains("inv-2@acme.test"), "{show}");
+    assert_eq!(ms.count(SUPPORT, "INBOX"), 0);
+    assert_eq!(ms.count(SUPPORT, "Processed"), 10);
+
+    // Put the processed mail back into the INBOX and make Dovecot forget the
+    // INBOX's UIDs: it gives the folder a new UIDVALIDITY.
+    ms.stop_dovecot();
+    let maildir = ms.dir.join("mail/smartstock.test/support/Maildir");
+    for f in std::fs::read_dir(maildir.join(".Processed/cur")).unwrap() {
+        let f = f.unwrap().path();
+        std::fs::copy(&f, maildir.join("cur").join(f.file_name().unwrap())).unwrap();
+    }
+    for f in std::fs::read_dir(&maildir).unwrap() {
+        let f = f.unwrap().path();
+        let name = f.file_name().unwrap().to_string_lossy().into_owned();
+        if name.starts_with("dovecot-uidlist") || name.starts_with("dovecot.index") {
+            std::fs::remove_file(&f).unwrap();
+        }
+    }
+    std::process::Command::new("chown")
+        .args(["-R", "mail:mail"])
+        .arg(&maildir)
+        .status()
+        .unwrap();
+    ms.start_dovecot().unwrap();
+    assert_eq!(ms.count(SUPPORT, "INBOX"), 10);
+
+    let (code, out, err) =
+        crate::mailserver::supportd_env(&dir.0, &["run", "--once"], &[("SUPPORTD_LOG", "warn")]);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("UIDVALIDITY changed"), "{err}");
+    assert!(
+        out.starts_with("fetched 10;") && out.contains("new tickets 0,"),
+        "{out}"
+    );
+    assert_eq!(ticket_count(&dir.0), 9, "nothing ticketed twice");
+    assert_eq!(ms.count(SUPPORT, "INBOX"), 0, "moved again");
+}

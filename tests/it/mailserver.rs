@@ -774,11 +774,20 @@ impl Drop for Daemon {
 
 /// Runs `supportd ARGS` in `dir` with its config.toml; (exit code, stdout, stderr).
 pub fn supportd(dir: &Path, args: &[&str]) -> (i32, String, String) {
-    supportd_stdin(dir, args, b"")
+    supportd_env(dir, args, &[])
+}
+
+/// [`supportd`] with extra environment variables.
+pub fn supportd_env(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
+    run_in(dir, args, b"", env)
 }
 
 /// Runs `supportd ARGS` in `dir` with `stdin`; (exit code, stdout, stderr).
 pub fn supportd_stdin(dir: &Path, args: &[&str], stdin: &[u8]) -> (i32, String, String) {
+    run_in(dir, args, stdin, &[])
+}
+
+fn run_in(dir: &Path, args: &[&str], stdin: &[u8], env: &[(&str, &str)]) -> (i32, String, String) {
     use std::io::Write;
     let mut child = Command::new(env!("CARGO_BIN_EXE_supportd"))
         .args(["--config", "config.toml"])
@@ -786,6 +795,7 @@ pub fn supportd_stdin(dir: &Path, args: &[&str], stdin: &[u8]) -> (i32, String, 
         .current_dir(dir)
         .env("SUPPORTD_TEST_PASSWORD", PASSWORD)
         .env_remove("SUPPORTD_CONFIG")
+        .envs(env.iter().copied())
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
