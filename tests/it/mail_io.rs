@@ -530,3 +530,64 @@ fn backlog_order_and_uidvalidity_change() {
     assert_eq!(ticket_count(&dir.0), 9, "nothing ticketed twice");
     assert_eq!(ms.count(SUPPORT, "INBOX"), 0, "moved again");
 }
+
+/// The README's first command: config.example.toml alone in an empty folder
+/// runs on the embedded default, Maildir in and .eml files out.
+#[test]
+fn example_config_runs_with_no_mail_server() {
+    let dir = TempDir::new("mailio-example");
+    std::fs::copy(
+        concat!(env!("CARGO_MANIFEST_DIR"), "/config.example.toml"),
+        dir.0.join("config.toml"),
+    )
+    .unwrap();
+    let (code, out, err) = supportd(&dir.0, &["run", "--once"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.starts_with("fetched 0;"), "{out}");
+    for sub in [
+        "var/inbox/new",
+        "var/inbox/cur",
+        "var/inbox/tmp",
+        "var/outbox",
+    ] {
+        assert!(dir.0.join(sub).is_dir(), "{sub} created");
+    }
+
+    // The daemon: a mail dropped into new/ is answered into var/outbox/.
+    let mut daemon = Daemon::start(&dir.0);
+    std::fs::write(
+        dir.0.join("var/inbox/new/1700000000.M1.test"),
+        request(
+            "jan@acme.example",
+            "Export fails",
+            "ex-1@acme.example",
+            "The export fails with E42.\n",
+        ),
+    )
+    .unwrap();
+    let outbox = dir.0.join("var/outbox");
+    let acknowledgement = || {
+        std::fs::read_dir(&outbox).unwrap().flatten().find_map(|e| {
+            let text = std::fs::read_to_string(e.path()).ok()?;
+            (text.contains("Subject: Re: [SS-1] Export fails")
+                && text.contains("To: jan@acme.example"))
+            .then_some(text)
+        })
+    };
+    wait_until(WAIT, "the acknowledgement file", || {
+        acknowledgement().is_some()
+    });
+    let ack = acknowledgement().unwrap();
+    assert!(ack.contains("Auto-Submitted: auto-replied"), "{ack}");
+    assert!(
+        dir.0.join("var/inbox/cur/1700000000.M1.test:2,S").exists(),
+        "moved to cur/"
+    );
+    assert!(
+        daemon
+            .terminate(Duration::from_secs(10))
+            .is_some_and(|s| s.success()),
+        "{}",
+        daemon.log()
+    );
+}
