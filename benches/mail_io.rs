@@ -151,18 +151,20 @@ fn main() {
     let cfg = cfg[..cfg.find("[unused]").unwrap()].to_string();
     std::fs::write(imap_dir.join("config.toml"), &cfg).unwrap();
     let t = Instant::now();
-    let out = supportd(&imap_dir, &["run", "--once"]);
+    let (code, out, err) =
+        mailserver::supportd_env(&imap_dir, &["run", "--once"], &[("SUPPORTD_LOG", "debug")]);
+    assert_eq!(code, 0, "{err}");
     let total = t.elapsed().as_secs_f64();
+    for line in err.lines().filter(|l| l.contains("IMAP sync")) {
+        println!("  {line}");
+    }
     let imap_secs = phase(&out, "ingest");
     println!("run --once (IMAP): {}", out.trim());
     assert_eq!(ms.count(SUPPORT, "Processed"), n, "all moved");
 
     let import_dir = fresh("import");
-    std::fs::write(
-        import_dir.join("config.toml"),
-        "[store]\npath = \"var/supportd.db\"\n",
-    )
-    .unwrap();
+    // The same config: the same consultants get the same notifications.
+    std::fs::write(import_dir.join("config.toml"), &cfg).unwrap();
     let t = Instant::now();
     supportd(
         &import_dir,
@@ -170,7 +172,7 @@ fn main() {
     );
     let import_secs = t.elapsed().as_secs_f64();
     println!(
-        "IMAP ingest (fetch + store + move, step 2 alongside): {n} in {imap_secs:.2} s = {:.0} messages/s (whole run --once incl. writing mail files {total:.2} s)",
+        "IMAP ingest (fetch + store + move, then step 2): {n} in {imap_secs:.2} s = {:.0} messages/s (whole run --once incl. writing mail files {total:.2} s)",
         n as f64 / imap_secs
     );
     println!(
@@ -274,13 +276,18 @@ fn main() {
     let daemon = Daemon::start(&d);
     let pipe_files: Vec<&PathBuf> = files.iter().take(1000).collect();
     let deliver = |f: &Path| {
-        let status = Command::new(BIN)
+        let out = Command::new(BIN)
             .args(["--config", "config.toml", "deliver"])
             .current_dir(&d)
             .stdin(std::fs::File::open(f).unwrap())
-            .status()
+            .output()
             .unwrap();
-        assert!(status.success());
+        assert!(
+            out.status.success(),
+            "deliver {}: {}",
+            f.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
     };
     let t = Instant::now();
     for f in &pipe_files[..500] {

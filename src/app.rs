@@ -116,23 +116,34 @@ impl Daemon {
             .context("cannot start the async runtime")
     }
 
-    /// One ingest pass (fetch and step 1, then step 2), then one outbox
-    /// pass, at `now` (`None`: the clock). Step 2 alongside the fetch, as in
-    /// the daemon, measured no faster here: both want SQLite's write lock.
+    /// One ingest pass (fetch and step 1, then step 2 while the IMAP server
+    /// moves the committed messages), then one outbox pass, at `now`
+    /// (`None`: the clock). Step 2 alongside the fetch, as in the daemon,
+    /// measured no faster here: both want SQLite's write lock.
     pub fn once(mut self, now: Option<DateTime<Utc>>) -> anyhow::Result<OnceSummary> {
         let clock = move || now.unwrap_or_else(Utc::now);
         let mut summary = OnceSummary::default();
         let store = &mut self.store;
         let cfg = &self.runtime.config;
         let t = std::time::Instant::now();
-        summary.fetched = match &cfg.source {
-            Source::Maildir { path } => maildir::pass(store, path, clock())?,
+        let settings = self.runtime.ingest(true);
+        match &cfg.source {
+            Source::Maildir { path } => {
+                summary.fetched = maildir::pass(store, path, clock())?;
+                summary.applied = ingest::apply_pending(store, &settings, clock())?;
+            }
             Source::Imap { .. } => {
                 let imap = Imap::from_config(cfg).expect("an IMAP source");
-                self.tokio.block_on(imap.once(store, &|| {}))?.fetched
+                let pass = self.tokio.block_on(imap.fetch_pass(store))?;
+                let (moved, applied) = std::thread::scope(|scope| {
+                    let apply = scope.spawn(|| ingest::apply_pending(store, &settings, clock()));
+                    let moved = self.tokio.block_on(imap.finish(pass));
+                    (moved, apply.join())
+                });
+                summary.fetched = moved?.fetched;
+                summary.applied = applied.map_err(|_| anyhow::anyhow!("step 2 panicked"))??;
             }
-        };
-        summary.applied = ingest::apply_pending(store, &self.runtime.ingest(true), clock())?;
+        }
         summary.seconds[0] = t.elapsed().as_secs_f64();
         let t = std::time::Instant::now();
         store.relax_durability_for_sending()?;

@@ -52,7 +52,7 @@ type Conn = Box<dyn Io>;
 /// IDLE is re-issued this often (RFC 2177: servers may drop it after 30 min).
 const IDLE_RENEW: Duration = Duration::from_secs(25 * 60);
 /// Committed messages moved to the processed folder in one command.
-const MOVE_BATCH: usize = 5000;
+const MOVE_BATCH: usize = 20_000;
 /// Reconnect backoff.
 const BACKOFF_MIN: Duration = Duration::from_secs(1);
 const BACKOFF_MAX: Duration = Duration::from_secs(300);
@@ -82,6 +82,13 @@ struct Selected {
     session: Session<Conn>,
     caps: Caps,
     validity: u32,
+}
+
+/// A pass whose messages are committed and not yet moved.
+pub struct Pass {
+    sel: Selected,
+    summary: SyncSummary,
+    to_move: Vec<u32>,
 }
 
 /// Counts of one sync.
@@ -324,6 +331,43 @@ impl Imap {
         store: &mut Store,
         notify: &(dyn Fn() + Sync),
     ) -> anyhow::Result<SyncSummary> {
+        let (mut summary, to_move) = self.fetch_new(sel, store, notify).await?;
+        self.move_committed(sel, &to_move, &mut summary).await?;
+        Ok(summary)
+    }
+
+    /// Moves committed messages, and says what a sync did.
+    async fn move_committed(
+        &self,
+        sel: &mut Selected,
+        uids: &[u32],
+        summary: &mut SyncSummary,
+    ) -> anyhow::Result<()> {
+        if !uids.is_empty() {
+            let t = std::time::Instant::now();
+            summary.moved += self.acknowledge(sel, uids).await?;
+            summary.seconds[2] += t.elapsed().as_secs_f64();
+        }
+        if summary.fetched > 0 {
+            tracing::debug!(
+                fetched = summary.fetched,
+                download_secs = summary.seconds[0],
+                commit_secs = summary.seconds[1],
+                move_secs = summary.seconds[2],
+                "IMAP sync"
+            );
+        }
+        Ok(())
+    }
+
+    /// Fetches and commits everything new in the folder; returns the
+    /// committed UIDs not moved yet (also those committed before a crash).
+    async fn fetch_new(
+        &self,
+        sel: &mut Selected,
+        store: &mut Store,
+        notify: &(dyn Fn() + Sync),
+    ) -> anyhow::Result<(SyncSummary, Vec<u32>)> {
         let t = self.limits.timeout;
         while sel.session.unsolicited_responses.try_recv().is_ok() {}
         let last = tokio::task::block_in_place(|| self.last_uid(store, sel.validity))?;
@@ -331,14 +375,10 @@ impl Imap {
             within(t, "UID SEARCH", sel.session.uid_search("UNDELETED")).await?;
         let mut new: Vec<u32> = all.iter().copied().filter(|u| *u > last).collect();
         new.sort_unstable();
-        let old: Vec<u32> = all.iter().copied().filter(|u| *u <= last).collect();
         let mut summary = SyncSummary::default();
-        if !old.is_empty() {
-            summary.moved += self.acknowledge(sel, &old).await?;
-        }
         // Committed messages are moved in large sets: Dovecot's cost of a
         // MOVE (an expunge) grows with the folder's size, not the set's.
-        let mut to_move = Vec::new();
+        let mut to_move: Vec<u32> = all.iter().copied().filter(|u| *u <= last).collect();
         for chunk in new.chunks(self.limits.fetch_batch.max(1)) {
             let t = std::time::Instant::now();
             let batch = self.fetch(sel, chunk).await?;
@@ -363,21 +403,7 @@ impl Imap {
                 summary.seconds[2] += t.elapsed().as_secs_f64();
             }
         }
-        if !to_move.is_empty() {
-            let t = std::time::Instant::now();
-            summary.moved += self.acknowledge(sel, &to_move).await?;
-            summary.seconds[2] += t.elapsed().as_secs_f64();
-        }
-        if summary.fetched > 0 {
-            tracing::debug!(
-                fetched = summary.fetched,
-                download_secs = summary.seconds[0],
-                commit_secs = summary.seconds[1],
-                move_secs = summary.seconds[2],
-                "IMAP sync"
-            );
-        }
-        Ok(summary)
+        Ok((summary, to_move))
     }
 
     /// Fetches one batch: sizes first, then whole messages within the size
@@ -498,18 +524,27 @@ impl Imap {
         Ok(uids.len())
     }
 
-    /// One pass for `run --once`: connect, sync, log out.
-    pub async fn once(
-        &self,
-        store: &mut Store,
-        notify: &(dyn Fn() + Sync),
-    ) -> anyhow::Result<SyncSummary> {
+    /// The first half of a pass for `run --once`: connect, fetch and commit
+    /// everything new. [`Imap::finish`] moves it; the caller may apply the
+    /// messages meanwhile (they are committed).
+    pub async fn fetch_pass(&self, store: &mut Store) -> anyhow::Result<Pass> {
         let mut sel = self.connect().await?;
-        let summary = self.sync(&mut sel, store, notify).await?;
-        within(self.limits.timeout, "LOGOUT", sel.session.logout())
+        let (summary, to_move) = self.fetch_new(&mut sel, store, &|| {}).await?;
+        Ok(Pass {
+            sel,
+            summary,
+            to_move,
+        })
+    }
+
+    /// The second half: move what the first committed, log out.
+    pub async fn finish(&self, mut pass: Pass) -> anyhow::Result<SyncSummary> {
+        self.move_committed(&mut pass.sel, &pass.to_move, &mut pass.summary)
+            .await?;
+        within(self.limits.timeout, "LOGOUT", pass.sel.session.logout())
             .await
             .ok();
-        Ok(summary)
+        Ok(pass.summary)
     }
 
     /// Runs until `shutdown`: connect, sync, wait for news, sync...;

@@ -591,3 +591,84 @@ fn example_config_runs_with_no_mail_server() {
         daemon.log()
     );
 }
+
+/// A refusal at RCPT (an unknown user in a local domain) fails the mail at
+/// once with the server's words; `outbox retry` tries it again.
+#[test]
+fn a_5xx_answer_fails_the_mail_and_retry_tries_again() {
+    let ms = MailServer::start();
+    let dir = TempDir::new("mailio-5xx");
+    dir.write("config.toml", &ms.supportd_config("implicit", "plain"));
+    let ghost = "nobody@acme.test";
+    ms.send(
+        ghost,
+        &[SUPPORT],
+        &request(ghost, "Where is my parcel", "g-1@acme.test", "Lost.\n"),
+    );
+    assert_eq!(ms.wait_count(SUPPORT, "INBOX", 1, WAIT), 1);
+    let (code, out, err) = supportd(&dir.0, &["run", "--once"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("failed 1"), "{out}");
+    let (_, failed, _) = supportd(&dir.0, &["outbox", "list", "--failed", "--json"]);
+    assert!(failed.contains(ghost) && failed.contains("550"), "{failed}");
+    assert!(failed.contains("\"attempts\": 1"), "{failed}");
+    let id = failed
+        .split("\"id\": ")
+        .nth(1)
+        .and_then(|s| s.split(',').next())
+        .unwrap()
+        .to_string();
+    let (code, out, _) = supportd(&dir.0, &["outbox", "retry", &id]);
+    assert_eq!(code, 0);
+    assert!(out.contains("failed -> pending"), "{out}");
+    let (_, out, _) = supportd(&dir.0, &["run", "--once"]);
+    assert!(out.contains("failed 1"), "{out}");
+    let (_, failed, _) = supportd(&dir.0, &["outbox", "list", "--failed", "--json"]);
+    assert!(failed.contains("\"attempts\": 2"), "{failed}");
+    // An id that names no mail is an error.
+    let (code, _, err) = supportd(&dir.0, &["outbox", "retry", "99999"]);
+    assert_eq!(code, 1, "{err}");
+}
+
+/// A message over `max-message-mb` is not downloaded whole (its size is
+/// read first); its header is stored, it is quarantined, and its sender is
+/// told.
+#[test]
+fn an_oversized_message_is_quarantined_and_its_sender_told() {
+    let ms = MailServer::start();
+    let dir = TempDir::new("mailio-oversize");
+    dir.write(
+        "config.toml",
+        &(ms.supportd_config("implicit", "plain") + "\n[limits]\nmax-message-mb = 1\n"),
+    );
+    let customer = CUSTOMERS[1];
+    let big = "A".repeat(76) + "\n";
+    let body = big.repeat(2 * 1024 * 1024 / 77);
+    ms.send(
+        customer,
+        &[SUPPORT],
+        &request(customer, "Huge log attached", "big-1@acme.test", &body),
+    );
+    assert_eq!(ms.wait_count(SUPPORT, "INBOX", 1, WAIT), 1);
+    let (code, out, err) = supportd(&dir.0, &["run", "--once"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("quarantined 1"), "{out}");
+    let (_, list, _) = supportd(&dir.0, &["quarantine", "list", "--json"]);
+    assert!(
+        list.contains("larger than the limit of 1 MB (3 MB)"),
+        "{list}"
+    );
+    let db = dir.0.join("var/supportd.db");
+    let stored: i64 = rusqlite::Connection::open(&db)
+        .unwrap()
+        .query_row("SELECT MAX(raw_size) FROM messages", [], |r| r.get(0))
+        .unwrap();
+    assert!(
+        stored < 10_000,
+        "only the header was downloaded: {stored} bytes"
+    );
+    ms.wait_for(customer, "INBOX", WAIT, "the too-large notice", |m| {
+        m.subject().is_some_and(|s| s.contains("Huge log attached"))
+    });
+    assert_eq!(ms.count(SUPPORT, "Processed"), 1);
+}
