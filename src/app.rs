@@ -262,8 +262,7 @@ async fn source_worker(
         }
         Source::Imap { .. } => {
             let imap = Imap::from_config(cfg).expect("an IMAP source");
-            imap.run(&mut store, &|| wake(&ingest), &|_| {}, &shutdown)
-                .await;
+            imap.run(&mut store, &|| wake(&ingest), &shutdown).await;
         }
     }
     Ok(())

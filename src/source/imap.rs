@@ -548,13 +548,11 @@ impl Imap {
     }
 
     /// Runs until `shutdown`: connect, sync, wait for news, sync...;
-    /// reconnects with backoff on any failure. `healthy` is called after
-    /// every successful sync.
+    /// reconnects with backoff on any failure.
     pub async fn run(
         &self,
         store: &mut Store,
         notify: &(dyn Fn() + Sync),
-        healthy: &(dyn Fn(SyncSummary) + Sync),
         shutdown: &CancellationToken,
     ) {
         let mut backoff = BACKOFF_MIN;
@@ -566,8 +564,7 @@ impl Imap {
             let result = match connected {
                 Ok(sel) => {
                     tracing::info!(server = %self.name(), folder = %self.folder, idle = sel.caps.idle, "IMAP connected");
-                    self.serve(sel, store, notify, healthy, shutdown, &mut backoff)
-                        .await
+                    self.serve(sel, store, notify, shutdown, &mut backoff).await
                 }
                 Err(e) => Err(e),
             };
@@ -592,7 +589,6 @@ impl Imap {
         mut sel: Selected,
         store: &mut Store,
         notify: &(dyn Fn() + Sync),
-        healthy: &(dyn Fn(SyncSummary) + Sync),
         shutdown: &CancellationToken,
         backoff: &mut Duration,
     ) -> anyhow::Result<()> {
@@ -600,7 +596,6 @@ impl Imap {
         loop {
             let summary = self.sync(&mut sel, store, notify).await?;
             *backoff = BACKOFF_MIN;
-            healthy(summary);
             if summary.fetched > 0 {
                 tracing::debug!(
                     fetched = summary.fetched,

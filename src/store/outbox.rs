@@ -80,7 +80,7 @@ fn outbox_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<OutboxRow> {
 }
 
 impl Store {
-    fn outbox_rows(&self, filter: &str, arg: Option<i64>) -> Result<Vec<OutboxRow>> {
+    fn outbox_rows(&self, filter: &str, arg: impl rusqlite::ToSql) -> Result<Vec<OutboxRow>> {
         let mut stmt = self
             .conn
             .prepare_cached(&format!(
@@ -96,7 +96,7 @@ impl Store {
 
     /// The outgoing mails of a ticket, for `tickets show`.
     pub fn ticket_outbox(&self, ticket: u64) -> Result<Vec<OutboxRow>> {
-        self.outbox_rows("WHERE ticket = ?1", Some(ticket as i64))
+        self.outbox_rows("WHERE ticket = ?1", ticket as i64)
     }
 
     /// Every outgoing mail, oldest first.
@@ -112,17 +112,7 @@ impl Store {
             OutboxFilter::Failed => Some("failed"),
             OutboxFilter::Held => Some("held"),
         };
-        let mut stmt = self
-            .conn
-            .prepare_cached(&format!(
-                "SELECT {ROW_COLUMNS} FROM outbox WHERE ?1 IS NULL OR state = ?1 ORDER BY id"
-            ))
-            .map_err(query("read outgoing mail"))?;
-        let rows = stmt
-            .query_map([state], outbox_row)
-            .map_err(query("read outgoing mail"))?;
-        rows.collect::<std::result::Result<_, _>>()
-            .map_err(query("read outgoing mail"))
+        self.outbox_rows("WHERE ?1 IS NULL OR state = ?1", state)
     }
 
     /// Pending mail whose next attempt is due at `now`, oldest first.
