@@ -594,15 +594,8 @@ impl Imap {
     ) -> anyhow::Result<()> {
         let t = self.limits.timeout;
         loop {
-            let summary = self.sync(&mut sel, store, notify).await?;
+            self.sync(&mut sel, store, notify).await?;
             *backoff = BACKOFF_MIN;
-            if summary.fetched > 0 {
-                tracing::debug!(
-                    fetched = summary.fetched,
-                    moved = summary.moved,
-                    "IMAP sync"
-                );
-            }
             if sel.caps.idle {
                 // The session moves into the IDLE handle and back.
                 let mut idle = sel.session.idle();
