@@ -172,7 +172,7 @@ fn main() {
     );
     let import_secs = t.elapsed().as_secs_f64();
     println!(
-        "IMAP ingest (fetch + store + move, then step 2): {n} in {imap_secs:.2} s = {:.0} messages/s (whole run --once incl. writing mail files {total:.2} s)",
+        "IMAP ingest (fetch + store, then step 2 while the server moves): {n} in {imap_secs:.2} s = {:.0} messages/s (whole run --once incl. writing mail files {total:.2} s)",
         n as f64 / imap_secs
     );
     println!(
