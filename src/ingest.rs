@@ -852,6 +852,8 @@ fn new_ticket(
         fields_found: present.iter().map(|f| f.to_string()).collect(),
         spam: false,
         unreachable: false,
+        breached: false,
+        followups_sent: 0,
         silence_since: None,
         closed_at: None,
     }

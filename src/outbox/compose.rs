@@ -139,6 +139,7 @@ impl Composer<'_> {
             "severity": t.severity.number(),
             "severity_name": severity_name(t.severity, lang),
             "deadline": local::render_local(t.deadline_at, tz, lang),
+            "received": local::render_local(t.received_at, tz, lang),
             "state": t.state.as_str(),
             "requester": t.requester,
             "support_name": self.support_name,
@@ -349,6 +350,8 @@ mod tests {
             fields_found: Default::default(),
             spam: false,
             unreachable: false,
+        breached: false,
+        followups_sent: 0,
             silence_since: None,
             closed_at: None,
         }

@@ -754,7 +754,7 @@ impl Store {
             .conn
             .query_row(
                 "SELECT requester, subject, severity, state, language, received_at, deadline_at, accepted_at, owner, \
-                 fields_found, spam, unreachable, silence_since, closed_at FROM tickets WHERE id = ?1",
+                 fields_found, spam, unreachable, silence_since, closed_at, breached, followups_sent FROM tickets WHERE id = ?1",
                 [number as i64],
                 |r| {
                     Ok((
@@ -772,6 +772,8 @@ impl Store {
                         r.get::<_, bool>(11)?,
                         r.get::<_, Option<i64>>(12)?,
                         r.get::<_, Option<i64>>(13)?,
+                        r.get::<_, bool>(14)?,
+                        r.get::<_, u8>(15)?,
                     ))
                 },
             )
@@ -804,6 +806,8 @@ impl Store {
             unreachable: r.11,
             silence_since: r.12.map(from_ts),
             closed_at: r.13.map(from_ts),
+            breached: r.14,
+            followups_sent: r.15,
         }))
     }
 
@@ -828,12 +832,13 @@ impl Store {
             if new {
                 tx.execute(
                     "INSERT INTO tickets (id, requester, subject, severity, state, language, received_at, deadline_at, \
-                     accepted_at, owner, fields_found, fields_missing, spam, unreachable, silence_since, closed_at, updated_at) \
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
+                     accepted_at, owner, fields_found, fields_missing, spam, unreachable, silence_since, closed_at, updated_at, \
+                     breached, followups_sent) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)",
                     params![
                         t.number as i64, t.requester, t.subject, t.severity.number(), t.state.as_str(), t.language.as_str(),
                         ts(t.received_at), ts(t.deadline_at), t.accepted_at.map(ts), t.owner, fields, missing, t.spam,
-                        t.unreachable, t.silence_since.map(ts), t.closed_at.map(ts), ts(now)
+                        t.unreachable, t.silence_since.map(ts), t.closed_at.map(ts), ts(now), t.breached, t.followups_sent
                     ],
                 )
                 .map_err(query("create a ticket"))?;
@@ -841,10 +846,11 @@ impl Store {
                 tx.execute(
                     "UPDATE tickets SET severity = ?2, state = ?3, deadline_at = ?4, accepted_at = ?5, owner = ?6, \
                      fields_found = ?7, fields_missing = ?8, spam = ?9, unreachable = ?10, silence_since = ?11, \
-                     closed_at = ?12, updated_at = ?13 WHERE id = ?1",
+                     closed_at = ?12, updated_at = ?13, breached = ?14, followups_sent = ?15 WHERE id = ?1",
                     params![
                         t.number as i64, t.severity.number(), t.state.as_str(), ts(t.deadline_at), t.accepted_at.map(ts),
-                        t.owner, fields, missing, t.spam, t.unreachable, t.silence_since.map(ts), t.closed_at.map(ts), ts(now)
+                        t.owner, fields, missing, t.spam, t.unreachable, t.silence_since.map(ts), t.closed_at.map(ts), ts(now),
+                        t.breached, t.followups_sent
                     ],
                 )
                 .map_err(query("update a ticket"))?;

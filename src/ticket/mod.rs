@@ -149,6 +149,10 @@ pub struct Ticket {
     pub spam: bool,
     /// A follow-up bounced: the customer cannot be reached.
     pub unreachable: bool,
+    /// The response deadline passed while the ticket was new (escalated once).
+    pub breached: bool,
+    /// Follow-ups of the current silence chain sent (0, 1 or 2).
+    pub followups_sent: u8,
     /// Start of the customer-silence clock (waiting/resolved).
     pub silence_since: Option<DateTime<Utc>>,
     /// When it was closed.
@@ -192,6 +196,23 @@ pub mod template {
     pub const ESCALATION: &str = "escalation";
     /// A message over the size limit, to its sender.
     pub const TOO_LARGE: &str = "message-too-large";
+    /// A reminder before the response deadline, to consultants.
+    pub const REMINDER: &str = "reminder";
+    /// Reminder of the report's missing items, to the customer.
+    pub const MISSING_INFO: &str = "missing-info-reminder";
+    /// The customer completed the report, to consultants (replaces the
+    /// notification of that customer message).
+    pub const REPORT_COMPLETED: &str = "report-completed";
+    /// First contact attempt after the customer's silence (clause 3).
+    pub const FOLLOWUP_1: &str = "followup-1";
+    /// Second contact attempt.
+    pub const FOLLOWUP_2: &str = "followup-2";
+    /// Closed as resolved after two unanswered attempts, to the customer.
+    pub const CLOSURE: &str = "closure";
+    /// The same closure, to the owner.
+    pub const CLOSURE_NOTICE: &str = "closure-notice";
+    /// A follow-up bounced: the customer cannot be reached, to the owner.
+    pub const UNREACHABLE: &str = "customer-unreachable";
 }
 
 /// What applying an input asks for.
@@ -288,6 +309,14 @@ fn accept(t: &mut Ticket, from: &str, at: DateTime<Utc>, fx: &mut Vec<Effect>) {
     }
 }
 
+/// A new silence clock (or none): the follow-up count starts again and a
+/// customer who could not be reached gets another chance.
+fn restart_silence(t: &mut Ticket, since: Option<DateTime<Utc>>) {
+    t.silence_since = since;
+    t.followups_sent = 0;
+    t.unreachable = false;
+}
+
 fn add_participants(t: &mut Ticket, added: &[String], consultants: &[String]) {
     for a in added {
         if !consultants.contains(a) && !a.is_empty() {
@@ -332,7 +361,7 @@ pub fn apply(t: &mut Ticket, input: &Input<'_>, ctx: &Context<'_>) -> Vec<Effect
                 // The customer answered: back to work, the silence chain stops.
                 State::Waiting | State::Resolved => {
                     t.state = State::Open;
-                    t.silence_since = None;
+                    restart_silence(t, None);
                     fx.push(Effect::StopClocks);
                     fx.push(event("customer_answered", None));
                     fx.push(Effect::Relay { to: To::Owner });
@@ -398,7 +427,15 @@ pub fn apply(t: &mut Ticket, input: &Input<'_>, ctx: &Context<'_>) -> Vec<Effect
                                 to: To::Participants,
                                 automatic: true,
                             });
-                            if t.state == State::New && t.deadline_at < at {
+                            // A deadline still ahead is a new clock; one
+                            // already past escalates once (not again for a
+                            // breach already escalated).
+                            let past = t.deadline_at < at;
+                            if !past {
+                                t.breached = false;
+                            }
+                            if t.state == State::New && past && !t.breached {
+                                t.breached = true;
                                 fx.push(event("breached", None));
                                 fx.push(Effect::Mail {
                                     template: template::ESCALATION,
@@ -416,7 +453,7 @@ pub fn apply(t: &mut Ticket, input: &Input<'_>, ctx: &Context<'_>) -> Vec<Effect
                         } else {
                             State::Waiting
                         };
-                        t.silence_since = Some(at);
+                        restart_silence(t, Some(at));
                         fx.push(event(
                             if c.name == "resolved" {
                                 "resolved"
@@ -439,7 +476,7 @@ pub fn apply(t: &mut Ticket, input: &Input<'_>, ctx: &Context<'_>) -> Vec<Effect
                     "close" => {
                         t.state = State::Closed;
                         t.closed_at = Some(at);
-                        t.silence_since = None;
+                        restart_silence(t, None);
                         fx.push(event("closed", None));
                         fx.push(Effect::StopClocks);
                     }
@@ -447,7 +484,7 @@ pub fn apply(t: &mut Ticket, input: &Input<'_>, ctx: &Context<'_>) -> Vec<Effect
                     "reopen" => {
                         t.state = State::Open;
                         t.closed_at = None;
-                        t.silence_since = None;
+                        restart_silence(t, None);
                         fx.push(event("reopened", Some(from.to_string())));
                         fx.push(Effect::StopClocks);
                     }
@@ -475,7 +512,7 @@ pub fn apply(t: &mut Ticket, input: &Input<'_>, ctx: &Context<'_>) -> Vec<Effect
                         accept(t, from, at, &mut fx);
                         fx.push(Effect::StopClocks);
                     } else if matches!(t.state, State::Waiting | State::Resolved) {
-                        t.silence_since = Some(at);
+                        restart_silence(t, Some(at));
                         fx.push(Effect::StartSilenceClock);
                     }
                 }
@@ -566,6 +603,8 @@ pub fn route(
         }
     }
 }
+
+pub mod schedule;
 
 #[cfg(test)]
 mod tests;

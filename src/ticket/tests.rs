@@ -22,6 +22,8 @@ fn ticket(state: State) -> Ticket {
         fields_found: BTreeSet::new(),
         spam: false,
         unreachable: false,
+        breached: false,
+        followups_sent: 0,
         silence_since: None,
         closed_at: None,
     };

@@ -1,0 +1,341 @@
+//! What a due timer does to its ticket (pure): the scheduler's decisions for
+//! the response clock (reminders, escalation at breach), the missing-
+//! information reminder and the customer-silence chain of contract clause 3
+//! (follow-up 1, follow-up 2, closed as resolved).
+//!
+//! Timers are rows `(ticket, step, due)`; [`fire`] turns one into effects
+//! (mails, events) and the next timers, or moves it later, or drops it when
+//! the ticket has moved on. [`catch_up`] picks, after downtime, which of a
+//! ticket's due steps still make sense. Must not: do I/O or read the clock.
+
+use chrono::{DateTime, Duration, Utc};
+
+use super::{Effect, State, Ticket, To, template};
+use crate::sla::Calendar;
+
+/// A timer's step; the code is what the timers table stores.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Step {
+    /// The n-th reminder fraction of the response target (1-based).
+    Reminder(u8),
+    /// The response deadline.
+    Breach,
+    /// The report still lacks required items some working days after the
+    /// acknowledgement.
+    MissingInfo,
+    /// Follow-up 1 or 2 of the silence chain.
+    FollowUp(u8),
+    /// Closing as resolved after two unanswered follow-ups.
+    Close,
+    /// A follow-up failed (a bounce, or a refusal by our server).
+    FollowUpFailed,
+}
+
+impl Step {
+    /// The code in the timers table.
+    pub fn code(self) -> String {
+        match self {
+            Step::Reminder(n) => format!("reminder-{n}"),
+            Step::Breach => "breach".into(),
+            Step::MissingInfo => "missing-info".into(),
+            Step::FollowUp(n) => format!("followup-{n}"),
+            Step::Close => "close".into(),
+            Step::FollowUpFailed => "followup-failed".into(),
+        }
+    }
+
+    /// The step with this code.
+    pub fn parse(code: &str) -> Option<Step> {
+        let number = |prefix: &str| code.strip_prefix(prefix).and_then(|n| n.parse().ok());
+        match code {
+            "breach" => Some(Step::Breach),
+            "missing-info" => Some(Step::MissingInfo),
+            "close" => Some(Step::Close),
+            "followup-failed" => Some(Step::FollowUpFailed),
+            _ => number("reminder-")
+                .filter(|n| *n >= 1)
+                .map(Step::Reminder)
+                .or_else(|| {
+                    number("followup-")
+                        .filter(|n| matches!(n, 1 | 2))
+                        .map(Step::FollowUp)
+                }),
+        }
+    }
+
+    /// A step of the response clock (reminders and the breach).
+    pub fn is_response_clock(self) -> bool {
+        matches!(self, Step::Reminder(_) | Step::Breach)
+    }
+
+    /// A step whose mail goes to the customer: it leaves only in working
+    /// hours (never at night or on a holiday).
+    pub fn reaches_customer(self) -> bool {
+        matches!(self, Step::MissingInfo | Step::FollowUp(_) | Step::Close)
+    }
+
+    /// The follow-up whose outcome this step needs: follow-up 2 needs the
+    /// first, closing needs the second.
+    pub fn depends_on(self) -> Option<u8> {
+        match self {
+            Step::FollowUp(2) => Some(1),
+            Step::Close => Some(2),
+            _ => None,
+        }
+    }
+}
+
+/// What the outbox knows of a follow-up mail.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Attempt {
+    /// No such mail (nothing to wait for).
+    Unknown,
+    /// Queued, not yet accepted by our server (or being retried).
+    Pending,
+    /// Accepted by our server at this instant, and no bounce named it.
+    Sent(DateTime<Utc>),
+    /// Refused, or a bounce named it: why.
+    Failed(String),
+}
+
+/// The rules the steps follow.
+#[derive(Debug, Clone, Copy)]
+pub struct Rules<'a> {
+    /// The working-time calendar.
+    pub calendar: &'a Calendar,
+    /// Working seconds between the follow-ups and before closing.
+    pub attempt_gap_secs: u64,
+}
+
+/// How long to wait for a follow-up still in the outbox before looking again.
+pub const PENDING_RECHECK: Duration = Duration::minutes(10);
+
+/// What firing a timer decided.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// Done: apply the effects and set the next timers; this one is removed.
+    Fired {
+        /// Mails and events, in order. `StopClocks` removes every timer of
+        /// the ticket.
+        effects: Vec<Effect>,
+        /// Timers to set.
+        next: Vec<(Step, DateTime<Utc>)>,
+    },
+    /// Not yet: the timer moves to this instant.
+    Later(DateTime<Utc>),
+    /// Nothing to do any more (the ticket moved on): the timer is removed.
+    Void,
+}
+
+/// The report items a missing-information reminder asks for: the required
+/// ones still missing, never the subject (it is asked for once).
+pub fn missing_to_remind(t: &Ticket) -> Vec<&'static str> {
+    crate::mail::report::required(t.severity)
+        .iter()
+        .copied()
+        .filter(|f| *f != "subject" && !t.fields_found.contains(*f))
+        .collect()
+}
+
+/// After downtime a ticket may have several steps due: of the response
+/// clock only the latest due is fired (not the 50 %, 80 % and breach mails
+/// together); the others are skipped. Steps of other kinds all fire.
+/// Returns (to fire, to skip), each in due order.
+pub fn catch_up(due: &[(Step, DateTime<Utc>)]) -> (Vec<Step>, Vec<Step>) {
+    let latest = due
+        .iter()
+        .filter(|(s, _)| s.is_response_clock())
+        .max_by_key(|(s, at)| (*at, matches!(s, Step::Breach), *s))
+        .map(|(s, _)| *s);
+    let mut sorted = due.to_vec();
+    sorted.sort_by_key(|(s, at)| (*at, *s));
+    let (mut fire, mut skip) = (Vec::new(), Vec::new());
+    for (s, _) in sorted {
+        if s.is_response_clock() && Some(s) != latest {
+            skip.push(s);
+        } else {
+            fire.push(s);
+        }
+    }
+    (fire, skip)
+}
+
+fn event(what: &'static str, detail: Option<String>) -> Effect {
+    Effect::Event { what, detail }
+}
+
+fn mail(template: &'static str, to: To) -> Effect {
+    Effect::Mail {
+        template,
+        to,
+        automatic: true,
+    }
+}
+
+/// The instant `gap` working seconds after `from`, moved into working hours
+/// (a span that ends exactly at closing time goes out at the next opening).
+pub fn after_gap(rules: &Rules<'_>, from: DateTime<Utc>) -> DateTime<Utc> {
+    rules
+        .calendar
+        .add_working_seconds(from, rules.attempt_gap_secs)
+        .and_then(|at| rules.calendar.next_opening(at))
+        .unwrap_or(from + Duration::days(3))
+}
+
+/// Whether the silence chain is running on this ticket.
+fn chain_running(t: &Ticket) -> bool {
+    matches!(t.state, State::Waiting | State::Resolved)
+        && !t.unreachable
+        && !t.spam
+        && t.silence_since.is_some()
+}
+
+/// Marks the customer unreachable: the chain stops, the owner is told, the
+/// ticket keeps its state until a consultant acts.
+fn unreachable(t: &mut Ticket, attempt: u8, reason: &str) -> Outcome {
+    t.unreachable = true;
+    Outcome::Fired {
+        effects: vec![
+            event(
+                "unreachable",
+                Some(format!("follow-up {attempt} failed: {reason}")),
+            ),
+            mail(template::UNREACHABLE, To::Owner),
+            Effect::StopClocks,
+        ],
+        next: Vec::new(),
+    }
+}
+
+/// Fires one due step of a ticket at `now`. `attempt` is what the outbox
+/// knows of the follow-up the step depends on ([`Step::depends_on`]; for
+/// [`Step::FollowUpFailed`], of the latest follow-up sent).
+pub fn fire(
+    t: &mut Ticket,
+    step: Step,
+    now: DateTime<Utc>,
+    attempt: &Attempt,
+    rules: &Rules<'_>,
+) -> Outcome {
+    // Customer mail leaves in working hours only.
+    let working = rules.calendar.is_working_instant(now).unwrap_or(true);
+    if step.reaches_customer() && !working {
+        let relevant = match step {
+            Step::MissingInfo => t.state == State::New,
+            _ => chain_running(t),
+        };
+        return match rules.calendar.next_opening(now) {
+            Ok(at) if relevant => Outcome::Later(at),
+            _ if relevant => Outcome::Later(now + Duration::hours(1)),
+            _ => Outcome::Void,
+        };
+    }
+    match step {
+        Step::Reminder(n) => {
+            if t.state != State::New {
+                return Outcome::Void;
+            }
+            Outcome::Fired {
+                effects: vec![
+                    event("reminder", Some(format!("reminder {n}"))),
+                    mail(template::REMINDER, To::Consultants),
+                ],
+                next: Vec::new(),
+            }
+        }
+        Step::Breach => {
+            if t.state != State::New || t.breached {
+                return Outcome::Void;
+            }
+            t.breached = true;
+            Outcome::Fired {
+                effects: vec![
+                    event("breached", None),
+                    mail(template::ESCALATION, To::Escalation),
+                ],
+                next: Vec::new(),
+            }
+        }
+        Step::MissingInfo => {
+            let missing = missing_to_remind(t);
+            if t.state != State::New || t.spam || missing.is_empty() {
+                return Outcome::Void;
+            }
+            Outcome::Fired {
+                effects: vec![
+                    event("missing_info_reminder", Some(missing.join(", "))),
+                    mail(template::MISSING_INFO, To::Participants),
+                ],
+                next: Vec::new(),
+            }
+        }
+        Step::FollowUp(_) | Step::Close if !chain_running(t) => Outcome::Void,
+        Step::FollowUp(1) => {
+            if t.followups_sent != 0 {
+                return Outcome::Void;
+            }
+            t.followups_sent = 1;
+            Outcome::Fired {
+                effects: vec![
+                    event("followup", Some("1".into())),
+                    mail(template::FOLLOWUP_1, To::Participants),
+                ],
+                next: vec![(Step::FollowUp(2), after_gap(rules, now))],
+            }
+        }
+        Step::FollowUp(_) | Step::Close => {
+            let previous = step.depends_on().unwrap_or(1);
+            if t.followups_sent != previous {
+                return Outcome::Void;
+            }
+            // Each interval counts from the actual send of the previous
+            // attempt, which counts only if our server accepted it and no
+            // bounce named it before now.
+            match attempt {
+                Attempt::Failed(reason) => return unreachable(t, previous, reason),
+                Attempt::Pending => return Outcome::Later(now + PENDING_RECHECK),
+                Attempt::Sent(at) => {
+                    let due = after_gap(rules, *at);
+                    if due > now {
+                        return Outcome::Later(due);
+                    }
+                }
+                Attempt::Unknown => {}
+            }
+            if step == Step::Close {
+                t.state = State::Closed;
+                t.closed_at = Some(now);
+                super::restart_silence(t, None);
+                return Outcome::Fired {
+                    effects: vec![
+                        event(
+                            "closed",
+                            Some("resolved: no answer to two follow-ups".into()),
+                        ),
+                        mail(template::CLOSURE, To::Participants),
+                        mail(template::CLOSURE_NOTICE, To::Owner),
+                        Effect::StopClocks,
+                    ],
+                    next: Vec::new(),
+                };
+            }
+            t.followups_sent = 2;
+            Outcome::Fired {
+                effects: vec![
+                    event("followup", Some("2".into())),
+                    mail(template::FOLLOWUP_2, To::Participants),
+                ],
+                next: vec![(Step::Close, after_gap(rules, now))],
+            }
+        }
+        Step::FollowUpFailed => match attempt {
+            Attempt::Failed(reason) if chain_running(t) && t.followups_sent > 0 => {
+                unreachable(t, t.followups_sent, reason)
+            }
+            _ => Outcome::Void,
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests;
