@@ -1,4 +1,4 @@
-//! The daemon's wiring (`supportd run`): three workers under one shutdown
+//! The daemon's wiring (`supportd run`): four workers under one shutdown
 //! token, each with its own database connection.
 //!
 //! - **source**: the Maildir (scanned every second) or the IMAP mailbox
@@ -7,6 +7,9 @@
 //!   runs when woken and at least every second, so messages stored by
 //!   other processes (`deliver`, `import`) are picked up too; wakes the
 //!   outbox worker when it queued mail;
+//! - **scheduler**: fires due SLA timers (reminders, escalations,
+//!   follow-ups, closing) on a thread of its own; sleeps until the earliest
+//!   due timer, at most 2 s, or until the ingest worker wakes it;
 //! - **outbox**: sends due mail, then sleeps until the next retry is due,
 //!   at most 2 s (mail queued by other processes), or until woken.
 //!
@@ -35,6 +38,9 @@ use crate::store::Store;
 
 /// How often the ingest worker looks for stored messages without a wake-up.
 const INGEST_RECHECK: Duration = Duration::from_secs(1);
+/// How often the scheduler looks for timers without a wake-up (timers set
+/// by other processes, e.g. `import --send`).
+const SCHEDULER_RECHECK: Duration = Duration::from_secs(2);
 /// How often the outbox worker looks for due mail without a wake-up.
 const OUTBOX_RECHECK: Duration = Duration::from_secs(2);
 /// How long mails in flight may take to finish after SIGTERM.
@@ -59,9 +65,12 @@ pub struct OnceSummary {
     pub fetched: usize,
     /// Step 2's counts.
     pub applied: ingest::Summary,
+    /// The scheduler pass.
+    pub scheduled: crate::scheduler::Summary,
     /// The outbox pass.
     pub sent: PassSummary,
-    /// Seconds spent ingesting (fetch with step 1, then step 2) and sending.
+    /// Seconds spent ingesting (fetch with step 1, then step 2, then the
+    /// scheduler) and sending.
     pub seconds: [f64; 2],
 }
 
@@ -70,7 +79,7 @@ impl std::fmt::Display for OnceSummary {
         let a = &self.applied;
         write!(
             f,
-            "fetched {}; new tickets {}, replies {}, commands {} (rejected {}), auto-replies {}, bounces {}, quarantined {}; mail sent {}, deferred {}, failed {}",
+            "fetched {}; new tickets {}, replies {}, commands {} (rejected {}), auto-replies {}, bounces {}, quarantined {}; {}; mail sent {}, deferred {}, failed {}",
             self.fetched,
             a.new_tickets,
             a.replies,
@@ -79,6 +88,7 @@ impl std::fmt::Display for OnceSummary {
             a.auto_replies,
             a.bounces,
             a.quarantined,
+            self.scheduled,
             self.sent.sent,
             self.sent.deferred,
             self.sent.failed
@@ -117,7 +127,8 @@ impl Daemon {
     }
 
     /// One ingest pass (fetch and step 1, then step 2 while the IMAP server
-    /// moves the committed messages), then one outbox pass, at `now`
+    /// moves the committed messages), one scheduler pass, then one outbox
+    /// pass, at `now`
     /// (`None`: the clock). Step 2 alongside the fetch, as in the daemon,
     /// measured no faster here: both want SQLite's write lock.
     pub fn once(mut self, now: Option<DateTime<Utc>>) -> anyhow::Result<OnceSummary> {
@@ -144,6 +155,7 @@ impl Daemon {
                 summary.applied = applied.map_err(|_| anyhow::anyhow!("step 2 panicked"))??;
             }
         }
+        summary.scheduled = crate::scheduler::pass(store, &self.runtime.scheduler(), clock())?;
         summary.seconds[0] = t.elapsed().as_secs_f64();
         let t = std::time::Instant::now();
         store.relax_durability_for_sending()?;
@@ -169,8 +181,10 @@ impl Daemon {
         // so a database problem stops the start, not a worker.
         let source_store = self.store;
         let ingest_store = Store::open(&self.db)?;
+        let scheduler_store = Store::open(&self.db)?;
         let outbox_store = Store::open(&self.db)?;
         outbox_store.relax_durability_for_sending()?;
+        let (scheduler_tx, scheduler_rx) = std::sync::mpsc::sync_channel::<()>(1);
 
         let ingest_thread = {
             let runtime = Arc::clone(&self.runtime);
@@ -178,8 +192,27 @@ impl Daemon {
             let wake = Arc::clone(&outbox_wake);
             std::thread::Builder::new()
                 .name("ingest".into())
-                .spawn(move || ingest_worker(ingest_store, &runtime, ingest_rx, &wake, &shutdown))
+                .spawn(move || {
+                    ingest_worker(
+                        ingest_store,
+                        &runtime,
+                        ingest_rx,
+                        (&wake, &scheduler_tx),
+                        &shutdown,
+                    )
+                })
                 .context("cannot start the ingest worker")?
+        };
+        let scheduler_thread = {
+            let runtime = Arc::clone(&self.runtime);
+            let shutdown = shutdown.clone();
+            let wake = Arc::clone(&outbox_wake);
+            std::thread::Builder::new()
+                .name("scheduler".into())
+                .spawn(move || {
+                    scheduler_worker(scheduler_store, &runtime, scheduler_rx, &wake, &shutdown)
+                })
+                .context("cannot start the scheduler")?
         };
 
         let result = rt.block_on(async {
@@ -208,8 +241,12 @@ impl Daemon {
         let ingest = ingest_thread
             .join()
             .map_err(|_| anyhow::anyhow!("the ingest worker panicked"))?;
+        let scheduler = scheduler_thread
+            .join()
+            .map_err(|_| anyhow::anyhow!("the scheduler panicked"))?;
         result?;
         ingest?;
+        scheduler?;
         tracing::info!("supportd stopped");
         Ok(())
     }
@@ -272,7 +309,7 @@ fn ingest_worker(
     mut store: Store,
     runtime: &Runtime,
     wakes: Receiver<()>,
-    outbox: &Notify,
+    (outbox, scheduler): (&Notify, &SyncSender<()>),
     shutdown: &CancellationToken,
 ) -> anyhow::Result<()> {
     let stop = || shutdown.is_cancelled();
@@ -283,6 +320,8 @@ fn ingest_worker(
             Ok(s) if s != ingest::Summary::default() => {
                 tracing::debug!(?s, "applied messages");
                 outbox.notify_one();
+                // Timers may have been set, moved or cleared.
+                wake(scheduler);
             }
             Ok(_) => {}
             // A store error here is the database's (disk full, locked for
@@ -295,6 +334,51 @@ fn ingest_worker(
                 // The source worker ended: keep draining until shutdown.
                 std::thread::sleep(INGEST_RECHECK);
             }
+        }
+    }
+    Ok(())
+}
+
+/// Sleeps until the earliest due timer (an index lookup), a wake-up from the
+/// ingest worker, or the re-check interval (timers set by other processes),
+/// then fires what is due. A missed wake-up costs latency, never a step.
+fn scheduler_worker(
+    mut store: Store,
+    runtime: &Runtime,
+    wakes: Receiver<()>,
+    outbox: &Notify,
+    shutdown: &CancellationToken,
+) -> anyhow::Result<()> {
+    let stop = || shutdown.is_cancelled();
+    let mut settings = runtime.scheduler();
+    settings.stop = Some(&stop);
+    while !shutdown.is_cancelled() {
+        match crate::scheduler::pass(&mut store, &settings, Utc::now()) {
+            Ok(s) if s.mails > 0 => {
+                tracing::info!(fired = s.fired, mails = s.mails, skipped = s.skipped, "SLA steps fired");
+                outbox.notify_one();
+            }
+            Ok(s) if s != crate::scheduler::Summary::default() => {
+                tracing::debug!(?s, "scheduler pass")
+            }
+            Ok(_) => {}
+            Err(e) => tracing::error!(error = %e, "scheduler pass failed; retrying"),
+        }
+        let wait = match store.next_timer_due() {
+            // Due instants are whole seconds: wake just after.
+            Ok(Some(at)) => (at - Utc::now())
+                .to_std()
+                .map_or(Duration::ZERO, |d| d + Duration::from_millis(5)),
+            Ok(None) => SCHEDULER_RECHECK,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot read the next timer");
+                SCHEDULER_RECHECK
+            }
+        }
+        .min(SCHEDULER_RECHECK);
+        match wakes.recv_timeout(wait) {
+            Ok(()) | Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => std::thread::sleep(wait),
         }
     }
     Ok(())

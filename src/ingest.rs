@@ -42,6 +42,9 @@ pub struct Settings<'a> {
     pub max_message_bytes: u64,
     /// Calendar days of customer silence before follow-up 1.
     pub silence_days: u32,
+    /// Working seconds after the acknowledgement before the report's
+    /// missing items are asked for again.
+    pub missing_info_secs: u64,
     /// Asked between batches: stop early (the daemon is shutting down); the
     /// rest stays pending for the next start.
     pub stop: Option<&'a (dyn Fn() -> bool + Sync)>,
@@ -282,6 +285,7 @@ fn apply_one(
             a.bounced_message_id.as_deref(),
             permanent,
             &reason,
+            now,
         )? {
             bounce_event = Some((
                 "supportd".to_string(),
@@ -327,7 +331,7 @@ fn apply_one(
     let mut timers = store::TimerChange::default();
     match (route, existing) {
         (Route::NewTicket { linked, quiet }, _) => {
-            let t = new_ticket(
+            let mut t = new_ticket(
                 store.next_ticket_number(s.first_number)?,
                 &a,
                 &fields,
@@ -345,6 +349,7 @@ fn apply_one(
             // Imported history: a deadline already past is recorded as
             // breached, without an escalation.
             if t.deadline_at < now {
+                t.breached = true;
                 events.push((
                     "supportd".into(),
                     "breached",
@@ -454,8 +459,8 @@ fn apply_one(
                     .iter()
                     .any(|(_, what, _)| *what == "severity_changed")
             {
-                timers.clear = true;
-                timers.set = response_timers(&t, s, now);
+                timers.clear_response = true;
+                timers.set.extend(response_timers(&t, s, now));
             }
             ticket_out = Some((t, false));
         }
@@ -476,6 +481,21 @@ fn apply_one(
     }
     let mut composed: Vec<(Mail, bool)> = Vec::new();
     if let Some(sending) = &s.sending {
+        let t = ticket_out.as_ref().map(|(t, _)| t);
+        // Consultants hear of mail to this customer held back by the rate
+        // limit: earlier ones, and the acknowledgement about to be held.
+        let mut held = match (t, opened) {
+            (Some(t), None) => store.held_mails(t.number)?,
+            _ => 0,
+        };
+        if let (Some(t), Some(_)) = (t, opened)
+            && !quiet_open
+            && !a.suppress_ack
+            && !a.dmarc_fail
+            && over_limit_for(store, sending, &t.participants, now)?
+        {
+            held += 1;
+        }
         let plan = Plan {
             a: &a,
             message: id,
@@ -484,11 +504,27 @@ fn apply_one(
             quiet: quiet_open,
             effects: &effects,
             errors: &errors,
+            held,
+            completed: events.iter().any(|(_, w, _)| *w == "report_completed"),
         };
         let mails = match compose_mails(sending, s, ticket_out.as_ref().map(|(t, _)| t), &plan) {
             Ok(m) => m,
             Err(e) => return Ok(Err(format!("cannot compose a mail: {e}"))),
         };
+        // The report's missing items are asked for once more, some working
+        // days after the acknowledgement (the scheduler checks again then).
+        if let Some((t, true)) = &ticket_out
+            && mails.iter().any(|m| m.template == ticket::template::ACK)
+            && !ticket::schedule::missing_to_remind(t).is_empty()
+            && let Ok(at) = s
+                .calendar
+                .add_working_seconds(now, s.missing_info_secs)
+                .and_then(|at| s.calendar.next_opening(at))
+        {
+            timers
+                .set
+                .push((ticket::schedule::Step::MissingInfo.code(), at));
+        }
         for m in mails {
             let held = m.audience == Audience::Customer
                 && m.automatic
@@ -600,6 +636,27 @@ struct Plan<'a> {
     effects: &'a [Effect],
     /// Errors to tell the consultant.
     errors: &'a [String],
+    /// Automatic mails to this customer held back by the rate limit.
+    held: u32,
+    /// This message completed the report.
+    completed: bool,
+}
+
+/// Whether an automatic mail to these customers would pass the limits.
+fn over_limit_for(
+    store: &Store,
+    x: &Sending<'_>,
+    to: &std::collections::BTreeSet<String>,
+    at: DateTime<Utc>,
+) -> store::Result<bool> {
+    let since = at - chrono::Duration::hours(1);
+    for addr in to {
+        let (recipient, domain) = store.automatic_mail_since(addr, since)?;
+        if recipient >= x.per_recipient_per_hour || domain >= x.per_domain_per_hour {
+            return Ok(true);
+        }
+    }
+    Ok(false)
 }
 
 /// The mails one message causes.
@@ -638,17 +695,7 @@ fn compose_mails(
         .working_seconds(p.received_at, t.deadline_at)
         .map(|secs| crate::sla::local::render_duration(secs.max(0) as u64, clang))
         .unwrap_or_default();
-    let consultants = |to: &To| -> Vec<String> {
-        match to {
-            To::Consultant(addr) => vec![addr.clone()],
-            To::Owner => t
-                .owner
-                .clone()
-                .map_or_else(|| s.analysis.consultants.clone(), |o| vec![o]),
-            To::Escalation if !x.escalation.is_empty() => x.escalation.to_vec(),
-            _ => s.analysis.consultants.clone(),
-        }
-    };
+    let consultants = |to: &To| recipients(to, t, &s.analysis.consultants, x.escalation);
     let notify = |to: &str, event_line: &str, template: &'static str| {
         c.to_consultant(
             t,
@@ -658,7 +705,7 @@ fn compose_mails(
             json!({
                 "event_line": event_line,
                 "working_time_left": left,
-                "held": 0,
+                "held": p.held,
                 "text": a.text,
                 "linked_ref": "",
             }),
@@ -718,12 +765,15 @@ fn compose_mails(
                 out.push(m);
             }
             Effect::Relay { to } => {
+                // A message that completes the report says so in its
+                // notification (one mail, not two).
+                let template = if p.completed {
+                    ticket::template::REPORT_COMPLETED
+                } else {
+                    ticket::template::NOTIFY
+                };
                 for addr in consultants(to) {
-                    out.push(notify(
-                        &addr,
-                        event_line(clang, false),
-                        ticket::template::NOTIFY,
-                    )?);
+                    out.push(notify(&addr, event_line(clang, false), template)?);
                 }
             }
             Effect::Mail {
@@ -758,6 +808,24 @@ fn compose_mails(
     Ok(out)
 }
 
+/// The consultants an audience names (participants are the ticket's).
+pub(crate) fn recipients(
+    to: &To,
+    t: &Ticket,
+    consultants: &[String],
+    escalation: &[String],
+) -> Vec<String> {
+    match to {
+        To::Consultant(addr) => vec![addr.clone()],
+        To::Owner => t
+            .owner
+            .clone()
+            .map_or_else(|| consultants.to_vec(), |o| vec![o]),
+        To::Escalation if !escalation.is_empty() => escalation.to_vec(),
+        _ => consultants.to_vec(),
+    }
+}
+
 fn event_line(lang: Lang, new: bool) -> &'static str {
     match (lang, new) {
         (Lang::En, true) => "New request.",
@@ -770,15 +838,13 @@ fn event_line(lang: Lang, new: bool) -> &'static str {
 /// Whether an automatic mail to customers would pass the hourly limits
 /// (design.md: 5 per recipient, 50 per domain, configurable), counted over
 /// the hour before it is queued: the limit protects inboxes from a burst.
-fn over_limit(store: &Store, x: &Sending<'_>, m: &Mail, at: DateTime<Utc>) -> store::Result<bool> {
-    let since = at - chrono::Duration::hours(1);
-    for to in &m.to {
-        let (recipient, domain) = store.automatic_mail_since(to, since)?;
-        if recipient >= x.per_recipient_per_hour || domain >= x.per_domain_per_hour {
-            return Ok(true);
-        }
-    }
-    Ok(false)
+pub(crate) fn over_limit(
+    store: &Store,
+    x: &Sending<'_>,
+    m: &Mail,
+    at: DateTime<Utc>,
+) -> store::Result<bool> {
+    over_limit_for(store, x, &m.to.iter().cloned().collect(), at)
 }
 
 /// The analysis as stored with the message: the decision and what it rests

@@ -33,6 +33,7 @@ pub mod ingest;
 pub mod lang;
 pub mod mail;
 pub mod outbox;
+pub mod scheduler;
 pub mod sla;
 pub mod source;
 pub mod store;

@@ -552,7 +552,7 @@ fn run(args: Args) -> Result<ExitCode, Failure> {
                         state.as_deref(),
                         *json,
                         prefix,
-                        &cfg.calendar,
+                        &cli::Policy::from_config(&cfg),
                         now,
                         &mut stdout.lock(),
                     )?;
@@ -564,7 +564,7 @@ fn run(args: Args) -> Result<ExitCode, Failure> {
                         reference,
                         *json,
                         prefix,
-                        &cfg.calendar,
+                        &cli::Policy::from_config(&cfg),
                         args.now,
                         &mut stdout.lock(),
                     )? {

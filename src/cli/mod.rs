@@ -96,23 +96,48 @@ impl Runtime {
             policy: &cfg.sla.policy,
             first_number: cfg.support.first_number,
             reopen_days: cfg.sla.reopen_days,
-            sending: send.then(|| crate::ingest::Sending {
-                composer: crate::outbox::Composer {
-                    templates: &self.templates,
-                    support_address: &cfg.support.address,
-                    support_name: &cfg.support.name,
-                    prefix: &cfg.support.ticket_prefix,
-                    key: &self.key,
-                    calendar: &cfg.calendar,
-                    consultant_language: cfg.consultants.language,
-                },
-                escalation: &cfg.consultants.escalation,
-                per_recipient_per_hour: cfg.limits.auto_per_recipient_per_hour,
-                per_domain_per_hour: cfg.limits.auto_per_domain_per_hour,
-            }),
+            sending: send.then(|| self.sending()),
             max_message_bytes: cfg.limits.max_message_bytes,
             silence_days: cfg.followup.silence_days,
+            missing_info_secs: u64::from(cfg.followup.missing_info_reminder_working_days)
+                * WORKING_DAY_SECS,
+            stop: None,
+        }
+    }
+
+    /// What queueing mail needs: templates, addresses, rate limits.
+    pub fn sending(&self) -> crate::ingest::Sending<'_> {
+        let cfg = &self.config;
+        crate::ingest::Sending {
+            composer: crate::outbox::Composer {
+                templates: &self.templates,
+                support_address: &cfg.support.address,
+                support_name: &cfg.support.name,
+                prefix: &cfg.support.ticket_prefix,
+                key: &self.key,
+                calendar: &cfg.calendar,
+                consultant_language: cfg.consultants.language,
+            },
+            escalation: &cfg.consultants.escalation,
+            per_recipient_per_hour: cfg.limits.auto_per_recipient_per_hour,
+            per_domain_per_hour: cfg.limits.auto_per_domain_per_hour,
+        }
+    }
+
+    /// The scheduler's settings.
+    pub fn scheduler(&self) -> crate::scheduler::Settings<'_> {
+        let cfg = &self.config;
+        crate::scheduler::Settings {
+            sending: self.sending(),
+            consultants: &self.analysis.consultants,
+            calendar: &cfg.calendar,
+            attempt_gap_secs: u64::from(cfg.followup.attempt_gap_working_days) * WORKING_DAY_SECS,
+            reopen_days: cfg.sla.reopen_days,
             stop: None,
         }
     }
 }
+
+/// A working day is 8 working hours (design.md), whatever the opening
+/// hours configured: day counts in config are multiples of it.
+pub const WORKING_DAY_SECS: u64 = 8 * 3600;

@@ -17,7 +17,8 @@ use serde::Serialize;
 
 use crate::ingest::{self, Summary};
 use crate::lang::Lang;
-use crate::sla::{Calendar, local};
+use crate::cli::Policy;
+use crate::sla::local;
 use crate::source::files;
 use crate::store::{Incoming, Store, Stored};
 use crate::ticket::Ticket;
@@ -119,6 +120,15 @@ pub fn progress_wanted() -> bool {
     std::io::stderr().is_terminal()
 }
 
+/// A scheduled step of a ticket.
+#[derive(Debug, Serialize)]
+pub struct Step {
+    /// The step, e.g. `reminder-1`, `followup-2`.
+    pub step: String,
+    /// When it is due.
+    pub due: String,
+}
+
 /// A ticket as `tickets list --json` and `show --json` print it.
 #[derive(Debug, Serialize)]
 pub struct TicketJson {
@@ -150,15 +160,43 @@ pub struct TicketJson {
     /// Working seconds left to the deadline; only with `--now`, while new.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub working_seconds_left: Option<i64>,
+    /// The deadline passed while the ticket was new (escalated once).
+    pub breached: bool,
+    /// A follow-up bounced: the customer cannot be reached.
+    pub unreachable: bool,
+    /// Follow-ups of the current silence chain sent.
+    pub followups_sent: u8,
+    /// While new: when the ticket becomes at risk (the first reminder).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub at_risk_from: Option<String>,
+    /// Only with `--now`: new and past the first reminder.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub at_risk: Option<bool>,
+}
+
+/// When a new ticket becomes at risk: the first reminder fraction of its
+/// target (none when no reminders are configured).
+pub fn at_risk_from(t: &Ticket, policy: &Policy) -> Option<DateTime<Utc>> {
+    let first = *policy.sla.reminders().first()?;
+    (t.state == crate::ticket::State::New)
+        .then(|| {
+            policy
+                .sla
+                .fraction_at(&policy.calendar, t.received_at, t.severity, first)
+                .ok()
+        })
+        .flatten()
 }
 
 fn to_json(
     t: &Ticket,
     prefix: &str,
-    calendar: &Calendar,
+    policy: &Policy,
     now: Option<DateTime<Utc>>,
 ) -> TicketJson {
     let fmt = crate::sla::format_utc;
+    let calendar = &*policy.calendar;
+    let risk = at_risk_from(t, policy);
     TicketJson {
         reference: format!("{prefix}-{}", t.number),
         state: t.state.as_str(),
@@ -179,6 +217,11 @@ fn to_json(
         working_seconds_left: now
             .filter(|_| t.state == crate::ticket::State::New)
             .and_then(|n| calendar.working_seconds(n, t.deadline_at).ok()),
+        breached: t.breached,
+        unreachable: t.unreachable,
+        followups_sent: t.followups_sent,
+        at_risk_from: risk.map(fmt),
+        at_risk: now.map(|n| risk.is_some_and(|r| n >= r)),
     }
 }
 
@@ -188,10 +231,11 @@ pub fn list(
     state: Option<&str>,
     json: bool,
     prefix: &str,
-    calendar: &Calendar,
+    policy: &Policy,
     now: Option<DateTime<Utc>>,
     out: &mut impl Write,
 ) -> anyhow::Result<()> {
+    let calendar = &*policy.calendar;
     let mut rows = Vec::new();
     for n in store.ticket_numbers(state)? {
         if let Some(t) = store.ticket(n)? {
@@ -201,7 +245,7 @@ pub fn list(
     if json {
         let items: Vec<TicketJson> = rows
             .iter()
-            .map(|t| to_json(t, prefix, calendar, now))
+            .map(|t| to_json(t, prefix, policy, now))
             .collect();
         serde_json::to_writer_pretty(&mut *out, &items)?;
         writeln!(out)?;
@@ -248,10 +292,11 @@ pub fn show(
     reference: &str,
     json: bool,
     prefix: &str,
-    calendar: &Calendar,
+    policy: &Policy,
     now: Option<DateTime<Utc>>,
     out: &mut impl Write,
 ) -> anyhow::Result<bool> {
+    let calendar = &*policy.calendar;
     let number = reference
         .trim()
         .to_ascii_uppercase()
@@ -268,6 +313,14 @@ pub fn show(
     let messages = store.ticket_messages(number)?;
     let events = store.events(number)?;
     let outbox = store.ticket_outbox(number)?;
+    let next_steps: Vec<Step> = store
+        .timers(number)?
+        .into_iter()
+        .map(|(step, at)| Step {
+            step,
+            due: crate::sla::format_utc(at),
+        })
+        .collect();
     if json {
         #[derive(Serialize)]
         struct Show<'a> {
@@ -276,9 +329,12 @@ pub fn show(
             messages: &'a [crate::store::MessageRow],
             events: &'a [crate::store::EventRow],
             outgoing: &'a [crate::store::OutboxRow],
+            /// The scheduler's timers: what happens next, and when.
+            next_steps: &'a [Step],
         }
         let show = Show {
-            ticket: to_json(&t, prefix, calendar, now),
+            ticket: to_json(&t, prefix, policy, now),
+            next_steps: &next_steps,
             messages: &messages,
             events: &events,
             outgoing: &outbox,
@@ -310,6 +366,18 @@ pub fn show(
             "accepted {} by {owner}",
             local::render_local(at, tz, Lang::En)
         )?;
+    }
+    if t.breached {
+        writeln!(out, "breached: the deadline passed before acceptance")?;
+    }
+    if t.unreachable {
+        writeln!(
+            out,
+            "unreachable: a follow-up bounced; the follow-ups stopped"
+        )?;
+    }
+    for s in &next_steps {
+        writeln!(out, "next     {} at {}", s.step, s.due)?;
     }
     // One timeline: messages in, mails out and events, by time (all
     // instants are written YYYY-MM-DDTHH:MM:SSZ, so they sort as text).

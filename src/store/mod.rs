@@ -30,6 +30,7 @@ pub use outbox::{OutboxFilter, Outgoing};
 const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0001_init.sql"),
     include_str!("migrations/0002_outbox_sending.sql"),
+    include_str!("migrations/0003_scheduler.sql"),
 ];
 
 /// The schema version this binary writes.
@@ -390,6 +391,21 @@ impl Store {
             .map_err(query("commit a batch"))
     }
 
+    /// Rolls a batch back.
+    pub fn rollback_batch(&mut self) -> Result<()> {
+        self.conn
+            .execute_batch("ROLLBACK")
+            .map_err(query("roll back a batch"))
+    }
+
+    /// Removes every timer of a ticket.
+    pub fn delete_timers(&mut self, ticket: u64) -> Result<()> {
+        self.conn
+            .execute("DELETE FROM timers WHERE ticket = ?1", [ticket as i64])
+            .map(|_| ())
+            .map_err(query("remove timers"))
+    }
+
     /// Queues an outgoing mail (inside the caller's batch or alone). The
     /// row's id completes the Message-ID (`<ref>.<id>.<mac>@domain`) and the
     /// envelope sender (`local+bounce-<id>@domain`). A mail whose key is
@@ -415,6 +431,7 @@ impl Store {
         message_id: Option<&str>,
         permanent: bool,
         reason: &str,
+        now: DateTime<Utc>,
     ) -> Result<Option<(i64, Option<u64>)>> {
         let row: Option<(i64, Option<i64>)> = self
             .conn
@@ -435,6 +452,7 @@ impl Store {
                     params![id, reason],
                 )
                 .map_err(query("mark a mail bounced"))?;
+            outbox::wake_on_failed_followup(&self.conn, id, now)?;
         }
         Ok(Some((id, ticket.map(|t| t as u64))))
     }
@@ -458,6 +476,72 @@ impl Store {
                 domain,
             )?,
         ))
+    }
+
+    /// The earliest due instant of any timer (the scheduler sleeps until
+    /// then); an index lookup.
+    pub fn next_timer_due(&self) -> Result<Option<DateTime<Utc>>> {
+        self.conn
+            .prepare_cached("SELECT MIN(due_at) FROM timers")
+            .and_then(|mut st| st.query_row([], |r| r.get::<_, Option<i64>>(0)))
+            .map(|t| t.map(from_ts))
+            .map_err(query("find the next timer"))
+    }
+
+    /// Tickets with a timer due at `now`, earliest due first, at most `limit`.
+    pub fn tickets_with_due_timers(&self, now: DateTime<Utc>, limit: usize) -> Result<Vec<u64>> {
+        let mut st = self
+            .conn
+            .prepare_cached(
+                "SELECT ticket FROM timers WHERE due_at <= ?1 ORDER BY due_at, id LIMIT ?2",
+            )
+            .map_err(query("find due timers"))?;
+        let rows = st
+            .query_map(params![ts(now), limit as i64], |r| r.get::<_, i64>(0))
+            .map_err(query("find due timers"))?;
+        let mut out: Vec<u64> = Vec::new();
+        for r in rows {
+            let t = r.map_err(query("find due timers"))? as u64;
+            if !out.contains(&t) {
+                out.push(t);
+            }
+        }
+        Ok(out)
+    }
+
+    /// A ticket's timers due at `now`, earliest first.
+    pub fn due_timers(&self, ticket: u64, now: DateTime<Utc>) -> Result<Vec<(String, DateTime<Utc>)>> {
+        Ok(self
+            .timers(ticket)?
+            .into_iter()
+            .filter(|(_, at)| *at <= now)
+            .collect())
+    }
+
+    /// What became of an outgoing mail, by its key: (state, accepted at,
+    /// last error); `None` when there is no such mail.
+    pub fn mail_outcome(&self, key: &str) -> Result<Option<(String, Option<DateTime<Utc>>, Option<String>)>> {
+        self.conn
+            .prepare_cached("SELECT state, sent_at, last_error FROM outbox WHERE key = ?1")
+            .and_then(|mut st| {
+                st.query_row([key], |r| {
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        r.get::<_, Option<i64>>(1)?.map(from_ts),
+                        r.get::<_, Option<String>>(2)?,
+                    ))
+                })
+                .optional()
+            })
+            .map_err(query("read a mail's outcome"))
+    }
+
+    /// Automatic mails of a ticket held back by the rate limit.
+    pub fn held_mails(&self, ticket: u64) -> Result<u32> {
+        self.conn
+            .prepare_cached("SELECT COUNT(*) FROM outbox WHERE ticket = ?1 AND state = 'held'")
+            .and_then(|mut st| st.query_row([ticket as i64], |r| r.get(0)))
+            .map_err(query("count held mail"))
     }
 
     /// A ticket's timers, earliest first.
@@ -724,8 +808,134 @@ pub struct Applied<'a> {
 pub struct TimerChange {
     /// Remove every timer of the ticket first.
     pub clear: bool,
+    /// Remove the response clock's timers (reminders, breach) first.
+    pub clear_response: bool,
+    /// Remove these timers first.
+    pub remove: Vec<String>,
     /// Set (or move) these timers.
     pub set: Vec<(String, DateTime<Utc>)>,
+}
+
+/// A change to one ticket, written together: the ticket (inserted when
+/// new), its participants, events, outgoing mails and timers.
+#[derive(Debug, Clone)]
+pub struct Change<'a> {
+    /// The ticket after the change (new or updated); `None`: no ticket.
+    pub ticket: Option<(&'a crate::ticket::Ticket, bool)>,
+    /// Audit events: (actor, what, detail).
+    pub events: &'a [(String, &'static str, Option<String>)],
+    /// When the events happened.
+    pub at: DateTime<Utc>,
+    /// The message that caused it, if any.
+    pub message: Option<i64>,
+    /// Outgoing mails.
+    pub mails: &'a [QueuedMail<'a>],
+    /// Timer changes.
+    pub timers: &'a TimerChange,
+}
+
+impl Applied<'_> {
+    fn change(&self) -> Change<'_> {
+        Change {
+            ticket: self.ticket,
+            events: &self.events,
+            at: self.at,
+            message: Some(self.message),
+            mails: &self.mails,
+            timers: &self.timers,
+        }
+    }
+}
+
+fn write_change(conn: &Connection, c: &Change<'_>, now: DateTime<Utc>) -> Result<()> {
+        let ticket_id = c.ticket.map(|(t, _)| t.number as i64);
+        if let Some((t, new)) = c.ticket {
+            let fields = serde_json::to_string(&t.fields_found).unwrap_or_else(|_| "[]".into());
+            let missing: Vec<&str> = crate::mail::report::required(t.severity)
+                .iter()
+                .copied()
+                .filter(|f| !t.fields_found.contains(*f))
+                .collect();
+            let missing = serde_json::to_string(&missing).unwrap_or_else(|_| "[]".into());
+            if new {
+                conn.execute(
+                    "INSERT INTO tickets (id, requester, subject, severity, state, language, received_at, deadline_at, \
+                     accepted_at, owner, fields_found, fields_missing, spam, unreachable, silence_since, closed_at, updated_at, \
+                     breached, followups_sent) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)",
+                    params![
+                        t.number as i64, t.requester, t.subject, t.severity.number(), t.state.as_str(), t.language.as_str(),
+                        ts(t.received_at), ts(t.deadline_at), t.accepted_at.map(ts), t.owner, fields, missing, t.spam,
+                        t.unreachable, t.silence_since.map(ts), t.closed_at.map(ts), ts(now), t.breached, t.followups_sent
+                    ],
+                )
+                .map_err(query("create a ticket"))?;
+            } else {
+                conn.execute(
+                    "UPDATE tickets SET severity = ?2, state = ?3, deadline_at = ?4, accepted_at = ?5, owner = ?6, \
+                     fields_found = ?7, fields_missing = ?8, spam = ?9, unreachable = ?10, silence_since = ?11, \
+                     closed_at = ?12, updated_at = ?13, breached = ?14, followups_sent = ?15 WHERE id = ?1",
+                    params![
+                        t.number as i64, t.severity.number(), t.state.as_str(), ts(t.deadline_at), t.accepted_at.map(ts),
+                        t.owner, fields, missing, t.spam, t.unreachable, t.silence_since.map(ts), t.closed_at.map(ts), ts(now),
+                        t.breached, t.followups_sent
+                    ],
+                )
+                .map_err(query("update a ticket"))?;
+            }
+            for p in &t.participants {
+                let role = if *p == t.requester {
+                    "requester"
+                } else if crate::ticket::colleagues(p, &t.requester) {
+                    "colleague"
+                } else {
+                    "added"
+                };
+                conn.execute(
+                    "INSERT OR IGNORE INTO participants (ticket, address, role) VALUES (?1, ?2, ?3)",
+                    params![t.number as i64, p, role],
+                )
+                .map_err(query("add a participant"))?;
+            }
+        }
+        for (actor, what, detail) in c.events {
+            conn.execute(
+                "INSERT INTO events (ticket, at, actor, what, detail, message) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![ticket_id, ts(c.at), actor, what, detail, c.message],
+            )
+            .map_err(query("record an event"))?;
+        }
+        for q in c.mails {
+            insert_mail(conn, q, now)?;
+        }
+        if let Some(t) = ticket_id {
+            if c.timers.clear {
+                conn.prepare_cached("DELETE FROM timers WHERE ticket = ?1")
+                    .and_then(|mut st| st.execute([t]))
+                    .map_err(query("clear timers"))?;
+            }
+            if c.timers.clear_response {
+                conn.prepare_cached(
+                    "DELETE FROM timers WHERE ticket = ?1 AND (kind = 'breach' OR kind LIKE 'reminder-%')",
+                )
+                .and_then(|mut st| st.execute([t]))
+                .map_err(query("clear the response timers"))?;
+            }
+            for kind in &c.timers.remove {
+                conn.prepare_cached("DELETE FROM timers WHERE ticket = ?1 AND kind = ?2")
+                    .and_then(|mut st| st.execute(params![t, kind]))
+                    .map_err(query("remove a timer"))?;
+            }
+            for (kind, due) in &c.timers.set {
+                conn.execute(
+                    "INSERT INTO timers (ticket, kind, due_at) VALUES (?1, ?2, ?3) \
+                     ON CONFLICT (ticket, kind) DO UPDATE SET due_at = excluded.due_at",
+                    params![t, kind, ts(*due)],
+                )
+                .map_err(query("set a timer"))?;
+            }
+        }
+    Ok(())
 }
 
 fn ts(t: DateTime<Utc>) -> i64 {
@@ -820,86 +1030,24 @@ impl Store {
             .conn
             .savepoint()
             .map_err(query("begin applying a message"))?;
-        let ticket_id = a.ticket.map(|(t, _)| t.number as i64);
-        if let Some((t, new)) = a.ticket {
-            let fields = serde_json::to_string(&t.fields_found).unwrap_or_else(|_| "[]".into());
-            let missing: Vec<&str> = crate::mail::report::required(t.severity)
-                .iter()
-                .copied()
-                .filter(|f| !t.fields_found.contains(*f))
-                .collect();
-            let missing = serde_json::to_string(&missing).unwrap_or_else(|_| "[]".into());
-            if new {
-                tx.execute(
-                    "INSERT INTO tickets (id, requester, subject, severity, state, language, received_at, deadline_at, \
-                     accepted_at, owner, fields_found, fields_missing, spam, unreachable, silence_since, closed_at, updated_at, \
-                     breached, followups_sent) \
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)",
-                    params![
-                        t.number as i64, t.requester, t.subject, t.severity.number(), t.state.as_str(), t.language.as_str(),
-                        ts(t.received_at), ts(t.deadline_at), t.accepted_at.map(ts), t.owner, fields, missing, t.spam,
-                        t.unreachable, t.silence_since.map(ts), t.closed_at.map(ts), ts(now), t.breached, t.followups_sent
-                    ],
-                )
-                .map_err(query("create a ticket"))?;
-            } else {
-                tx.execute(
-                    "UPDATE tickets SET severity = ?2, state = ?3, deadline_at = ?4, accepted_at = ?5, owner = ?6, \
-                     fields_found = ?7, fields_missing = ?8, spam = ?9, unreachable = ?10, silence_since = ?11, \
-                     closed_at = ?12, updated_at = ?13, breached = ?14, followups_sent = ?15 WHERE id = ?1",
-                    params![
-                        t.number as i64, t.severity.number(), t.state.as_str(), ts(t.deadline_at), t.accepted_at.map(ts),
-                        t.owner, fields, missing, t.spam, t.unreachable, t.silence_since.map(ts), t.closed_at.map(ts), ts(now),
-                        t.breached, t.followups_sent
-                    ],
-                )
-                .map_err(query("update a ticket"))?;
-            }
-            for p in &t.participants {
-                let role = if *p == t.requester {
-                    "requester"
-                } else if crate::ticket::colleagues(p, &t.requester) {
-                    "colleague"
-                } else {
-                    "added"
-                };
-                tx.execute(
-                    "INSERT OR IGNORE INTO participants (ticket, address, role) VALUES (?1, ?2, ?3)",
-                    params![t.number as i64, p, role],
-                )
-                .map_err(query("add a participant"))?;
-            }
-        }
-        for (actor, what, detail) in &a.events {
-            tx.execute(
-                "INSERT INTO events (ticket, at, actor, what, detail, message) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                params![ticket_id, ts(a.at), actor, what, detail, a.message],
-            )
-            .map_err(query("record an event"))?;
-        }
-        for q in &a.mails {
-            insert_mail(&tx, q, now)?;
-        }
-        if let Some(t) = ticket_id {
-            if a.timers.clear {
-                tx.execute("DELETE FROM timers WHERE ticket = ?1", [t])
-                    .map_err(query("clear timers"))?;
-            }
-            for (kind, due) in &a.timers.set {
-                tx.execute(
-                    "INSERT INTO timers (ticket, kind, due_at) VALUES (?1, ?2, ?3) \
-                     ON CONFLICT (ticket, kind) DO UPDATE SET due_at = excluded.due_at",
-                    params![t, kind, ts(*due)],
-                )
-                .map_err(query("set a timer"))?;
-            }
-        }
+        write_change(&tx, &a.change(), now)?;
         tx.execute(
             "UPDATE messages SET state = 'applied', kind = ?2, analysis = ?3, ticket = ?4, error = NULL WHERE id = ?1",
-            params![a.message, a.kind, a.analysis, ticket_id],
+            params![a.message, a.kind, a.analysis, a.ticket.map(|(t, _)| t.number as i64)],
         )
         .map_err(query("mark a message applied"))?;
         tx.commit().map_err(query("commit an applied message"))
+    }
+
+    /// The scheduler: writes what a due timer did to its ticket (ticket,
+    /// events, mails, timers) in one savepoint.
+    pub fn commit_change(&mut self, c: &Change<'_>, now: DateTime<Utc>) -> Result<()> {
+        let tx = self
+            .conn
+            .savepoint()
+            .map_err(query("begin a ticket change"))?;
+        write_change(&tx, c, now)?;
+        tx.commit().map_err(query("commit a ticket change"))
     }
 
     /// Records a failed step 2; the second failure quarantines the message

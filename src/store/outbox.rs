@@ -212,6 +212,7 @@ impl Store {
             )
             .map_err(query("record a failed mail"))?;
         }
+        wake_on_failed_followup(&tx, id, now)?;
         tx.commit().map_err(query("mark a mail failed"))
     }
 
@@ -252,4 +253,23 @@ impl Store {
             .pragma_query_value(None, "data_version", |r| r.get(0))
             .map_err(query("read data_version"))
     }
+}
+
+/// A follow-up that failed (refused by our server, or bounced) sets the
+/// ticket's `followup-failed` timer due `now`: the scheduler decides, in
+/// the same way for both, whether the customer is unreachable.
+pub(super) fn wake_on_failed_followup(
+    conn: &rusqlite::Connection,
+    outbox_id: i64,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    conn.execute(
+        "INSERT INTO timers (ticket, kind, due_at) \
+         SELECT ticket, 'followup-failed', ?2 FROM outbox \
+         WHERE id = ?1 AND ticket IS NOT NULL AND template IN ('followup-1', 'followup-2') \
+         ON CONFLICT (ticket, kind) DO UPDATE SET due_at = excluded.due_at",
+        params![outbox_id, ts(now)],
+    )
+    .map_err(query("wake the scheduler for a failed follow-up"))?;
+    Ok(())
 }
