@@ -355,7 +355,12 @@ fn scheduler_worker(
     while !shutdown.is_cancelled() {
         match crate::scheduler::pass(&mut store, &settings, Utc::now()) {
             Ok(s) if s.mails > 0 => {
-                tracing::info!(fired = s.fired, mails = s.mails, skipped = s.skipped, "SLA steps fired");
+                tracing::info!(
+                    fired = s.fired,
+                    mails = s.mails,
+                    skipped = s.skipped,
+                    "SLA steps fired"
+                );
                 outbox.notify_one();
             }
             Ok(s) if s != crate::scheduler::Summary::default() => {

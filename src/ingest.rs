@@ -514,7 +514,8 @@ fn apply_one(
         // The report's missing items are asked for once more, some working
         // days after the acknowledgement (the scheduler checks again then).
         if let Some((t, true)) = &ticket_out
-            && mails.iter().any(|m| m.template == ticket::template::ACK)
+            && let Some(ack) = mails.iter().find(|m| m.template == ticket::template::ACK)
+            && !over_limit(store, sending, ack, now)?
             && !ticket::schedule::missing_to_remind(t).is_empty()
             && let Ok(at) = s
                 .calendar

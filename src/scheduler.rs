@@ -137,10 +137,10 @@ fn attempt(store: &Store, t: &Ticket, step: Step, stamp: i64) -> store::Result<A
     };
     Ok(match store.mail_outcome(&followup_key(t, n, stamp))? {
         None => Attempt::Unknown,
-        Some((state, sent_at, error)) => match state.as_str() {
-            "sent" => sent_at.map_or(Attempt::Unknown, Attempt::Sent),
+        Some(m) => match m.state.as_str() {
+            "sent" => m.sent_at.map_or(Attempt::Unknown, Attempt::Sent),
             "pending" => Attempt::Pending,
-            "failed" => Attempt::Failed(error.unwrap_or_else(|| "refused".into())),
+            "failed" => Attempt::Failed(m.error.unwrap_or_else(|| "refused".into())),
             _ => Attempt::Unknown,
         },
     })
@@ -209,7 +209,11 @@ fn fire_ticket(
                         tracing::error!(ticket = t.number, step = %step.code(), error = %e, "cannot compose a scheduled mail");
                         t = before;
                         summary.moved += 1;
-                        events.push(("supportd".into(), "step_failed", Some(format!("{}: {e}", step.code()))));
+                        events.push((
+                            "supportd".into(),
+                            "step_failed",
+                            Some(format!("{}: {e}", step.code())),
+                        ));
                         timers.set.push((step.code(), now + RATE_LIMIT_DELAY));
                         continue;
                     }
@@ -234,7 +238,11 @@ fn fire_ticket(
                     events.push((
                         "supportd".into(),
                         "rate_limited",
-                        Some(format!("{} moved to {}", step.code(), crate::sla::format_utc(later))),
+                        Some(format!(
+                            "{} moved to {}",
+                            step.code(),
+                            crate::sla::format_utc(later)
+                        )),
                     ));
                     timers.set.push((step.code(), later));
                     continue;
@@ -318,7 +326,11 @@ fn compose(
                 Effect::Event {
                     what: "unreachable",
                     detail: Some(d),
-                } => Some(d.split_once(": ").map_or(d.as_str(), |(_, r)| r).to_string()),
+                } => Some(
+                    d.split_once(": ")
+                        .map_or(d.as_str(), |(_, r)| r)
+                        .to_string(),
+                ),
                 _ => None,
             })
             .unwrap_or_default();
@@ -358,7 +370,8 @@ fn compose(
         let key = match *template {
             template::FOLLOWUP_1 => followup_key(t, 1, stamp),
             template::FOLLOWUP_2 => followup_key(t, 2, stamp),
-            _ => format!("{template}:t{}:{stamp}", t.number),
+            // Several steps send the same template (reminder 1 and 2).
+            _ => format!("{template}:{}:t{}:{stamp}", step.code(), t.number),
         };
         if *to == To::Participants {
             out.push(c.to_customer(

@@ -15,9 +15,9 @@ use std::path::PathBuf;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
+use crate::cli::Policy;
 use crate::ingest::{self, Summary};
 use crate::lang::Lang;
-use crate::cli::Policy;
 use crate::sla::local;
 use crate::source::files;
 use crate::store::{Incoming, Store, Stored};
@@ -188,12 +188,7 @@ pub fn at_risk_from(t: &Ticket, policy: &Policy) -> Option<DateTime<Utc>> {
         .flatten()
 }
 
-fn to_json(
-    t: &Ticket,
-    prefix: &str,
-    policy: &Policy,
-    now: Option<DateTime<Utc>>,
-) -> TicketJson {
+fn to_json(t: &Ticket, prefix: &str, policy: &Policy, now: Option<DateTime<Utc>>) -> TicketJson {
     let fmt = crate::sla::format_utc;
     let calendar = &*policy.calendar;
     let risk = at_risk_from(t, policy);

@@ -350,8 +350,8 @@ mod tests {
             fields_found: Default::default(),
             spam: false,
             unreachable: false,
-        breached: false,
-        followups_sent: 0,
+            breached: false,
+            followups_sent: 0,
             silence_since: None,
             closed_at: None,
         }

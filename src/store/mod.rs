@@ -510,7 +510,11 @@ impl Store {
     }
 
     /// A ticket's timers due at `now`, earliest first.
-    pub fn due_timers(&self, ticket: u64, now: DateTime<Utc>) -> Result<Vec<(String, DateTime<Utc>)>> {
+    pub fn due_timers(
+        &self,
+        ticket: u64,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<(String, DateTime<Utc>)>> {
         Ok(self
             .timers(ticket)?
             .into_iter()
@@ -518,18 +522,18 @@ impl Store {
             .collect())
     }
 
-    /// What became of an outgoing mail, by its key: (state, accepted at,
-    /// last error); `None` when there is no such mail.
-    pub fn mail_outcome(&self, key: &str) -> Result<Option<(String, Option<DateTime<Utc>>, Option<String>)>> {
+    /// What became of an outgoing mail, by its key; `None` when there is
+    /// no such mail.
+    pub fn mail_outcome(&self, key: &str) -> Result<Option<MailOutcome>> {
         self.conn
             .prepare_cached("SELECT state, sent_at, last_error FROM outbox WHERE key = ?1")
             .and_then(|mut st| {
                 st.query_row([key], |r| {
-                    Ok((
-                        r.get::<_, String>(0)?,
-                        r.get::<_, Option<i64>>(1)?.map(from_ts),
-                        r.get::<_, Option<String>>(2)?,
-                    ))
+                    Ok(MailOutcome {
+                        state: r.get(0)?,
+                        sent_at: r.get::<_, Option<i64>>(1)?.map(from_ts),
+                        error: r.get(2)?,
+                    })
                 })
                 .optional()
             })
@@ -667,6 +671,17 @@ pub struct MessageRow {
     pub from: Option<String>,
     /// Subject.
     pub subject: Option<String>,
+}
+
+/// What became of an outgoing mail.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MailOutcome {
+    /// `pending`, `sent`, `failed` or `held`.
+    pub state: String,
+    /// When our server accepted it.
+    pub sent_at: Option<DateTime<Utc>>,
+    /// The last error, or why it failed.
+    pub error: Option<String>,
 }
 
 /// A mail to queue, with what its Message-ID and envelope need.
@@ -848,17 +863,17 @@ impl Applied<'_> {
 }
 
 fn write_change(conn: &Connection, c: &Change<'_>, now: DateTime<Utc>) -> Result<()> {
-        let ticket_id = c.ticket.map(|(t, _)| t.number as i64);
-        if let Some((t, new)) = c.ticket {
-            let fields = serde_json::to_string(&t.fields_found).unwrap_or_else(|_| "[]".into());
-            let missing: Vec<&str> = crate::mail::report::required(t.severity)
-                .iter()
-                .copied()
-                .filter(|f| !t.fields_found.contains(*f))
-                .collect();
-            let missing = serde_json::to_string(&missing).unwrap_or_else(|_| "[]".into());
-            if new {
-                conn.execute(
+    let ticket_id = c.ticket.map(|(t, _)| t.number as i64);
+    if let Some((t, new)) = c.ticket {
+        let fields = serde_json::to_string(&t.fields_found).unwrap_or_else(|_| "[]".into());
+        let missing: Vec<&str> = crate::mail::report::required(t.severity)
+            .iter()
+            .copied()
+            .filter(|f| !t.fields_found.contains(*f))
+            .collect();
+        let missing = serde_json::to_string(&missing).unwrap_or_else(|_| "[]".into());
+        if new {
+            conn.execute(
                     "INSERT INTO tickets (id, requester, subject, severity, state, language, received_at, deadline_at, \
                      accepted_at, owner, fields_found, fields_missing, spam, unreachable, silence_since, closed_at, updated_at, \
                      breached, followups_sent) \
@@ -870,8 +885,8 @@ fn write_change(conn: &Connection, c: &Change<'_>, now: DateTime<Utc>) -> Result
                     ],
                 )
                 .map_err(query("create a ticket"))?;
-            } else {
-                conn.execute(
+        } else {
+            conn.execute(
                     "UPDATE tickets SET severity = ?2, state = ?3, deadline_at = ?4, accepted_at = ?5, owner = ?6, \
                      fields_found = ?7, fields_missing = ?8, spam = ?9, unreachable = ?10, silence_since = ?11, \
                      closed_at = ?12, updated_at = ?13, breached = ?14, followups_sent = ?15 WHERE id = ?1",
@@ -882,59 +897,59 @@ fn write_change(conn: &Connection, c: &Change<'_>, now: DateTime<Utc>) -> Result
                     ],
                 )
                 .map_err(query("update a ticket"))?;
-            }
-            for p in &t.participants {
-                let role = if *p == t.requester {
-                    "requester"
-                } else if crate::ticket::colleagues(p, &t.requester) {
-                    "colleague"
-                } else {
-                    "added"
-                };
-                conn.execute(
-                    "INSERT OR IGNORE INTO participants (ticket, address, role) VALUES (?1, ?2, ?3)",
-                    params![t.number as i64, p, role],
-                )
-                .map_err(query("add a participant"))?;
-            }
         }
-        for (actor, what, detail) in c.events {
+        for p in &t.participants {
+            let role = if *p == t.requester {
+                "requester"
+            } else if crate::ticket::colleagues(p, &t.requester) {
+                "colleague"
+            } else {
+                "added"
+            };
             conn.execute(
+                "INSERT OR IGNORE INTO participants (ticket, address, role) VALUES (?1, ?2, ?3)",
+                params![t.number as i64, p, role],
+            )
+            .map_err(query("add a participant"))?;
+        }
+    }
+    for (actor, what, detail) in c.events {
+        conn.execute(
                 "INSERT INTO events (ticket, at, actor, what, detail, message) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
                 params![ticket_id, ts(c.at), actor, what, detail, c.message],
             )
             .map_err(query("record an event"))?;
+    }
+    for q in c.mails {
+        insert_mail(conn, q, now)?;
+    }
+    if let Some(t) = ticket_id {
+        if c.timers.clear {
+            conn.prepare_cached("DELETE FROM timers WHERE ticket = ?1")
+                .and_then(|mut st| st.execute([t]))
+                .map_err(query("clear timers"))?;
         }
-        for q in c.mails {
-            insert_mail(conn, q, now)?;
-        }
-        if let Some(t) = ticket_id {
-            if c.timers.clear {
-                conn.prepare_cached("DELETE FROM timers WHERE ticket = ?1")
-                    .and_then(|mut st| st.execute([t]))
-                    .map_err(query("clear timers"))?;
-            }
-            if c.timers.clear_response {
-                conn.prepare_cached(
+        if c.timers.clear_response {
+            conn.prepare_cached(
                     "DELETE FROM timers WHERE ticket = ?1 AND (kind = 'breach' OR kind LIKE 'reminder-%')",
                 )
                 .and_then(|mut st| st.execute([t]))
                 .map_err(query("clear the response timers"))?;
-            }
-            for kind in &c.timers.remove {
-                conn.prepare_cached("DELETE FROM timers WHERE ticket = ?1 AND kind = ?2")
-                    .and_then(|mut st| st.execute(params![t, kind]))
-                    .map_err(query("remove a timer"))?;
-            }
-            for (kind, due) in &c.timers.set {
-                conn.execute(
-                    "INSERT INTO timers (ticket, kind, due_at) VALUES (?1, ?2, ?3) \
-                     ON CONFLICT (ticket, kind) DO UPDATE SET due_at = excluded.due_at",
-                    params![t, kind, ts(*due)],
-                )
-                .map_err(query("set a timer"))?;
-            }
         }
+        for kind in &c.timers.remove {
+            conn.prepare_cached("DELETE FROM timers WHERE ticket = ?1 AND kind = ?2")
+                .and_then(|mut st| st.execute(params![t, kind]))
+                .map_err(query("remove a timer"))?;
+        }
+        for (kind, due) in &c.timers.set {
+            conn.execute(
+                "INSERT INTO timers (ticket, kind, due_at) VALUES (?1, ?2, ?3) \
+                     ON CONFLICT (ticket, kind) DO UPDATE SET due_at = excluded.due_at",
+                params![t, kind, ts(*due)],
+            )
+            .map_err(query("set a timer"))?;
+        }
+    }
     Ok(())
 }
 

@@ -150,7 +150,14 @@ const SPECS: &[Spec] = &[
     ),
     spec!(
         "followup-1",
-        ["ref", "subject", "state", "since", "next_step", "support_name"]
+        [
+            "ref",
+            "subject",
+            "state",
+            "since",
+            "next_step",
+            "support_name"
+        ]
     ),
     spec!(
         "followup-2",
@@ -421,10 +428,7 @@ mod tests {
         // The follow-ups read differently for a proposed solution.
         let variants = Templates::names()
             .map(|n| (n, n.to_string(), "new"))
-            .chain(
-                ["followup-1", "followup-2"]
-                    .map(|n| (n, format!("{n}.resolved"), "resolved")),
-            )
+            .chain(["followup-1", "followup-2"].map(|n| (n, format!("{n}.resolved"), "resolved")))
             .collect::<Vec<_>>();
         for lang in [Lang::En, Lang::Pl] {
             for (name, file, state) in &variants {

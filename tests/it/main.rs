@@ -6,6 +6,7 @@
 //! - `hostile`: bad input never panics and always gives a result;
 //! - `import`: `supportd import` and `tickets` with mail files;
 //! - `inspect_cli`: `supportd inspect` with files, stdin and `--db`;
+//! - `scheduler`: the SLA scheduler by time travel (`run --once --now`);
 //! - `sla_cli`: `supportd sla …` and `check-config` as a user sees them;
 //! - `sla_oracle`: deadlines and working time against an independent Python
 //!   oracle (`tests/oracle/sla_oracle.py`).
@@ -16,6 +17,7 @@ mod import;
 mod inspect_cli;
 mod mail_io;
 mod mailserver;
+mod scheduler;
 mod sla_cli;
 mod sla_oracle;
 mod util;

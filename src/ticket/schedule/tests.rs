@@ -86,7 +86,8 @@ fn response_clock_steps_fire_only_while_new() {
     let cal = Calendar::contract();
     let now = at("2026-11-24T12:00:00Z");
     // (step, state, breached before, mails, breached after)
-    let table: &[(Step, State, bool, &[(&str, To)], bool)] = &[
+    type Row<'a> = (Step, State, bool, &'a [(&'a str, To)], bool);
+    let table: &[Row<'_>] = &[
         (
             Step::Reminder(1),
             State::New,
@@ -190,10 +191,7 @@ fn the_silence_chain() {
         &r,
     );
     assert_eq!(mails(&o), [(template::FOLLOWUP_1, To::Participants)]);
-    assert_eq!(
-        next(&o),
-        [(Step::FollowUp(2), at("2026-12-11T09:00:00Z"))]
-    );
+    assert_eq!(next(&o), [(Step::FollowUp(2), at("2026-12-11T09:00:00Z"))]);
     assert_eq!(t.followups_sent, 1);
 
     // (step, follow-ups sent before, what the outbox knows, now, expected)
@@ -251,13 +249,7 @@ fn the_silence_chain() {
             fri,
             "customer-unreachable",
         ),
-        (
-            Step::FollowUpFailed,
-            1,
-            Attempt::Sent(fri),
-            fri,
-            "void",
-        ),
+        (Step::FollowUpFailed, 1, Attempt::Sent(fri), fri, "void"),
         // A step out of order (a stale timer) does nothing.
         (Step::FollowUp(1), 1, Attempt::Unknown, fri, "void"),
         (Step::Close, 1, Attempt::Unknown, fri, "void"),
@@ -289,10 +281,17 @@ fn the_silence_chain() {
             Outcome::Later(at) => format!("later {}", crate::sla::format_utc(*at)),
             Outcome::Void => "void".into(),
         };
-        assert_eq!(got, expected, "{step:?} after {sent} with {attempt:?} at {now}");
+        assert_eq!(
+            got, expected,
+            "{step:?} after {sent} with {attempt:?} at {now}"
+        );
         if expected == "customer-unreachable" {
             assert!(t.unreachable);
-            assert_eq!(t.state, State::Waiting, "stays waiting until a consultant acts");
+            assert_eq!(
+                t.state,
+                State::Waiting,
+                "stays waiting until a consultant acts"
+            );
         }
     }
 }
@@ -311,12 +310,24 @@ fn the_chain_stops_when_the_ticket_moves_on() {
         if state != State::Waiting {
             t.silence_since = None;
         }
-        let o = fire(&mut t, Step::FollowUp(1), now, &Attempt::Unknown, &rules(&cal));
+        let o = fire(
+            &mut t,
+            Step::FollowUp(1),
+            now,
+            &Attempt::Unknown,
+            &rules(&cal),
+        );
         assert_eq!(o, Outcome::Void, "{state} unreachable={unreachable}");
     }
     // Resolved runs the same chain.
     let mut t = ticket(State::Resolved);
-    let o = fire(&mut t, Step::FollowUp(1), now, &Attempt::Unknown, &rules(&cal));
+    let o = fire(
+        &mut t,
+        Step::FollowUp(1),
+        now,
+        &Attempt::Unknown,
+        &rules(&cal),
+    );
     assert_eq!(mails(&o), [(template::FOLLOWUP_1, To::Participants)]);
 }
 
@@ -341,7 +352,8 @@ fn gaps_skip_holidays() {
 fn catch_up_fires_only_the_latest_response_step() {
     let t = |h: u32| at(&format!("2026-11-2{h}T10:00:00Z"));
     // (due, fired, skipped)
-    let table: Vec<(Vec<(Step, DateTime<Utc>)>, Vec<Step>, Vec<Step>)> = vec![
+    type Due = Vec<(Step, DateTime<Utc>)>;
+    let table: Vec<(Due, Vec<Step>, Vec<Step>)> = vec![
         (
             vec![
                 (Step::Reminder(1), t(3)),
