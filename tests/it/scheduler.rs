@@ -847,3 +847,198 @@ fn a_customer_who_auto_replies_without_headers_stays_within_the_rate_limit() {
         notes[0].text
     );
 }
+
+/// End to end on a real Dovecot and Postfix: the scheduler's mails arrive
+/// in the consultants' and the customer's mailboxes, and a follow-up that
+/// Postfix bounces (a real delivery report, back through IMAP) makes the
+/// customer unreachable. Instants are played with `--now`, relative to when
+/// the messages really arrived.
+#[test]
+fn end_to_end_reminders_follow_ups_closure_and_a_bounced_follow_up() {
+    use crate::mailserver::{CONSULTANTS, CUSTOMERS, MailServer, SUPPORT, request, supportd};
+    use std::time::{Duration, Instant};
+    const WAIT: Duration = Duration::from_secs(30);
+
+    let ms = MailServer::start();
+    let dir = TempDir::new("sched-e2e");
+    dir.write("config.toml", &ms.supportd_config("implicit", "plain"));
+    let once = |now: Option<&str>| {
+        let mut args = vec![];
+        if let Some(n) = now {
+            args.extend(["--now", n]);
+        }
+        args.extend(["run", "--once"]);
+        let (code, out, err) = supportd(&dir.0, &args);
+        assert_eq!(code, 0, "{err}");
+        out
+    };
+    let show = |n: u64| -> Value {
+        let (_, out, _) = supportd(&dir.0, &["tickets", "show", &format!("SS-{n}"), "--json"]);
+        serde_json::from_str(&out).unwrap()
+    };
+    let due = |n: u64, step: &str| -> String {
+        show(n)["next_steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["step"] == step)
+            .unwrap_or_else(|| panic!("SS-{n} has no {step}: {}", show(n)))["due"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let until = |what: &str, mut check: Box<dyn FnMut() -> bool + '_>| {
+        let deadline = Instant::now() + WAIT;
+        while !check() {
+            assert!(Instant::now() < deadline, "{what}: not within {WAIT:?}");
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    };
+    let subject_has = |part: &'static str| {
+        move |m: &mail_parser::Message<'_>| m.subject().is_some_and(|s| s.contains(part))
+    };
+
+    // Three requests: a deliverable customer who will stay silent, a
+    // customer at a domain Postfix cannot deliver to, and an outage
+    // (severity 1) nobody accepts.
+    let stranger = "someone@elsewhere.test";
+    let report = "Since 08:15 today the scanner shows wrong bin numbers.\nError: BIN-404.\n\
+                  We restarted the scanner and checked the network.\nWe expect the right bins.\n";
+    for (from, subject, id) in [
+        (
+            CUSTOMERS[0],
+            "Scanner shows wrong bin numbers",
+            "e1@acme.test",
+        ),
+        (stranger, "Labels print blank", "e2@elsewhere.test"),
+        (CUSTOMERS[1], "Warehouse system down", "e3@acme.test"),
+    ] {
+        let body = if id == "e3@acme.test" {
+            format!("Severity: 1\n{report}")
+        } else {
+            report.to_string()
+        };
+        ms.send(from, &[SUPPORT], &request(from, subject, id, &body));
+        // One at a time: tickets are numbered in arrival order.
+        until(
+            "the request is ticketed",
+            Box::new(|| {
+                once(None);
+                let (_, out, _) = supportd(&dir.0, &["tickets", "list", "--json"]);
+                out.contains(&format!("\"requester\": \"{from}\""))
+            }),
+        );
+    }
+
+    // The consultant puts SS-1 and SS-2 in waiting, from the mail client.
+    let key = Store::open(&dir.0.join("var/supportd.db"))
+        .unwrap()
+        .token_key(None)
+        .unwrap();
+    for n in [1, 2] {
+        let reference = format!("SS-{n}");
+        let mac = token::consultant_mac(&key, &reference, CONSULTANTS[0]);
+        let to = format!("support+{reference}.{mac}@smartstock.test");
+        let reply = format!(
+            "From: {c}\r\nTo: {to}\r\nSubject: Re: [{reference}] ticket\r\nMessage-ID: <w{n}@smartstock.test>\r\n\r\n\
+             #waiting\r\nPlease send us the scanner's log file.\r\n",
+            c = CONSULTANTS[0]
+        );
+        ms.send(CONSULTANTS[0], &[&to], reply.as_bytes());
+    }
+    until(
+        "both tickets wait",
+        Box::new(|| {
+            once(None);
+            show(1)["state"] == "waiting" && show(2)["state"] == "waiting"
+        }),
+    );
+
+    // SS-3: the first reminder, then the escalation, in both consultants'
+    // mailboxes.
+    once(Some(&due(3, "reminder-1")));
+    for c in CONSULTANTS {
+        ms.wait_for(
+            c,
+            "INBOX",
+            WAIT,
+            "reminder",
+            subject_has("[SS-3] Reminder: accept by"),
+        );
+    }
+    once(Some(&due(3, "breach")));
+    for c in CONSULTANTS {
+        ms.wait_for(
+            c,
+            "INBOX",
+            WAIT,
+            "escalation",
+            subject_has("[SS-3] Response time exceeded"),
+        );
+    }
+    assert_eq!(show(3)["breached"], true);
+
+    // Follow-up 1 of both waiting tickets.
+    let f1 = due(1, "followup-1").max(due(2, "followup-1"));
+    once(Some(&f1));
+    let raw = ms.wait_for(CUSTOMERS[0], "INBOX", WAIT, "follow-up 1", |m| {
+        m.body_text(0)
+            .is_some_and(|b| b.contains("we will write once more on"))
+    });
+    let m = mail_parser::MessageParser::default().parse(&raw).unwrap();
+    assert_eq!(
+        crate::mailserver::header(&m, "Auto-Submitted").as_deref(),
+        Some("auto-generated")
+    );
+    // Postfix bounces SS-2's follow-up; the delivery report comes back
+    // through the mailbox and the next pass makes the customer unreachable.
+    let after = |at: &str, secs: i64| {
+        let t: chrono::DateTime<chrono::Utc> = at.parse().unwrap();
+        supportd::sla::format_utc(t + chrono::Duration::seconds(secs))
+    };
+    let a_minute_later = after(&f1, 60);
+    until(
+        "the bounced follow-up makes SS-2 unreachable",
+        Box::new(|| {
+            once(Some(&a_minute_later));
+            show(2)["unreachable"] == true
+        }),
+    );
+    let t2 = show(2);
+    assert_eq!(t2["state"], "waiting", "{t2}");
+    assert_eq!(t2["next_steps"], serde_json::json!([]), "{t2}");
+    let raw = ms.wait_for(
+        CONSULTANTS[0],
+        "INBOX",
+        WAIT,
+        "customer unreachable",
+        subject_has("[SS-2] Customer unreachable"),
+    );
+    let m = mail_parser::MessageParser::default().parse(&raw).unwrap();
+    let text = m.body_text(0).unwrap();
+    assert!(
+        text.contains("Follow-up 1 of SS-2 to someone@elsewhere.test could not be delivered")
+            && text.contains("5.1.2"),
+        "{text}"
+    );
+
+    // SS-1 goes on: follow-up 2, then closed as resolved.
+    once(Some(&due(1, "followup-2")));
+    ms.wait_for(CUSTOMERS[0], "INBOX", WAIT, "follow-up 2", |m| {
+        m.body_text(0)
+            .is_some_and(|b| b.contains("second and last attempt"))
+    });
+    once(Some(&due(1, "close")));
+    ms.wait_for(CUSTOMERS[0], "INBOX", WAIT, "closure", |m| {
+        m.body_text(0)
+            .is_some_and(|b| b.contains("so we have closed SS-1 as resolved"))
+    });
+    ms.wait_for(
+        CONSULTANTS[0],
+        "INBOX",
+        WAIT,
+        "closure notice",
+        subject_has("[SS-1] Closed as resolved (no answer)"),
+    );
+    assert_eq!(show(1)["state"], "closed");
+}
