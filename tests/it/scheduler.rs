@@ -1042,3 +1042,76 @@ fn end_to_end_reminders_follow_ups_closure_and_a_bounced_follow_up() {
     );
     assert_eq!(show(1)["state"], "closed");
 }
+
+/// `supportd run` (the real clock): a reminder leaves within 5 s of its
+/// instant. The calendar is open around the clock today and tomorrow, so
+/// a 1-hour target with a reminder at 0.3 % of it falls due 10.8 s after
+/// the request arrives.
+#[test]
+fn the_daemon_sends_due_mail_within_5_seconds_of_its_instant() {
+    use std::time::{Duration, Instant};
+    let now = chrono::Utc::now();
+    let cal = supportd::sla::Calendar::contract();
+    let (d0, d1) = (
+        cal.local_date(now),
+        cal.local_date(now + chrono::Duration::days(1)),
+    );
+    let d = Desk::with_config(
+        "sched-daemon",
+        &format!(
+            "[calendar]\nhours = \"00:00-24:00\"\nweekdays = [\"mon\", \"tue\", \"wed\", \"thu\", \"fri\", \"sat\", \"sun\"]\n\
+             special-hours = {{ \"{d0}\" = \"00:00-24:00\", \"{d1}\" = \"00:00-24:00\" }}\n\
+             [sla]\ntarget-hours = [1, 1, 1, 1, 1]\nreminders = [0.003]\n"
+        ),
+    );
+    let mut daemon = crate::mailserver::Daemon::start(&d.dir.0);
+    d.report(
+        &chrono::Utc::now().to_rfc2822(),
+        "Jan <jan@acme.example>",
+        "Stock report shows zero",
+        FULL_REPORT,
+    );
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let due: chrono::DateTime<chrono::Utc> = loop {
+        let r = d.supportd(&["tickets", "show", "SS-1", "--json"]);
+        if r.code == 0 {
+            let v: Value = serde_json::from_str(&r.stdout).unwrap();
+            if let Some(s) = v["next_steps"]
+                .as_array()
+                .and_then(|a| a.iter().find(|s| s["step"] == "reminder-1"))
+            {
+                break s["due"].as_str().unwrap().parse().unwrap();
+            }
+        }
+        assert!(Instant::now() < deadline, "no ticket: {}", daemon.log());
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let sent_at: chrono::DateTime<chrono::Utc> = loop {
+        let r = d.supportd(&["outbox", "list", "--json"]);
+        let v: Value = serde_json::from_str(&r.stdout).unwrap_or_default();
+        if let Some(m) = v.as_array().and_then(|a| {
+            a.iter()
+                .find(|m| m["template"] == "reminder" && m["state"] == "sent")
+        }) {
+            break m["sent_at"].as_str().unwrap().parse().unwrap();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no reminder sent: {}",
+            daemon.log()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let late = (sent_at - due).num_seconds();
+    assert!(
+        (0..=5).contains(&late),
+        "due {due}, sent {sent_at}: {late} s"
+    );
+    assert!(
+        daemon
+            .terminate(Duration::from_secs(10))
+            .is_some_and(|s| s.success()),
+        "{}",
+        daemon.log()
+    );
+}
