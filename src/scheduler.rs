@@ -78,6 +78,10 @@ const RATE_LIMIT_DELAY: Duration = Duration::hours(1);
 /// Fires every timer due at `now`.
 pub fn pass(store: &mut Store, s: &Settings<'_>, now: DateTime<Utc>) -> store::Result<Summary> {
     let mut summary = Summary::default();
+    // Nothing due: one index lookup, no write transaction.
+    if store.next_timer_due()?.is_none_or(|at| at > now) {
+        return Ok(summary);
+    }
     let mut seen: HashSet<u64> = HashSet::new();
     loop {
         if s.stop.is_some_and(|stop| stop()) {
