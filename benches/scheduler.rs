@@ -48,7 +48,11 @@ fn ticket(n: u64, received: DateTime<Utc>) -> Ticket {
         subject: format!("Stock report {n} shows zero"),
         severity: Severity::Minor,
         state: State::New,
-        language: if n.is_multiple_of(2) { Lang::Pl } else { Lang::En },
+        language: if n.is_multiple_of(2) {
+            Lang::Pl
+        } else {
+            Lang::En
+        },
         received_at: received,
         deadline_at: received + Duration::days(4),
         accepted_at: None,

@@ -257,7 +257,13 @@ pub fn list(
             .filter(|_| t.state == crate::ticket::State::New)
             .and_then(|n| calendar.working_seconds(n, t.deadline_at).ok())
             .map(|s| {
-                if s >= 0 {
+                let risk = now.is_some_and(|n| at_risk_from(t, policy).is_some_and(|r| n >= r));
+                if s >= 0 && risk {
+                    format!(
+                        " ({} left, at risk)",
+                        local::render_duration(s as u64, Lang::En)
+                    )
+                } else if s >= 0 {
                     format!(" ({} left)", local::render_duration(s as u64, Lang::En))
                 } else {
                     format!(

@@ -1115,3 +1115,109 @@ fn the_daemon_sends_due_mail_within_5_seconds_of_its_instant() {
         daemon.log()
     );
 }
+
+#[test]
+fn a_severity_change_recomputes_from_receipt_and_escalates_a_past_deadline_once() {
+    let d = Desk::new("sched-severity");
+    // Severity 3, received Monday 23 Nov 2026 10:00 Warsaw.
+    d.report(
+        "Mon, 23 Nov 2026 10:00:00 +0100",
+        "Jan <jan@acme.example>",
+        "Stock report shows zero",
+        FULL_REPORT,
+    );
+    // The same without a screenshot: its missing-information reminder
+    // survives a severity change.
+    d.customer(
+        "Mon, 23 Nov 2026 10:00:00 +0100",
+        "Ewa <ewa@shop.example>",
+        "Invoices cannot be printed",
+        FULL_REPORT,
+    );
+    d.run("2026-11-23T09:00:05Z");
+    d.consultant(
+        "Mon, 23 Nov 2026 12:00:00 +0100",
+        "anna@smartstock.cloud",
+        "SS-2",
+        "#severity 2",
+    );
+    d.run("2026-11-23T11:00:05Z");
+    assert!(
+        d.steps("SS-2")
+            .iter()
+            .any(|s| s.starts_with("missing-info@")),
+        "{:?}",
+        d.steps("SS-2")
+    );
+    d.new_mails();
+
+    // Wednesday 11:00: severity 1 would have been due Wednesday 10:00
+    // (16 h from receipt): past, so one escalation at once.
+    d.consultant(
+        "Wed, 25 Nov 2026 11:00:00 +0100",
+        "anna@smartstock.cloud",
+        "SS-1",
+        "#severity 1",
+    );
+    d.run("2026-11-25T10:00:05Z");
+    let mine: Vec<String> = d
+        .new_mails()
+        .into_iter()
+        .filter(|m| m.ticket == Some(1))
+        .map(|m| format!("{}>{}", m.template, m.to.join(",")))
+        .collect();
+    assert_eq!(
+        mine.iter().cloned().collect::<BTreeSet<_>>(),
+        strs(&[
+            "escalation>anna@smartstock.cloud",
+            "escalation>piotr@smartstock.cloud",
+            "severity-changed>jan@acme.example",
+        ])
+        .into_iter()
+        .collect()
+    );
+    let t = d.ticket("SS-1");
+    assert_eq!(
+        (t["deadline"].as_str(), t["breached"].as_bool()),
+        (Some("2026-11-25T09:00:00Z"), Some(true))
+    );
+    assert_eq!(d.steps("SS-1"), Vec::<String>::new());
+
+    // Severity 2 an hour later: 24 h from receipt is Thursday 10:00, still
+    // ahead: a new clock (the reminder at 12 h has passed and is left out).
+    d.consultant(
+        "Wed, 25 Nov 2026 12:00:00 +0100",
+        "anna@smartstock.cloud",
+        "SS-1",
+        "#severity 2",
+    );
+    d.run("2026-11-25T11:00:05Z");
+    let t = d.ticket("SS-1");
+    assert_eq!(
+        (t["deadline"].as_str(), t["breached"].as_bool()),
+        (Some("2026-11-26T09:00:00Z"), Some(false))
+    );
+    assert_eq!(
+        d.steps("SS-1"),
+        [
+            "reminder-2@2026-11-25T12:12:00Z",
+            "breach@2026-11-26T09:00:00Z"
+        ]
+    );
+    let told = d
+        .new_mails()
+        .into_iter()
+        .find(|m| m.ticket == Some(1) && m.template == "severity-changed")
+        .expect("the customer is told");
+    assert!(
+        told.text.contains("by Thu 26 Nov 2026, 10:00 Warsaw time"),
+        "{}",
+        told.text
+    );
+    d.run("2026-11-26T09:00:00Z");
+    assert!(
+        d.new_summary()
+            .contains(&"escalation>anna@smartstock.cloud".to_string()),
+        "the new deadline escalates again when it passes"
+    );
+}
