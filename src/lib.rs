@@ -16,6 +16,12 @@
 //! Edges:
 //! - [`config`]: the TOML file, parsed and validated in two stages;
 //! - [`store`]: SQLite, the only code that writes SQL;
+//! - [`ingest`]: step 2, an analysed message applied to its ticket;
+//! - [`scheduler`]: fires due SLA timers (the decisions are
+//!   [`ticket::schedule`]'s);
+//! - [`source`], [`outbox`]: the mailbox in (IMAP, Maildir) and mail out
+//!   (SMTP, .eml files);
+//! - [`app`]: `supportd run`, the workers under one shutdown token;
 //! - [`cli`]: the command implementations `main` calls, over generic readers
 //!   and writers so they are tested without a process.
 //!
