@@ -448,7 +448,7 @@ fn apply_one(
             if effects.contains(&Effect::StartSilenceClock) {
                 timers.clear = true;
                 if let Some(since) = t.silence_since {
-                    let after = since + chrono::Duration::days(s.silence_days.into());
+                    let after = s.calendar.add_calendar_days(since, s.silence_days);
                     if let Ok(at) = s.calendar.next_opening(after) {
                         timers.set.push((timer::FOLLOWUP_1.to_string(), at));
                     }

@@ -344,6 +344,7 @@ fn compose(
             "next_step": next_at(Step::FollowUp(2)),
             "close_on": next_at(Step::Close),
             "reopen_days": s.reopen_days,
+            // The window ticket::route applies (whole days of 24 h).
             "reopen_until": when(now + Duration::days(s.reopen_days.into())),
             "attempt": before.followups_sent,
             "reason": reason,

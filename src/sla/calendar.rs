@@ -385,6 +385,15 @@ impl Calendar {
         Ok(out)
     }
 
+    /// `days` calendar days after `at`: the same local wall-clock time that
+    /// many dates later, so a span across a DST change keeps its hour (14
+    /// days from 10:00 in October is 10:00 in November, not 09:00).
+    pub fn add_calendar_days(&self, at: DateTime<Utc>, days: u32) -> DateTime<Utc> {
+        let tz = &self.spec.timezone;
+        let local = tz.to_local(at) + chrono::Days::new(days.into());
+        to_utc(tz.local_to_utc(local))
+    }
+
     /// The local date of an instant in the calendar's zone.
     pub fn local_date(&self, at: DateTime<Utc>) -> NaiveDate {
         self.spec.timezone.local_date(at)
@@ -517,6 +526,26 @@ mod tests {
     }
 
     const H: u64 = 3600;
+
+    #[test]
+    fn calendar_days_keep_the_local_hour_across_dst() {
+        let cal = Calendar::contract();
+        let at = |s: &str| s.parse::<DateTime<Utc>>().unwrap();
+        // (from, days, expected): 10:00 Warsaw stays 10:00 Warsaw.
+        let table = [
+            ("2026-10-20T08:00:00Z", 14, "2026-11-03T09:00:00Z"),
+            ("2026-03-20T09:00:00Z", 14, "2026-04-03T08:00:00Z"),
+            ("2026-11-24T09:00:00Z", 14, "2026-12-08T09:00:00Z"),
+            ("2026-11-24T09:00:00Z", 0, "2026-11-24T09:00:00Z"),
+        ];
+        for (from, days, expected) in table {
+            assert_eq!(
+                cal.add_calendar_days(at(from), days),
+                at(expected),
+                "{from} + {days}"
+            );
+        }
+    }
 
     #[test]
     fn add_working_time_table() {
