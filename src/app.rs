@@ -19,9 +19,9 @@
 //!
 //! `run --once` does one pass of each, in order, and returns.
 
-use std::path::PathBuf;
-use std::sync::Arc;
+use std::path::{Path, PathBuf};
 use std::sync::mpsc::{Receiver, SyncSender};
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use anyhow::Context;
@@ -31,6 +31,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::cli::Runtime;
 use crate::config::Source;
+use crate::health::{Health, Worker, beating};
 use crate::ingest;
 use crate::outbox::send::{self, PassSummary, Transport};
 use crate::source::{imap::Imap, maildir};
@@ -56,6 +57,8 @@ pub struct Daemon {
     store: Store,
     transport: Transport,
     tokio: tokio::runtime::Runtime,
+    /// Held while this process works on the database.
+    _lock: InstanceLock,
 }
 
 /// What one `run --once` did.
@@ -102,6 +105,7 @@ impl Daemon {
     /// Opens the database (creating and migrating it), loads templates and
     /// the token key, and sets up the transport.
     pub fn open(config: crate::config::Config, db: PathBuf) -> anyhow::Result<Daemon> {
+        let lock = InstanceLock::acquire(&db)?;
         let mut store = Store::open(&db)?;
         let tokio = Self::tokio()?;
         let transport = Transport::from_config(&config.transport, &config.sending)?;
@@ -115,6 +119,7 @@ impl Daemon {
             store,
             transport,
             tokio,
+            _lock: lock,
         })
     }
 
@@ -170,12 +175,17 @@ impl Daemon {
         Ok(summary)
     }
 
-    /// Runs until SIGTERM or SIGINT.
+    /// Runs until SIGTERM or SIGINT; SIGHUP reloads the config. Tells
+    /// systemd READY=1 once the database is open and the workers started
+    /// (the mailbox is not waited for), STATUS= lines with the mailbox's and
+    /// the outbox's health, and WATCHDOG=1 while every worker makes progress.
     pub fn run(self) -> anyhow::Result<()> {
         let rt = &self.tokio;
         let shutdown = CancellationToken::new();
         let outbox_wake = Arc::new(Notify::new());
         let (ingest_tx, ingest_rx) = std::sync::mpsc::sync_channel::<()>(1);
+        let health = Arc::new(Health::new(sd_notify::watchdog_enabled()));
+        let shared: Shared = Arc::new(RwLock::new(Arc::clone(&self.runtime)));
 
         // Each worker has its own connection; open them all before starting,
         // so a database problem stops the start, not a worker.
@@ -183,45 +193,60 @@ impl Daemon {
         let ingest_store = Store::open(&self.db)?;
         let scheduler_store = Store::open(&self.db)?;
         let outbox_store = Store::open(&self.db)?;
+        let status_store = Store::open_read_only(&self.db)?;
         outbox_store.relax_durability_for_sending()?;
         let (scheduler_tx, scheduler_rx) = std::sync::mpsc::sync_channel::<()>(1);
+        // Kept to wake the threads at shutdown, so they stop at once.
+        let wake_all = (ingest_tx.clone(), scheduler_tx.clone());
 
         let ingest_thread = {
-            let runtime = Arc::clone(&self.runtime);
-            let shutdown = shutdown.clone();
+            let (shared, shutdown, health) = (shared.clone(), shutdown.clone(), health.clone());
             let wake = Arc::clone(&outbox_wake);
             std::thread::Builder::new()
                 .name("ingest".into())
                 .spawn(move || {
                     ingest_worker(
                         ingest_store,
-                        &runtime,
+                        &shared,
                         ingest_rx,
                         (&wake, &scheduler_tx),
                         &shutdown,
+                        &health,
                     )
                 })
                 .context("cannot start the ingest worker")?
         };
         let scheduler_thread = {
-            let runtime = Arc::clone(&self.runtime);
-            let shutdown = shutdown.clone();
+            let (shared, shutdown, health) = (shared.clone(), shutdown.clone(), health.clone());
             let wake = Arc::clone(&outbox_wake);
             std::thread::Builder::new()
                 .name("scheduler".into())
                 .spawn(move || {
-                    scheduler_worker(scheduler_store, &runtime, scheduler_rx, &wake, &shutdown)
+                    scheduler_worker(
+                        scheduler_store,
+                        &shared,
+                        scheduler_rx,
+                        &wake,
+                        &shutdown,
+                        &health,
+                    )
                 })
                 .context("cannot start the scheduler")?
         };
 
         let result = rt.block_on(async {
-            let signals = tokio::spawn(wait_for_signal(shutdown.clone()));
+            let signals = tokio::spawn(signals(
+                shutdown.clone(),
+                shared.clone(),
+                self.db.clone(),
+                Arc::clone(&outbox_wake),
+            ));
             let source = tokio::spawn(source_worker(
                 source_store,
                 Arc::clone(&self.runtime),
                 ingest_tx,
                 shutdown.clone(),
+                health.clone(),
             ));
             let outbox = tokio::spawn(outbox_worker(
                 outbox_store,
@@ -229,15 +254,21 @@ impl Daemon {
                 self.transport.clone(),
                 Arc::clone(&outbox_wake),
                 shutdown.clone(),
+                health.clone(),
             ));
+            let watchdog = tokio::spawn(watchdog(health.clone(), status_store, shutdown.clone()));
+            notify(&[sd_notify::NotifyState::Ready]);
             tracing::info!(db = %self.db.display(), "supportd running");
             let (source, outbox) = tokio::join!(source, outbox);
             signals.abort();
+            watchdog.abort();
             source.context("source worker")??;
             outbox.context("outbox worker")??;
             anyhow::Ok(())
         });
         shutdown.cancel();
+        wake(&wake_all.0);
+        wake(&wake_all.1);
         let ingest = ingest_thread
             .join()
             .map_err(|_| anyhow::anyhow!("the ingest worker panicked"))?;
@@ -252,20 +283,199 @@ impl Daemon {
     }
 }
 
-async fn wait_for_signal(shutdown: CancellationToken) {
+/// The running configuration: replaced whole by a reload, read by each
+/// worker at the top of every pass.
+type Shared = Arc<RwLock<Arc<Runtime>>>;
+
+fn current(shared: &Shared) -> Arc<Runtime> {
+    match shared.read() {
+        Ok(rt) => Arc::clone(&rt),
+        Err(poisoned) => Arc::clone(&poisoned.into_inner()),
+    }
+}
+
+/// Tells systemd (when it listens: `NOTIFY_SOCKET`).
+fn notify(states: &[sd_notify::NotifyState<'_>]) {
+    if let Err(e) = sd_notify::notify(states) {
+        tracing::warn!(error = %e, "cannot notify systemd");
+    }
+}
+
+/// One running instance per database: a lock file next to it (`DB.lock`)
+/// with the holder's pid. The lock goes with the process, however it ends.
+struct InstanceLock {
+    _file: std::fs::File,
+}
+
+impl InstanceLock {
+    fn acquire(db: &Path) -> anyhow::Result<InstanceLock> {
+        use std::io::{Read, Seek, Write};
+        let path = PathBuf::from(format!("{}.lock", db.display()));
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)
+                .with_context(|| format!("cannot create the database folder {}", dir.display()))?;
+        }
+        let mut file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .with_context(|| format!("cannot open the lock file {}", path.display()))?;
+        match file.try_lock() {
+            Ok(()) => {
+                file.set_len(0)?;
+                file.rewind()?;
+                writeln!(file, "{}", std::process::id())?;
+                Ok(InstanceLock { _file: file })
+            }
+            Err(std::fs::TryLockError::WouldBlock) => {
+                let mut holder = String::new();
+                let _ = file.read_to_string(&mut holder);
+                let holder = holder.trim();
+                let who = if holder.is_empty() {
+                    "another supportd".to_string()
+                } else {
+                    format!("another supportd (pid {holder})")
+                };
+                anyhow::bail!(
+                    "{who} is already running on {}; stop it first (systemctl stop supportd), \
+                     or give this one another database with --db",
+                    db.display()
+                )
+            }
+            Err(std::fs::TryLockError::Error(e)) => {
+                Err(e).with_context(|| format!("cannot lock {}", path.display()))
+            }
+        }
+    }
+}
+
+/// SIGTERM/SIGINT stop the daemon; SIGHUP reloads the config.
+async fn signals(shutdown: CancellationToken, shared: Shared, db: PathBuf, outbox: Arc<Notify>) {
     use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut term), Ok(mut int)) = (
+    let (Ok(mut term), Ok(mut int), Ok(mut hup)) = (
         signal(SignalKind::terminate()),
         signal(SignalKind::interrupt()),
+        signal(SignalKind::hangup()),
     ) else {
         tracing::error!("cannot install signal handlers");
         return;
     };
-    tokio::select! {
-        _ = term.recv() => tracing::info!("SIGTERM: stopping"),
-        _ = int.recv() => tracing::info!("SIGINT: stopping"),
+    loop {
+        tokio::select! {
+            _ = term.recv() => tracing::info!("SIGTERM: stopping"),
+            _ = int.recv() => tracing::info!("SIGINT: stopping"),
+            _ = hup.recv() => {
+                notify(&[sd_notify::NotifyState::Reloading]);
+                let shared = shared.clone();
+                let db = db.clone();
+                match tokio::task::spawn_blocking(move || reload(&shared, &db)).await {
+                    Ok(Ok(kept)) => {
+                        for section in &kept {
+                            tracing::warn!(section = %section, "SIGHUP: {section} changed; it takes effect after a restart, the running values stay");
+                        }
+                        tracing::info!("SIGHUP: configuration reloaded");
+                    }
+                    Ok(Err(e)) => tracing::error!(error = %format!("{e:#}"), "SIGHUP: the new configuration is not usable; the running one stays"),
+                    Err(e) => tracing::error!(error = %e, "SIGHUP: reload failed; the running configuration stays"),
+                }
+                notify(&[sd_notify::NotifyState::Ready]);
+                outbox.notify_one();
+                continue;
+            }
+        }
+        notify(&[sd_notify::NotifyState::Stopping]);
+        shutdown.cancel();
+        return;
     }
-    shutdown.cancel();
+}
+
+/// Reloads the config file: consultants, templates, calendar, SLA targets,
+/// follow-ups and limits take effect at the workers' next pass. The source,
+/// the transport and the database stay as they are until a restart; the
+/// sections whose change waits for it are returned.
+fn reload(shared: &Shared, db: &Path) -> anyhow::Result<Vec<&'static str>> {
+    let old = current(shared);
+    let path = old.config.path.clone().ok_or_else(|| {
+        anyhow::anyhow!("the daemon runs on the built-in configuration; there is no file to reload")
+    })?;
+    let mut new = crate::config::Config::load(&path)?;
+    let was = &old.config;
+    let mut kept = Vec::new();
+    if new.source != was.source || new.source_limits != was.source_limits {
+        kept.push("[source]");
+        new.source = was.source.clone();
+        new.source_limits = was.source_limits;
+    }
+    if new.transport != was.transport || new.sending != was.sending {
+        kept.push("[transport]");
+        new.transport = was.transport.clone();
+        new.sending = was.sending;
+    }
+    if new.store != was.store {
+        kept.push("[store]");
+        new.store = was.store.clone();
+    }
+    let mut store = Store::open(db)?;
+    let runtime = Runtime::load(new, &mut store)?;
+    match shared.write() {
+        Ok(mut rt) => *rt = Arc::new(runtime),
+        Err(poisoned) => *poisoned.into_inner() = Arc::new(runtime),
+    }
+    Ok(kept)
+}
+
+/// Pings the systemd watchdog while every worker has made progress within
+/// half its interval, and refreshes the STATUS= line.
+async fn watchdog(health: Arc<Health>, store: Store, shutdown: CancellationToken) {
+    let every = health
+        .watchdog
+        .map_or(STATUS_EVERY, |w| (w / 4).min(STATUS_EVERY));
+    let mut last_status = std::time::Instant::now() - STATUS_EVERY;
+    let mut withheld = false;
+    while !shutdown.is_cancelled() {
+        if let Some(w) = health.watchdog {
+            match health.stuck(w / 2) {
+                None => {
+                    notify(&[sd_notify::NotifyState::Watchdog]);
+                    withheld = false;
+                }
+                Some((worker, silent)) if !withheld => {
+                    withheld = true;
+                    tracing::error!(
+                        worker = worker.name(),
+                        silent_secs = silent.as_secs_f32(),
+                        "a worker made no progress; withholding the watchdog ping"
+                    );
+                }
+                Some(_) => {}
+            }
+        }
+        if last_status.elapsed() >= STATUS_EVERY {
+            last_status = std::time::Instant::now();
+            let status = status_line(&health, &store);
+            notify(&[sd_notify::NotifyState::Status(&status)]);
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(every) => {}
+            _ = shutdown.cancelled() => {}
+        }
+    }
+}
+
+/// How often the STATUS= line is refreshed.
+const STATUS_EVERY: Duration = Duration::from_secs(10);
+
+fn status_line(health: &Health, store: &Store) -> String {
+    let outbox = match store.outbox_counts() {
+        Ok(c) => format!(
+            "outbox {} waiting, {} failed, {} held",
+            c.pending, c.failed, c.held
+        ),
+        Err(e) => format!("outbox unknown ({e})"),
+    };
+    format!("{}; {outbox}", health.mailbox_status())
 }
 
 fn wake(tx: &SyncSender<()>) {
@@ -278,28 +488,36 @@ async fn source_worker(
     runtime: Arc<Runtime>,
     ingest: SyncSender<()>,
     shutdown: CancellationToken,
+    health: Arc<Health>,
 ) -> anyhow::Result<()> {
     let cfg = &runtime.config;
     match &cfg.source {
         Source::Maildir { path } => {
             while !shutdown.is_cancelled() {
+                health.beat(Worker::Source);
                 match tokio::task::block_in_place(|| maildir::pass(&mut store, path, Utc::now())) {
-                    Ok(0) => {}
                     Ok(n) => {
-                        tracing::debug!(messages = n, "Maildir pass");
-                        wake(&ingest);
+                        health.poll_ok(Utc::now().timestamp());
+                        if n > 0 {
+                            tracing::debug!(messages = n, "Maildir pass");
+                            wake(&ingest);
+                        }
                     }
-                    Err(e) => tracing::warn!(error = %e, "Maildir source failed"),
+                    Err(e) => {
+                        health.poll_failed(&e.to_string());
+                        tracing::warn!(error = %e, "Maildir source failed");
+                    }
                 }
                 tokio::select! {
-                    _ = tokio::time::sleep(MAILDIR_SCAN) => {}
+                    _ = tokio::time::sleep(MAILDIR_SCAN.min(health.tick)) => {}
                     _ = shutdown.cancelled() => {}
                 }
             }
         }
         Source::Imap { .. } => {
             let imap = Imap::from_config(cfg).expect("an IMAP source");
-            imap.run(&mut store, &|| wake(&ingest), &shutdown).await;
+            imap.run(&mut store, &|| wake(&ingest), &shutdown, &health)
+                .await;
         }
     }
     Ok(())
@@ -307,15 +525,22 @@ async fn source_worker(
 
 fn ingest_worker(
     mut store: Store,
-    runtime: &Runtime,
+    shared: &Shared,
     wakes: Receiver<()>,
     (outbox, scheduler): (&Notify, &SyncSender<()>),
     shutdown: &CancellationToken,
+    health: &Health,
 ) -> anyhow::Result<()> {
-    let stop = || shutdown.is_cancelled();
-    let mut settings = runtime.ingest(true);
-    settings.stop = Some(&stop);
+    // Asked between batches: a long backlog is progress too.
+    let stop = || {
+        health.beat(Worker::Ingest);
+        shutdown.is_cancelled()
+    };
     while !shutdown.is_cancelled() {
+        health.beat(Worker::Ingest);
+        let runtime = current(shared);
+        let mut settings = runtime.ingest(true);
+        settings.stop = Some(&stop);
         match ingest::apply_pending(&mut store, &settings, Utc::now()) {
             Ok(s) if s != ingest::Summary::default() => {
                 tracing::debug!(?s, "applied messages");
@@ -328,11 +553,12 @@ fn ingest_worker(
             // longer than the busy timeout): log it and try again.
             Err(e) => tracing::error!(error = %e, "step 2 failed; retrying"),
         }
-        match wakes.recv_timeout(INGEST_RECHECK) {
+        let wait = INGEST_RECHECK.min(health.tick);
+        match wakes.recv_timeout(wait) {
             Ok(()) | Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
             Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
                 // The source worker ended: keep draining until shutdown.
-                std::thread::sleep(INGEST_RECHECK);
+                std::thread::sleep(wait);
             }
         }
     }
@@ -344,15 +570,21 @@ fn ingest_worker(
 /// then fires what is due. A missed wake-up costs latency, never a step.
 fn scheduler_worker(
     mut store: Store,
-    runtime: &Runtime,
+    shared: &Shared,
     wakes: Receiver<()>,
     outbox: &Notify,
     shutdown: &CancellationToken,
+    health: &Health,
 ) -> anyhow::Result<()> {
-    let stop = || shutdown.is_cancelled();
-    let mut settings = runtime.scheduler();
-    settings.stop = Some(&stop);
+    let stop = || {
+        health.beat(Worker::Scheduler);
+        shutdown.is_cancelled()
+    };
     while !shutdown.is_cancelled() {
+        health.beat(Worker::Scheduler);
+        let runtime = current(shared);
+        let mut settings = runtime.scheduler();
+        settings.stop = Some(&stop);
         match crate::scheduler::pass(&mut store, &settings, Utc::now()) {
             Ok(s) if s.mails > 0 => {
                 tracing::info!(
@@ -380,7 +612,8 @@ fn scheduler_worker(
                 SCHEDULER_RECHECK
             }
         }
-        .min(SCHEDULER_RECHECK);
+        .min(SCHEDULER_RECHECK)
+        .min(health.tick);
         match wakes.recv_timeout(wait) {
             Ok(()) | Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
             Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => std::thread::sleep(wait),
@@ -395,11 +628,17 @@ async fn outbox_worker(
     transport: Transport,
     wake: Arc<Notify>,
     shutdown: CancellationToken,
+    health: Arc<Health>,
 ) -> anyhow::Result<()> {
     let sending = runtime.config.sending;
     let clock = Utc::now;
-    let stop = || shutdown.is_cancelled();
+    // Asked before each mail: sending a long queue is progress.
+    let stop = || {
+        health.beat(Worker::Outbox);
+        shutdown.is_cancelled()
+    };
     while !shutdown.is_cancelled() {
+        health.beat(Worker::Outbox);
         // On shutdown no new mail starts; the mails in flight get a grace
         // period to finish and be recorded. One cut short stays pending (a
         // server that had accepted it gets it again, same Message-ID).
@@ -408,7 +647,7 @@ async fn outbox_worker(
             tokio::time::sleep(SHUTDOWN_GRACE).await;
         };
         let pass = tokio::select! {
-            r = send::send_due(&mut store, &transport, &sending, &clock, &stop) => r,
+            r = beating(send::send_due(&mut store, &transport, &sending, &clock, &stop), &health, Worker::Outbox, health.tick) => r,
             _ = grace => break,
         };
         if let Err(e) = pass {
@@ -423,7 +662,8 @@ async fn outbox_worker(
         let wait = next
             .map(|t| (t - Utc::now()).to_std().unwrap_or_default())
             .unwrap_or(OUTBOX_RECHECK)
-            .min(OUTBOX_RECHECK);
+            .min(OUTBOX_RECHECK)
+            .min(health.tick);
         tokio::select! {
             _ = tokio::time::sleep(wait) => {}
             _ = wake.notified() => {}

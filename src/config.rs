@@ -450,7 +450,7 @@ pub struct Consultants {
 }
 
 /// The database.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Store {
     /// SQLite file, absolute or relative to the working directory.
     pub path: PathBuf,
@@ -468,7 +468,7 @@ pub enum Tls {
 }
 
 /// Connection details shared by IMAP and SMTP.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Server {
     /// Host name or address.
     pub host: String,
@@ -485,7 +485,7 @@ pub struct Server {
 }
 
 /// Where mail comes from.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Source {
     /// A local Maildir (the embedded default).
     Maildir {
@@ -508,7 +508,7 @@ pub enum Source {
 }
 
 /// Where mail goes.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Transport {
     /// .eml files in a folder (the embedded default).
     Dir {

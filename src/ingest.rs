@@ -165,11 +165,16 @@ pub fn apply_pending(
             }
             let parsed = parse_all(&chunk, s.max_message_bytes);
             for ((id, raw), pre) in chunk.iter().zip(parsed) {
+                let span = tracing::info_span!("message", id = *id, ticket = tracing::field::Empty);
+                let _entered = span.enter();
                 if let Err(reason) =
                     apply_one(store, s, *id, raw.as_deref(), pre, now, &mut summary)?
-                    && store.fail_message(*id, &reason, now)?
                 {
-                    summary.quarantined += 1;
+                    tracing::warn!(%reason, "message failed");
+                    if store.fail_message(*id, &reason, now)? {
+                        tracing::warn!("message quarantined after a second failure");
+                        summary.quarantined += 1;
+                    }
                 }
             }
         }
@@ -245,6 +250,7 @@ fn apply_one(
     let Some(raw) = raw else {
         return Ok(Err("the raw message is gone".into()));
     };
+    wedge_injection(raw);
     let received_at = store.message_received_at(id)?.unwrap_or(now);
     if crate::source::original_size(raw) > s.max_message_bytes {
         too_large(store, s, id, raw, now)?;
@@ -555,20 +561,97 @@ fn apply_one(
             held: *held,
         })
         .collect();
+    let log = LogLine {
+        prefix: &s.analysis.ticket_prefix,
+        ticket: ticket_out.as_ref().map(|(t, new)| (t, *new)),
+        kind: a.kind,
+        from: &from,
+        commands: &a.commands,
+        errors: !errors.is_empty(),
+        events: &events,
+    };
     store.commit_applied(
         &Applied {
             message: id,
             kind: a.kind.as_str(),
             analysis: &json,
             ticket: ticket_out.as_ref().map(|(t, new)| (t, *new)),
-            events,
+            events: events.clone(),
             at: received_at,
             mails,
             timers,
         },
         now,
     )?;
+    log.emit();
     Ok(Ok(()))
+}
+
+/// The log line of an applied message: one info line per ticket opened and
+/// per command applied; never a body, a token or a password.
+struct LogLine<'a> {
+    prefix: &'a str,
+    ticket: Option<(&'a Ticket, bool)>,
+    kind: Kind,
+    from: &'a str,
+    commands: &'a [mail::tags::Command],
+    errors: bool,
+    events: &'a [(String, &'static str, Option<String>)],
+}
+
+impl LogLine<'_> {
+    fn emit(&self) {
+        let reference = self
+            .ticket
+            .map(|(t, _)| format!("{}-{}", self.prefix, t.number));
+        if let Some(r) = &reference {
+            tracing::Span::current().record("ticket", tracing::field::display(r));
+        }
+        let names = || {
+            self.commands
+                .iter()
+                .map(|c| match &c.arg {
+                    Some(a) => format!("#{} {a}", c.name),
+                    None => format!("#{}", c.name),
+                })
+                .collect::<Vec<_>>()
+                .join(" ")
+        };
+        match (self.ticket, self.kind) {
+            (Some((t, true)), _) => tracing::info!(
+                severity = t.severity.number(),
+                requester = %t.requester,
+                kind = self.kind.as_str(),
+                "ticket opened"
+            ),
+            (Some(_), Kind::ConsultantCommand)
+                if !self.errors
+                    && self
+                        .events
+                        .iter()
+                        .all(|(_, w, _)| *w != "sender_check_failed") =>
+            {
+                tracing::info!(consultant = %self.from, commands = %names(), "command applied")
+            }
+            (_, Kind::ConsultantCommand) => {
+                tracing::warn!(consultant = %self.from, "command rejected; the consultant is told why")
+            }
+            (Some(_), kind) => {
+                tracing::debug!(kind = kind.as_str(), from = %self.from, "message added")
+            }
+            (None, kind) => tracing::debug!(kind = kind.as_str(), "message stored alone"),
+        }
+        if self.events.iter().any(|(_, w, _)| *w == "breached") {
+            match self.ticket {
+                Some((_, true)) => tracing::info!(
+                    "the response deadline had passed when the message was applied (history); no escalation"
+                ),
+                _ => {
+                    tracing::warn!("SLA breach: the new severity's deadline has passed; escalated")
+                }
+            }
+        }
+    }
 }
 
 /// Quarantines a message over the size limit, raw, and tells its sender.
@@ -923,6 +1006,19 @@ fn new_ticket(
         followups_sent: 0,
         silence_since: None,
         closed_at: None,
+    }
+}
+
+/// Debug builds only: a message carrying `X-Supportd-Test-Wedge: ingest`
+/// stops the ingest worker for good (a deadlock, as far as anyone can
+/// tell), so tests can prove that the systemd watchdog pings stop.
+fn wedge_injection(raw: &[u8]) {
+    const TRIGGER: &[u8] = b"X-Supportd-Test-Wedge: ingest";
+    if cfg!(debug_assertions) && raw.windows(TRIGGER.len()).any(|w| w == TRIGGER) {
+        tracing::error!("test fault injection: the ingest worker wedges");
+        loop {
+            std::thread::park();
+        }
     }
 }
 

@@ -35,6 +35,7 @@
 pub mod app;
 pub mod cli;
 pub mod config;
+pub mod health;
 pub mod ingest;
 pub mod lang;
 pub mod mail;

@@ -77,8 +77,20 @@ enum Command {
     /// Working time and SLA deadlines (contract clause 5).
     #[command(subcommand)]
     Sla(SlaCommand),
-    /// Validate the config file: one line per problem, with file:line:column.
-    CheckConfig,
+    /// Validate the config file and what it names: one line per problem
+    /// (with file:line:column for mistakes in the file), exit 78 on any.
+    ///
+    /// Besides the file itself it checks template overrides, that passwords
+    /// and the token key can be read, that the state folders (database,
+    /// Maildir, outbox) are writable or can be created, and CA files. With
+    /// --online it also logs in to the IMAP and SMTP servers (no mail is
+    /// sent, nothing in the mailbox changes).
+    #[command(verbatim_doc_comment)]
+    CheckConfig {
+        /// Also log in to the IMAP and SMTP servers.
+        #[arg(long)]
+        online: bool,
+    },
     /// Import .eml files, mbox files and Maildirs as if they came from the
     /// mailbox: each message is stored raw, then applied to tickets. Inputs
     /// are never changed; importing the same inputs again changes nothing;
@@ -95,6 +107,10 @@ enum Command {
     /// List and show tickets.
     #[command(subcommand)]
     Tickets(TicketsCommand),
+    /// The database: a consistent backup of it (safe while the daemon runs),
+    /// or SQLite's integrity check.
+    #[command(subcommand)]
+    Db(DbCommand),
     /// Messages that could not be processed (twice failed, or too large):
     /// list, show, replay after a fix, or drop.
     #[command(subcommand)]
@@ -182,6 +198,23 @@ enum QuarantineCommand {
         /// The message id from `quarantine list`.
         id: i64,
     },
+}
+
+#[derive(Debug, Subcommand)]
+enum DbCommand {
+    /// Copy the database to PATH with SQLite's online backup: a consistent
+    /// snapshot while the daemon goes on working; the copy is checked
+    /// before it takes the name PATH. Example, from cron or a timer:
+    ///   supportd db backup /var/backups/supportd/supportd-$(date +%F).db
+    #[command(verbatim_doc_comment)]
+    Backup {
+        /// Where to write the copy (replaced if it exists).
+        #[arg(value_name = "PATH")]
+        path: PathBuf,
+    },
+    /// Run SQLite's integrity check on the database; exit 1 with the
+    /// problems found, 0 when it is sound.
+    Check,
 }
 
 #[derive(Debug, Subcommand)]
@@ -595,6 +628,45 @@ fn run(args: Args) -> Result<ExitCode, Failure> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Deliver => unreachable!("handled in main"),
+        Command::Db(cmd) => {
+            let (_, db) = config_and_db(&args)?;
+            if !db.is_file() {
+                return Err(anyhow::anyhow!(
+                    "no database at {}; give its path with --db or the config's [store] path",
+                    db.display()
+                )
+                .into());
+            }
+            let store = supportd::store::Store::open_read_only(&db)?;
+            match cmd {
+                DbCommand::Backup { path } => {
+                    let t = std::time::Instant::now();
+                    let b = store.backup_to(path)?;
+                    writeln!(
+                        stdout.lock(),
+                        "{}: {} tickets, {:.1} MB, checked, in {:.1} s",
+                        b.path.display(),
+                        b.tickets,
+                        b.bytes as f64 / 1e6,
+                        t.elapsed().as_secs_f64()
+                    )?;
+                    Ok(ExitCode::SUCCESS)
+                }
+                DbCommand::Check => {
+                    let problems = store.integrity_check()?;
+                    if problems.is_empty() {
+                        writeln!(stdout.lock(), "{}: ok", db.display())?;
+                        Ok(ExitCode::SUCCESS)
+                    } else {
+                        let mut out = stdout.lock();
+                        for p in &problems {
+                            writeln!(out, "{}: {p}", db.display())?;
+                        }
+                        Ok(ExitCode::from(EXIT_BAD_INPUT))
+                    }
+                }
+            }
+        }
         Command::Outbox(cmd) => {
             let (cfg, db) = config_and_db(&args)?;
             match cmd {
@@ -638,23 +710,36 @@ fn run(args: Args) -> Result<ExitCode, Failure> {
                 }
             }
         }
-        Command::CheckConfig => {
+        Command::CheckConfig { online } => {
             let path = args
                 .config
                 .clone()
                 .unwrap_or_else(|| PathBuf::from(config::DEFAULT_PATH));
-            let cfg = Config::load(&path)
+            let mut cfg = Config::load(&path)
                 .with_context(|| format!("check-config: {} is not usable", path.display()))
                 .map_err(|error| Failure {
                     code: EXIT_CONFIG,
                     error,
                 })?;
-            writeln!(
-                stdout.lock(),
-                "{}: ok",
-                cfg.path.as_deref().unwrap_or(&path).display()
-            )?;
-            Ok(ExitCode::SUCCESS)
+            if let Some(db) = &args.db {
+                cfg.store.path = db.clone();
+            }
+            let shown = cfg.path.clone().unwrap_or(path);
+            let report = cli::check::check(&cfg, *online);
+            let mut err = io::stderr().lock();
+            for p in &report.problems {
+                writeln!(err, "{}: {p}", shown.display())?;
+            }
+            let mut out = stdout.lock();
+            for line in &report.ok {
+                writeln!(out, "{line}")?;
+            }
+            if report.problems.is_empty() {
+                writeln!(out, "{}: ok", shown.display())?;
+                Ok(ExitCode::SUCCESS)
+            } else {
+                Ok(ExitCode::from(EXIT_CONFIG))
+            }
         }
     }
 }

@@ -253,6 +253,18 @@ fn fire_ticket(
                 }
                 summary.fired += 1;
                 summary.mails += composed.len() as u64;
+                let reference = format!("{}-{}", s.sending.composer.prefix, t.number);
+                match step {
+                    Step::Breach => {
+                        tracing::warn!(ticket = %reference, "SLA breach: not accepted by the deadline; escalated")
+                    }
+                    _ if t.unreachable && !before.unreachable => {
+                        tracing::warn!(ticket = %reference, "customer unreachable: a follow-up failed; the owner is told")
+                    }
+                    _ => {
+                        tracing::info!(ticket = %reference, step = %step.code(), mails = composed.len(), "SLA step")
+                    }
+                }
                 mails.extend(composed);
                 timers.remove.push(step.code());
                 for e in &effects {

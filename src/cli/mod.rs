@@ -6,6 +6,7 @@
 //! bad value, or a batch with at least one bad line); 2 usage error (clap);
 //! 78 (`EX_CONFIG`) the config file is missing or invalid.
 
+pub mod check;
 pub mod inspect;
 pub mod outbox;
 pub mod quarantine;

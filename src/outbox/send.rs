@@ -16,6 +16,7 @@ use chrono::{DateTime, Utc};
 use futures::StreamExt;
 use lettre::Address;
 use lettre::address::Envelope;
+use tracing::Instrument;
 
 use crate::config::{self, Sending};
 use crate::store::{self, Outgoing, Store};
@@ -212,35 +213,39 @@ pub async fn send_due(
         }
         let timeout = sending.timeout * 3;
         let mut results = futures::stream::iter(jobs.into_iter().take_while(|_| !stop()))
-            .map(|(m, attached)| async move {
-                let outcome = match super::render::render(&m, attached.as_deref()) {
-                    Err(e) => Outcome::Permanent(e.to_string()),
-                    Ok(bytes) => {
-                        match tokio::time::timeout(timeout, transport.send(&m, &bytes)).await {
-                            Ok(o) => o,
-                            Err(_) => Outcome::Temporary(format!(
-                                "no answer within {} s",
-                                timeout.as_secs()
-                            )),
+            .map(|(m, attached)| {
+                let span = mail_span(&m);
+                async move {
+                    let outcome = match super::render::render(&m, attached.as_deref()) {
+                        Err(e) => Outcome::Permanent(e.to_string()),
+                        Ok(bytes) => {
+                            match tokio::time::timeout(timeout, transport.send(&m, &bytes)).await {
+                                Ok(o) => o,
+                                Err(_) => Outcome::Temporary(format!(
+                                    "no answer within {} s",
+                                    timeout.as_secs()
+                                )),
+                            }
                         }
-                    }
-                };
-                (m, outcome)
+                    };
+                    (m, outcome)
+                }
+                .instrument(span)
             })
             .buffer_unordered(sending.concurrency.max(1));
         while let Some((m, outcome)) = results.next().await {
             let at = now();
-            let reference = m.ticket.map(|t| t.to_string()).unwrap_or_default();
+            let _span = mail_span(&m).entered();
             match outcome {
                 Outcome::Sent(answer) => {
                     store.outbox_sent(m.id, &answer, at)?;
                     summary.sent += 1;
-                    tracing::info!(outbox = m.id, ticket = %reference, template = %m.template, to = m.recipients.len(), "mail sent");
+                    tracing::info!(template = %m.template, to = m.recipients.len(), "mail sent");
                 }
                 Outcome::Permanent(error) => {
                     store.outbox_failed(m.id, &error, at)?;
                     summary.failed += 1;
-                    tracing::warn!(outbox = m.id, ticket = %reference, template = %m.template, %error, "mail failed");
+                    tracing::warn!(template = %m.template, %error, "mail failed");
                 }
                 Outcome::Temporary(error) => {
                     let attempts = m.attempts + 1;
@@ -252,7 +257,7 @@ pub async fn send_due(
                             format!("gave up after {attempts} attempts; last error: {error}");
                         store.outbox_failed(m.id, &error, at)?;
                         summary.failed += 1;
-                        tracing::warn!(outbox = m.id, ticket = %reference, %error, "mail failed");
+                        tracing::warn!(template = %m.template, %error, "mail failed");
                     } else {
                         let next = at
                             + chrono::Duration::from_std(retry_delay(
@@ -263,12 +268,23 @@ pub async fn send_due(
                             .unwrap_or_default();
                         store.outbox_retry_later(m.id, &error, next)?;
                         summary.deferred += 1;
-                        tracing::info!(outbox = m.id, ticket = %reference, %error, next = %crate::sla::format_utc(next), "mail deferred");
+                        tracing::info!(%error, next = %crate::sla::format_utc(next), "mail deferred");
                     }
                 }
             }
         }
     }
+}
+
+/// The log span of one outgoing mail: its outbox id and ticket reference
+/// (the part of our Message-ID before the first dot; never the token after
+/// it).
+fn mail_span(m: &Outgoing) -> tracing::Span {
+    let reference = m
+        .ticket
+        .and_then(|_| m.message_id.split('.').next())
+        .unwrap_or("");
+    tracing::info_span!("mail", outbox = m.id, ticket = %reference)
 }
 
 #[cfg(test)]

@@ -196,6 +196,28 @@ impl SmtpClient {
         Ok(conn)
     }
 
+    /// `check-config --online`: connects, greets, (STARTTLS,) logs in and
+    /// quits without sending. What it found, in one line.
+    pub async fn check(&self) -> Result<String, SendError> {
+        let mut conn = self.connect().await?;
+        conn.quit().await.ok();
+        Ok(format!(
+            "SMTP {}:{}: connected{}{}",
+            self.server.host,
+            self.server.port,
+            match self.server.tls {
+                Tls::Implicit => " over TLS",
+                Tls::Starttls => ", STARTTLS",
+                Tls::None => " without TLS",
+            },
+            if self.credentials.is_some() {
+                ", logged in"
+            } else {
+                ""
+            }
+        ))
+    }
+
     fn take_idle(&self) -> Option<AsyncSmtpConnection> {
         let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
         while let Some((conn, since)) = idle.pop() {

@@ -85,10 +85,15 @@ pub fn maildir_unique(name: &str) -> &str {
     name.split_once(':').map_or(name, |(u, _)| u)
 }
 
-/// The delivery time at the start of a Maildir file name.
+/// The delivery time at the start of a Maildir file name
+/// (`1732412345.M123P456.host`). Only a name that starts with at least nine
+/// digits counts (1973 on): a file someone named `1.eml` has no time in it.
 fn maildir_time(name: &str) -> Option<DateTime<Utc>> {
-    let secs: i64 = name.split('.').next()?.parse().ok()?;
-    DateTime::from_timestamp(secs, 0)
+    let first = name.split('.').next()?;
+    if first.len() < 9 || !first.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    DateTime::from_timestamp(first.parse().ok()?, 0)
 }
 
 /// The files of a Maildir's `new/` and `cur/`, sorted by name.
@@ -200,6 +205,25 @@ fn read_eml(path: &Path) -> io::Result<FileMessage> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn maildir_names_give_a_time_only_when_they_start_with_one() {
+        let table = [
+            ("1732412345.M123P456.mx:2,S", Some(1_732_412_345)),
+            ("1732412345.eml", Some(1_732_412_345)),
+            ("1.eml", None),
+            ("42.test", None),
+            ("abc.1732412345", None),
+            ("17324x2345.M1.mx", None),
+        ];
+        for (name, secs) in table {
+            assert_eq!(
+                super::maildir_time(name).map(|t| t.timestamp()),
+                secs,
+                "{name}"
+            );
+        }
+    }
+
     use super::*;
 
     fn dir(name: &str) -> PathBuf {

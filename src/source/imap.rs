@@ -41,6 +41,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::TRUNCATED_HEADER;
 use crate::config::{self, Config, SourceLimits, Tls};
+use crate::health::{Health, Worker, beating};
 use crate::store::{Incoming, Store};
 
 /// A connection, plain or TLS.
@@ -200,6 +201,76 @@ impl Imap {
     /// Connects, logs in and selects the folder.
     async fn connect(&self) -> anyhow::Result<Selected> {
         let t = self.limits.timeout;
+        let (mut session, caps) = self.login().await?;
+        // The processed folder, created if missing.
+        if !self.folder_exists(&mut session, &self.processed).await? {
+            within(
+                t,
+                &format!("create folder {:?}", self.processed),
+                session.create(&self.processed),
+            )
+            .await?;
+            tracing::info!(folder = %self.processed, "created the processed folder");
+        }
+        let mailbox = within(
+            t,
+            &format!("select folder {:?}", self.folder),
+            session.select(&self.folder),
+        )
+        .await?;
+        let validity = mailbox.uid_validity.unwrap_or(0);
+        Ok(Selected {
+            session,
+            caps,
+            validity,
+        })
+    }
+
+    async fn folder_exists(&self, session: &mut Session<Conn>, name: &str) -> anyhow::Result<bool> {
+        let found: Vec<_> = within(self.limits.timeout, "LIST", async {
+            session
+                .list(None, Some(name))
+                .await?
+                .try_collect::<Vec<_>>()
+                .await
+        })
+        .await?;
+        Ok(!found.is_empty())
+    }
+
+    /// `check-config --online`: logs in, looks at both folders without
+    /// changing anything, logs out. What it found, in one line.
+    pub async fn check(&self) -> anyhow::Result<String> {
+        let t = self.limits.timeout;
+        let (mut session, caps) = self.login().await?;
+        let mailbox = within(
+            t,
+            &format!("examine folder {:?}", self.folder),
+            session.examine(&self.folder),
+        )
+        .await?;
+        let processed = if self.folder_exists(&mut session, &self.processed).await? {
+            format!("{:?} exists", self.processed)
+        } else {
+            format!("{:?} will be created on the first run", self.processed)
+        };
+        within(t, "LOGOUT", session.logout()).await.ok();
+        Ok(format!(
+            "IMAP {}: logged in; {:?} holds {} messages; {processed}; IDLE {}",
+            self.name(),
+            self.folder,
+            mailbox.exists,
+            if caps.idle {
+                "used"
+            } else {
+                "not used (polling)"
+            }
+        ))
+    }
+
+    /// Connects and logs in.
+    async fn login(&self) -> anyhow::Result<(Session<Conn>, Caps)> {
+        let t = self.limits.timeout;
         let addr = (self.server.host.as_str(), self.server.port);
         let tcp = within(
             t,
@@ -258,36 +329,7 @@ impl Imap {
             mv: caps.has_str("MOVE"),
             uidplus: caps.has_str("UIDPLUS"),
         };
-        // The processed folder, created if missing.
-        let existing: Vec<_> = within(t, "LIST", async {
-            session
-                .list(None, Some(&self.processed))
-                .await?
-                .try_collect::<Vec<_>>()
-                .await
-        })
-        .await?;
-        if existing.is_empty() {
-            within(
-                t,
-                &format!("create folder {:?}", self.processed),
-                session.create(&self.processed),
-            )
-            .await?;
-            tracing::info!(folder = %self.processed, "created the processed folder");
-        }
-        let mailbox = within(
-            t,
-            &format!("select folder {:?}", self.folder),
-            session.select(&self.folder),
-        )
-        .await?;
-        let validity = mailbox.uid_validity.unwrap_or(0);
-        Ok(Selected {
-            session,
-            caps,
-            validity,
-        })
+        Ok((session, caps))
     }
 
     fn validity_key(&self) -> String {
@@ -554,17 +596,19 @@ impl Imap {
         store: &mut Store,
         notify: &(dyn Fn() + Sync),
         shutdown: &CancellationToken,
+        health: &Health,
     ) {
         let mut backoff = BACKOFF_MIN;
         while !shutdown.is_cancelled() {
             let connected = tokio::select! {
-                r = self.connect() => r,
+                r = beating(self.connect(), health, Worker::Source, health.tick) => r,
                 _ = shutdown.cancelled() => return,
             };
             let result = match connected {
                 Ok(sel) => {
                     tracing::info!(server = %self.name(), folder = %self.folder, idle = sel.caps.idle, "IMAP connected");
-                    self.serve(sel, store, notify, shutdown, &mut backoff).await
+                    self.serve(sel, store, notify, shutdown, &mut backoff, health)
+                        .await
                 }
                 Err(e) => Err(e),
             };
@@ -572,9 +616,11 @@ impl Imap {
                 Ok(()) => return,
                 Err(e) => {
                     let wait = jitter(backoff);
-                    tracing::warn!(server = %self.name(), error = %format!("{e:#}"), retry_in_secs = wait.as_secs_f32(), "IMAP source failed");
+                    let error = format!("{e:#}");
+                    health.poll_failed(&error);
+                    tracing::warn!(server = %self.name(), error = %error, retry_in_secs = wait.as_secs_f32(), "IMAP source failed");
                     tokio::select! {
-                        _ = tokio::time::sleep(wait) => {}
+                        _ = beating(tokio::time::sleep(wait), health, Worker::Source, health.tick) => {}
                         _ = shutdown.cancelled() => return,
                     }
                     backoff = (backoff * 2).min(BACKOFF_MAX);
@@ -591,10 +637,13 @@ impl Imap {
         notify: &(dyn Fn() + Sync),
         shutdown: &CancellationToken,
         backoff: &mut Duration,
+        health: &Health,
     ) -> anyhow::Result<()> {
         let t = self.limits.timeout;
+        let (tick, src) = (health.tick, Worker::Source);
         loop {
-            self.sync(&mut sel, store, notify).await?;
+            beating(self.sync(&mut sel, store, notify), health, src, tick).await?;
+            health.poll_ok(chrono::Utc::now().timestamp());
             *backoff = BACKOFF_MIN;
             if sel.caps.idle {
                 // The session moves into the IDLE handle and back.
@@ -603,7 +652,7 @@ impl Imap {
                 let stopping = {
                     let (wait, _stop) = idle.wait_with_timeout(IDLE_RENEW);
                     tokio::select! {
-                        r = wait => { r.context("IDLE")?; false }
+                        r = beating(wait, health, src, tick) => { r.context("IDLE")?; false }
                         _ = shutdown.cancelled() => true,
                     }
                 };
@@ -614,7 +663,7 @@ impl Imap {
                 }
             } else {
                 tokio::select! {
-                    _ = tokio::time::sleep(self.poll) => {}
+                    _ = beating(tokio::time::sleep(self.poll), health, src, tick) => {}
                     _ = shutdown.cancelled() => {
                         within(t, "LOGOUT", sel.session.logout()).await.ok();
                         return Ok(());

@@ -23,8 +23,10 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 
 use crate::mail::identity;
 
+mod maintenance;
 mod outbox;
-pub use outbox::{OutboxFilter, Outgoing};
+pub use maintenance::Backup;
+pub use outbox::{OutboxCounts, OutboxFilter, Outgoing};
 
 /// Migrations, in order; the index + 1 is the schema version they produce.
 const MIGRATIONS: &[&str] = &[
@@ -87,6 +89,23 @@ pub enum Error {
         found: u32,
         /// Ours.
         supported: u32,
+    },
+    /// A file could not be written.
+    #[error("cannot write {}", path.display())]
+    Write {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A copy of the database failed its integrity check.
+    #[error("the copy {} failed its integrity check: {problems}", path.display())]
+    Corrupt {
+        /// The copy.
+        path: PathBuf,
+        /// What SQLite found.
+        problems: String,
     },
     /// A query failed.
     #[error("cannot {what}")]

@@ -216,6 +216,23 @@ impl Store {
         tx.commit().map_err(query("mark a mail failed"))
     }
 
+    /// How many mails wait, failed for good, or are held back (index
+    /// counts; no scan of the outbox).
+    pub fn outbox_counts(&self) -> Result<OutboxCounts> {
+        let count = |sql: &str| -> Result<u64> {
+            self.conn
+                .prepare_cached(sql)
+                .and_then(|mut st| st.query_row([], |r| r.get::<_, i64>(0)))
+                .map(|n| n as u64)
+                .map_err(query("count outgoing mail"))
+        };
+        Ok(OutboxCounts {
+            pending: count("SELECT COUNT(*) FROM outbox WHERE state = 'pending'")?,
+            failed: count("SELECT COUNT(*) FROM outbox WHERE state = 'failed'")?,
+            held: count("SELECT COUNT(*) FROM outbox WHERE state = 'held'")?,
+        })
+    }
+
     /// `outbox retry ID`: a failed, held or pending mail is due now, with a
     /// fresh give-up window. Returns the state it was in (`None`: no such
     /// mail); a sent mail is left alone.
@@ -272,4 +289,15 @@ pub(super) fn wake_on_failed_followup(
     )
     .map_err(query("wake the scheduler for a failed follow-up"))?;
     Ok(())
+}
+
+/// Outgoing mail by state.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct OutboxCounts {
+    /// Waiting to be sent (or retried).
+    pub pending: u64,
+    /// Failed for good.
+    pub failed: u64,
+    /// Held back by the rate limit.
+    pub held: u64,
 }

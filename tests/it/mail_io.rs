@@ -121,6 +121,32 @@ fn conversation(opts: Options, source_tls: &str, transport: &str) {
         "SIGTERM: exit 0 within 10 s; got {status:?}\n{}",
         daemon.log()
     );
+
+    // The log of the whole run says what happened, and nothing secret: no
+    // password, no consultant token, no message text.
+    let log = daemon.log();
+    let token = reply_to
+        .split_once('.')
+        .and_then(|(_, rest)| rest.split_once('@'))
+        .map(|(mac, _)| mac.to_string())
+        .unwrap();
+    for secret in [
+        crate::mailserver::PASSWORD,
+        token.as_str(),
+        "Please restart the scanner service",
+        "BIN-404",
+        "wrong bin numbers.",
+    ] {
+        assert!(!log.contains(secret), "the log shows {secret:?}:\n{log}");
+    }
+    for line in [
+        "ticket opened",
+        "command applied",
+        "mail sent",
+        "ticket=SS-1",
+    ] {
+        assert!(log.contains(line), "the log lacks {line:?}:\n{log}");
+    }
 }
 
 #[test]

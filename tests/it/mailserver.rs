@@ -29,7 +29,7 @@ use futures::TryStreamExt;
 use tokio_rustls::rustls::pki_types::{CertificateDer, ServerName, pem::PemObject};
 use tokio_rustls::rustls::{ClientConfig, RootCertStore};
 
-pub const PASSWORD: &str = "secret";
+pub const PASSWORD: &str = "pw-Qx7f-2kLm";
 pub const SUPPORT: &str = "support@smartstock.test";
 pub const CONSULTANTS: [&str; 2] = ["consultant1@smartstock.test", "consultant2@smartstock.test"];
 pub const CUSTOMERS: [&str; 2] = ["customer1@acme.test", "customer2@acme.test"];

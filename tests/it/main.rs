@@ -7,6 +7,8 @@
 //! - `import`: `supportd import` and `tickets` with mail files;
 //! - `inspect_cli`: `supportd inspect` with files, stdin and `--db`;
 //! - `scheduler`: the SLA scheduler by time travel (`run --once --now`);
+//! - `service`: the daemon as systemd runs it (signals, notify socket,
+//!   lock, backups, check-config, the unit file);
 //! - `sla_cli`: `supportd sla …` and `check-config` as a user sees them;
 //! - `sla_oracle`: deadlines and working time against an independent Python
 //!   oracle (`tests/oracle/sla_oracle.py`).
@@ -18,6 +20,7 @@ mod inspect_cli;
 mod mail_io;
 mod mailserver;
 mod scheduler;
+mod service;
 mod sla_cli;
 mod sla_oracle;
 mod util;

@@ -97,7 +97,10 @@ dir = "var/outbox"
         self.next_file.set(n);
         let raw =
             format!("Received: from mx.example by mx.smartstock.cloud; {received}\n{raw_rest}");
-        std::fs::write(self.dir.0.join(format!("var/inbox/new/{n}.test")), raw).unwrap();
+        // As a mail delivery agent does: written in tmp/, renamed into new/.
+        let tmp = self.dir.0.join(format!("var/inbox/tmp/{n}.test"));
+        std::fs::write(&tmp, raw).unwrap();
+        std::fs::rename(&tmp, self.dir.0.join(format!("var/inbox/new/{n}.test"))).unwrap();
     }
 
     /// A customer's plain-text mail.

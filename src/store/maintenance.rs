@@ -1,0 +1,93 @@
+//! `supportd db backup|check`: a consistent copy of a live database, and
+//! SQLite's integrity check.
+
+use std::path::{Path, PathBuf};
+
+use rusqlite::Connection;
+
+use super::{Error, Result, Store, query};
+
+/// What a backup wrote.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Backup {
+    /// The file written.
+    pub path: PathBuf,
+    /// Its size in bytes.
+    pub bytes: u64,
+    /// Tickets in the copy.
+    pub tickets: u64,
+}
+
+impl Store {
+    /// Copies the database to `to` with SQLite's online backup API, all
+    /// pages in one step: one read transaction, so the copy is a consistent
+    /// snapshot while the daemon goes on writing (WAL: writers are not
+    /// blocked). The copy is written beside `to` and renamed into place
+    /// after its own integrity check, so a failed backup leaves no file
+    /// that looks whole.
+    pub fn backup_to(&self, to: &Path) -> Result<Backup> {
+        let tmp = PathBuf::from(format!("{}.partial", to.display()));
+        let _ = std::fs::remove_file(&tmp);
+        let open_err = |source| Error::Open {
+            path: tmp.clone(),
+            source,
+        };
+        let mut dst = Connection::open(&tmp).map_err(open_err)?;
+        {
+            let b = rusqlite::backup::Backup::new(&self.conn, &mut dst)
+                .map_err(query("start the backup"))?;
+            b.step(-1).map_err(query("copy the database"))?;
+        }
+        // A standalone file: no WAL beside it.
+        dst.pragma_update(None, "journal_mode", "DELETE")
+            .map_err(query("finish the backup"))?;
+        let problems = integrity(&dst, true)?;
+        if !problems.is_empty() {
+            let _ = std::fs::remove_file(&tmp);
+            return Err(Error::Corrupt {
+                path: tmp,
+                problems: problems.join("; "),
+            });
+        }
+        let tickets: i64 = dst
+            .query_row("SELECT COUNT(*) FROM tickets", [], |r| r.get(0))
+            .map_err(query("count the copied tickets"))?;
+        drop(dst);
+        std::fs::rename(&tmp, to).map_err(|source| Error::Write {
+            path: to.to_path_buf(),
+            source,
+        })?;
+        let bytes = std::fs::metadata(to).map(|m| m.len()).unwrap_or(0);
+        Ok(Backup {
+            path: to.to_path_buf(),
+            bytes,
+            tickets: tickets as u64,
+        })
+    }
+
+    /// SQLite's `integrity_check` of the whole file: the problems found
+    /// (none: the database is sound).
+    pub fn integrity_check(&self) -> Result<Vec<String>> {
+        integrity(&self.conn, false)
+    }
+}
+
+fn integrity(conn: &Connection, quick: bool) -> Result<Vec<String>> {
+    let sql = if quick {
+        "PRAGMA quick_check"
+    } else {
+        "PRAGMA integrity_check"
+    };
+    let mut st = conn.prepare(sql).map_err(query("check the database"))?;
+    let rows = st
+        .query_map([], |r| r.get::<_, String>(0))
+        .map_err(query("check the database"))?;
+    let mut out = Vec::new();
+    for r in rows {
+        let line = r.map_err(query("check the database"))?;
+        if line != "ok" {
+            out.push(line);
+        }
+    }
+    Ok(out)
+}
