@@ -130,6 +130,7 @@ fn request(d: &Desk, i: u32) {
 fn sigterm_during_a_burst_of_500_mails_stops_within_10_s_and_a_restart_loses_nothing() {
     let d = Desk::new("svc-burst");
     let mut daemon = Service::start(&d.dir.0, &[]);
+    daemon.wait_log("supportd running");
     for i in 0..200 {
         request(&d, i);
     }
