@@ -193,7 +193,16 @@ impl Daemon {
         let ingest_store = Store::open(&self.db)?;
         let scheduler_store = Store::open(&self.db)?;
         let outbox_store = Store::open(&self.db)?;
-        let status_store = Store::open_read_only(&self.db)?;
+        let status_store = Store::open(&self.db)?;
+        // The metrics endpoint binds before READY: a port in use stops the
+        // start with its reason.
+        let metrics = match self.runtime.config.metrics_listen {
+            Some(addr) => Some(
+                rt.block_on(tokio::net::TcpListener::bind(addr))
+                    .with_context(|| format!("cannot listen on {addr} ([metrics] listen)"))?,
+            ),
+            None => None,
+        };
         outbox_store.relax_durability_for_sending()?;
         let (scheduler_tx, scheduler_rx) = std::sync::mpsc::sync_channel::<()>(1);
         // Kept to wake the threads at shutdown, so they stop at once.
@@ -257,11 +266,18 @@ impl Daemon {
                 health.clone(),
             ));
             let watchdog = tokio::spawn(watchdog(health.clone(), status_store, shutdown.clone()));
+            let metrics = metrics.map(|listener| {
+                tracing::info!(address = %listener.local_addr().map(|a| a.to_string()).unwrap_or_default(), "metrics at /metrics");
+                tokio::spawn(serve_metrics(listener, self.db.clone(), shared.clone(), health.clone(), shutdown.clone()))
+            });
             notify(&[sd_notify::NotifyState::Ready]);
             tracing::info!(db = %self.db.display(), "supportd running");
             let (source, outbox) = tokio::join!(source, outbox);
             signals.abort();
             watchdog.abort();
+            if let Some(m) = metrics {
+                m.abort();
+            }
             source.context("source worker")??;
             outbox.context("outbox worker")??;
             anyhow::Ok(())
@@ -428,7 +444,8 @@ fn reload(shared: &Shared, db: &Path) -> anyhow::Result<Vec<&'static str>> {
 
 /// Pings the systemd watchdog while every worker has made progress within
 /// half its interval, and refreshes the STATUS= line.
-async fn watchdog(health: Arc<Health>, store: Store, shutdown: CancellationToken) {
+async fn watchdog(health: Arc<Health>, mut store: Store, shutdown: CancellationToken) {
+    let mut poll_written: Option<DateTime<Utc>> = None;
     let every = health
         .watchdog
         .map_or(STATUS_EVERY, |w| (w / 4).min(STATUS_EVERY));
@@ -456,11 +473,104 @@ async fn watchdog(health: Arc<Health>, store: Store, shutdown: CancellationToken
             last_status = std::time::Instant::now();
             let status = status_line(&health, &store);
             notify(&[sd_notify::NotifyState::Status(&status)]);
+            // The last good poll, for `supportd metrics` (at most once a minute).
+            if let Some(at) = health.last_poll()
+                && poll_written.is_none_or(|w| at - w >= chrono::Duration::seconds(60))
+            {
+                match tokio::task::block_in_place(|| store.set_last_poll(at)) {
+                    Ok(()) => poll_written = Some(at),
+                    Err(e) => tracing::warn!(error = %e, "cannot record the last poll"),
+                }
+            }
         }
         tokio::select! {
             _ = tokio::time::sleep(every) => {}
             _ = shutdown.cancelled() => {}
         }
+    }
+}
+
+/// Serves `GET /metrics` (Prometheus) on the listener until shutdown.
+async fn serve_metrics(
+    listener: tokio::net::TcpListener,
+    db: PathBuf,
+    shared: Shared,
+    health: Arc<Health>,
+    shutdown: CancellationToken,
+) {
+    loop {
+        let stream = tokio::select! {
+            r = listener.accept() => match r {
+                Ok((stream, _)) => stream,
+                Err(e) => {
+                    tracing::warn!(error = %e, "metrics: accept failed");
+                    continue;
+                }
+            },
+            _ = shutdown.cancelled() => return,
+        };
+        let (db, shared, health) = (db.clone(), shared.clone(), health.clone());
+        tokio::spawn(async move {
+            let service = hyper::service::service_fn(move |req| {
+                let (db, shared, health) = (db.clone(), shared.clone(), health.clone());
+                async move {
+                    Ok::<_, std::convert::Infallible>(
+                        metrics_response(req, db, shared, health).await,
+                    )
+                }
+            });
+            if let Err(e) = hyper::server::conn::http1::Builder::new()
+                .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                .await
+            {
+                tracing::debug!(error = %e, "metrics: connection ended");
+            }
+        });
+    }
+}
+
+async fn metrics_response(
+    req: hyper::Request<hyper::body::Incoming>,
+    db: PathBuf,
+    shared: Shared,
+    health: Arc<Health>,
+) -> hyper::Response<http_body_util::Full<bytes::Bytes>> {
+    let reply = |status: u16, content_type: &str, body: String| {
+        let mut r = hyper::Response::new(http_body_util::Full::new(bytes::Bytes::from(body)));
+        *r.status_mut() = hyper::StatusCode::from_u16(status).unwrap_or_default();
+        if let Ok(v) = hyper::header::HeaderValue::from_str(content_type) {
+            r.headers_mut().insert(hyper::header::CONTENT_TYPE, v);
+        }
+        r
+    };
+    if req.method() != hyper::Method::GET || req.uri().path() != "/metrics" {
+        return reply(
+            404,
+            "text/plain",
+            "not found; the metrics are at GET /metrics\n".into(),
+        );
+    }
+    let text = tokio::task::spawn_blocking(move || -> anyhow::Result<String> {
+        let mut store = Store::open_read_only(&db)?;
+        let mut data = store.metrics_data()?;
+        // The daemon knows its last poll better than the minutely record.
+        data.last_poll = health.last_poll().or(data.last_poll);
+        let rt = current(&shared);
+        Ok(crate::metrics::render(
+            &data,
+            &crate::cli::Policy::from_config(&rt.config),
+            Utc::now(),
+        ))
+    })
+    .await;
+    match text {
+        Ok(Ok(text)) => reply(200, crate::metrics::CONTENT_TYPE, text),
+        Ok(Err(e)) => reply(
+            500,
+            "text/plain",
+            format!("cannot read the metrics: {e:#}\n"),
+        ),
+        Err(e) => reply(500, "text/plain", format!("cannot read the metrics: {e}\n")),
     }
 }
 
@@ -580,9 +690,15 @@ fn scheduler_worker(
         health.beat(Worker::Scheduler);
         shutdown.is_cancelled()
     };
+    let mut retention_checked: Option<std::time::Instant> = None;
     while !shutdown.is_cancelled() {
         health.beat(Worker::Scheduler);
         let runtime = current(shared);
+        // Retention, once a day (checked hourly).
+        if retention_checked.is_none_or(|t| t.elapsed() >= RETENTION_CHECK) {
+            retention_checked = Some(std::time::Instant::now());
+            daily_retention(&mut store, &runtime.config.retention);
+        }
         let mut settings = runtime.scheduler();
         settings.stop = Some(&stop);
         match crate::scheduler::pass(&mut store, &settings, Utc::now()) {
@@ -620,6 +736,36 @@ fn scheduler_worker(
         }
     }
     Ok(())
+}
+
+/// How often the scheduler looks whether retention is due.
+const RETENTION_CHECK: Duration = Duration::from_secs(3600);
+
+/// Runs the retention rules when they have not run for a day.
+fn daily_retention(store: &mut Store, rules: &crate::config::Retention) {
+    if !rules.any() {
+        return;
+    }
+    let now = Utc::now();
+    match store.retention_last_run() {
+        Ok(Some(last)) if now - last < chrono::Duration::hours(24) => return,
+        Err(e) => {
+            tracing::warn!(error = %e, "retention: cannot read its last run");
+            return;
+        }
+        _ => {}
+    }
+    match store.retention(rules, now, false) {
+        Ok(r) => tracing::info!(
+            raw_messages = r.raw_messages,
+            raw_bytes = r.raw_bytes,
+            tickets = r.tickets,
+            outbox_bodies = r.outbox_bodies,
+            quarantined = r.quarantined,
+            "retention run"
+        ),
+        Err(e) => tracing::error!(error = %e, "retention failed; it runs again in an hour"),
+    }
 }
 
 async fn outbox_worker(

@@ -166,6 +166,32 @@ pub struct RawConfig {
     /// `[severity]`: rules that suggest a new ticket's severity.
     #[serde(default)]
     pub severity: RawSeverity,
+    /// `[metrics]`: the Prometheus endpoint.
+    #[serde(default)]
+    pub metrics: RawMetrics,
+    /// `[retention]`: how long bodies are kept.
+    #[serde(default)]
+    pub retention: RawRetention,
+}
+
+/// `[metrics]` as written.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct RawMetrics {
+    /// Loopback address:port of the Prometheus endpoint; none: no endpoint.
+    pub listen: Option<Spanned<String>>,
+}
+
+/// `[retention]` as written.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct RawRetention {
+    /// Months after closing before a ticket's raw messages go.
+    pub closed_ticket_months: Option<Spanned<i64>>,
+    /// Days before the bodies of sent (or failed, held) mail go.
+    pub outbox_body_days: Option<Spanned<i64>>,
+    /// Days before quarantined messages go.
+    pub quarantine_days: Option<Spanned<i64>>,
 }
 
 /// `[severity]` as written.
@@ -393,6 +419,30 @@ pub struct Config {
     pub limits: Limits,
     /// `[severity]`: the suggestion rules.
     pub severity_rules: crate::mail::severity::SeverityRules,
+    /// `[metrics] listen`: where the Prometheus endpoint listens, if at all.
+    pub metrics_listen: Option<std::net::SocketAddr>,
+    /// `[retention]`.
+    pub retention: Retention,
+}
+
+/// How long what is kept; `None`: forever (the default for each).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Retention {
+    /// Months after closing before a ticket's raw messages are purged.
+    pub closed_ticket_months: Option<u32>,
+    /// Days before the bodies of sent, failed or held mail are purged.
+    pub outbox_body_days: Option<u32>,
+    /// Days before quarantined messages are dropped.
+    pub quarantine_days: Option<u32>,
+}
+
+impl Retention {
+    /// Whether any rule is on.
+    pub fn any(&self) -> bool {
+        self.closed_ticket_months.is_some()
+            || self.outbox_body_days.is_some()
+            || self.quarantine_days.is_some()
+    }
 }
 
 /// The support mailbox and ticket naming.
@@ -830,6 +880,53 @@ impl Config {
             ),
         };
         let severity_rules = v.severity_rules(raw.severity);
+        let metrics_listen = raw.metrics.listen.and_then(|l| {
+            let span = l.span();
+            match l.get_ref().parse::<std::net::SocketAddr>() {
+                Ok(a) if a.ip().is_loopback() => Some(a),
+                Ok(a) => {
+                    v.problem(
+                        Some(span),
+                        "metrics.listen",
+                        format!(
+                            "{a} is not a loopback address; the endpoint has no authentication, so it listens on 127.0.0.1 or [::1] only (put a reverse proxy in front to publish it)"
+                        ),
+                    );
+                    None
+                }
+                Err(_) => {
+                    v.problem(
+                        Some(span),
+                        "metrics.listen",
+                        format!(
+                            "{:?} is not an address:port; write it as \"127.0.0.1:9187\"",
+                            l.get_ref()
+                        ),
+                    );
+                    None
+                }
+            }
+        });
+        let optional = |v: &mut Validator<'_>, value: Option<Spanned<i64>>, key: &str| {
+            value.map(|n| v.count(Some(n), key, 1, 1))
+        };
+        let retention = Retention {
+            closed_ticket_months: optional(
+                &mut v,
+                raw.retention.closed_ticket_months,
+                "retention.closed-ticket-months",
+            ),
+            outbox_body_days: optional(
+                &mut v,
+                raw.retention.outbox_body_days,
+                "retention.outbox-body-days",
+            ),
+            quarantine_days: optional(
+                &mut v,
+                raw.retention.quarantine_days,
+                "retention.quarantine-days",
+            ),
+        };
         if !v.problems.is_empty() {
             return Err(Error::Invalid {
                 path: path.map_or_else(|| PathBuf::from("<built-in>"), Path::to_path_buf),
@@ -837,6 +934,8 @@ impl Config {
             });
         }
         Ok(Config {
+            metrics_listen,
+            retention,
             path: path.map(Path::to_path_buf),
             support,
             consultants,

@@ -132,6 +132,12 @@ impl Health {
         }
     }
 
+    /// When the mailbox was last polled successfully.
+    pub fn last_poll(&self) -> Option<chrono::DateTime<chrono::Utc>> {
+        let last = self.last_poll.load(Ordering::Relaxed);
+        chrono::DateTime::from_timestamp(last, 0).filter(|_| last > 0)
+    }
+
     /// A mailbox poll failed.
     pub fn poll_failed(&self, error: &str) {
         self.failures.fetch_add(1, Ordering::Relaxed);

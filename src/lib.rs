@@ -39,6 +39,7 @@ pub mod health;
 pub mod ingest;
 pub mod lang;
 pub mod mail;
+pub mod metrics;
 pub mod outbox;
 pub mod scheduler;
 pub mod sla;

@@ -107,6 +107,23 @@ enum Command {
     /// List and show tickets.
     #[command(subcommand)]
     Tickets(TicketsCommand),
+    /// Data-subject requests: export or erase everything stored about one
+    /// email address.
+    #[command(subcommand)]
+    Privacy(PrivacyCommand),
+    /// Retention ([retention] in the config, off by default): purge bodies
+    /// that are past their time; the audit trail stays. The daemon runs it
+    /// once a day.
+    #[command(subcommand)]
+    Retention(RetentionCommand),
+    /// Print the Prometheus metrics, the same text the daemon serves at
+    /// GET /metrics on [metrics] listen: tickets by state and severity, at
+    /// risk and breached, messages by kind, the outbox, quarantine, the last
+    /// poll and send. For a node-exporter textfile collector, e.g. every
+    /// minute from a timer:
+    ///   supportd metrics > /var/lib/prometheus/node-exporter/supportd.prom.tmp && mv ...
+    #[command(verbatim_doc_comment)]
+    Metrics,
     /// The database: a consistent backup of it (safe while the daemon runs),
     /// or SQLite's integrity check.
     #[command(subcommand)]
@@ -197,6 +214,44 @@ enum QuarantineCommand {
     Drop {
         /// The message id from `quarantine list`.
         id: i64,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum PrivacyCommand {
+    /// Write everything stored about EMAIL into a folder: export.json (its
+    /// tickets with messages, events and mail; other events and mail naming
+    /// it) and the raw messages as messages/ID.eml.
+    Export {
+        /// The person's address.
+        email: String,
+        /// The folder to write (created; default supportd-export-EMAIL).
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+    },
+    /// Erase EMAIL: delete the raw messages, mail bodies and quarantine
+    /// entries about the person, replace their address and name everywhere
+    /// else by a pseudonym (tickets and the audit trail keep their shape),
+    /// then VACUUM. Backups taken before are not changed: erase there too,
+    /// or let them expire.
+    Erase {
+        /// The person's address.
+        email: String,
+        /// Only report what would be erased.
+        #[arg(long)]
+        dry_run: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum RetentionCommand {
+    /// Apply the rules now: raw messages of tickets closed more than
+    /// closed-ticket-months ago, bodies of mail older than outbox-body-days,
+    /// quarantined messages older than quarantine-days.
+    Run {
+        /// Only report what would go.
+        #[arg(long)]
+        dry_run: bool,
     },
 }
 
@@ -628,6 +683,102 @@ fn run(args: Args) -> Result<ExitCode, Failure> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Deliver => unreachable!("handled in main"),
+        Command::Privacy(cmd) => {
+            let (cfg, db) = config_and_db(&args)?;
+            let now = args.now.unwrap_or_else(Utc::now);
+            let mut out = stdout.lock();
+            match cmd {
+                PrivacyCommand::Export { email, out: dir } => {
+                    let email = email.trim().to_lowercase();
+                    let dir = dir
+                        .clone()
+                        .unwrap_or_else(|| PathBuf::from(format!("supportd-export-{email}")));
+                    let store = supportd::store::Store::open_read_only(&db)?;
+                    let (t, m, o) = cli::privacy::export(
+                        &store,
+                        &email,
+                        &dir,
+                        &cfg.support.ticket_prefix,
+                        &Policy::from_config(&cfg),
+                        now,
+                    )?;
+                    writeln!(
+                        out,
+                        "{}: {t} tickets, {m} messages, {o} outgoing mails about {email}",
+                        dir.display()
+                    )?;
+                }
+                PrivacyCommand::Erase { email, dry_run } => {
+                    let email = email.trim().to_lowercase();
+                    let mut store = supportd::store::Store::open(&db)?;
+                    let s = store.data_subject(&email)?;
+                    if *dry_run {
+                        writeln!(
+                            out,
+                            "would erase {email}: {} tickets, {} messages (raw deleted), {} outgoing mails (bodies deleted), {} events; names: {}",
+                            s.tickets.len(),
+                            s.messages.len(),
+                            s.outbox.len(),
+                            s.events.len(),
+                            if s.names.is_empty() {
+                                "-".to_string()
+                            } else {
+                                s.names.join(", ")
+                            }
+                        )?;
+                        return Ok(ExitCode::SUCCESS);
+                    }
+                    let key = store.token_key(None)?;
+                    let pseudonym = supportd::mail::token::pseudonym(&key, &email);
+                    let (e, checkpointed) = store.erase_subject(&email, &pseudonym, &s)?;
+                    writeln!(
+                        out,
+                        "erased {email} as {pseudonym}: {} raw messages and {} mail bodies deleted, {} quarantine entries dropped, {} values replaced; database vacuumed",
+                        e.raw_messages, e.outbox_bodies, e.quarantined, e.pseudonymised
+                    )?;
+                    if !checkpointed {
+                        writeln!(
+                            out,
+                            "note: another process had the database open, so its write-ahead log may still hold old pages; run the erasure again with the daemon stopped"
+                        )?;
+                    }
+                    writeln!(
+                        out,
+                        "backups taken before now still hold the data: erase there too, or let them expire"
+                    )?;
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Retention(RetentionCommand::Run { dry_run }) => {
+            let (cfg, db) = config_and_db(&args)?;
+            let mut out = stdout.lock();
+            if !cfg.retention.any() {
+                writeln!(
+                    out,
+                    "retention is off: the config has no [retention] rules, so nothing goes"
+                )?;
+                return Ok(ExitCode::SUCCESS);
+            }
+            let mut store = supportd::store::Store::open(&db)?;
+            let now = args.now.unwrap_or_else(Utc::now);
+            let r = store.retention(&cfg.retention, now, *dry_run)?;
+            let verb = if *dry_run { "would purge" } else { "purged" };
+            writeln!(out, "{}", cli::retention_report(&r, &cfg.retention, verb))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Metrics => {
+            let (cfg, db) = config_and_db(&args)?;
+            let mut store = supportd::store::Store::open_read_only(&db)?;
+            let data = store.metrics_data()?;
+            let text = supportd::metrics::render(
+                &data,
+                &Policy::from_config(&cfg),
+                args.now.unwrap_or_else(Utc::now),
+            );
+            write!(stdout.lock(), "{text}")?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Db(cmd) => {
             let (_, db) = config_and_db(&args)?;
             if !db.is_file() {

@@ -9,6 +9,7 @@
 pub mod check;
 pub mod inspect;
 pub mod outbox;
+pub mod privacy;
 pub mod quarantine;
 pub mod sla;
 pub mod tickets;
@@ -142,3 +143,33 @@ impl Runtime {
 /// A working day is 8 working hours (design.md), whatever the opening
 /// hours configured: day counts in config are multiples of it.
 pub const WORKING_DAY_SECS: u64 = 8 * 3600;
+
+/// One line per retention rule: what went (or would go).
+pub fn retention_report(
+    r: &crate::store::RetentionReport,
+    rules: &crate::config::Retention,
+    verb: &str,
+) -> String {
+    let mut lines = Vec::new();
+    if let Some(m) = rules.closed_ticket_months {
+        lines.push(format!(
+            "{verb} {} raw messages ({:.1} MB) of {} tickets closed more than {m} months ago",
+            r.raw_messages,
+            r.raw_bytes as f64 / 1e6,
+            r.tickets
+        ));
+    }
+    if let Some(d) = rules.outbox_body_days {
+        lines.push(format!(
+            "{verb} {} bodies of mail older than {d} days",
+            r.outbox_bodies
+        ));
+    }
+    if let Some(d) = rules.quarantine_days {
+        lines.push(format!(
+            "{verb} {} quarantined messages older than {d} days",
+            r.quarantined
+        ));
+    }
+    lines.join("\n")
+}

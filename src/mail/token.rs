@@ -34,6 +34,16 @@ fn mac(key: &[u8], parts: &[&str]) -> String {
     out
 }
 
+/// The pseudonym that replaces an erased person's address:
+/// `erased-<mac>@invalid` (RFC 2606's reserved domain), keyed so that it
+/// cannot be reversed by hashing guessed addresses, and the same each time.
+pub fn pseudonym(key: &[u8], address: &str) -> String {
+    format!(
+        "erased-{}@invalid",
+        mac(key, &["erasure", &address.to_ascii_lowercase()])
+    )
+}
+
 /// The MAC of a ticket (footer token and Message-IDs).
 pub fn ticket_mac(key: &[u8], ticket_ref: &str) -> String {
     mac(key, &[&ticket_ref.to_ascii_uppercase()])

@@ -24,9 +24,15 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 use crate::mail::identity;
 
 mod maintenance;
+mod metrics;
 mod outbox;
+mod privacy;
+mod retention;
 pub use maintenance::Backup;
+pub use metrics::{LAST_POLL_KEY, MetricsData};
 pub use outbox::{OutboxCounts, OutboxFilter, Outgoing};
+pub use privacy::{Erased, ExportedEvent, ExportedMail, Subject};
+pub use retention::RetentionReport;
 
 /// Migrations, in order; the index + 1 is the schema version they produce.
 const MIGRATIONS: &[&str] = &[

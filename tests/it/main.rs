@@ -6,6 +6,7 @@
 //! - `hostile`: bad input never panics and always gives a result;
 //! - `import`: `supportd import` and `tickets` with mail files;
 //! - `inspect_cli`: `supportd inspect` with files, stdin and `--db`;
+//! - `privacy`: metrics, retention, data-subject export and erasure;
 //! - `scheduler`: the SLA scheduler by time travel (`run --once --now`);
 //! - `service`: the daemon as systemd runs it (signals, notify socket,
 //!   lock, backups, check-config, the unit file);
@@ -19,6 +20,7 @@ mod import;
 mod inspect_cli;
 mod mail_io;
 mod mailserver;
+mod privacy;
 mod scheduler;
 mod service;
 mod sla_cli;

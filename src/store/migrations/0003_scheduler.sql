@@ -1,8 +1,15 @@
--- supportd schema, version 3: what the scheduler looks up per ticket.
+-- supportd schema, version 3: what the scheduler, systemd's STATUS= line and
+-- the metrics look up, by index instead of a scan.
 -- A ticket's outgoing mail (held-mail counts in notifications, `tickets
--- show`) is found by index instead of a scan of the whole outbox.
+-- show`).
 CREATE INDEX outbox_ticket ON outbox (ticket);
--- Failed and held mail are counted every few seconds for systemd's STATUS=
--- line: partial indexes keep that from scanning the outbox.
-CREATE INDEX outbox_failed ON outbox (id) WHERE state = 'failed';
-CREATE INDEX outbox_held ON outbox (id) WHERE state = 'held';
+-- Outgoing mail by state (queue depth, failures, held mail).
+CREATE INDEX outbox_state ON outbox (state);
+-- The last mail our server accepted.
+CREATE INDEX outbox_sent_at ON outbox (sent_at) WHERE sent_at IS NOT NULL;
+-- Mails that needed more than one attempt.
+CREATE INDEX outbox_retried ON outbox (attempts) WHERE attempts > 1;
+-- Messages by kind (ingested by kind, auto-replies by rule).
+CREATE INDEX messages_kind ON messages (kind);
+-- Customers who could not be reached.
+CREATE INDEX tickets_unreachable ON tickets (requester) WHERE unreachable = 1;

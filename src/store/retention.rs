@@ -1,0 +1,140 @@
+//! Retention (`[retention]`, off by default): bodies go, the audit trail
+//! stays. Raw messages of tickets closed long ago, bodies of mail sent long
+//! ago, and old quarantined messages are deleted; tickets, events and the
+//! records of messages and mails remain, and each purge is an event.
+
+use chrono::{DateTime, Months, Utc};
+use rusqlite::params;
+
+use super::{Result, Store, query, ts};
+use crate::config::Retention;
+
+/// What a retention run removes (or would remove, on a dry run).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RetentionReport {
+    /// Raw messages of closed tickets.
+    pub raw_messages: u64,
+    /// Their bytes.
+    pub raw_bytes: u64,
+    /// The closed tickets they belong to.
+    pub tickets: u64,
+    /// Outgoing mail bodies.
+    pub outbox_bodies: u64,
+    /// Quarantined messages.
+    pub quarantined: u64,
+}
+
+/// Meta key of the last retention run (the daemon runs it daily).
+pub const LAST_RUN_KEY: &str = "retention:last-run";
+
+/// Raw messages of tickets closed before the cutoff, except those a mail
+/// still waiting to be sent attaches.
+const CLOSED_RAW: &str = "SELECT mr.message, length(mr.raw), m.ticket FROM message_raw mr \
+     JOIN messages m ON m.id = mr.message JOIN tickets t ON t.id = m.ticket \
+     WHERE t.state = 'closed' AND t.closed_at < ?1 \
+     AND mr.message NOT IN (SELECT attach_message FROM outbox WHERE state = 'pending' AND attach_message IS NOT NULL)";
+
+impl Store {
+    /// Applies the retention rules at `now` in one transaction; with
+    /// `dry_run` only counts.
+    pub fn retention(
+        &mut self,
+        rules: &Retention,
+        now: DateTime<Utc>,
+        dry_run: bool,
+    ) -> Result<RetentionReport> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(query("begin retention"))?;
+        let mut r = RetentionReport::default();
+        if let Some(months) = rules.closed_ticket_months {
+            let cutoff = now.checked_sub_months(Months::new(months)).unwrap_or(now);
+            let rows: Vec<(i64, i64, i64)> = {
+                let mut st = tx
+                    .prepare(CLOSED_RAW)
+                    .map_err(query("find old raw messages"))?;
+                st.query_map([ts(cutoff)], |row| {
+                    Ok((row.get(0)?, row.get(1)?, row.get(2)?))
+                })
+                .and_then(|rows| rows.collect())
+                .map_err(query("find old raw messages"))?
+            };
+            let mut tickets: Vec<i64> = rows.iter().map(|(_, _, t)| *t).collect();
+            tickets.sort_unstable();
+            tickets.dedup();
+            r.raw_messages = rows.len() as u64;
+            r.raw_bytes = rows.iter().map(|(_, b, _)| *b as u64).sum();
+            r.tickets = tickets.len() as u64;
+            if !dry_run {
+                for (message, _, _) in &rows {
+                    tx.execute("DELETE FROM message_raw WHERE message = ?1", [message])
+                        .map_err(query("purge a raw message"))?;
+                }
+                for t in &tickets {
+                    let n = rows.iter().filter(|(_, _, x)| x == t).count();
+                    tx.execute(
+                        "INSERT INTO events (ticket, at, actor, what, detail) VALUES (?1, ?2, 'supportd', 'retention', ?3)",
+                        params![t, ts(now), format!("raw messages purged: {n} (closed more than {months} months ago)")],
+                    )
+                    .map_err(query("record a purge"))?;
+                }
+            }
+        }
+        if let Some(days) = rules.outbox_body_days {
+            let cutoff = now - chrono::Duration::days(days.into());
+            let count = "SELECT COUNT(*) FROM outbox WHERE body IS NOT NULL AND state != 'pending' AND created_at < ?1";
+            r.outbox_bodies = tx
+                .query_row(count, [ts(cutoff)], |row| row.get::<_, i64>(0))
+                .map_err(query("count old mail bodies"))? as u64;
+            if !dry_run {
+                tx.execute(
+                    "UPDATE outbox SET body = NULL WHERE body IS NOT NULL AND state != 'pending' AND created_at < ?1",
+                    [ts(cutoff)],
+                )
+                .map_err(query("purge old mail bodies"))?;
+            }
+        }
+        if let Some(days) = rules.quarantine_days {
+            let cutoff = now - chrono::Duration::days(days.into());
+            let ids: Vec<i64> = {
+                let mut st = tx
+                    .prepare("SELECT message FROM quarantine WHERE at < ?1")
+                    .map_err(query("find old quarantine"))?;
+                st.query_map([ts(cutoff)], |row| row.get(0))
+                    .and_then(|rows| rows.collect())
+                    .map_err(query("find old quarantine"))?
+            };
+            r.quarantined = ids.len() as u64;
+            if !dry_run {
+                for id in &ids {
+                    tx.execute("DELETE FROM quarantine WHERE message = ?1", [id])
+                        .and_then(|_| {
+                            tx.execute("UPDATE messages SET state = 'dropped' WHERE id = ?1", [id])
+                        })
+                        .and_then(|_| {
+                            tx.execute("DELETE FROM message_raw WHERE message = ?1", [id])
+                        })
+                        .map_err(query("drop an old quarantined message"))?;
+                }
+            }
+        }
+        if !dry_run {
+            tx.execute(
+                "INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                params![LAST_RUN_KEY, ts(now).to_string()],
+            )
+            .map_err(query("record the retention run"))?;
+            tx.commit().map_err(query("commit retention"))?;
+        }
+        Ok(r)
+    }
+
+    /// When retention last ran.
+    pub fn retention_last_run(&self) -> Result<Option<DateTime<Utc>>> {
+        Ok(self
+            .meta(LAST_RUN_KEY)?
+            .and_then(|v| v.parse::<i64>().ok())
+            .and_then(|t| DateTime::from_timestamp(t, 0)))
+    }
+}
