@@ -696,8 +696,9 @@ fn scheduler_worker(
         let runtime = current(shared);
         // Retention, once a day (checked hourly).
         if retention_checked.is_none_or(|t| t.elapsed() >= RETENTION_CHECK) {
+            let first = retention_checked.is_none();
             retention_checked = Some(std::time::Instant::now());
-            daily_retention(&mut store, &runtime.config.retention);
+            daily_retention(&mut store, &runtime.config.retention, first);
         }
         let mut settings = runtime.scheduler();
         settings.stop = Some(&stop);
@@ -742,13 +743,18 @@ fn scheduler_worker(
 const RETENTION_CHECK: Duration = Duration::from_secs(3600);
 
 /// Runs the retention rules when they have not run for a day.
-fn daily_retention(store: &mut Store, rules: &crate::config::Retention) {
+fn daily_retention(store: &mut Store, rules: &crate::config::Retention, first: bool) {
     if !rules.any() {
         return;
     }
     let now = Utc::now();
     match store.retention_last_run() {
-        Ok(Some(last)) if now - last < chrono::Duration::hours(24) => return,
+        Ok(Some(last)) if now - last < chrono::Duration::hours(24) => {
+            if first {
+                tracing::info!(last_run = %crate::sla::format_utc(last), "retention is on; it ran within the last day");
+            }
+            return;
+        }
         Err(e) => {
             tracing::warn!(error = %e, "retention: cannot read its last run");
             return;

@@ -501,3 +501,37 @@ fn privacy_export_finds_a_person_everywhere_and_erase_leaves_no_trace() {
         again.stdout
     );
 }
+
+#[test]
+fn the_daemon_runs_retention_by_itself() {
+    let d = Desk::with_config("priv-daily", "[retention]\nclosed-ticket-months = 12\n");
+    d.customer("Mon, 04 Mar 2024 10:00:00 +0100", "old@acme.example", "Old problem", REPORT);
+    d.run("2024-03-04T09:00:05Z");
+    d.consultant("Mon, 04 Mar 2024 12:00:00 +0100", "anna@smartstock.cloud", "SS-1", "#close");
+    d.run("2024-03-04T11:00:05Z");
+    let mut daemon = crate::mailserver::Daemon::start(&d.dir.0);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !daemon.log().contains("retention run") {
+        assert!(Instant::now() < deadline, "{}", daemon.log());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(daemon.log().contains("raw_messages=2"), "{}", daemon.log());
+    daemon.terminate(Duration::from_secs(10));
+    let (after, dir) = export_json(&d, "old@acme.example", "2026-11-24T09:00:00Z");
+    assert_eq!(std::fs::read_dir(dir.join("messages")).unwrap().count(), 0);
+    assert!(
+        after["tickets"][0]["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["what"] == "retention")
+    );
+    // Not again within the day.
+    let mut daemon = crate::mailserver::Daemon::start(&d.dir.0);
+    while !daemon.log().contains("it ran within the last day") {
+        assert!(Instant::now() < deadline, "{}", daemon.log());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    daemon.terminate(Duration::from_secs(10));
+    assert_eq!(daemon.log().matches("retention run").count(), 1, "{}", daemon.log());
+}
