@@ -408,9 +408,10 @@ async fn signals(shutdown: CancellationToken, shared: Shared, db: PathBuf, outbo
 }
 
 /// Reloads the config file: consultants, templates, calendar, SLA targets,
-/// follow-ups and limits take effect at the workers' next pass. The source,
-/// the transport and the database stay as they are until a restart; the
-/// sections whose change waits for it are returned.
+/// follow-ups, limits and retention take effect at the workers' next pass.
+/// The source, the transport, the database and the metrics listener stay as
+/// they are until a restart; the sections whose change waits for it are
+/// returned.
 fn reload(shared: &Shared, db: &Path) -> anyhow::Result<Vec<&'static str>> {
     let old = current(shared);
     let path = old.config.path.clone().ok_or_else(|| {
@@ -432,6 +433,10 @@ fn reload(shared: &Shared, db: &Path) -> anyhow::Result<Vec<&'static str>> {
     if new.store != was.store {
         kept.push("[store]");
         new.store = was.store.clone();
+    }
+    if new.metrics_listen != was.metrics_listen {
+        kept.push("[metrics]");
+        new.metrics_listen = was.metrics_listen;
     }
     let mut store = Store::open(db)?;
     let runtime = Runtime::load(new, &mut store)?;

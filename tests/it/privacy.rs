@@ -505,9 +505,19 @@ fn privacy_export_finds_a_person_everywhere_and_erase_leaves_no_trace() {
 #[test]
 fn the_daemon_runs_retention_by_itself() {
     let d = Desk::with_config("priv-daily", "[retention]\nclosed-ticket-months = 12\n");
-    d.customer("Mon, 04 Mar 2024 10:00:00 +0100", "old@acme.example", "Old problem", REPORT);
+    d.customer(
+        "Mon, 04 Mar 2024 10:00:00 +0100",
+        "old@acme.example",
+        "Old problem",
+        REPORT,
+    );
     d.run("2024-03-04T09:00:05Z");
-    d.consultant("Mon, 04 Mar 2024 12:00:00 +0100", "anna@smartstock.cloud", "SS-1", "#close");
+    d.consultant(
+        "Mon, 04 Mar 2024 12:00:00 +0100",
+        "anna@smartstock.cloud",
+        "SS-1",
+        "#close",
+    );
     d.run("2024-03-04T11:00:05Z");
     let mut daemon = crate::mailserver::Daemon::start(&d.dir.0);
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -533,5 +543,10 @@ fn the_daemon_runs_retention_by_itself() {
         std::thread::sleep(Duration::from_millis(100));
     }
     daemon.terminate(Duration::from_secs(10));
-    assert_eq!(daemon.log().matches("retention run").count(), 1, "{}", daemon.log());
+    assert_eq!(
+        daemon.log().matches("retention run").count(),
+        1,
+        "{}",
+        daemon.log()
+    );
 }
