@@ -21,7 +21,10 @@
 //!   [`ticket::schedule`]'s);
 //! - [`source`], [`outbox`]: the mailbox in (IMAP, Maildir) and mail out
 //!   (SMTP, .eml files);
-//! - [`app`]: `supportd run`, the workers under one shutdown token;
+//! - [`app`]: `supportd run`, the workers under one shutdown token, signals
+//!   (stop, reload), systemd notify and watchdog, the metrics endpoint;
+//! - [`health`]: each worker's progress and the mailbox's health;
+//! - [`metrics`]: the Prometheus text from one read of the store;
 //! - [`cli`]: the command implementations `main` calls, over generic readers
 //!   and writers so they are tested without a process.
 //!
