@@ -756,10 +756,7 @@ fn insert_mail(conn: &Connection, q: &QueuedMail<'_>, now: DateTime<Utc>) -> Res
     if mail.automatic {
         for to in &mail.to {
             let domain = to.rsplit_once('@').map_or("", |(_, d)| d);
-            conn.execute(
-                "INSERT INTO outbox_automatic (outbox, address, domain, created_at) VALUES (?1, ?2, ?3, ?4)",
-                params![id, to, domain, ts(now)],
-            )
+            conn.prepare_cached("INSERT INTO outbox_automatic (outbox, address, domain, created_at) VALUES (?1, ?2, ?3, ?4)").and_then(|mut st| st.execute(params![id, to, domain, ts(now)]))
             .map_err(query("queue a mail"))?;
         }
     }
@@ -767,11 +764,15 @@ fn insert_mail(conn: &Connection, q: &QueuedMail<'_>, now: DateTime<Utc>) -> Res
         Some(n) => format!("{}-{n}.{id}.{}@{domain}", q.prefix, mail.id_mac),
         None => format!("supportd.{id}@{domain}"),
     };
-    conn.execute(
-        "UPDATE outbox SET message_id = ?2, envelope_from = ?3 WHERE id = ?1",
-        params![id, message_id, format!("{local}+bounce-{id}@{domain}")],
-    )
-    .map_err(query("queue a mail"))?;
+    conn.prepare_cached("UPDATE outbox SET message_id = ?2, envelope_from = ?3 WHERE id = ?1")
+        .and_then(|mut st| {
+            st.execute(params![
+                id,
+                message_id,
+                format!("{local}+bounce-{id}@{domain}")
+            ])
+        })
+        .map_err(query("queue a mail"))?;
     Ok(Some(id))
 }
 
@@ -898,29 +899,23 @@ fn write_change(conn: &Connection, c: &Change<'_>, now: DateTime<Utc>) -> Result
             .collect();
         let missing = serde_json::to_string(&missing).unwrap_or_else(|_| "[]".into());
         if new {
-            conn.execute(
-                    "INSERT INTO tickets (id, requester, subject, severity, state, language, received_at, deadline_at, \
+            conn.prepare_cached("INSERT INTO tickets (id, requester, subject, severity, state, language, received_at, deadline_at, \
                      accepted_at, owner, fields_found, fields_missing, spam, unreachable, silence_since, closed_at, updated_at, \
                      breached, followups_sent) \
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)",
-                    params![
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)").and_then(|mut st| st.execute(params![
                         t.number as i64, t.requester, t.subject, t.severity.number(), t.state.as_str(), t.language.as_str(),
                         ts(t.received_at), ts(t.deadline_at), t.accepted_at.map(ts), t.owner, fields, missing, t.spam,
                         t.unreachable, t.silence_since.map(ts), t.closed_at.map(ts), ts(now), t.breached, t.followups_sent
-                    ],
-                )
+                    ]))
                 .map_err(query("create a ticket"))?;
         } else {
-            conn.execute(
-                    "UPDATE tickets SET severity = ?2, state = ?3, deadline_at = ?4, accepted_at = ?5, owner = ?6, \
+            conn.prepare_cached("UPDATE tickets SET severity = ?2, state = ?3, deadline_at = ?4, accepted_at = ?5, owner = ?6, \
                      fields_found = ?7, fields_missing = ?8, spam = ?9, unreachable = ?10, silence_since = ?11, \
-                     closed_at = ?12, updated_at = ?13, breached = ?14, followups_sent = ?15 WHERE id = ?1",
-                    params![
+                     closed_at = ?12, updated_at = ?13, breached = ?14, followups_sent = ?15 WHERE id = ?1").and_then(|mut st| st.execute(params![
                         t.number as i64, t.severity.number(), t.state.as_str(), ts(t.deadline_at), t.accepted_at.map(ts),
                         t.owner, fields, missing, t.spam, t.unreachable, t.silence_since.map(ts), t.closed_at.map(ts), ts(now),
                         t.breached, t.followups_sent
-                    ],
-                )
+                    ]))
                 .map_err(query("update a ticket"))?;
         }
         for p in &t.participants {
@@ -931,18 +926,15 @@ fn write_change(conn: &Connection, c: &Change<'_>, now: DateTime<Utc>) -> Result
             } else {
                 "added"
             };
-            conn.execute(
+            conn.prepare_cached(
                 "INSERT OR IGNORE INTO participants (ticket, address, role) VALUES (?1, ?2, ?3)",
-                params![t.number as i64, p, role],
             )
+            .and_then(|mut st| st.execute(params![t.number as i64, p, role]))
             .map_err(query("add a participant"))?;
         }
     }
     for (actor, what, detail) in c.events {
-        conn.execute(
-                "INSERT INTO events (ticket, at, actor, what, detail, message) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                params![ticket_id, ts(c.at), actor, what, detail, c.message],
-            )
+        conn.prepare_cached("INSERT INTO events (ticket, at, actor, what, detail, message) VALUES (?1, ?2, ?3, ?4, ?5, ?6)").and_then(|mut st| st.execute(params![ticket_id, ts(c.at), actor, what, detail, c.message]))
             .map_err(query("record an event"))?;
     }
     for q in c.mails {
@@ -967,11 +959,11 @@ fn write_change(conn: &Connection, c: &Change<'_>, now: DateTime<Utc>) -> Result
                 .map_err(query("remove a timer"))?;
         }
         for (kind, due) in &c.timers.set {
-            conn.execute(
+            conn.prepare_cached(
                 "INSERT INTO timers (ticket, kind, due_at) VALUES (?1, ?2, ?3) \
                      ON CONFLICT (ticket, kind) DO UPDATE SET due_at = excluded.due_at",
-                params![t, kind, ts(*due)],
             )
+            .and_then(|mut st| st.execute(params![t, kind, ts(*due)]))
             .map_err(query("set a timer"))?;
         }
     }
@@ -1071,10 +1063,7 @@ impl Store {
             .savepoint()
             .map_err(query("begin applying a message"))?;
         write_change(&tx, &a.change(), now)?;
-        tx.execute(
-            "UPDATE messages SET state = 'applied', kind = ?2, analysis = ?3, ticket = ?4, error = NULL WHERE id = ?1",
-            params![a.message, a.kind, a.analysis, a.ticket.map(|(t, _)| t.number as i64)],
-        )
+        tx.prepare_cached("UPDATE messages SET state = 'applied', kind = ?2, analysis = ?3, ticket = ?4, error = NULL WHERE id = ?1").and_then(|mut st| st.execute(params![a.message, a.kind, a.analysis, a.ticket.map(|(t, _)| t.number as i64)]))
         .map_err(query("mark a message applied"))?;
         tx.commit().map_err(query("commit an applied message"))
     }
