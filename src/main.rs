@@ -62,8 +62,9 @@ enum Command {
         #[arg(long)]
         once: bool,
     },
-    /// Store one message from stdin (for an MTA pipe: Postfix, Exim,
-    /// procmail). Exits 0 once the message is committed to the database,
+    /// Store one message from stdin (for an MTA pipe).
+    ///
+    /// For Postfix, Exim or procmail. Exits 0 once the message is committed to the database,
     /// 75 (EX_TEMPFAIL) when it could not be, so the MTA keeps it and
     /// retries. A running daemon applies it within a second or two.
     ///
@@ -77,9 +78,9 @@ enum Command {
     /// Working time and SLA deadlines (contract clause 5).
     #[command(subcommand)]
     Sla(SlaCommand),
-    /// Validate the config file and what it names: one line per problem
-    /// (with file:line:column for mistakes in the file), exit 78 on any.
+    /// Validate the config file and what it names; exit 78 on any problem.
     ///
+    /// One line per problem, with file:line:column for mistakes in the file.
     /// Besides the file itself it checks template overrides, that passwords
     /// and the token key can be read, that the state folders (database,
     /// Maildir, outbox) are writable or can be created, and CA files. With
@@ -116,12 +117,13 @@ enum Command {
     /// once a day.
     #[command(subcommand)]
     Retention(RetentionCommand),
-    /// Print the Prometheus metrics, the same text the daemon serves at
-    /// GET /metrics on [metrics] listen: tickets by state and severity, at
-    /// risk and breached, messages by kind, the outbox, quarantine, the last
-    /// poll and send. For a node-exporter textfile collector, e.g. every
-    /// minute from a timer:
-    ///   supportd metrics > /var/lib/prometheus/node-exporter/supportd.prom.tmp && mv ...
+    /// Print the Prometheus metrics (the text of GET /metrics).
+    ///
+    /// The same text the daemon serves on [metrics] listen: tickets by state
+    /// and severity, at risk and breached, messages by kind, the outbox,
+    /// quarantine, the last poll and send. For a node-exporter textfile
+    /// collector, from a timer every minute:
+    ///   supportd metrics > supportd.prom.tmp && mv supportd.prom.tmp /var/lib/prometheus/node-exporter/supportd.prom
     #[command(verbatim_doc_comment)]
     Metrics,
     /// The database: a consistent backup of it (safe while the daemon runs),
@@ -132,9 +134,11 @@ enum Command {
     /// list, show, replay after a fix, or drop.
     #[command(subcommand)]
     Quarantine(QuarantineCommand),
-    /// Analyse messages and print one JSON object per message and line:
-    /// kind, ticket reference, report fields found and missing, occurrence
-    /// time, severity suggestion, consultant commands, language, trimmed text.
+    /// Analyse messages: one JSON object per message and line.
+    ///
+    /// The object holds the kind, ticket reference, report fields found and
+    /// missing, occurrence time, severity suggestion, consultant commands,
+    /// language and the trimmed text.
     ///
     /// The support and consultant addresses come from the config, or from
     /// --support-address and --consultant. With the global --db, replies are
