@@ -291,6 +291,7 @@ fn apply_one(
             a.bounced_message_id.as_deref(),
             permanent,
             &reason,
+            &a.bounced_recipients,
             now,
         )? {
             bounce_event = Some((
@@ -944,6 +945,7 @@ fn stored_analysis(a: &Analysis, present: &[&str]) -> String {
         "bounced_message_id": a.bounced_message_id,
         "bounced_outbox_id": a.bounced_outbox_id,
         "bounce_permanent": a.bounce_permanent,
+        "bounced_recipients": a.bounced_recipients,
         "language": a.language,
         "severity": a.severity,
         "severity_source": a.severity_source,

@@ -144,6 +144,16 @@ fn attempt(store: &Store, t: &Ticket, step: Step, stamp: i64) -> store::Result<A
         Some(m) => match m.state.as_str() {
             "sent" => m.sent_at.map_or(Attempt::Unknown, Attempt::Sent),
             "pending" => Attempt::Pending,
+            // A report that names only other recipients (a copied
+            // colleague): the requester was reached, the attempt counts.
+            "failed"
+                if m.sent_at.is_some()
+                    && !m.bounced_to.is_empty()
+                    && m.recipients.contains(&t.requester)
+                    && !m.bounced_to.contains(&t.requester) =>
+            {
+                m.sent_at.map_or(Attempt::Unknown, Attempt::Sent)
+            }
             "failed" => Attempt::Failed(m.error.unwrap_or_else(|| "refused".into())),
             _ => Attempt::Unknown,
         },

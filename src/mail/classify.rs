@@ -82,6 +82,9 @@ pub struct BounceInfo {
     pub permanent: bool,
     /// The report's status code and diagnostic, e.g. `5.1.1 user unknown`.
     pub detail: Option<String>,
+    /// The recipients the report says failed (`Final-Recipient` of the
+    /// failed ones), lower-cased; empty when it does not say.
+    pub recipients: Vec<String>,
 }
 
 /// The classification.
@@ -142,6 +145,27 @@ static DIAGNOSTIC: LazyLock<Regex> = LazyLock::new(|| {
 });
 static ACTION: LazyLock<Regex> =
     LazyLock::new(|| super::text_regex(r"(?im)^\s*action\s*:\s*([a-z]+)"));
+static FINAL_RECIPIENT: LazyLock<Regex> = LazyLock::new(|| {
+    super::text_regex(r"(?im)^\s*final-recipient\s*:\s*[a-z0-9-]*\s*;\s*<?([^\s<>]+@[^\s<>]+)>?")
+});
+
+/// The failed recipients of a delivery report: each per-recipient block
+/// (RFC 3464 section 2.3) with its Final-Recipient and Action.
+fn failed_recipients(status: &str) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for block in status.split("\n\n").flat_map(|b| b.split("\r\n\r\n")) {
+        let Some(to) = FINAL_RECIPIENT.captures(block).map(|c| c[1].to_lowercase()) else {
+            continue;
+        };
+        let action = ACTION.captures(block).map(|c| c[1].to_ascii_lowercase());
+        let failed_status = STATUS.captures(block).is_some_and(|c| &c[2] == "5");
+        if action.as_deref() == Some("failed") || (action.is_none() && failed_status) {
+            out.push(to);
+        }
+    }
+    out.dedup();
+    out
+}
 static ANY_ID: LazyLock<Regex> =
     LazyLock::new(|| super::text_regex(r"(?im)^\s*>?\s*message-id\s*:\s*<([^>\s]+)>"));
 
@@ -251,6 +275,7 @@ fn bounce_info(p: &Parsed, markers: &Markers) -> BounceInfo {
         outbox_id,
         permanent,
         detail,
+        recipients: failed_recipients(&p.delivery_status),
     }
 }
 
@@ -351,4 +376,30 @@ pub fn classify(p: &Parsed, who: &Who<'_>, threads: bool) -> Class {
 pub fn suppress_ack(p: &Parsed) -> bool {
     p.header("x-auto-response-suppress")
         .is_some_and(|v| !v.trim().eq_ignore_ascii_case("none"))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn failed_recipients_come_from_the_per_recipient_blocks() {
+        let table: &[(&str, &[&str])] = &[
+            (
+                "Reporting-MTA: dns; mx\n\nFinal-Recipient: rfc822; Ewa@Acme.example\nAction: failed\nStatus: 5.1.1\n\n\
+                 Final-Recipient: rfc822; jan@acme.example\nAction: delivered\nStatus: 2.0.0\n",
+                &["ewa@acme.example"],
+            ),
+            (
+                "Reporting-MTA: dns; mx\r\n\r\nFinal-Recipient: rfc822;<jan@acme.example>\r\nStatus: 5.2.2\r\n",
+                &["jan@acme.example"],
+            ),
+            (
+                "Reporting-MTA: dns; mx\n\nFinal-Recipient: rfc822; jan@acme.example\nAction: delayed\nStatus: 4.4.1\n",
+                &[],
+            ),
+            ("", &[]),
+        ];
+        for (status, expected) in table {
+            assert_eq!(super::failed_recipients(status), *expected, "{status}");
+        }
+    }
 }

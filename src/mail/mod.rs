@@ -157,6 +157,9 @@ pub struct Analysis {
     /// For bounces: the report's status code and diagnostic.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bounce_detail: Option<String>,
+    /// For bounces: the recipients the report says failed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub bounced_recipients: Vec<String>,
     /// `pl` or `en`.
     pub language: &'static str,
     /// Suggested severity 1–5.
@@ -290,6 +293,11 @@ pub fn analyze_parsed(
         bounced_outbox_id: class.bounce.as_ref().and_then(|b| b.outbox_id),
         bounce_permanent: class.bounce.as_ref().map(|b| b.permanent),
         bounce_detail: class.bounce.as_ref().and_then(|b| b.detail.clone()),
+        bounced_recipients: class
+            .bounce
+            .as_ref()
+            .map(|b| b.recipients.clone())
+            .unwrap_or_default(),
         language: language.as_str(),
         severity: severity.number(),
         severity_source,

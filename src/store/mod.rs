@@ -456,6 +456,7 @@ impl Store {
         message_id: Option<&str>,
         permanent: bool,
         reason: &str,
+        recipients: &[String],
         now: DateTime<Utc>,
     ) -> Result<Option<(i64, Option<u64>)>> {
         let row: Option<(i64, Option<i64>)> = self
@@ -471,10 +472,27 @@ impl Store {
             return Ok(None);
         };
         if permanent {
+            let mut bounced: Vec<String> = self
+                .conn
+                .query_row("SELECT bounced_to FROM outbox WHERE id = ?1", [id], |r| {
+                    r.get::<_, Option<String>>(0)
+                })
+                .map_err(query("mark a mail bounced"))?
+                .and_then(|j| serde_json::from_str(&j).ok())
+                .unwrap_or_default();
+            for r in recipients {
+                if !bounced.contains(r) {
+                    bounced.push(r.clone());
+                }
+            }
             self.conn
                 .execute(
-                    "UPDATE outbox SET state = 'failed', last_error = ?2 WHERE id = ?1",
-                    params![id, reason],
+                    "UPDATE outbox SET state = 'failed', last_error = ?2, bounced_to = ?3 WHERE id = ?1",
+                    params![
+                        id,
+                        reason,
+                        (!bounced.is_empty()).then(|| serde_json::to_string(&bounced).unwrap_or_default())
+                    ],
                 )
                 .map_err(query("mark a mail bounced"))?;
             outbox::wake_on_failed_followup(&self.conn, id, now)?;
@@ -551,13 +569,21 @@ impl Store {
     /// no such mail.
     pub fn mail_outcome(&self, key: &str) -> Result<Option<MailOutcome>> {
         self.conn
-            .prepare_cached("SELECT state, sent_at, last_error FROM outbox WHERE key = ?1")
+            .prepare_cached(
+                "SELECT state, sent_at, last_error, recipients, bounced_to FROM outbox WHERE key = ?1",
+            )
             .and_then(|mut st| {
                 st.query_row([key], |r| {
+                    let list = |s: Option<String>| -> Vec<String> {
+                        s.and_then(|j| serde_json::from_str(&j).ok())
+                            .unwrap_or_default()
+                    };
                     Ok(MailOutcome {
                         state: r.get(0)?,
                         sent_at: r.get::<_, Option<i64>>(1)?.map(from_ts),
                         error: r.get(2)?,
+                        recipients: list(r.get(3)?),
+                        bounced_to: list(r.get(4)?),
                     })
                 })
                 .optional()
@@ -707,6 +733,10 @@ pub struct MailOutcome {
     pub sent_at: Option<DateTime<Utc>>,
     /// The last error, or why it failed.
     pub error: Option<String>,
+    /// Its recipients.
+    pub recipients: Vec<String>,
+    /// The recipients delivery reports named as failed (empty: none named).
+    pub bounced_to: Vec<String>,
 }
 
 /// A mail to queue, with what its Message-ID and envelope need.

@@ -159,6 +159,7 @@ impl Store {
                 ("messages", "analysis"),
                 ("messages", "error"),
                 ("outbox", "recipients"),
+                ("outbox", "bounced_to"),
                 ("outbox", "headers"),
                 ("outbox", "last_error"),
                 ("outbox", "answer"),

@@ -180,6 +180,11 @@ dir = "var/outbox"
             .collect()
     }
 
+    /// Every outgoing mail with its outbox id, oldest first.
+    pub fn outbox_ids(&self) -> Vec<(i64, Out)> {
+        self.outbox_rows()
+    }
+
     /// Every outgoing mail, oldest first.
     pub fn outbox(&self) -> Vec<Out> {
         self.outbox_rows().into_iter().map(|(_, m)| m).collect()
@@ -1223,4 +1228,65 @@ fn a_severity_change_recomputes_from_receipt_and_escalates_a_past_deadline_once(
             .contains(&"escalation>anna@smartstock.cloud".to_string()),
         "the new deadline escalates again when it passes"
     );
+}
+
+/// A delivery report for follow-up 1 of a ticket with two participants.
+fn followup_bounce(d: &Desk, received: &str, failed: &str) {
+    let id = d
+        .outbox_ids()
+        .into_iter()
+        .find(|(_, m)| m.template == "followup-1")
+        .expect("follow-up 1")
+        .0;
+    d.receive(
+        received,
+        &format!(
+            "Return-Path: <>\nFrom: MAILER-DAEMON@mx.acme.example\nTo: support+bounce-{id}@smartstock.cloud\n\
+             Subject: Undelivered Mail Returned to Sender\nMessage-Id: <dsn-{id}-{failed}>\nMIME-Version: 1.0\n\
+             Content-Type: multipart/report; report-type=delivery-status; boundary=\"b\"\n\n\
+             --b\nContent-Type: text/plain\n\nOne recipient failed.\n\n--b\nContent-Type: message/delivery-status\n\n\
+             Reporting-MTA: dns; mx.acme.example\n\nFinal-Recipient: rfc822; {failed}\nAction: failed\nStatus: 5.1.1\n\n--b--\n"
+        ),
+    );
+}
+
+#[test]
+fn a_bounce_for_a_copied_colleague_leaves_the_customer_reachable() {
+    for (failed, unreachable) in [("ewa@acme.example", false), ("jan@acme.example", true)] {
+        let d = Desk::new(&format!("sched-partial-{unreachable}"));
+        d.receive(
+            "Mon, 23 Nov 2026 10:00:00 +0100",
+            &format!(
+                "From: Jan <jan@acme.example>\nTo: support@smartstock.cloud\nCc: Ewa <ewa@acme.example>\n\
+                 Subject: Stock report shows zero\nMessage-ID: <p-1@acme.example>\n\n{FULL_REPORT}\n"
+            ),
+        );
+        d.run("2026-11-23T09:00:05Z");
+        d.consultant(
+            "Tue, 24 Nov 2026 10:00:00 +0100",
+            "anna@smartstock.cloud",
+            "SS-1",
+            "#waiting\nPlease send the log.",
+        );
+        d.run("2026-11-24T09:00:05Z");
+        d.run("2026-12-08T09:00:00Z");
+        followup_bounce(&d, "Tue, 08 Dec 2026 10:05:00 +0100", failed);
+        d.run("2026-12-08T09:05:05Z");
+        let t = d.ticket("SS-1");
+        assert_eq!(t["unreachable"], unreachable, "{failed}: {t}");
+        assert_eq!(t["state"], "waiting");
+        if unreachable {
+            assert_eq!(d.steps("SS-1"), Vec::<String>::new());
+            assert!(
+                d.outbox()
+                    .iter()
+                    .any(|m| m.template == "customer-unreachable"
+                        && m.to == ["anna@smartstock.cloud"])
+            );
+        } else {
+            assert_eq!(d.steps("SS-1"), ["followup-2@2026-12-11T09:00:00Z"]);
+            d.run("2026-12-11T09:00:00Z");
+            assert!(d.outbox().iter().any(|m| m.template == "followup-2"));
+        }
+    }
 }

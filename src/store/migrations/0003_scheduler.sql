@@ -13,3 +13,7 @@ CREATE INDEX outbox_retried ON outbox (attempts) WHERE attempts > 1;
 CREATE INDEX messages_kind ON messages (kind);
 -- Customers who could not be reached.
 CREATE INDEX tickets_unreachable ON tickets (requester) WHERE unreachable = 1;
+-- The recipients a delivery report named as failed (JSON array), so a
+-- follow-up that reached the requester still counts when only a copied
+-- colleague's address bounced.
+ALTER TABLE outbox ADD COLUMN bounced_to TEXT;
