@@ -142,19 +142,21 @@ fn attempt(store: &Store, t: &Ticket, step: Step, stamp: i64) -> store::Result<A
     Ok(match store.mail_outcome(&followup_key(t, n, stamp))? {
         None => Attempt::Unknown,
         Some(m) => match m.state.as_str() {
-            "sent" => m.sent_at.map_or(Attempt::Unknown, Attempt::Sent),
             "pending" => Attempt::Pending,
-            // A report that names only other recipients (a copied
-            // colleague): the requester was reached, the attempt counts.
-            "failed"
-                if m.sent_at.is_some()
-                    && !m.bounced_to.is_empty()
-                    && m.recipients.contains(&t.requester)
-                    && !m.bounced_to.contains(&t.requester) =>
-            {
-                m.sent_at.map_or(Attempt::Unknown, Attempt::Sent)
+            // The attempt reached the customer when our server accepted it
+            // for the requester and no report named the requester; a
+            // refusal or report naming only a copied colleague does not
+            // undo it.
+            "sent" | "failed" => {
+                let reached = m.sent_at.is_some()
+                    && !m.bounced_to.contains(&t.requester)
+                    && (m.state == "sent"
+                        || (!m.bounced_to.is_empty() && m.recipients.contains(&t.requester)));
+                match (reached, m.sent_at) {
+                    (true, Some(at)) => Attempt::Sent(at),
+                    _ => Attempt::Failed(m.error.unwrap_or_else(|| "refused".into())),
+                }
             }
-            "failed" => Attempt::Failed(m.error.unwrap_or_else(|| "refused".into())),
             _ => Attempt::Unknown,
         },
     })

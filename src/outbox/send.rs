@@ -30,6 +30,16 @@ pub enum Outcome {
     Temporary(String),
     /// Refused for good (5xx, or a mail that cannot be built).
     Permanent(String),
+    /// Accepted for some recipients, refused for good for the others (the
+    /// server refused a recipient, so each was tried on its own).
+    Partial {
+        /// The server's answer for the accepted ones.
+        answer: String,
+        /// The refused recipients.
+        refused: Vec<String>,
+        /// The server's words about them.
+        error: String,
+    },
 }
 
 /// Where mail goes.
@@ -129,16 +139,42 @@ impl Transport {
                         }
                     }
                 }
-                let envelope = match Envelope::new(Some(from), to) {
+                let envelope = match Envelope::new(Some(from.clone()), to.clone()) {
                     Ok(e) => e,
                     Err(e) => return Outcome::Permanent(format!("envelope: {e}")),
                 };
+                let answer = |r: lettre::transport::smtp::response::Response| {
+                    format!("{} {}", r.code(), r.message().collect::<Vec<_>>().join(" "))
+                };
                 match smtp.send(&envelope, bytes).await {
-                    Ok(r) => Outcome::Sent(format!(
-                        "{} {}",
-                        r.code(),
-                        r.message().collect::<Vec<_>>().join(" ")
-                    )),
+                    Ok(r) => Outcome::Sent(answer(r)),
+                    // One refused recipient aborts the whole transaction:
+                    // each recipient on its own, so the others still get it.
+                    Err(e) if e.is_permanent() && to.len() > 1 => {
+                        let (mut accepted, mut refused, mut errors) =
+                            (None, Vec::new(), Vec::new());
+                        for (addr, raw) in to.iter().zip(&m.recipients) {
+                            let one = match Envelope::new(Some(from.clone()), vec![addr.clone()]) {
+                                Ok(e) => e,
+                                Err(e) => return Outcome::Permanent(format!("envelope: {e}")),
+                            };
+                            match smtp.send(&one, bytes).await {
+                                Ok(r) => accepted = Some(answer(r)),
+                                Err(e) => {
+                                    refused.push(raw.clone());
+                                    errors.push(format!("{raw}: {e}"));
+                                }
+                            }
+                        }
+                        match accepted {
+                            None => Outcome::Permanent(errors.join("; ")),
+                            Some(answer) => Outcome::Partial {
+                                answer,
+                                refused,
+                                error: errors.join("; "),
+                            },
+                        }
+                    }
                     Err(e) if e.is_permanent() => Outcome::Permanent(e.to_string()),
                     Err(e) => Outcome::Temporary(e.to_string()),
                 }
@@ -246,6 +282,15 @@ pub async fn send_due(
                     store.outbox_failed(m.id, &error, at)?;
                     summary.failed += 1;
                     tracing::warn!(template = %m.template, %error, "mail failed");
+                }
+                Outcome::Partial {
+                    answer,
+                    refused,
+                    error,
+                } => {
+                    store.outbox_sent_partly(m.id, &answer, &refused, &error, at)?;
+                    summary.sent += 1;
+                    tracing::warn!(template = %m.template, refused = refused.len(), %error, "mail sent, some recipients refused");
                 }
                 Outcome::Temporary(error) => {
                     let attempts = m.attempts + 1;

@@ -173,6 +173,51 @@ impl Store {
         Ok(())
     }
 
+    /// Accepted for some recipients and refused for good for `refused`:
+    /// sent, with the refused ones kept like a delivery report's (a
+    /// follow-up refused for its requester wakes the scheduler).
+    pub fn outbox_sent_partly(
+        &mut self,
+        id: i64,
+        answer: &str,
+        refused: &[String],
+        error: &str,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(query("mark a mail partly sent"))?;
+        let ticket: Option<Option<i64>> = tx
+            .query_row(
+                "UPDATE outbox SET state = 'sent', attempts = attempts + 1, sent_at = ?2, answer = ?3, \
+                 last_error = ?4, bounced_to = ?5 WHERE id = ?1 AND state = 'pending' RETURNING ticket",
+                params![
+                    id,
+                    ts(now),
+                    answer,
+                    error,
+                    serde_json::to_string(refused).unwrap_or_default()
+                ],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(query("mark a mail partly sent"))?;
+        if let Some(Some(ticket)) = ticket {
+            tx.execute(
+                "INSERT INTO events (ticket, at, actor, what, detail) VALUES (?1, ?2, 'supportd', 'mail-partly-refused', ?3)",
+                params![
+                    ticket,
+                    ts(now),
+                    serde_json::json!({"outbox": id, "refused": refused, "error": error}).to_string()
+                ],
+            )
+            .map_err(query("record a partly refused mail"))?;
+        }
+        wake_on_failed_followup(&tx, id, now)?;
+        tx.commit().map_err(query("mark a mail partly sent"))
+    }
+
     /// A temporary failure: try again at `next`.
     pub fn outbox_retry_later(&mut self, id: i64, error: &str, next: DateTime<Utc>) -> Result<()> {
         self.conn

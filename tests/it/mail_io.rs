@@ -698,3 +698,49 @@ fn an_oversized_message_is_quarantined_and_its_sender_told() {
     });
     assert_eq!(ms.count(SUPPORT, "Processed"), 1);
 }
+
+/// One recipient refused at RCPT (an unknown user in a local domain) while
+/// the other exists: the mail still reaches the other, and the refusal is
+/// recorded with it.
+#[test]
+fn one_refused_recipient_does_not_stop_the_others() {
+    let ms = MailServer::start();
+    let dir = TempDir::new("mailio-partial");
+    dir.write("config.toml", &ms.supportd_config("implicit", "plain"));
+    let customer = CUSTOMERS[0];
+    let ghost = "nobody@acme.test";
+    let raw = format!(
+        "From: {customer}\r\nTo: {SUPPORT}\r\nCc: {ghost}\r\nSubject: Labels print blank\r\n\
+         Message-ID: <pr-1@acme.test>\r\n\r\nSince 08:15 the labels print blank; we restarted the printer.\r\n"
+    );
+    ms.send(customer, &[SUPPORT], raw.as_bytes());
+    assert_eq!(ms.wait_count(SUPPORT, "INBOX", 1, WAIT), 1);
+    let (code, out, err) = supportd(&dir.0, &["run", "--once"]);
+    assert_eq!(code, 0, "{err}");
+    ms.wait_for(customer, "INBOX", WAIT, "the acknowledgement", |m| {
+        subject_has(m, "[SS-1]")
+    });
+    let (_, show, _) = supportd(&dir.0, &["tickets", "show", "SS-1", "--json"]);
+    let t: serde_json::Value = serde_json::from_str(&show).unwrap();
+    let ack = t["outgoing"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["template"] == "acknowledgement")
+        .unwrap();
+    assert_eq!(ack["state"], "sent", "{out}\n{ack}");
+    assert!(
+        ack["last_error"]
+            .as_str()
+            .is_some_and(|e| e.contains(ghost) && e.contains("550")),
+        "{ack}"
+    );
+    assert!(
+        t["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["what"] == "mail-partly-refused"),
+        "{t}"
+    );
+}
