@@ -148,10 +148,16 @@ fn attempt(store: &Store, t: &Ticket, step: Step, stamp: i64) -> store::Result<A
             // refusal or report naming only a copied colleague does not
             // undo it.
             "sent" | "failed" => {
+                // A report naming no recipient of ours (an alias expanded
+                // on the way) counts against the requester.
+                let names_others = m
+                    .bounced_to
+                    .iter()
+                    .any(|b| *b != t.requester && m.recipients.contains(b));
                 let reached = m.sent_at.is_some()
                     && !m.bounced_to.contains(&t.requester)
-                    && (m.state == "sent"
-                        || (!m.bounced_to.is_empty() && m.recipients.contains(&t.requester)));
+                    && m.recipients.contains(&t.requester)
+                    && (m.state == "sent" || names_others);
                 match (reached, m.sent_at) {
                     (true, Some(at)) => Attempt::Sent(at),
                     _ => Attempt::Failed(m.error.unwrap_or_else(|| "refused".into())),

@@ -146,7 +146,9 @@ static DIAGNOSTIC: LazyLock<Regex> = LazyLock::new(|| {
 static ACTION: LazyLock<Regex> =
     LazyLock::new(|| super::text_regex(r"(?im)^\s*action\s*:\s*([a-z]+)"));
 static FINAL_RECIPIENT: LazyLock<Regex> = LazyLock::new(|| {
-    super::text_regex(r"(?im)^\s*final-recipient\s*:\s*[a-z0-9-]*\s*;\s*<?([^\s<>]+@[^\s<>]+)>?")
+    super::text_regex(
+        r"(?im)^\s*(?:final|original)-recipient\s*:\s*[a-z0-9-]*\s*;\s*<?([^\s<>]+@[^\s<>]+)>?",
+    )
 });
 
 /// The failed recipients of a delivery report: each per-recipient block
@@ -154,16 +156,25 @@ static FINAL_RECIPIENT: LazyLock<Regex> = LazyLock::new(|| {
 fn failed_recipients(status: &str) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
     for block in status.split("\n\n").flat_map(|b| b.split("\r\n\r\n")) {
-        let Some(to) = FINAL_RECIPIENT.captures(block).map(|c| c[1].to_lowercase()) else {
+        // Final-Recipient, and Original-Recipient when the report gives the
+        // address we sent to before an alias was expanded.
+        let names: Vec<String> = FINAL_RECIPIENT
+            .captures_iter(block)
+            .map(|c| c[1].to_lowercase())
+            .collect();
+        if names.is_empty() {
             continue;
-        };
+        }
         let action = ACTION.captures(block).map(|c| c[1].to_ascii_lowercase());
         let failed_status = STATUS.captures(block).is_some_and(|c| &c[2] == "5");
         if action.as_deref() == Some("failed") || (action.is_none() && failed_status) {
-            out.push(to);
+            for n in names {
+                if !out.contains(&n) {
+                    out.push(n);
+                }
+            }
         }
     }
-    out.dedup();
     out
 }
 static ANY_ID: LazyLock<Regex> =
@@ -395,6 +406,11 @@ mod tests {
             (
                 "Reporting-MTA: dns; mx\n\nFinal-Recipient: rfc822; jan@acme.example\nAction: delayed\nStatus: 4.4.1\n",
                 &[],
+            ),
+            (
+                "Reporting-MTA: dns; mx\n\nOriginal-Recipient: rfc822;jan@acme.example\n\
+                 Final-Recipient: rfc822; j.kowalski@internal.acme.example\nAction: failed\nStatus: 5.1.1\n",
+                &["jan@acme.example", "j.kowalski@internal.acme.example"],
             ),
             ("", &[]),
         ];
