@@ -141,30 +141,14 @@ fn attempt(store: &Store, t: &Ticket, step: Step, stamp: i64) -> store::Result<A
     };
     Ok(match store.mail_outcome(&followup_key(t, n, stamp))? {
         None => Attempt::Unknown,
-        Some(m) => match m.state.as_str() {
-            "pending" => Attempt::Pending,
-            // The attempt reached the customer when our server accepted it
-            // for the requester and no report named the requester; a
-            // refusal or report naming only a copied colleague does not
-            // undo it.
-            "sent" | "failed" => {
-                // A report naming no recipient of ours (an alias expanded
-                // on the way) counts against the requester.
-                let names_others = m
-                    .bounced_to
-                    .iter()
-                    .any(|b| *b != t.requester && m.recipients.contains(b));
-                let reached = m.sent_at.is_some()
-                    && !m.bounced_to.contains(&t.requester)
-                    && m.recipients.contains(&t.requester)
-                    && (m.state == "sent" || names_others);
-                match (reached, m.sent_at) {
-                    (true, Some(at)) => Attempt::Sent(at),
-                    _ => Attempt::Failed(m.error.unwrap_or_else(|| "refused".into())),
-                }
-            }
-            _ => Attempt::Unknown,
-        },
+        Some(m) => schedule::attempt_of(
+            &m.state,
+            m.sent_at,
+            &m.recipients,
+            &m.bounced_to,
+            m.error,
+            &t.requester,
+        ),
     })
 }
 

@@ -98,6 +98,38 @@ pub enum Attempt {
     Failed(String),
 }
 
+/// What a follow-up mail's outbox record says of the contact attempt: it
+/// reached the customer when our server accepted it and no refusal or
+/// delivery report named the requester. A report that names only other
+/// recipients of the mail (a copied colleague) does not undo it; one that
+/// names none of them (an alias expanded on the way) counts against the
+/// requester, as does a refusal at send time.
+pub fn attempt_of(
+    state: &str,
+    sent_at: Option<DateTime<Utc>>,
+    recipients: &[String],
+    bounced_to: &[String],
+    error: Option<String>,
+    requester: &str,
+) -> Attempt {
+    let failed = || Attempt::Failed(error.clone().unwrap_or_else(|| "refused".into()));
+    let named = |a: &str| bounced_to.iter().any(|b| b == a);
+    match (state, sent_at) {
+        ("pending", _) => Attempt::Pending,
+        (_, Some(_)) if named(requester) => failed(),
+        ("sent", Some(at)) => Attempt::Sent(at),
+        ("failed", Some(at))
+            if bounced_to
+                .iter()
+                .any(|b| b != requester && recipients.iter().any(|r| r == b)) =>
+        {
+            Attempt::Sent(at)
+        }
+        ("sent" | "failed", _) => failed(),
+        _ => Attempt::Unknown,
+    }
+}
+
 /// The rules the steps follow.
 #[derive(Debug, Clone, Copy)]
 pub struct Rules<'a> {

@@ -383,3 +383,46 @@ fn catch_up_fires_only_the_latest_response_step() {
         assert_eq!(catch_up(&due), (fired, skipped), "{due:?}");
     }
 }
+
+#[test]
+fn a_contact_attempt_counts_when_the_requester_was_reached() {
+    let sent = Some(at("2026-12-08T09:00:00Z"));
+    let both = [
+        "jan@acme.example".to_string(),
+        "ewa@acme.example".to_string(),
+    ];
+    let jan = "jan@acme.example";
+    let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+    // (state, sent at, bounced to, expected)
+    type Row<'a> = (&'a str, Option<DateTime<Utc>>, Vec<String>, &'a str);
+    let table: Vec<Row<'_>> = vec![
+        ("pending", None, s(&[]), "pending"),
+        ("sent", sent, s(&[]), "sent"),
+        // Our server refused one recipient: the others got it.
+        ("sent", sent, s(&["ewa@acme.example"]), "sent"),
+        ("sent", sent, s(&["jan@acme.example"]), "failed"),
+        // A delivery report for the colleague only.
+        ("failed", sent, s(&["ewa@acme.example"]), "sent"),
+        ("failed", sent, s(&["jan@acme.example"]), "failed"),
+        // A report naming an address we never sent to (an alias).
+        (
+            "failed",
+            sent,
+            s(&["j.kowalski@internal.example"]),
+            "failed",
+        ),
+        // A report naming nobody, or a refusal before sending.
+        ("failed", sent, s(&[]), "failed"),
+        ("failed", None, s(&[]), "failed"),
+        ("held", None, s(&[]), "unknown"),
+    ];
+    for (state, sent_at, bounced, expected) in table {
+        let got = match attempt_of(state, sent_at, &both, &bounced, Some("550".into()), jan) {
+            Attempt::Pending => "pending",
+            Attempt::Sent(_) => "sent",
+            Attempt::Failed(_) => "failed",
+            Attempt::Unknown => "unknown",
+        };
+        assert_eq!(got, expected, "{state} {bounced:?}");
+    }
+}
