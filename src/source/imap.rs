@@ -645,6 +645,12 @@ impl Imap {
             beating(self.sync(&mut sel, store, notify), health, src, tick).await?;
             health.poll_ok(chrono::Utc::now().timestamp());
             *backoff = BACKOFF_MIN;
+            // Mail that arrived while we synced was announced then (an
+            // untagged EXISTS in another command's answer), and IDLE will not
+            // announce it again: look once more before waiting.
+            if arrived_meanwhile(&mut sel) {
+                continue;
+            }
             if sel.caps.idle {
                 // The session moves into the IDLE handle and back.
                 let mut idle = sel.session.idle();
@@ -674,6 +680,20 @@ impl Imap {
             }
         }
     }
+}
+
+/// Whether the server announced new mail (EXISTS or RECENT) since the
+/// last sync drained its announcements; drains them.
+fn arrived_meanwhile(sel: &mut Selected) -> bool {
+    let mut arrived = false;
+    while let Ok(r) = sel.session.unsolicited_responses.try_recv() {
+        arrived |= matches!(
+            r,
+            async_imap::types::UnsolicitedResponse::Exists(_)
+                | async_imap::types::UnsolicitedResponse::Recent(_)
+        );
+    }
+    arrived
 }
 
 /// `d` ± 20 %.
