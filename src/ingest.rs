@@ -490,19 +490,18 @@ fn apply_one(
     if let Some(sending) = &s.sending {
         let t = ticket_out.as_ref().map(|(t, _)| t);
         // Consultants hear of mail to this customer held back by the rate
-        // limit: earlier ones, and the acknowledgement about to be held.
-        let mut held = match (t, opened) {
-            (Some(t), None) => store.held_mails(t.number)?,
-            _ => 0,
+        // limit: earlier ones, and the acknowledgement about to be held
+        // (decided here once, before the notification is written).
+        let ack_held = match (t, opened) {
+            (Some(t), Some(_)) if !quiet_open && !a.suppress_ack && !a.dmarc_fail => {
+                over_limit_for(store, sending, &t.participants, now)?
+            }
+            _ => false,
         };
-        if let (Some(t), Some(_)) = (t, opened)
-            && !quiet_open
-            && !a.suppress_ack
-            && !a.dmarc_fail
-            && over_limit_for(store, sending, &t.participants, now)?
-        {
-            held += 1;
-        }
+        let held = match (t, opened) {
+            (Some(t), None) => store.held_mails(t.number)?,
+            _ => u32::from(ack_held),
+        };
         let plan = Plan {
             a: &a,
             message: id,
@@ -514,15 +513,34 @@ fn apply_one(
             held,
             completed: events.iter().any(|(_, w, _)| *w == "report_completed"),
         };
-        let mails = match compose_mails(sending, s, ticket_out.as_ref().map(|(t, _)| t), &plan) {
+        let mails = match compose_mails(sending, s, t, &plan) {
             Ok(m) => m,
             Err(e) => return Ok(Err(format!("cannot compose a mail: {e}"))),
         };
+        for m in mails {
+            let held = if m.template == ticket::template::ACK {
+                ack_held
+            } else {
+                m.audience == Audience::Customer
+                    && m.automatic
+                    && over_limit_for(store, sending, &m.to, now)?
+            };
+            if held {
+                events.push((
+                    "supportd".into(),
+                    "held_by_rate_limit",
+                    Some(m.to.join(", ")),
+                ));
+            }
+            composed.push((m, held));
+        }
         // The report's missing items are asked for once more, some working
-        // days after the acknowledgement (the scheduler checks again then).
+        // days after an acknowledgement that went out (the scheduler checks
+        // again then).
         if let Some((t, true)) = &ticket_out
-            && let Some(ack) = mails.iter().find(|m| m.template == ticket::template::ACK)
-            && !over_limit(store, sending, ack, now)?
+            && composed
+                .iter()
+                .any(|(m, held)| m.template == ticket::template::ACK && !held)
             && !ticket::schedule::missing_to_remind(t).is_empty()
             && let Ok(at) = s
                 .calendar
@@ -532,19 +550,6 @@ fn apply_one(
             timers
                 .set
                 .push((ticket::schedule::Step::MissingInfo.code(), at));
-        }
-        for m in mails {
-            let held = m.audience == Audience::Customer
-                && m.automatic
-                && over_limit(store, sending, &m, now)?;
-            if held {
-                events.push((
-                    "supportd".into(),
-                    "held_by_rate_limit",
-                    Some(m.to.join(", ")),
-                ));
-            }
-            composed.push((m, held));
         }
     }
     let ticket_number = ticket_out.as_ref().map(|(t, _)| t.number);
@@ -562,29 +567,27 @@ fn apply_one(
             held: *held,
         })
         .collect();
-    let log = LogLine {
-        prefix: &s.analysis.ticket_prefix,
+    let applied = Applied {
+        message: id,
+        kind: a.kind.as_str(),
+        analysis: &json,
         ticket: ticket_out.as_ref().map(|(t, new)| (t, *new)),
+        events,
+        at: received_at,
+        mails,
+        timers,
+    };
+    store.commit_applied(&applied, now)?;
+    LogLine {
+        prefix: &s.analysis.ticket_prefix,
+        ticket: applied.ticket,
         kind: a.kind,
         from: &from,
         commands: &a.commands,
         errors: !errors.is_empty(),
-        events: &events,
-    };
-    store.commit_applied(
-        &Applied {
-            message: id,
-            kind: a.kind.as_str(),
-            analysis: &json,
-            ticket: ticket_out.as_ref().map(|(t, new)| (t, *new)),
-            events: events.clone(),
-            at: received_at,
-            mails,
-            timers,
-        },
-        now,
-    )?;
-    log.emit();
+        events: &applied.events,
+    }
+    .emit();
     Ok(Ok(()))
 }
 
@@ -695,7 +698,7 @@ fn too_large(
     ) else {
         return Ok(());
     };
-    let held = over_limit(store, x, &m, now)?;
+    let held = over_limit_for(store, x, &m.to, now)?;
     store.queue_mail(
         &QueuedMail {
             mail: &m,
@@ -727,11 +730,14 @@ struct Plan<'a> {
     completed: bool,
 }
 
-/// Whether an automatic mail to these customers would pass the limits.
-fn over_limit_for(
+/// Whether an automatic mail to these customers would pass the hourly
+/// limits (design.md: 5 per recipient, 50 per domain, configurable),
+/// counted over the hour before it is queued: the limit protects inboxes
+/// from a burst.
+pub(crate) fn over_limit_for<'a>(
     store: &Store,
     x: &Sending<'_>,
-    to: &std::collections::BTreeSet<String>,
+    to: impl IntoIterator<Item = &'a String>,
     at: DateTime<Utc>,
 ) -> store::Result<bool> {
     let since = at - chrono::Duration::hours(1);
@@ -770,11 +776,7 @@ fn compose_mails(
         out.push(c.command_error(to, format!("error:m{}", p.message), &a.subject, p.errors)?);
     }
     let Some(t) = t else { return Ok(out) };
-    let missing: Vec<&str> = mail::report::required(t.severity)
-        .iter()
-        .copied()
-        .filter(|f| !t.fields_found.contains(*f))
-        .collect();
+    let missing = t.missing_fields();
     let left = s
         .calendar
         .working_seconds(p.received_at, t.deadline_at)
@@ -920,18 +922,6 @@ fn event_line(lang: Lang, new: bool) -> &'static str {
     }
 }
 
-/// Whether an automatic mail to customers would pass the hourly limits
-/// (design.md: 5 per recipient, 50 per domain, configurable), counted over
-/// the hour before it is queued: the limit protects inboxes from a burst.
-pub(crate) fn over_limit(
-    store: &Store,
-    x: &Sending<'_>,
-    m: &Mail,
-    at: DateTime<Utc>,
-) -> store::Result<bool> {
-    over_limit_for(store, x, &m.to.iter().cloned().collect(), at)
-}
-
 /// The analysis as stored with the message: the decision and what it rests
 /// on, without the text, the evidence and the attachment list, which are
 /// recomputed from the raw message when needed (storing them would keep
@@ -1011,12 +1001,17 @@ fn new_ticket(
     }
 }
 
-/// Debug builds only: a message carrying `X-Supportd-Test-Wedge: ingest`
-/// stops the ingest worker for good (a deadlock, as far as anyone can
-/// tell), so tests can prove that the systemd watchdog pings stop.
+/// Debug builds only: whether a message carries a test fault header.
+/// Release builds have no such hooks.
+fn injected(raw: &[u8], trigger: &[u8]) -> bool {
+    cfg!(debug_assertions) && raw.windows(trigger.len()).any(|w| w == trigger)
+}
+
+/// `X-Supportd-Test-Wedge: ingest` stops the ingest worker for good (a
+/// deadlock, as far as anyone can tell), so tests can prove that the
+/// systemd watchdog pings stop.
 fn wedge_injection(raw: &[u8]) {
-    const TRIGGER: &[u8] = b"X-Supportd-Test-Wedge: ingest";
-    if cfg!(debug_assertions) && raw.windows(TRIGGER.len()).any(|w| w == TRIGGER) {
+    if injected(raw, b"X-Supportd-Test-Wedge: ingest") {
         tracing::error!("test fault injection: the ingest worker wedges");
         loop {
             std::thread::park();
@@ -1024,12 +1019,10 @@ fn wedge_injection(raw: &[u8]) {
     }
 }
 
-/// Debug builds only: a message carrying `X-Supportd-Test-Panic: analysis`
-/// panics the analysis, so tests can prove that a failing message is
-/// quarantined and the next one goes on. Release builds have no such hook.
+/// `X-Supportd-Test-Panic: analysis` panics the analysis, so tests can
+/// prove that a failing message is quarantined and the next one goes on.
 fn fault_injection(raw: &[u8]) {
-    const TRIGGER: &[u8] = b"X-Supportd-Test-Panic: analysis";
-    if cfg!(debug_assertions) && raw.windows(TRIGGER.len()).any(|w| w == TRIGGER) {
+    if injected(raw, b"X-Supportd-Test-Panic: analysis") {
         panic!("test fault injection");
     }
 }

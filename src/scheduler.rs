@@ -19,7 +19,7 @@ use std::collections::HashSet;
 use chrono::{DateTime, Duration, Utc};
 use serde_json::json;
 
-use crate::ingest::{Sending, over_limit, recipients};
+use crate::ingest::{Sending, over_limit_for, recipients};
 use crate::lang::Lang;
 use crate::outbox::{Audience, Mail};
 use crate::sla::{Calendar, local};
@@ -206,7 +206,15 @@ fn fire_ticket(
                 timers.set.push((step.code(), at));
             }
             Outcome::Fired { effects, next } => {
-                let composed = match compose(s, &before, &t, step, stamp, &effects, &next, now) {
+                let composed = match compose(
+                    s,
+                    &before,
+                    &t,
+                    (step, stamp, &attempt),
+                    &effects,
+                    &next,
+                    now,
+                ) {
                     Ok(m) => m,
                     // Templates are checked when loaded; should one still
                     // fail, the step waits (and says why) instead of
@@ -228,7 +236,7 @@ fn fire_ticket(
                 for m in &composed {
                     if m.audience == Audience::Customer
                         && m.automatic
-                        && over_limit(store, &s.sending, m, now)?
+                        && over_limit_for(store, &s.sending, &m.to, now)?
                     {
                         limited = true;
                     }
@@ -312,13 +320,11 @@ fn fire_ticket(
 
 /// The mails of a fired step. `before` is the ticket as the step found it
 /// (the silence clock's start survives closing there).
-#[allow(clippy::too_many_arguments)]
 fn compose(
     s: &Settings<'_>,
     before: &Ticket,
     t: &Ticket,
-    step: Step,
-    stamp: i64,
+    (step, stamp, attempt): (Step, i64, &Attempt),
     effects: &[Effect],
     next: &[(Step, DateTime<Utc>)],
     now: DateTime<Utc>,
@@ -338,20 +344,11 @@ fn compose(
             .working_seconds(now, t.deadline_at)
             .map(|secs| local::render_duration(secs.max(0) as u64, lang))
             .unwrap_or_default();
-        let reason = effects
-            .iter()
-            .find_map(|e| match e {
-                Effect::Event {
-                    what: "unreachable",
-                    detail: Some(d),
-                } => Some(
-                    d.split_once(": ")
-                        .map_or(d.as_str(), |(_, r)| r)
-                        .to_string(),
-                ),
-                _ => None,
-            })
-            .unwrap_or_default();
+        // Why the customer could not be reached (customer-unreachable).
+        let reason = match attempt {
+            Attempt::Failed(r) => r.as_str(),
+            _ => "",
+        };
         json!({
             "working_time_left": left,
             "since": before.silence_since.map(when).unwrap_or_default(),
@@ -367,14 +364,11 @@ fn compose(
     // Templates read the state the ticket had when the step fired (a
     // closure is about a ticket that was waiting or resolved).
     let view = if step == Step::Close { before } else { t };
-    let missing: Vec<&str> = match step {
+    let missing = match step {
         Step::MissingInfo => schedule::missing_to_remind(t),
-        _ => crate::mail::report::required(t.severity)
-            .iter()
-            .copied()
-            .filter(|f| !t.fields_found.contains(*f))
-            .collect(),
+        _ => t.missing_fields(),
     };
+    let consultant_vars = vars(c.consultant_language);
     let mut out = Vec::new();
     for e in effects {
         let Effect::Mail {
@@ -410,7 +404,7 @@ fn compose(
                 &addr,
                 format!("{key}:{addr}"),
                 template,
-                vars(c.consultant_language),
+                consultant_vars.clone(),
                 &missing,
                 None,
             )?);

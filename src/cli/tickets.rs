@@ -204,11 +204,7 @@ fn to_json(t: &Ticket, prefix: &str, policy: &Policy, now: Option<DateTime<Utc>>
         owner: t.owner.clone(),
         participants: t.participants.iter().cloned().collect(),
         fields_found: t.fields_found.iter().cloned().collect(),
-        missing: crate::mail::report::required(t.severity)
-            .iter()
-            .copied()
-            .filter(|f| !t.fields_found.contains(*f))
-            .collect(),
+        missing: t.missing_fields(),
         working_seconds_left: now
             .filter(|_| t.state == crate::ticket::State::New)
             .and_then(|n| calendar.working_seconds(n, t.deadline_at).ok()),

@@ -922,11 +922,7 @@ fn write_change(conn: &Connection, c: &Change<'_>, now: DateTime<Utc>) -> Result
     let ticket_id = c.ticket.map(|(t, _)| t.number as i64);
     if let Some((t, new)) = c.ticket {
         let fields = serde_json::to_string(&t.fields_found).unwrap_or_else(|_| "[]".into());
-        let missing: Vec<&str> = crate::mail::report::required(t.severity)
-            .iter()
-            .copied()
-            .filter(|f| !t.fields_found.contains(*f))
-            .collect();
+        let missing = t.missing_fields();
         let missing = serde_json::to_string(&missing).unwrap_or_else(|_| "[]".into());
         if new {
             conn.prepare_cached("INSERT INTO tickets (id, requester, subject, severity, state, language, received_at, deadline_at, \
@@ -998,6 +994,25 @@ fn write_change(conn: &Connection, c: &Change<'_>, now: DateTime<Utc>) -> Result
         }
     }
     Ok(())
+}
+
+/// Drops the quarantined messages whose quarantine rows match `filter` (a
+/// condition on `quarantine` with one parameter): raw bytes deleted, the
+/// message rows kept as `dropped`, the quarantine rows removed. How many.
+fn drop_quarantine(conn: &Connection, filter: &str, param: i64) -> Result<usize> {
+    let chosen = format!("SELECT message FROM quarantine WHERE {filter}");
+    conn.execute(
+        &format!("UPDATE messages SET state = 'dropped' WHERE id IN ({chosen})"),
+        [param],
+    )
+    .and_then(|_| {
+        conn.execute(
+            &format!("DELETE FROM message_raw WHERE message IN ({chosen})"),
+            [param],
+        )
+    })
+    .and_then(|_| conn.execute(&format!("DELETE FROM quarantine WHERE {filter}"), [param]))
+    .map_err(query("drop quarantined messages"))
 }
 
 fn ts(t: DateTime<Utc>) -> i64 {
@@ -1218,15 +1233,7 @@ impl Store {
     /// row kept as `dropped` (the audit trail keeps its shape).
     pub fn drop_quarantined(&mut self, id: i64) -> Result<bool> {
         let sp = self.conn.savepoint().map_err(query("begin a drop"))?;
-        let n = sp
-            .execute("DELETE FROM quarantine WHERE message = ?1", [id])
-            .map_err(query("drop a message"))?;
-        if n > 0 {
-            sp.execute("UPDATE messages SET state = 'dropped' WHERE id = ?1", [id])
-                .map_err(query("drop a message"))?;
-            sp.execute("DELETE FROM message_raw WHERE message = ?1", [id])
-                .map_err(query("drop a message"))?;
-        }
+        let n = drop_quarantine(&sp, "message = ?1", id)?;
         sp.commit().map_err(query("drop a message"))?;
         Ok(n > 0)
     }

@@ -184,38 +184,23 @@ impl Store {
         error: &str,
         now: DateTime<Utc>,
     ) -> Result<()> {
-        let tx = self
-            .conn
-            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
-            .map_err(query("mark a mail partly sent"))?;
-        let ticket: Option<Option<i64>> = tx
-            .query_row(
-                "UPDATE outbox SET state = 'sent', attempts = attempts + 1, sent_at = ?2, answer = ?3, \
-                 last_error = ?4, bounced_to = ?5 WHERE id = ?1 AND state = 'pending' RETURNING ticket",
-                params![
-                    id,
-                    ts(now),
-                    answer,
-                    error,
-                    serde_json::to_string(refused).unwrap_or_default()
-                ],
-                |r| r.get(0),
-            )
-            .optional()
-            .map_err(query("mark a mail partly sent"))?;
-        if let Some(Some(ticket)) = ticket {
-            tx.execute(
-                "INSERT INTO events (ticket, at, actor, what, detail) VALUES (?1, ?2, 'supportd', 'mail-partly-refused', ?3)",
-                params![
-                    ticket,
-                    ts(now),
-                    serde_json::json!({"outbox": id, "refused": refused, "error": error}).to_string()
-                ],
-            )
-            .map_err(query("record a partly refused mail"))?;
-        }
-        wake_on_failed_followup(&tx, id, now)?;
-        tx.commit().map_err(query("mark a mail partly sent"))
+        self.settle(
+            id,
+            "UPDATE outbox SET state = 'sent', attempts = attempts + 1, sent_at = ?2, answer = ?3, \
+             last_error = ?4, bounced_to = ?5 WHERE id = ?1 AND state = 'pending' RETURNING ticket",
+            params![
+                id,
+                ts(now),
+                answer,
+                error,
+                serde_json::to_string(refused).unwrap_or_default()
+            ],
+            (
+                "mail-partly-refused",
+                serde_json::json!({"outbox": id, "refused": refused, "error": error}),
+            ),
+            now,
+        )
     }
 
     /// A temporary failure: try again at `next`.
@@ -233,32 +218,47 @@ impl Store {
     /// A permanent failure (a 5xx answer, or given up): the mail is failed
     /// and its ticket's timeline says so.
     pub fn outbox_failed(&mut self, id: i64, error: &str, now: DateTime<Utc>) -> Result<()> {
+        self.settle(
+            id,
+            "UPDATE outbox SET state = 'failed', attempts = attempts + 1, last_error = ?2 \
+             WHERE id = ?1 AND state = 'pending' RETURNING ticket",
+            params![id, error],
+            (
+                "mail-failed",
+                serde_json::json!({"outbox": id, "error": error}),
+            ),
+            now,
+        )
+    }
+
+    /// Records a pending mail's final outcome (`update` returns its ticket)
+    /// with an event on that ticket; a follow-up that failed wakes the
+    /// scheduler. One transaction.
+    fn settle(
+        &mut self,
+        id: i64,
+        update: &str,
+        p: &[&dyn rusqlite::ToSql],
+        (what, detail): (&str, serde_json::Value),
+        now: DateTime<Utc>,
+    ) -> Result<()> {
         let tx = self
             .conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
-            .map_err(query("mark a mail failed"))?;
+            .map_err(query("record a mail's outcome"))?;
         let ticket: Option<Option<i64>> = tx
-            .query_row(
-                "UPDATE outbox SET state = 'failed', attempts = attempts + 1, last_error = ?2 \
-                 WHERE id = ?1 AND state = 'pending' RETURNING ticket",
-                params![id, error],
-                |r| r.get(0),
-            )
+            .query_row(update, p, |r| r.get(0))
             .optional()
-            .map_err(query("mark a mail failed"))?;
+            .map_err(query("record a mail's outcome"))?;
         if let Some(Some(ticket)) = ticket {
             tx.execute(
-                "INSERT INTO events (ticket, at, actor, what, detail) VALUES (?1, ?2, 'supportd', 'mail-failed', ?3)",
-                params![
-                    ticket,
-                    ts(now),
-                    serde_json::json!({"outbox": id, "error": error}).to_string()
-                ],
+                "INSERT INTO events (ticket, at, actor, what, detail) VALUES (?1, ?2, 'supportd', ?3, ?4)",
+                params![ticket, ts(now), what, detail.to_string()],
             )
-            .map_err(query("record a failed mail"))?;
+            .map_err(query("record a mail's outcome"))?;
         }
         wake_on_failed_followup(&tx, id, now)?;
-        tx.commit().map_err(query("mark a mail failed"))
+        tx.commit().map_err(query("record a mail's outcome"))
     }
 
     /// How many mails wait, failed for good, or are held back (index

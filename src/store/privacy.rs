@@ -60,39 +60,32 @@ impl Store {
     pub fn data_subject(&self, address: &str) -> Result<Subject> {
         let c = &self.conn;
         let pattern = like(address);
-        let mut tickets: Vec<i64> = ids(
-            c,
-            "SELECT ticket FROM participants WHERE address = ?1 \
-             UNION SELECT id FROM tickets WHERE requester = ?1",
-            [address],
-        )?;
-        tickets.sort_unstable();
-        let mut messages: Vec<i64> = ids(
-            c,
-            "SELECT id FROM messages WHERE ticket IN (SELECT ticket FROM participants WHERE address = ?1 \
-             UNION SELECT id FROM tickets WHERE requester = ?1) \
+        // The tickets they asked, joined or were copied on.
+        const THEIRS: &str = "(SELECT ticket FROM participants WHERE address = ?1 \
+             UNION SELECT id FROM tickets WHERE requester = ?1)";
+        // Every query names the address (?1) and its LIKE pattern (?2).
+        let sorted = |sql: String| -> Result<Vec<i64>> {
+            ids(
+                c,
+                &format!("SELECT * FROM ({sql}) WHERE ?2 IS NOT NULL ORDER BY 1"),
+                params![address, pattern],
+            )
+        };
+        let tickets = sorted(format!("SELECT * FROM {THEIRS}"))?;
+        let messages = sorted(format!(
+            "SELECT id FROM messages WHERE ticket IN {THEIRS} \
              UNION SELECT id FROM messages WHERE lower(analysis) LIKE ?2 ESCAPE '\\' \
-             UNION SELECT message FROM message_raw WHERE instr(lower(CAST(raw AS TEXT)), ?1) > 0",
-            params![address, pattern],
-        )?;
-        messages.sort_unstable();
-        let mut outbox: Vec<i64> = ids(
-            c,
-            "SELECT id FROM outbox WHERE ticket IN (SELECT ticket FROM participants WHERE address = ?1 \
-             UNION SELECT id FROM tickets WHERE requester = ?1) \
+             UNION SELECT message FROM message_raw WHERE instr(lower(CAST(raw AS TEXT)), ?1) > 0"
+        ))?;
+        let outbox = sorted(format!(
+            "SELECT id FROM outbox WHERE ticket IN {THEIRS} \
              UNION SELECT id FROM outbox WHERE lower(recipients) LIKE ?2 ESCAPE '\\' \
-             OR lower(headers) LIKE ?2 ESCAPE '\\' OR lower(body) LIKE ?2 ESCAPE '\\'",
-            params![address, pattern],
-        )?;
-        outbox.sort_unstable();
-        let mut events: Vec<i64> = ids(
-            c,
+             OR lower(headers) LIKE ?2 ESCAPE '\\' OR lower(body) LIKE ?2 ESCAPE '\\'"
+        ))?;
+        let events = sorted(format!(
             "SELECT id FROM events WHERE actor = ?1 OR lower(detail) LIKE ?2 ESCAPE '\\' \
-             OR ticket IN (SELECT ticket FROM participants WHERE address = ?1 \
-             UNION SELECT id FROM tickets WHERE requester = ?1)",
-            params![address, pattern],
-        )?;
-        events.sort_unstable();
+             OR ticket IN {THEIRS}"
+        ))?;
         let mut names: Vec<String> = ids(
             c,
             "SELECT requester_name FROM tickets WHERE requester = ?1 AND requester_name IS NOT NULL \
@@ -131,13 +124,14 @@ impl Store {
             .map_err(query("begin an erasure"))?;
         {
             let exec = |sql: &str, p: &[&dyn rusqlite::ToSql]| -> Result<u64> {
-                tx.execute(sql, p)
+                tx.prepare_cached(sql)
+                    .and_then(|mut st| st.execute(p))
                     .map(|n| n as u64)
                     .map_err(query("erase a person's data"))
             };
             for m in &s.messages {
                 e.raw_messages += exec("DELETE FROM message_raw WHERE message = ?1", &[m])?;
-                e.quarantined += exec("DELETE FROM quarantine WHERE message = ?1", &[m])?;
+                e.quarantined += super::drop_quarantine(&tx, "message = ?1", *m)? as u64;
             }
             for o in &s.outbox {
                 e.outbox_bodies += exec(

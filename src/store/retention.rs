@@ -60,24 +60,35 @@ impl Store {
                 .and_then(|rows| rows.collect())
                 .map_err(query("find old raw messages"))?
             };
-            let mut tickets: Vec<i64> = rows.iter().map(|(_, _, t)| *t).collect();
-            tickets.sort_unstable();
-            tickets.dedup();
+            // Raw messages purged per ticket, for its event.
+            let mut per_ticket: std::collections::BTreeMap<i64, usize> = Default::default();
+            for (_, _, t) in &rows {
+                *per_ticket.entry(*t).or_default() += 1;
+            }
             r.raw_messages = rows.len() as u64;
             r.raw_bytes = rows.iter().map(|(_, b, _)| *b as u64).sum();
-            r.tickets = tickets.len() as u64;
+            r.tickets = per_ticket.len() as u64;
             if !dry_run {
-                for (message, _, _) in &rows {
-                    tx.execute("DELETE FROM message_raw WHERE message = ?1", [message])
-                        .map_err(query("purge a raw message"))?;
-                }
-                for t in &tickets {
-                    let n = rows.iter().filter(|(_, _, x)| x == t).count();
-                    tx.execute(
+                tx.execute(
+                    &format!("DELETE FROM message_raw WHERE message IN (SELECT message FROM ({CLOSED_RAW}))"),
+                    [ts(cutoff)],
+                )
+                .map_err(query("purge old raw messages"))?;
+                let mut event = tx
+                    .prepare(
                         "INSERT INTO events (ticket, at, actor, what, detail) VALUES (?1, ?2, 'supportd', 'retention', ?3)",
-                        params![t, ts(now), format!("raw messages purged: {n} (closed more than {months} months ago)")],
                     )
                     .map_err(query("record a purge"))?;
+                for (t, n) in &per_ticket {
+                    event
+                        .execute(params![
+                            t,
+                            ts(now),
+                            format!(
+                                "raw messages purged: {n} (closed more than {months} months ago)"
+                            )
+                        ])
+                        .map_err(query("record a purge"))?;
                 }
             }
         }
@@ -97,27 +108,16 @@ impl Store {
         }
         if let Some(days) = rules.quarantine_days {
             let cutoff = now - chrono::Duration::days(days.into());
-            let ids: Vec<i64> = {
-                let mut st = tx
-                    .prepare("SELECT message FROM quarantine WHERE at < ?1")
-                    .map_err(query("find old quarantine"))?;
-                st.query_map([ts(cutoff)], |row| row.get(0))
-                    .and_then(|rows| rows.collect())
-                    .map_err(query("find old quarantine"))?
+            r.quarantined = if dry_run {
+                tx.query_row(
+                    "SELECT COUNT(*) FROM quarantine WHERE at < ?1",
+                    [ts(cutoff)],
+                    |row| row.get::<_, i64>(0),
+                )
+                .map_err(query("count old quarantine"))? as u64
+            } else {
+                super::drop_quarantine(&tx, "at < ?1", ts(cutoff))? as u64
             };
-            r.quarantined = ids.len() as u64;
-            if !dry_run {
-                for id in &ids {
-                    tx.execute("DELETE FROM quarantine WHERE message = ?1", [id])
-                        .and_then(|_| {
-                            tx.execute("UPDATE messages SET state = 'dropped' WHERE id = ?1", [id])
-                        })
-                        .and_then(|_| {
-                            tx.execute("DELETE FROM message_raw WHERE message = ?1", [id])
-                        })
-                        .map_err(query("drop an old quarantined message"))?;
-                }
-            }
         }
         if !dry_run {
             tx.execute(

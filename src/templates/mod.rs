@@ -26,14 +26,34 @@ struct Spec {
 
 macro_rules! spec {
     ($name:literal, [$($var:literal),* $(,)?]) => {
+        spec!($name, &[$($var),*])
+    };
+    ($name:literal, $vars:expr) => {
         Spec {
             name: $name,
-            vars: &[$($var),*],
+            vars: $vars,
             en: include_str!(concat!("en/", $name, ".txt")),
             pl: include_str!(concat!("pl/", $name, ".txt")),
         }
     };
 }
+
+/// What a notification of a customer message is given (the plain one and
+/// the one that says the report is complete).
+const NOTIFICATION_VARS: &[&str] = &[
+    "ref",
+    "subject",
+    "event_line",
+    "requester",
+    "severity",
+    "severity_name",
+    "state",
+    "deadline",
+    "working_time_left",
+    "missing",
+    "held",
+    "text",
+];
 
 const SPECS: &[Spec] = &[
     spec!(
@@ -48,23 +68,7 @@ const SPECS: &[Spec] = &[
             "support_name"
         ]
     ),
-    spec!(
-        "consultant-notification",
-        [
-            "ref",
-            "subject",
-            "event_line",
-            "requester",
-            "severity",
-            "severity_name",
-            "state",
-            "deadline",
-            "working_time_left",
-            "missing",
-            "held",
-            "text"
-        ]
-    ),
+    spec!("consultant-notification", NOTIFICATION_VARS),
     spec!(
         "consultant-relay",
         ["ref", "subject", "text", "consultant_name", "support_name"]
@@ -131,23 +135,7 @@ const SPECS: &[Spec] = &[
         "missing-info-reminder",
         ["ref", "subject", "missing", "support_name"]
     ),
-    spec!(
-        "report-completed",
-        [
-            "ref",
-            "subject",
-            "event_line",
-            "requester",
-            "severity",
-            "severity_name",
-            "state",
-            "deadline",
-            "working_time_left",
-            "missing",
-            "held",
-            "text"
-        ]
-    ),
+    spec!("report-completed", NOTIFICATION_VARS),
     spec!(
         "followup-1",
         [

@@ -159,6 +159,18 @@ pub struct Ticket {
     pub closed_at: Option<DateTime<Utc>>,
 }
 
+impl Ticket {
+    /// The report items its severity requires that its customer messages
+    /// have not given yet.
+    pub fn missing_fields(&self) -> Vec<&'static str> {
+        crate::mail::report::required(self.severity)
+            .iter()
+            .copied()
+            .filter(|f| !self.fields_found.contains(*f))
+            .collect()
+    }
+}
+
 /// Who a mail goes to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum To {

@@ -162,11 +162,9 @@ pub enum Outcome {
 /// The report items a missing-information reminder asks for: the required
 /// ones still missing, never the subject (it is asked for once).
 pub fn missing_to_remind(t: &Ticket) -> Vec<&'static str> {
-    crate::mail::report::required(t.severity)
-        .iter()
-        .copied()
-        .filter(|f| *f != "subject" && !t.fields_found.contains(*f))
-        .collect()
+    let mut missing = t.missing_fields();
+    missing.retain(|f| *f != "subject");
+    missing
 }
 
 /// After downtime a ticket may have several steps due: of the response

@@ -715,34 +715,47 @@ pub struct Daemon {
 
 impl Daemon {
     pub fn start(dir: &Path) -> Daemon {
+        Daemon::start_with(dir, &[])
+    }
+
+    /// [`Daemon::start`] with extra environment variables (after the
+    /// defaults, so they may override them).
+    pub fn start_with(dir: &Path, env: &[(&str, &str)]) -> Daemon {
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(dir.join("daemon.log"))
             .unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_supportd"))
-            .args(["--config", "config.toml", "run"])
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_supportd"));
+        cmd.args(["--config", "config.toml", "run"])
             .current_dir(dir)
             .env("SUPPORTD_TEST_PASSWORD", PASSWORD)
             .env("SUPPORTD_LOG", "info")
             .env_remove("SUPPORTD_CONFIG")
+            .env_remove("NOTIFY_SOCKET")
+            .env_remove("WATCHDOG_USEC")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("start supportd run");
+            .stderr(log);
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
         Daemon {
-            child,
+            child: cmd.spawn().expect("start supportd run"),
             dir: dir.to_path_buf(),
         }
     }
 
-    /// SIGTERM, then waits for the exit (at most `limit`); the exit status.
-    pub fn terminate(&mut self, limit: Duration) -> Option<std::process::ExitStatus> {
+    /// Sends a signal.
+    pub fn signal(&self, sig: i32) {
         // SAFETY: kill(2) on our own child.
         unsafe {
-            libc::kill(self.child.id() as i32, libc::SIGTERM);
+            libc::kill(self.child.id() as i32, sig);
         }
+    }
+
+    /// Waits for the exit, at most `limit`; the exit status.
+    pub fn wait(&mut self, limit: Duration) -> Option<std::process::ExitStatus> {
         let deadline = Instant::now() + limit;
         loop {
             if let Some(status) = self.child.try_wait().unwrap() {
@@ -752,6 +765,35 @@ impl Daemon {
                 return None;
             }
             std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// SIGTERM, then waits for the exit (at most `limit`); the exit status.
+    pub fn terminate(&mut self, limit: Duration) -> Option<std::process::ExitStatus> {
+        self.signal(libc::SIGTERM);
+        self.wait(limit)
+    }
+
+    /// SIGTERM: the daemon must exit 0 within 10 s.
+    pub fn stop(&mut self) {
+        let status = self.terminate(Duration::from_secs(10));
+        assert!(
+            status.is_some_and(|s| s.success()),
+            "SIGTERM: exit 0 within 10 s; got {status:?}\n{}",
+            self.log()
+        );
+    }
+
+    /// Waits until the log holds `line` (at most 30 s).
+    pub fn wait_log(&self, line: &str) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !self.log().contains(line) {
+            assert!(
+                Instant::now() < deadline,
+                "the log never said {line:?}:\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(50));
         }
     }
 

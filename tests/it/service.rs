@@ -5,94 +5,16 @@
 
 use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+use crate::mailserver::Daemon;
 use crate::scheduler::Desk;
 use crate::util::TempDir;
 
 const WAIT: Duration = Duration::from_secs(30);
-
-/// `supportd run` in `dir` with extra environment; stderr into
-/// `dir/daemon.log`.
-struct Service {
-    child: Child,
-    dir: PathBuf,
-}
-
-impl Service {
-    fn start(dir: &Path, env: &[(&str, &str)]) -> Service {
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(dir.join("daemon.log"))
-            .unwrap();
-        let mut cmd = Command::new(crate::util::bin());
-        cmd.args(["--config", "config.toml", "run"])
-            .current_dir(dir)
-            .env("SUPPORTD_LOG", "info")
-            .env_remove("SUPPORTD_CONFIG")
-            .env_remove("NOTIFY_SOCKET")
-            .env_remove("WATCHDOG_USEC")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(log);
-        for (k, v) in env {
-            cmd.env(k, v);
-        }
-        Service {
-            child: cmd.spawn().expect("start supportd run"),
-            dir: dir.to_path_buf(),
-        }
-    }
-
-    fn signal(&self, sig: i32) {
-        // SAFETY: kill(2) on our own child.
-        unsafe {
-            libc::kill(self.child.id() as i32, sig);
-        }
-    }
-
-    /// Waits for the exit, at most `limit`.
-    fn wait(&mut self, limit: Duration) -> Option<std::process::ExitStatus> {
-        let deadline = Instant::now() + limit;
-        loop {
-            if let Some(s) = self.child.try_wait().unwrap() {
-                return Some(s);
-            }
-            if Instant::now() > deadline {
-                return None;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(self.dir.join("daemon.log")).unwrap_or_default()
-    }
-
-    /// Waits until the log holds `line`.
-    fn wait_log(&self, line: &str) {
-        let deadline = Instant::now() + WAIT;
-        while !self.log().contains(line) {
-            assert!(
-                Instant::now() < deadline,
-                "the log never said {line:?}:\n{}",
-                self.log()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-}
-
-impl Drop for Service {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 fn wait_until(what: &str, mut check: impl FnMut() -> bool) {
     let deadline = Instant::now() + WAIT;
@@ -129,7 +51,7 @@ fn request(d: &Desk, i: u32) {
 #[test]
 fn sigterm_during_a_burst_of_500_mails_stops_within_10_s_and_a_restart_loses_nothing() {
     let d = Desk::new("svc-burst");
-    let mut daemon = Service::start(&d.dir.0, &[]);
+    let mut daemon = Daemon::start_with(&d.dir.0, &[]);
     daemon.wait_log("supportd running");
     for i in 0..200 {
         request(&d, i);
@@ -149,7 +71,7 @@ fn sigterm_during_a_burst_of_500_mails_stops_within_10_s_and_a_restart_loses_not
         daemon.log()
     );
     let stopped_at = ticket_count(&d, None);
-    let mut daemon = Service::start(&d.dir.0, &[]);
+    let mut daemon = Daemon::start_with(&d.dir.0, &[]);
     wait_until("500 tickets after the restart", || {
         ticket_count(&d, None) == 500
     });
@@ -189,7 +111,7 @@ fn sigterm_during_a_burst_of_500_mails_stops_within_10_s_and_a_restart_loses_not
 #[test]
 fn a_second_instance_refuses_to_start_and_names_the_first() {
     let d = Desk::new("svc-second");
-    let first = Service::start(&d.dir.0, &[]);
+    let first = Daemon::start_with(&d.dir.0, &[]);
     first.wait_log("supportd running");
     let r = d.supportd(&["run", "--once"]);
     assert_ne!(r.code, 0);
@@ -206,7 +128,7 @@ fn a_second_instance_refuses_to_start_and_names_the_first() {
 #[test]
 fn sighup_reloads_and_a_broken_config_keeps_the_running_one() {
     let d = Desk::new("svc-reload");
-    let daemon = Service::start(&d.dir.0, &[]);
+    let daemon = Daemon::start_with(&d.dir.0, &[]);
     daemon.wait_log("supportd running");
     let config = d.dir.0.join("config.toml");
     let good = std::fs::read_to_string(&config).unwrap();
@@ -324,7 +246,7 @@ fn ready_status_and_watchdog_with_the_imap_server_down() {
     );
     let notify = NotifySocket::new(&dir.0);
     let started = Instant::now();
-    let daemon = Service::start(
+    let daemon = Daemon::start_with(
         &dir.0,
         &[
             ("NOTIFY_SOCKET", notify.path.to_str().unwrap()),
@@ -367,7 +289,7 @@ fn the_watchdog_pings_stop_when_a_worker_wedges() {
     }
     let d = Desk::new("svc-wedge");
     let notify = NotifySocket::new(&d.dir.0);
-    let daemon = Service::start(
+    let daemon = Daemon::start_with(
         &d.dir.0,
         &[
             ("NOTIFY_SOCKET", notify.path.to_str().unwrap()),
@@ -398,7 +320,7 @@ fn the_watchdog_pings_stop_when_a_worker_wedges() {
 #[test]
 fn a_backup_taken_while_ingesting_holds_every_committed_ticket() {
     let d = Desk::new("svc-backup");
-    let daemon = Service::start(&d.dir.0, &[]);
+    let daemon = Daemon::start_with(&d.dir.0, &[]);
     daemon.wait_log("supportd running");
     for i in 0..300 {
         request(&d, i);
@@ -505,18 +427,13 @@ fn check_config_names_the_line_of_each_mistake() {
             "kind = \"pop3\"",
             line_of("kind = \"maildir\""),
         ),
+        // A TOML syntax error, with its line too.
+        ("[calendar]", "[calendar", line_of("[calendar]")),
     ];
     for (from, to, line) in table {
         assert!(base.contains(from), "{from}");
         dir.write("config.toml", &base.replacen(from, to, 1));
-        let r = crate::util::run(
-            &[
-                "--config",
-                dir.0.join("config.toml").to_str().unwrap(),
-                "check-config",
-            ],
-            "",
-        );
+        let r = check_config(&dir);
         assert_eq!(r.code, 78, "{to}: {}", r.stdout);
         assert!(
             r.stderr.contains(&format!("config.toml:{line}:")),
@@ -524,23 +441,18 @@ fn check_config_names_the_line_of_each_mistake() {
             r.stderr
         );
     }
-    // A TOML syntax error, with its line too.
-    dir.write("config.toml", &base.replacen("[calendar]", "[calendar", 1));
-    let r = crate::util::run(
+}
+
+/// `supportd --config DIR/config.toml check-config`.
+fn check_config(dir: &TempDir) -> crate::util::Run {
+    crate::util::run(
         &[
             "--config",
             dir.0.join("config.toml").to_str().unwrap(),
             "check-config",
         ],
         "",
-    );
-    assert_eq!(r.code, 78);
-    assert!(
-        r.stderr
-            .contains(&format!("config.toml:{}:", line_of("[calendar]"))),
-        "{}",
-        r.stderr
-    );
+    )
 }
 
 #[test]
@@ -558,14 +470,7 @@ fn check_config_finds_what_only_the_world_can_say() {
          [transport]\nkind = \"smtp\"\nhost = \"127.0.0.1\"\nport = 25\ntls = \"none\"\nuser = \"support\"\n\
          password-env = \"SUPPORTD_NO_SUCH_VARIABLE\"\n",
     );
-    let r = crate::util::run(
-        &[
-            "--config",
-            dir.0.join("config.toml").to_str().unwrap(),
-            "check-config",
-        ],
-        "",
-    );
+    let r = check_config(&dir);
     assert_eq!(r.code, 78, "{}", r.stdout);
     let lines: Vec<&str> = r.stderr.lines().collect();
     for what in [
