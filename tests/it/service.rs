@@ -557,3 +557,30 @@ fn the_unit_file_passes_systemd_analyze_verify() {
         "{text}"
     );
 }
+
+#[test]
+fn a_fatal_error_exits_non_zero_with_its_reason() {
+    let d = Desk::new("svc-fatal");
+    // A database that cannot be opened (its folder cannot be created).
+    let r = d.supportd(&["--db", "/proc/supportd/supportd.db", "run"]);
+    assert_ne!(r.code, 0);
+    assert!(
+        r.stderr
+            .contains("cannot create the database folder /proc/supportd"),
+        "{}",
+        r.stderr
+    );
+    // A database written by a newer supportd: no migration, no start.
+    let db = d.dir.0.join("newer.db");
+    rusqlite::Connection::open(&db)
+        .unwrap()
+        .pragma_update(None, "user_version", 999)
+        .unwrap();
+    let r = d.supportd(&["--db", db.to_str().unwrap(), "run"]);
+    assert_ne!(r.code, 0);
+    assert!(
+        r.stderr.contains("schema version 999, newer than"),
+        "{}",
+        r.stderr
+    );
+}
