@@ -1,33 +1,38 @@
 //! What kind of mail this is, in design.md's order; the first rule that
-//! matches decides, and its name is reported:
+//! matches decides, and its name is reported. The rules and where they come
+//! from:
 //!
-//! 1. `own_loop`: our own mail came back: `X-Loop` names the support address
-//!    (`x-loop`), the Message-ID has our form (`own-message-id`), the
-//!    Return-Path is our bounce envelope (`own-bounce-envelope`), or the
-//!    support address itself sent a mail carrying our footer (`own-footer`).
-//! 2. `bounce`: a `multipart/report` delivery notification (`dsn`), a sender
-//!    or Return-Path of MAILER-DAEMON/postmaster (`mailer-daemon`), or a null
-//!    Return-Path on a mail that is not an auto-reply (`null-return-path`).
-//! 3. `auto_reply`: `Auto-Submitted` other than `no` (RFC 3834,
-//!    `auto-submitted`); `X-Autoreply`/`X-Autorespond` and their kin
-//!    (`x-autoreply`); `Precedence: junk | auto_reply` (`precedence`);
-//!    Exchange's `X-MS-Exchange-Inbox-Rules-Loop` or out-of-office subjects in
-//!    English, Polish and the usual European languages (`ooo-subject`).
-//! 4. `list`: `List-Id` (`list-id`), `List-Unsubscribe` (`list-unsubscribe`),
-//!    `Precedence: bulk | list` (`precedence-bulk`).
-//! 5. `consultant_command`: a configured consultant's mail (`consultant`);
-//!    whether it refers to a ticket and passes the sender check is reported
-//!    apart, never changing the kind.
-//! 6. `reply`: it threads to a ticket (`thread`).
-//! 7. `new` (`new`), requester from Reply-To for contact-form senders.
+//! | # | kind | rule | when | source |
+//! | --- | --- | --- | --- | --- |
+//! | 0 | `not_mail` | `no-header-block`, `binary` | no `Name: value` first line; over 5% control bytes | RFC 5322 section 2.2 |
+//! | 1 | `own_loop` | `x-loop`, `own-message-id`, `own-bounce-envelope`, `own-footer` | our `X-Loop`, Message-ID, bounce envelope, or our footer from the support address | RFC 3834 section 2 (loops) |
+//! | 2 | `feedback` | `arf` | `multipart/report; report-type=feedback-report`, or a `message/feedback-report` part | RFC 5965 section 2 |
+//! | 2 | `auto_reply` | `read-receipt` | `report-type=disposition-notification` | RFC 8098 |
+//! | 3 | `bounce` | `dsn` | a `message/delivery-status` part, or `multipart/report` of that type | RFC 3464, RFC 6522 |
+//! | 3 | `bounce` | `mailer-daemon` | From or Return-Path MAILER-DAEMON (and kin, Exchange's system mailbox) | RFC 5321 section 4.5.5, vendors |
+//! | 3 | `bounce` | `postmaster-report` | from postmaster@ with a null envelope or report wording | RFC 5321 section 4.5.5 |
+//! | 3 | `bounce` | `null-return-path` | `Return-Path: <>` without auto-reply headers, or with report wording | RFC 5321 section 4.5.5 |
+//! | 3 | `bounce` | `report-wording` | a report subject ("Undeliverable:", "Niedostarczalne:", "Non remis :") and report wording or a returned message, whoever sent it | Exchange, anti-virus gateways |
+//! | 4 | `auto_reply` | [`AUTO_RULES`] | `Auto-Submitted`, `X-Autoreply` and kin, `Precedence`, another system's `X-Loop` | RFC 3834 section 5, vendors |
+//! | 4 | `auto_reply` | `ooo-subject` | out-of-office subjects in English, Polish and the usual European languages | vendors' default texts |
+//! | 5 | `list` | `list-id`, `list-unsubscribe`, `precedence-bulk` | list headers | RFC 2919, RFC 2369 |
+//! | 6 | `consultant_command` | `consultant` | a configured consultant's mail | |
+//! | 7 | `reply` | `thread` | it threads to a ticket | RFC 5322 section 3.6.4 |
+//! | 8 | `new` | `new` | anything else from an address | |
+//! | 8 | `not_mail` | `no-address` | anything else, but no sender address | |
 //!
-//! `X-Auto-Response-Suppress` alone is not proof of an automatic mail: it
-//! only sets `suppress_ack`. Pure.
+//! Bounce structure wins over `Auto-Submitted` (MTAs mark their reports
+//! `auto-replied`, RFC 3464 section 2.1 does not forbid it). An Exchange
+//! inbox-rule forward (`X-MS-Exchange-Inbox-Rules-Loop` alone) is a person's
+//! mail forwarded by a rule, not an automatic reply; a person writing from
+//! postmaster@ is a person. `X-Auto-Response-Suppress` alone is not proof of
+//! an automatic mail: it only sets `suppress_ack`. Pure.
 
 use std::sync::LazyLock;
 
 use regex::Regex;
 
+pub use super::bounce::{BounceInfo, FeedbackInfo, Outcome};
 use super::parse::Parsed;
 use super::token::Markers;
 
@@ -43,12 +48,16 @@ pub enum Kind {
     ConsultantCommand,
     /// An automatic reply (out of office, autoresponder).
     AutoReply,
-    /// A delivery failure report.
+    /// A delivery report (failure, delay or success).
     Bounce,
+    /// A spam-feedback or abuse report (RFC 5965).
+    Feedback,
     /// Mailing-list or bulk mail.
     List,
     /// Our own mail looping back.
     OwnLoop,
+    /// Not a mail at all: no header block, binary, or no sender address.
+    NotMail,
 }
 
 impl Kind {
@@ -60,31 +69,20 @@ impl Kind {
             Kind::ConsultantCommand => "consultant_command",
             Kind::AutoReply => "auto_reply",
             Kind::Bounce => "bounce",
+            Kind::Feedback => "feedback",
             Kind::List => "list",
             Kind::OwnLoop => "own_loop",
+            Kind::NotMail => "not_mail",
         }
     }
 
     /// Mail that no person wrote: never opens a ticket, never answered.
     pub fn is_automatic(self) -> bool {
-        matches!(self, Kind::AutoReply | Kind::Bounce | Kind::OwnLoop)
+        matches!(
+            self,
+            Kind::AutoReply | Kind::Bounce | Kind::OwnLoop | Kind::Feedback | Kind::NotMail
+        )
     }
-}
-
-/// A bounce's details.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct BounceInfo {
-    /// The Message-ID of the mail that bounced, if it can be told.
-    pub message_id: Option<String>,
-    /// Our outbox row, from our bounce envelope address.
-    pub outbox_id: Option<u64>,
-    /// Permanent failure (5.x.x, `Action: failed`) rather than a delay.
-    pub permanent: bool,
-    /// The report's status code and diagnostic, e.g. `5.1.1 user unknown`.
-    pub detail: Option<String>,
-    /// The recipients the report says failed (`Final-Recipient` of the
-    /// failed ones), lower-cased; empty when it does not say.
-    pub recipients: Vec<String>,
 }
 
 /// The classification.
@@ -94,8 +92,10 @@ pub struct Class {
     pub kind: Kind,
     /// The rule that decided it.
     pub rule: &'static str,
-    /// For bounces.
+    /// For delivery reports.
     pub bounce: Option<BounceInfo>,
+    /// For feedback reports.
+    pub feedback: Option<FeedbackInfo>,
 }
 
 /// What the classifier needs to know about us.
@@ -106,6 +106,100 @@ pub struct Who<'a> {
     pub support_address: &'a str,
     /// Consultant addresses, lower-cased.
     pub consultants: &'a [String],
+}
+
+/// What a header's value must be for a rule of [`AUTO_RULES`].
+#[derive(Debug, Clone, Copy)]
+pub enum Value {
+    /// Present, whatever its value.
+    Any,
+    /// Present and not `no` (RFC 3834's `Auto-Submitted: no`).
+    NotNo,
+    /// One of these, case-insensitive.
+    OneOf(&'static [&'static str]),
+}
+
+/// One header rule for automatic replies.
+#[derive(Debug, Clone, Copy)]
+pub struct HeaderRule {
+    /// The header, lower-case.
+    pub header: &'static str,
+    /// What its value must be.
+    pub value: Value,
+    /// The rule's name in the analysis.
+    pub rule: &'static str,
+    /// Where the rule comes from.
+    pub source: &'static str,
+}
+
+/// The header rules for automatic replies, in order.
+pub const AUTO_RULES: &[HeaderRule] = &[
+    HeaderRule {
+        header: "auto-submitted",
+        value: Value::NotNo,
+        rule: "auto-submitted",
+        source: "RFC 3834 section 5",
+    },
+    HeaderRule {
+        header: "x-autoreply",
+        value: Value::Any,
+        rule: "x-autoreply",
+        source: "Sieve vacation responders (Courier, Cyrus), web-mail autoresponders",
+    },
+    HeaderRule {
+        header: "x-autorespond",
+        value: Value::Any,
+        rule: "x-autoreply",
+        source: "cPanel and Exim autoresponders",
+    },
+    HeaderRule {
+        header: "x-autoresponder",
+        value: Value::Any,
+        rule: "x-autoreply",
+        source: "hosted autoresponders",
+    },
+    HeaderRule {
+        header: "x-auto-reply",
+        value: Value::Any,
+        rule: "x-autoreply",
+        source: "hosted autoresponders",
+    },
+    HeaderRule {
+        header: "x-autoreply-from",
+        value: Value::Any,
+        rule: "x-autoreply",
+        source: "Postfix/Dovecot vacation scripts",
+    },
+    HeaderRule {
+        header: "x-mail-autoreply",
+        value: Value::Any,
+        rule: "x-autoreply",
+        source: "hosted autoresponders",
+    },
+    HeaderRule {
+        header: "x-autogenerated",
+        value: Value::OneOf(&["reply"]),
+        rule: "x-autoreply",
+        source: "Exchange/Outlook web autoresponders",
+    },
+    HeaderRule {
+        header: "precedence",
+        value: Value::OneOf(&["junk", "auto_reply", "auto-reply"]),
+        rule: "precedence",
+        source: "RFC 3834 section 3.1.8 (historic Precedence use), BSD vacation(1)",
+    },
+];
+
+fn header_rule(p: &Parsed) -> Option<&'static str> {
+    AUTO_RULES.iter().find_map(|r| {
+        let v = p.header(r.header)?.trim().to_ascii_lowercase();
+        let hit = match r.value {
+            Value::Any => true,
+            Value::NotNo => !v.is_empty() && !v.starts_with("no"),
+            Value::OneOf(values) => values.contains(&v.as_str()),
+        };
+        hit.then_some(r.rule)
+    })
 }
 
 static OOO_SUBJECT: LazyLock<Regex> = LazyLock::new(|| {
@@ -123,106 +217,56 @@ static OOO_SUBJECT: LazyLock<Regex> = LazyLock::new(|| {
     ))
 });
 
+/// Subjects of delivery reports, at the start of the subject (a person's
+/// "Fwd: Undeliverable: ..." is a person's mail).
 static BOUNCE_SUBJECT: LazyLock<Regex> = LazyLock::new(|| {
     super::text_regex(concat!(
-        r"(?i)(undeliver|undelivered mail|delivery status notification|delivery (has )?failed|",
-        r"mail delivery (failed|failure|subsystem)|returned mail|failure notice|non[- ]?delivery|",
-        r"niedostarcz|nie można dostarczyć|nie mozna dostarczyc|nie dostarczono|",
-        r"unzustellbar|non remis|onbestelbaar|delivery (status )?notification \(failure\))"
+        r"(?i)^\s*(undeliver|undelivered|delivery status notification|delivery (has )?failed|delivery failure|",
+        r"mail delivery (failed|failure|subsystem|system)|returned mail|failure notice|non[- ]?delivery|",
+        r"message not delivered|mail system error|delivery notification|warning: could not send|",
+        r"delayed mail|delivery delayed|",
+        r"niedostarcz|nie można dostarczyć|nie mozna dostarczyc|nie dostarczono|wiadomość niedostarczona|",
+        r"unzustellbar|nicht zustellbar|non remis|non distribuable|échec de (la )?remise|",
+        r"onbestelbaar|non recapitabile|no se puede entregar)"
     ))
 });
-
-static DELAY: LazyLock<Regex> = LazyLock::new(|| {
-    super::text_regex(
-        r"(?i)(delivery (has been )?delayed|delayed mail|still trying|will (continue to )?retry|warning: message .* delayed|opóźni)",
-    )
-});
-
-static STATUS: LazyLock<Regex> =
-    LazyLock::new(|| super::text_regex(r"(?im)^\s*status\s*:\s*(([245])\.\d{1,3}\.\d{1,3})"));
-static DIAGNOSTIC: LazyLock<Regex> = LazyLock::new(|| {
-    super::text_regex(r"(?im)^\s*diagnostic-code\s*:\s*[a-z0-9-]*\s*;\s*([^\r\n]+)")
-});
-static ACTION: LazyLock<Regex> =
-    LazyLock::new(|| super::text_regex(r"(?im)^\s*action\s*:\s*([a-z]+)"));
-static FINAL_RECIPIENT: LazyLock<Regex> = LazyLock::new(|| {
-    super::text_regex(
-        r"(?im)^\s*(?:final|original)-recipient\s*:\s*[a-z0-9-]*\s*;\s*<?([^\s<>]+@[^\s<>]+)>?",
-    )
-});
-
-/// The failed recipients of a delivery report: each per-recipient block
-/// (RFC 3464 section 2.3) with its Final-Recipient and Action.
-fn failed_recipients(status: &str) -> Vec<String> {
-    let mut out: Vec<String> = Vec::new();
-    for block in status.split("\n\n").flat_map(|b| b.split("\r\n\r\n")) {
-        // Final-Recipient, and Original-Recipient when the report gives the
-        // address we sent to before an alias was expanded.
-        let names: Vec<String> = FINAL_RECIPIENT
-            .captures_iter(block)
-            .map(|c| c[1].to_lowercase())
-            .collect();
-        if names.is_empty() {
-            continue;
-        }
-        let action = ACTION.captures(block).map(|c| c[1].to_ascii_lowercase());
-        let failed_status = STATUS.captures(block).is_some_and(|c| &c[2] == "5");
-        if action.as_deref() == Some("failed") || (action.is_none() && failed_status) {
-            for n in names {
-                if !out.contains(&n) {
-                    out.push(n);
-                }
-            }
-        }
-    }
-    out
-}
-static ANY_ID: LazyLock<Regex> =
-    LazyLock::new(|| super::text_regex(r"(?im)^\s*>?\s*message-id\s*:\s*<([^>\s]+)>"));
 
 fn local_part(address: &str) -> &str {
     address.rsplit_once('@').map_or(address, |(l, _)| l)
 }
 
-fn is_daemon(address: &str) -> bool {
+/// MAILER-DAEMON and its kin, and Exchange's system mailbox
+/// (`MicrosoftExchange329e71ec88ae4615bbc36ab6ce41109e@`).
+pub(crate) fn is_daemon(address: &str) -> bool {
     let l = local_part(address).to_ascii_lowercase();
-    l == "mailer-daemon" || l == "postmaster" || l == "mail-daemon" || l == "mailerdaemon"
+    matches!(
+        l.as_str(),
+        "mailer-daemon" | "mail-daemon" | "mailerdaemon" | "mailer_daemon" | "mdaemon"
+    ) || l
+        .strip_prefix("microsoftexchange")
+        .is_some_and(|rest| rest.len() >= 16 && rest.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
+fn is_postmaster(address: &str) -> bool {
+    local_part(address).eq_ignore_ascii_case("postmaster")
+}
+
+/// Whether the report's own words say a mail was not delivered (its subject
+/// or the text above any returned mail).
+fn report_wording(p: &Parsed) -> bool {
+    let head = &p.text[..p.text.floor_char_boundary(p.text.len().min(4096))];
+    super::bounce::UNDELIVERED.is_match(&p.subject) || super::bounce::UNDELIVERED.is_match(head)
 }
 
 /// Which auto-reply rule a mail matches, if any.
 fn auto_reply_rule(p: &Parsed) -> Option<&'static str> {
-    if let Some(v) = p.header("auto-submitted") {
-        let v = v.trim().to_ascii_lowercase();
-        if !v.is_empty() && !v.starts_with("no") {
-            return Some("auto-submitted");
-        }
+    if let Some(rule) = header_rule(p) {
+        return Some(rule);
     }
-    const AUTO_HEADERS: [&str; 6] = [
-        "x-autoreply",
-        "x-autorespond",
-        "x-autoresponder",
-        "x-auto-reply",
-        "x-autoreply-from",
-        "x-mail-autoreply",
-    ];
-    if AUTO_HEADERS.iter().any(|h| p.header(h).is_some()) {
-        return Some("x-autoreply");
-    }
-    if p.header("x-autogenerated")
-        .is_some_and(|v| v.eq_ignore_ascii_case("reply"))
-    {
-        return Some("x-autoreply");
-    }
-    if let Some(v) = p.header("precedence") {
-        let v = v.trim().to_ascii_lowercase();
-        if v == "junk" || v == "auto_reply" || v == "auto-reply" {
-            return Some("precedence");
-        }
-    }
-    if p.header("x-ms-exchange-inbox-rules-loop").is_some()
-        || p.header("x-ms-exchange-generated-message-source").is_some()
-    {
-        return Some("exchange-rules");
+    // Another system's loop marker (procmail's convention, helpdesks):
+    // automatic, unless it is a list's (lists are rule 5).
+    if p.header("x-loop").is_some() && p.header("list-id").is_none() {
+        return Some("x-loop");
     }
     if OOO_SUBJECT.is_match(super::thread::strip_reply_prefixes(&p.subject))
         || OOO_SUBJECT.is_match(&p.subject)
@@ -232,62 +276,59 @@ fn auto_reply_rule(p: &Parsed) -> Option<&'static str> {
     None
 }
 
-fn bounce_info(p: &Parsed, markers: &Markers) -> BounceInfo {
-    let status_code = STATUS
-        .captures(&p.delivery_status)
-        .map(|c| c[1].to_string());
-    let status = STATUS
-        .captures(&p.delivery_status)
-        .map(|c| c[2].to_string());
-    let diagnostic = DIAGNOSTIC
-        .captures(&p.delivery_status)
-        .map(|c| c[1].trim().chars().take(300).collect::<String>());
-    let detail = match (status_code, diagnostic) {
-        (Some(s), Some(d)) => Some(format!("{s} {d}")),
-        (s, d) => s.or(d),
-    };
-    let action = ACTION
-        .captures(&p.delivery_status)
-        .map(|c| c[1].to_ascii_lowercase());
-    let permanent = match (status.as_deref(), action.as_deref()) {
-        (_, Some("delayed" | "relayed" | "delivered" | "expanded")) => false,
-        (Some("4"), _) => false,
-        (Some("5"), _) | (_, Some("failed")) => true,
-        _ => !DELAY.is_match(&p.subject) && !DELAY.is_match(&p.text),
-    };
-    // The bounced mail: one of ours named in the returned headers, else the
-    // first returned Message-ID, else a Message-ID quoted in the text.
-    let ours = p
-        .returned_message_ids
-        .iter()
-        .find(|id| markers.message_id(id).is_some())
-        .cloned();
-    let quoted = || {
-        let all: Vec<String> = ANY_ID
-            .captures_iter(&p.text)
-            .map(|c| c[1].to_string())
-            .collect();
-        let ours = all.iter().position(|id| markers.message_id(id).is_some());
-        all.into_iter().nth(ours.unwrap_or(0))
-    };
-    let outbox_id =
-        p.to.iter()
-            .chain(&p.cc)
-            .find_map(|a| markers.bounce_address(&a.address))
-            .or_else(|| {
-                p.header_values("x-original-to")
-                    .chain(p.header_values("delivered-to"))
-                    .find_map(|a| markers.bounce_address(a))
-            });
-    BounceInfo {
-        message_id: ours
-            .or_else(|| p.returned_message_ids.first().cloned())
-            .or_else(quoted),
-        outbox_id,
-        permanent,
-        detail,
-        recipients: failed_recipients(&p.delivery_status),
+/// Which bounce rule a mail matches, if any.
+fn bounce_rule(p: &Parsed, auto: bool, markers: &Markers) -> Option<&'static str> {
+    let dsn = !p.delivery_status.is_empty()
+        || (p.content_type == "multipart/report"
+            && p.report_type
+                .as_deref()
+                .is_none_or(|t| t.contains("delivery-status")));
+    let null_envelope = p.return_path.as_deref() == Some("");
+    if dsn {
+        Some("dsn")
+    } else if is_daemon(&p.from.address) || p.return_path.as_deref().is_some_and(is_daemon) {
+        Some("mailer-daemon")
+    } else if is_postmaster(&p.from.address) && (null_envelope || report_wording(p)) {
+        Some("postmaster-report")
+    } else if null_envelope && is_address(&p.from.address) && (!auto || report_wording(p)) {
+        Some("null-return-path")
+    } else if BOUNCE_SUBJECT.is_match(&p.subject)
+        && (report_wording(p)
+            || !p.returned_message_ids.is_empty()
+            || p.quoted_message_ids
+                .iter()
+                .any(|id| markers.message_id(id).is_some()))
+    {
+        Some("report-wording")
+    } else {
+        None
     }
+}
+
+/// Our own mail come back, by which rule.
+fn own_loop_rule(p: &Parsed, who: &Who<'_>) -> Option<&'static str> {
+    let m = who.markers;
+    if p.header_values("x-loop")
+        .any(|v| v.to_ascii_lowercase().contains(who.support_address))
+    {
+        return Some("x-loop");
+    }
+    if p.message_id
+        .as_deref()
+        .is_some_and(|id| m.message_id(id).is_some())
+    {
+        return Some("own-message-id");
+    }
+    if p.return_path
+        .as_deref()
+        .is_some_and(|rp| m.bounce_address(rp).is_some())
+    {
+        return Some("own-bounce-envelope");
+    }
+    if m.is_support_address(&p.from.address) && m.footer(&p.text).is_some() {
+        return Some("own-footer");
+    }
+    None
 }
 
 /// Classifies a message. `threads` says whether it threads to a ticket.
@@ -296,68 +337,45 @@ pub fn classify(p: &Parsed, who: &Who<'_>, threads: bool) -> Class {
         kind,
         rule,
         bounce: None,
+        feedback: None,
     };
     let m = who.markers;
+    // 0. Not mail at all.
+    if p.binary {
+        return class(Kind::NotMail, "binary");
+    }
+    if !p.header_block {
+        return class(Kind::NotMail, "no-header-block");
+    }
     // 1. Our own mail.
-    if p.header_values("x-loop")
-        .any(|v| v.to_ascii_lowercase().contains(who.support_address))
-    {
-        return class(Kind::OwnLoop, "x-loop");
+    if let Some(rule) = own_loop_rule(p, who) {
+        return class(Kind::OwnLoop, rule);
     }
-    if p.message_id
-        .as_deref()
-        .is_some_and(|id| m.message_id(id).is_some())
-    {
-        return class(Kind::OwnLoop, "own-message-id");
+    // 2. Reports that are not about delivery.
+    if p.report_type.as_deref() == Some("feedback-report") || !p.feedback_report.is_empty() {
+        return Class {
+            feedback: Some(super::bounce::feedback_info(p, m)),
+            ..class(Kind::Feedback, "arf")
+        };
     }
-    if p.return_path
-        .as_deref()
-        .is_some_and(|rp| m.bounce_address(rp).is_some())
-    {
-        return class(Kind::OwnLoop, "own-bounce-envelope");
-    }
-    if m.is_support_address(&p.from.address) && m.footer(&p.text).is_some() {
-        return class(Kind::OwnLoop, "own-footer");
-    }
-    // 2. Bounces. A read receipt is a report too, but a client wrote it.
     if p.content_type == "multipart/report"
         && p.report_type.as_deref() == Some("disposition-notification")
     {
         return class(Kind::AutoReply, "read-receipt");
     }
+    // 3. Delivery reports: their structure wins over auto-reply headers.
     let auto = auto_reply_rule(p);
-    let dsn = p.content_type == "multipart/report"
-        && (p
-            .report_type
-            .as_deref()
-            .is_none_or(|t| t.contains("delivery-status"))
-            || !p.delivery_status.is_empty());
-    let bounce_rule = if dsn {
-        Some("dsn")
-    } else if is_daemon(&p.from.address) || p.return_path.as_deref().is_some_and(is_daemon) {
-        Some("mailer-daemon")
-    } else if p.return_path.as_deref() == Some("") && auto.is_none() {
-        Some("null-return-path")
-    } else if auto.is_none()
-        && BOUNCE_SUBJECT.is_match(&p.subject)
-        && !p.returned_message_ids.is_empty()
-    {
-        Some("bounce-subject")
-    } else {
-        None
-    };
-    if let Some(rule) = bounce_rule {
+    if let Some(rule) = bounce_rule(p, auto.is_some(), m) {
         return Class {
-            kind: Kind::Bounce,
-            rule,
-            bounce: Some(bounce_info(p, m)),
+            bounce: Some(super::bounce::bounce_info(p, m)),
+            ..class(Kind::Bounce, rule)
         };
     }
-    // 3. Auto-replies.
+    // 4. Auto-replies.
     if let Some(rule) = auto {
         return class(Kind::AutoReply, rule);
     }
-    // 4. Lists and bulk mail.
+    // 5. Lists and bulk mail.
     if p.header("list-id").is_some() {
         return class(Kind::List, "list-id");
     }
@@ -370,16 +388,27 @@ pub fn classify(p: &Parsed, who: &Who<'_>, threads: bool) -> Class {
     }) {
         return class(Kind::List, "precedence-bulk");
     }
-    // 5. Consultants.
+    // 6. Consultants.
     if who.consultants.contains(&p.from.address) {
         return class(Kind::ConsultantCommand, "consultant");
     }
-    // 6–7.
+    // 7–8: a person's mail needs a person's address.
+    if !is_address(&p.from.address) {
+        return class(Kind::NotMail, "no-address");
+    }
     if threads {
         class(Kind::Reply, "thread")
     } else {
         class(Kind::New, "new")
     }
+}
+
+/// An address we could write to: `local@domain` with a dot-less or dotted
+/// domain, no spaces.
+fn is_address(a: &str) -> bool {
+    a.rsplit_once('@').is_some_and(|(l, d)| {
+        !l.is_empty() && !d.is_empty() && !a.contains(|c: char| c.is_whitespace() || c.is_control())
+    })
 }
 
 /// `X-Auto-Response-Suppress` asks us not to acknowledge (it does not make a
@@ -391,31 +420,77 @@ pub fn suppress_ack(p: &Parsed) -> bool {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+    use crate::mail::parse::parse;
+
     #[test]
-    fn failed_recipients_come_from_the_per_recipient_blocks() {
-        let table: &[(&str, &[&str])] = &[
+    fn rules_decide_in_order() {
+        let markers = Markers::new("support@smartstock.cloud", "SS");
+        let consultants = ["anna@smartstock.cloud".to_string()];
+        let who = Who {
+            markers: &markers,
+            support_address: "support@smartstock.cloud",
+            consultants: &consultants,
+        };
+        let person = "From: Ewa <ewa@firma.example>\nTo: support@smartstock.cloud\n";
+        let table: &[(String, Kind, &str)] = &[
+            (String::new(), Kind::NotMail, "no-header-block"),
+            ("not a mail\n".into(), Kind::NotMail, "no-header-block"),
+            ("From: root\n\ncron output\n".into(), Kind::NotMail, "no-address"),
+            (format!("{person}X-Loop: yes\nSubject: Re: x\n\nreceived\n"), Kind::AutoReply, "x-loop"),
+            (format!("{person}X-Loop: yes\nList-Id: <l.example>\nSubject: news\n\nx\n"), Kind::List, "list-id"),
+            (format!("{person}X-Loop: support@smartstock.cloud\n\nx\n"), Kind::OwnLoop, "x-loop"),
             (
-                "Reporting-MTA: dns; mx\n\nFinal-Recipient: rfc822; Ewa@Acme.example\nAction: failed\nStatus: 5.1.1\n\n\
-                 Final-Recipient: rfc822; jan@acme.example\nAction: delivered\nStatus: 2.0.0\n",
-                &["ewa@acme.example"],
+                format!("{person}X-MS-Exchange-Inbox-Rules-Loop: ewa@firma.example\nSubject: FW: Stock wrong\n\nplease help\n"),
+                Kind::New,
+                "new",
             ),
             (
-                "Reporting-MTA: dns; mx\r\n\r\nFinal-Recipient: rfc822;<jan@acme.example>\r\nStatus: 5.2.2\r\n",
-                &["jan@acme.example"],
+                "From: Adam <postmaster@firma.example>\nSubject: Question about invoices\n\nHow do I change the VAT number?\n".into(),
+                Kind::New,
+                "new",
             ),
             (
-                "Reporting-MTA: dns; mx\n\nFinal-Recipient: rfc822; jan@acme.example\nAction: delayed\nStatus: 4.4.1\n",
-                &[],
+                "Return-Path: <>\nFrom: postmaster@firma.example\nSubject: Undeliverable Mail\n\nUnknown user: a@b.example\n".into(),
+                Kind::Bounce,
+                "postmaster-report",
             ),
             (
-                "Reporting-MTA: dns; mx\n\nOriginal-Recipient: rfc822;jan@acme.example\n\
-                 Final-Recipient: rfc822; j.kowalski@internal.acme.example\nAction: failed\nStatus: 5.1.1\n",
-                &["jan@acme.example", "j.kowalski@internal.acme.example"],
+                "From: Microsoft Outlook <MicrosoftExchange329e71ec88ae4615bbc36ab6ce41109e@firma.example>\nSubject: Undeliverable: x\n\nDelivery has failed\n".into(),
+                Kind::Bounce,
+                "mailer-daemon",
             ),
-            ("", &[]),
+            (
+                format!("Return-Path: <>\n{person}Auto-Submitted: auto-replied\nSubject: Out of office\n\nI am away.\n"),
+                Kind::AutoReply,
+                "auto-submitted",
+            ),
+            (
+                format!("Return-Path: <>\n{person}Auto-Submitted: auto-replied\nSubject: Mail returned\n\nYour message could not be delivered.\n"),
+                Kind::Bounce,
+                "null-return-path",
+            ),
+            (
+                format!("{person}Subject: Fwd: Undeliverable: Invoice\n\nOur invoices bounce, see below.\n"),
+                Kind::New,
+                "new",
+            ),
+            (
+                format!("{person}Subject: Undeliverable: [SS-4] Invoice\n\nYour message could not be delivered to x@y.example\n"),
+                Kind::Bounce,
+                "report-wording",
+            ),
+            (
+                format!("{person}Content-Type: multipart/report; report-type=feedback-report; boundary=b\n\n--b\nContent-Type: message/feedback-report\n\nFeedback-Type: abuse\n--b--\n"),
+                Kind::Feedback,
+                "arf",
+            ),
         ];
-        for (status, expected) in table {
-            assert_eq!(super::failed_recipients(status), *expected, "{status}");
+        for (raw, kind, rule) in table {
+            let c = classify(&parse(raw.as_bytes()), &who, false);
+            assert_eq!((c.kind, c.rule), (*kind, *rule), "{raw}");
         }
+        let binary: Vec<u8> = (0..4096u32).map(|i| (i * 131 % 256) as u8).collect();
+        assert_eq!(classify(&parse(&binary), &who, false).rule, "binary");
     }
 }

@@ -1,12 +1,19 @@
 //! A message's identity for deduplication (design.md "Guarantees"): the
 //! Message-ID and the SHA-256 of the message without its trace headers
-//! (`Received`, `Return-Path`, `Delivered-To`, `X-Original-To`), with CRLF
-//! read as LF, so the same mail delivered twice, by two paths or twice by one
-//! MTA, is one message. A message without a Message-ID gets one derived from
-//! that hash. Pure; header positions come from mail-parser.
+//! (`Received`, `Return-Path`, `Delivered-To`, `X-Original-To`), with every
+//! line ending (CR, LF, CRLF) read as LF, so the same mail delivered twice,
+//! by two paths or twice by one MTA, is one message. A message without a
+//! Message-ID gets one derived from that hash.
+//!
+//! A message with no content besides trace headers (a 0-byte file, a blank
+//! mbox chunk, a lone `Received:` block) is never the same as another one by
+//! hash: [`Identity::dedupable`] is false, and only its source key can make
+//! it a duplicate. Pure; header positions come from mail-parser.
 
 use mail_parser::MessageParser;
 use sha2::{Digest, Sha256};
+
+use super::parse::normalize_eol;
 
 /// Headers that differ between two deliveries of the same mail.
 const TRACE_HEADERS: [&str; 4] = ["received", "return-path", "delivered-to", "x-original-to"];
@@ -20,10 +27,15 @@ pub struct Identity {
     pub content_hash: [u8; 32],
     /// Whether the Message-ID was derived (the mail had none).
     pub derived: bool,
+    /// Whether the hash covers any content (non-blank bytes outside trace
+    /// headers); when false, the hash says nothing about sameness.
+    pub dedupable: bool,
 }
 
 /// Computes the identity of a raw message; never fails.
 pub fn identity(raw: &[u8]) -> Identity {
+    let raw = normalize_eol(raw);
+    let raw = &raw[..];
     let mut hasher = Sha256::new();
     let mut message_id = None;
     let mut skip: Vec<(usize, usize)> = Vec::new();
@@ -43,13 +55,14 @@ pub fn identity(raw: &[u8]) -> Identity {
     }
     skip.sort_unstable();
     let mut pos = 0;
+    let mut content = false;
     for (start, end) in skip {
         if start >= pos && end <= raw.len() {
-            hash_lf(&mut hasher, &raw[pos..start]);
+            content |= hash_lf(&mut hasher, &raw[pos..start]);
             pos = end;
         }
     }
-    hash_lf(&mut hasher, &raw[pos.min(raw.len())..]);
+    content |= hash_lf(&mut hasher, &raw[pos.min(raw.len())..]);
     let content_hash: [u8; 32] = hasher.finalize().into();
     let derived = message_id.is_none();
     let message_id = message_id.unwrap_or_else(|| {
@@ -64,11 +77,13 @@ pub fn identity(raw: &[u8]) -> Identity {
         message_id,
         content_hash,
         derived,
+        dedupable: content,
     }
 }
 
-/// Feeds bytes with every CRLF read as LF.
-fn hash_lf(hasher: &mut Sha256, bytes: &[u8]) {
+/// Feeds bytes with every CRLF read as LF; says whether any of them was
+/// other than white space.
+fn hash_lf(hasher: &mut Sha256, bytes: &[u8]) -> bool {
     let mut start = 0;
     for (i, w) in bytes.windows(2).enumerate() {
         if w == b"\r\n" {
@@ -77,6 +92,7 @@ fn hash_lf(hasher: &mut Sha256, bytes: &[u8]) {
         }
     }
     hasher.update(&bytes[start..]);
+    bytes.iter().any(|b| !b.is_ascii_whitespace())
 }
 
 #[cfg(test)]
@@ -115,5 +131,41 @@ mod tests {
             a.message_id,
             identity(b"From: a@b.example\n\nother\n").message_id
         );
+    }
+
+    #[test]
+    fn every_line_ending_gives_the_same_identity_and_distinct_mail_stays_distinct() {
+        let lf = identity(MAIL.as_bytes());
+        let cr = identity(MAIL.replace('\n', "\r").as_bytes());
+        assert_eq!(cr, lf);
+        // Two CR-only messages that differ only in their body were one
+        // message when the whole CR-only text read as one Received header.
+        let traced = |body: &str| {
+            format!(
+                "Received: from x by y; Mon, 1 Jan 2026 00:00:00 +0000\r{}",
+                MAIL.replace("body", body).replace('\n', "\r")
+            )
+        };
+        let (a, b) = (
+            identity(traced("one").as_bytes()),
+            identity(traced("two").as_bytes()),
+        );
+        assert!(a.dedupable && b.dedupable);
+        assert_ne!(a.content_hash, b.content_hash);
+    }
+
+    #[test]
+    fn content_free_messages_are_never_the_same_by_hash() {
+        let table: &[&[u8]] = &[
+            b"",
+            b"\r\n\r\n",
+            b"Received: from x by y; Mon, 1 Jan 2026 00:00:00 +0000\r\n",
+            b"Return-Path: <>\nDelivered-To: support@smartstock.cloud\n\n",
+        ];
+        for raw in table {
+            assert!(!identity(raw).dedupable, "{raw:?}");
+        }
+        assert!(identity(b"x").dedupable);
+        assert!(identity(MAIL.as_bytes()).dedupable);
     }
 }

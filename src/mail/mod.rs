@@ -14,6 +14,7 @@
 //! - [`tags`]: consultant commands;
 //! - [`token`]: our outbound markers and their HMACs.
 
+pub mod bounce;
 pub mod classify;
 pub mod identity;
 pub mod language;
@@ -160,6 +161,18 @@ pub struct Analysis {
     /// For bounces: the recipients the report says failed.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub bounced_recipients: Vec<String>,
+    /// For delivery reports: `failed`, `delayed` or `delivered`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bounce_outcome: Option<classify::Outcome>,
+    /// For feedback reports: the `Feedback-Type`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub feedback_type: Option<String>,
+    /// For feedback reports: who reported our mail.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub reported_recipients: Vec<String>,
+    /// For feedback reports: the Message-ID of the reported mail.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reported_message_id: Option<String>,
     /// `pl` or `en`.
     pub language: &'static str,
     /// Suggested severity 1–5.
@@ -237,7 +250,16 @@ pub fn analyze_parsed(
             (t.text, t.removed_quote)
         }
     };
-    let language = language::detect(&p.subject, &text, settings.default_language);
+    // The language of the writer's own words: a new request keeps forwarded
+    // and quoted text for the report, but not for telling the language.
+    let language = match class.kind {
+        Kind::New | Kind::List => language::detect(
+            &p.subject,
+            &trim::trim(&text).text,
+            settings.default_language,
+        ),
+        _ => language::detect(&p.subject, &text, settings.default_language),
+    };
 
     let (mut commands, mut errors, text) = if class.kind == Kind::ConsultantCommand {
         let t = tags::parse_tags(&text);
@@ -291,7 +313,18 @@ pub fn analyze_parsed(
         thread_signal: thread.map(|t| t.signal),
         bounced_message_id: class.bounce.as_ref().and_then(|b| b.message_id.clone()),
         bounced_outbox_id: class.bounce.as_ref().and_then(|b| b.outbox_id),
-        bounce_permanent: class.bounce.as_ref().map(|b| b.permanent),
+        bounce_permanent: class.bounce.as_ref().map(|b| b.permanent()),
+        bounce_outcome: class.bounce.as_ref().map(|b| b.outcome),
+        feedback_type: class
+            .feedback
+            .as_ref()
+            .and_then(|f| f.feedback_type.clone()),
+        reported_recipients: class
+            .feedback
+            .as_ref()
+            .map(|f| f.recipients.clone())
+            .unwrap_or_default(),
+        reported_message_id: class.feedback.as_ref().and_then(|f| f.message_id.clone()),
         bounce_detail: class.bounce.as_ref().and_then(|b| b.detail.clone()),
         bounced_recipients: class
             .bounce

@@ -46,6 +46,10 @@ pub struct Attachment {
     pub inline: bool,
     /// Content-ID without angle brackets.
     pub content_id: Option<String>,
+    /// Pixel width and height of an image, read from its header
+    /// (imagesize); `None` when it is no image or its header is unreadable.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pixels: Option<(u32, u32)>,
 }
 
 impl Attachment {
@@ -97,8 +101,19 @@ pub struct Parsed {
     /// Message-IDs found in headers of returned messages (`message/rfc822`,
     /// `text/rfc822-headers`) in a report.
     pub returned_message_ids: Vec<String>,
+    /// Message-IDs quoted in text parts (`Message-ID: <...>` lines of a
+    /// report's text or of a returned mail attached as text), at most 20.
+    pub quoted_message_ids: Vec<String>,
+    /// To addresses of returned messages in a report, lower-cased.
+    pub returned_to: Vec<String>,
+    /// Text of `message/feedback-report` parts (RFC 5965 fields).
+    pub feedback_report: String,
     /// Whether mail-parser could not read the message at all.
     pub unparseable: bool,
+    /// Whether the input opens with a header block ([`has_header_block`]).
+    pub header_block: bool,
+    /// Whether the input is binary ([`looks_binary`]).
+    pub binary: bool,
 }
 
 impl Parsed {
@@ -122,23 +137,84 @@ impl Parsed {
 /// The date of the topmost `Received:` header (when our server took the
 /// message), design.md "received" rule for files; `None` when absent.
 pub fn topmost_received(raw: &[u8]) -> Option<DateTime<chrono::Utc>> {
-    let msg = MessageParser::new().parse_headers(raw)?;
+    let raw = normalize_eol(raw);
+    let msg = MessageParser::new().parse_headers(&raw[..])?;
     let r = msg.received()?;
     r.date
         .map(|d| d.to_timestamp())
         .and_then(|t| DateTime::from_timestamp(t, 0))
 }
 
+/// The bytes with every lone CR read as a line end (LF), so that mail
+/// written with old Mac line endings parses like any other; CRLF and LF are
+/// kept as they are (mail-parser reads both). Borrowed when nothing changes.
+pub fn normalize_eol(raw: &[u8]) -> std::borrow::Cow<'_, [u8]> {
+    let lone_cr = |i: usize| raw[i] == b'\r' && raw.get(i + 1) != Some(&b'\n');
+    let Some(first) = (0..raw.len()).find(|&i| lone_cr(i)) else {
+        return std::borrow::Cow::Borrowed(raw);
+    };
+    let mut out = raw.to_vec();
+    for (i, b) in out.iter_mut().enumerate().skip(first) {
+        if lone_cr(i) {
+            *b = b'\n';
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
+/// How much of the input the "is this mail at all" checks read.
+const SNIFF_BYTES: usize = 8 * 1024;
+
+/// Whether the input opens with a header block: its first line (after an
+/// optional mbox `From ` line) is `Name: value` with an RFC 5322 field name
+/// (printable ASCII other than the colon, section 3.6.8).
+pub fn has_header_block(raw: &[u8]) -> bool {
+    let mut lines = raw.split(|b| *b == b'\n');
+    let mut line = lines.next().unwrap_or_default();
+    if line.starts_with(b"From ") {
+        line = lines.next().unwrap_or_default();
+    }
+    let Some(colon) = line.iter().position(|b| *b == b':') else {
+        return false;
+    };
+    colon > 0 && line[..colon].iter().all(|b| (33..=126).contains(b))
+}
+
+/// Whether the input is binary rather than text: more than 5% of its first
+/// 8 KB are control bytes that no text mail holds (NUL and the C0 codes
+/// other than tab, line ends, form feed and escape). Random bytes have about
+/// 11%; a mail with a stray NUL far less.
+pub fn looks_binary(raw: &[u8]) -> bool {
+    let head = &raw[..raw.len().min(SNIFF_BYTES)];
+    let control = head
+        .iter()
+        .filter(|b| **b < 32 && !matches!(**b, b'\t' | b'\n' | b'\r' | 0x0c | 0x1b))
+        .count();
+    !head.is_empty() && control * 20 > head.len()
+}
+
+/// The instant of the `Date:` header; `None` when absent or unreadable.
+pub fn date_header(raw: &[u8]) -> Option<DateTime<chrono::Utc>> {
+    let raw = normalize_eol(raw);
+    let msg = MessageParser::new().parse_headers(&raw[..])?;
+    DateTime::from_timestamp(msg.date()?.to_timestamp(), 0)
+}
+
 /// Parses raw bytes into a [`Parsed`]; never fails.
 pub fn parse(raw: &[u8]) -> Parsed {
-    match MessageParser::new().parse(raw) {
+    let raw = normalize_eol(raw);
+    let raw = &raw[..];
+    let mut p = match MessageParser::new().parse(raw) {
         Some(msg) => from_message(&msg),
         None => Parsed {
             text: truncate(String::from_utf8_lossy(raw).into_owned()),
             unparseable: true,
             ..Parsed::default()
         },
-    }
+    };
+    p.header_block = has_header_block(raw);
+    p.binary = looks_binary(raw);
+    p
 }
 
 fn from_message(msg: &Message<'_>) -> Parsed {
@@ -197,13 +273,39 @@ fn from_message(msg: &Message<'_>) -> Parsed {
     if let Some(PartType::Html(html)) = html_part.map(|part| &part.body) {
         p.html = Some(truncate(html.to_string()));
     }
+    // Else a text part mail-parser did not take for a body: `Content-Type:
+    // text` with no subtype, `text/enriched` and the like.
+    let other_text = || {
+        msg.parts
+            .iter()
+            .take(MAX_PARTS)
+            .find_map(|part| match &part.body {
+                PartType::Text(t)
+                    if part.attachment_name().is_none()
+                        && !is_attachment(part)
+                        && part.content_type().is_none_or(|ct| {
+                            ct.ctype().eq_ignore_ascii_case("text")
+                                && !ct
+                                    .subtype()
+                                    .is_some_and(|s| s.eq_ignore_ascii_case("rfc822-headers"))
+                        }) =>
+                {
+                    Some(t)
+                }
+                _ => None,
+            })
+    };
     match (text_part.map(|part| &part.body), &p.html) {
         (Some(PartType::Text(t)), _) => p.text = truncate(t.to_string()),
         (_, Some(html)) => {
             p.text = html_to_text(html);
             p.text_from_html = true;
         }
-        _ => {}
+        _ => {
+            if let Some(t) = other_text() {
+                p.text = truncate(t.to_string());
+            }
+        }
     }
 
     for part in msg.parts.iter().take(MAX_PARTS) {
@@ -222,21 +324,45 @@ fn from_message(msg: &Message<'_>) -> Parsed {
                 p.delivery_status.push_str(&String::from_utf8_lossy(b));
                 p.delivery_status.push('\n');
             }
+            PartType::Text(t) | PartType::Html(t) if ctype == "message/feedback-report" => {
+                p.feedback_report
+                    .push_str(&t[..t.floor_char_boundary(t.len().min(16 * 1024))]);
+                p.feedback_report.push('\n');
+            }
+            PartType::Binary(b) | PartType::InlineBinary(b)
+                if ctype == "message/feedback-report" =>
+            {
+                p.feedback_report
+                    .push_str(&String::from_utf8_lossy(&b[..b.len().min(16 * 1024)]));
+                p.feedback_report.push('\n');
+            }
             PartType::Text(t)
                 if ctype == "text/rfc822-headers" || ctype == "message/rfc822-headers" =>
             {
                 p.returned_message_ids.extend(message_ids_in_headers(t));
+                p.returned_to.extend(to_in_headers(t));
             }
             PartType::Message(inner) => {
                 if let Some(id) = inner.message_id() {
                     p.returned_message_ids.push(clean_id(id));
                 }
+                if let Some(to) = inner.to() {
+                    p.returned_to
+                        .extend(mailboxes(to).into_iter().map(|m| m.address));
+                }
                 p.attachments
                     .push(attachment(part, ctype, inner.raw_message().len()));
             }
             // Text and HTML parts are the body unless they are named files.
-            PartType::Text(_) | PartType::Html(_)
-                if part.attachment_name().is_none() && !is_attachment(part) => {}
+            PartType::Text(t) | PartType::Html(t)
+                if part.attachment_name().is_none() && !is_attachment(part) =>
+            {
+                quote_ids(&mut p.quoted_message_ids, t);
+            }
+            PartType::Text(t) => {
+                quote_ids(&mut p.quoted_message_ids, t);
+                p.attachments.push(attachment(part, ctype, part.len()));
+            }
             _ => p.attachments.push(attachment(part, ctype, part.len())),
         }
     }
@@ -249,14 +375,19 @@ fn attachment(part: &MessagePart<'_>, content_type: String, size: usize) -> Atta
         .content_disposition()
         .is_some_and(|cd| cd.ctype().eq_ignore_ascii_case("inline"));
     Attachment {
-        content_type,
         filename: part
             .attachment_name()
             .map(|s| s.trim().to_string())
             .filter(|s| !s.is_empty()),
         size,
         inline: disposition_inline || (content_id.is_some() && !is_attachment(part)),
+        pixels: content_type
+            .starts_with("image/")
+            .then(|| imagesize::blob_size(part.contents()).ok())
+            .flatten()
+            .and_then(|d| Some((u32::try_from(d.width).ok()?, u32::try_from(d.height).ok()?))),
         content_id,
+        content_type,
     }
 }
 
@@ -340,10 +471,39 @@ fn unfold(v: &str) -> String {
     out
 }
 
+/// How many quoted Message-IDs are kept, and how much of a part is read for
+/// them.
+const MAX_QUOTED_IDS: usize = 20;
+const QUOTED_SCAN_BYTES: usize = 64 * 1024;
+
+fn quote_ids(out: &mut Vec<String>, text: &str) {
+    if out.len() >= MAX_QUOTED_IDS {
+        return;
+    }
+    let text = &text[..text.floor_char_boundary(text.len().min(QUOTED_SCAN_BYTES))];
+    for id in message_ids_in_headers(text) {
+        if out.len() < MAX_QUOTED_IDS && !out.contains(&id) {
+            out.push(id);
+        }
+    }
+}
+
+/// `To:` addresses of a header block given as text.
+fn to_in_headers(text: &str) -> Vec<String> {
+    MessageParser::new()
+        .parse_headers(text.as_bytes())
+        .and_then(|m| m.to().map(mailboxes))
+        .unwrap_or_default()
+        .into_iter()
+        .map(|m| m.address)
+        .collect()
+}
+
 fn message_ids_in_headers(text: &str) -> Vec<String> {
     let mut out = Vec::new();
     let mut lines = text.lines().peekable();
     while let Some(line) = lines.next() {
+        let line = line.trim_start_matches([' ', '\t', '>']);
         // Compare bytes: a header block may hold any text, and byte 11 is a
         // character boundary only once the ASCII name has matched.
         if line.len() > 11 && line.as_bytes()[..11].eq_ignore_ascii_case(b"message-id:") {

@@ -174,9 +174,19 @@ static DATA_IMAGE: LazyLock<Regex> = LazyLock::new(|| {
 static CID_IMAGE: LazyLock<Regex> =
     LazyLock::new(|| super::text_regex(r#"(?i)<img[^>]+src\s*=\s*["']?cid:([^"'>\s]+)"#));
 
-/// Smallest inline image that is taken for a screenshot rather than a logo:
-/// signature logos are typically a few kilobytes.
+/// Smallest inline image whose pixel size is unknown that is taken for a
+/// screenshot rather than a logo: signature logos are a few kilobytes.
 pub const MIN_INLINE_SCREENSHOT_BYTES: usize = 12 * 1024;
+
+/// Whether an inline image of this pixel size is a signature logo or an
+/// icon rather than a screenshot: small (at most 45,000 pixels, e.g.
+/// 300 x 150), or a short wide banner (at most 110 pixels high and at least
+/// twice as wide). Pasted screenshots, even of one dialog, are larger: a
+/// JPEG screenshot Outlook pastes can weigh under 10 KB, so bytes alone do
+/// not tell.
+pub fn logo_sized(width: u32, height: u32) -> bool {
+    u64::from(width) * u64::from(height) <= 45_000 || (height <= 110 && width >= 2 * height)
+}
 
 fn first_line_matching(text: &str, re: &Regex) -> Option<String> {
     let m = re.find(text)?;
@@ -216,7 +226,11 @@ fn is_screenshot(a: &Attachment, html: Option<&str>) -> bool {
                     .any(|c| c[1].eq_ignore_ascii_case(cid))
             })
         });
-    !referenced_inline || a.size >= MIN_INLINE_SCREENSHOT_BYTES
+    match a.pixels {
+        _ if !referenced_inline => true,
+        Some((w, h)) => !logo_sized(w, h),
+        None => a.size >= MIN_INLINE_SCREENSHOT_BYTES,
+    }
 }
 
 fn is_log(a: &Attachment) -> bool {
@@ -382,24 +396,40 @@ mod tests {
 
     #[test]
     fn screenshots_not_logos() {
-        let img = |name: &str, size, inline, cid: Option<&str>| Attachment {
+        let img = |name: &str, size, inline, cid: Option<&str>, pixels| Attachment {
             content_type: "image/png".into(),
             filename: Some(name.into()),
             size,
             inline,
             content_id: cid.map(Into::into),
+            pixels,
         };
+        let cid = Some("image001.png@01D");
         let table = [
-            (img("screenshot.png", 50_000, false, None), true),
+            (img("screenshot.png", 50_000, false, None, None), true),
+            (img("image001.png", 3_000, true, cid, None), false),
+            (img("image002.png", 80_000, true, cid, None), true),
+            (img("company-logo.png", 90_000, false, None, None), false),
+            // By pixels: a small pasted JPEG screenshot, a logo, a banner.
             (
-                img("image001.png", 3_000, true, Some("image001.png@01D")),
+                img("image001.jpg", 9_000, true, cid, Some((1280, 720))),
+                true,
+            ),
+            (
+                img("image002.png", 3_000, true, cid, Some((640, 200))),
+                true,
+            ),
+            (
+                img("image001.png", 14_000, true, cid, Some((180, 60))),
                 false,
             ),
             (
-                img("image002.png", 80_000, true, Some("image002.png@01D")),
-                true,
+                img("image003.png", 20_000, true, cid, Some((600, 90))),
+                false,
             ),
-            (img("company-logo.png", 90_000, false, None), false),
+            (img("image004.gif", 900, true, cid, Some((32, 32))), false),
+            // Attached by hand: a screenshot whatever its size.
+            (img("error.png", 2_000, false, None, Some((250, 100))), true),
         ];
         for (a, expected) in table {
             let p = Parsed {
