@@ -82,7 +82,7 @@ impl std::fmt::Display for OnceSummary {
         let a = &self.applied;
         write!(
             f,
-            "fetched {}; new tickets {}, replies {}, commands {} (rejected {}), auto-replies {}, bounces {}, quarantined {}; {}; mail sent {}, deferred {}, failed {}",
+            "fetched {}; new tickets {}, replies {}, commands {} (rejected {}), auto-replies {}, bounces {}, feedback reports {}, quarantined {} (not mail {}); {}; mail sent {}, deferred {}, failed {}",
             self.fetched,
             a.new_tickets,
             a.replies,
@@ -90,7 +90,9 @@ impl std::fmt::Display for OnceSummary {
             a.commands_rejected,
             a.auto_replies,
             a.bounces,
+            a.feedback,
             a.quarantined,
+            a.not_mail,
             self.scheduled,
             self.sent.sent,
             self.sent.deferred,

@@ -126,6 +126,10 @@ pub struct Summary {
     pub auto_replies: u64,
     /// Bounces recorded.
     pub bounces: u64,
+    /// Feedback (spam and abuse) reports recorded.
+    pub feedback: u64,
+    /// Inputs that were not mail (quarantined).
+    pub not_mail: u64,
     /// Messages quarantined.
     pub quarantined: u64,
 }
@@ -272,15 +276,25 @@ fn apply_one(
         Ok(a) => a,
         Err(panic) => return Ok(Err(format!("the analysis failed: {}", panic_text(panic)))),
     };
-    // A bounce that names one of our mails fails it (a delay only notes it).
+    if a.kind == Kind::NotMail {
+        let reason = format!("not a mail ({}): no ticket, nothing sent", a.rule);
+        tracing::warn!(rule = a.rule, "input is not a mail; quarantined");
+        store.quarantine(id, &reason, now)?;
+        summary.not_mail += 1;
+        summary.quarantined += 1;
+        return Ok(Ok(()));
+    }
+    // A bounce that names one of our mails fails it (a delay only notes it,
+    // a success report never fails it).
     let mut bounce_event = None;
     let mut bounce_ticket = None;
     if a.kind == Kind::Bounce {
-        let permanent = a.bounce_permanent == Some(true);
-        let what = if permanent {
-            "bounced: permanent failure"
-        } else {
-            "bounced: delayed"
+        let outcome = a.bounce_outcome.unwrap_or(mail::classify::Outcome::Failed);
+        let permanent = outcome == mail::classify::Outcome::Failed;
+        let (event, what) = match outcome {
+            mail::classify::Outcome::Failed => ("mail_bounced", "bounced: permanent failure"),
+            mail::classify::Outcome::Delayed => ("mail_bounced", "bounced: delayed"),
+            mail::classify::Outcome::Delivered => ("mail_delivered", "delivery report: delivered"),
         };
         let reason = match &a.bounce_detail {
             Some(d) => format!("{what}: {d}"),
@@ -296,11 +310,17 @@ fn apply_one(
         )? {
             bounce_event = Some((
                 "supportd".to_string(),
-                "mail_bounced",
+                event,
                 Some(format!("outbox {row}: {reason}")),
             ));
             bounce_ticket = ticket;
         }
+    }
+    // A feedback report belongs to the ticket of the mail it reports.
+    if a.kind == Kind::Feedback {
+        bounce_ticket = store
+            .find_mail(None, a.reported_message_id.as_deref())?
+            .and_then(|(_, t)| t);
     }
     let existing = match a
         .ticket_ref
@@ -417,12 +437,8 @@ fn apply_one(
                         at: received_at,
                     })
                 }
-                Kind::AutoReply | Kind::Bounce | Kind::OwnLoop => {
-                    if a.kind == Kind::Bounce {
-                        summary.bounces += 1;
-                    } else {
-                        summary.auto_replies += 1;
-                    }
+                Kind::AutoReply | Kind::Bounce | Kind::OwnLoop | Kind::Feedback | Kind::NotMail => {
+                    count_automatic(summary, a.kind);
                     Some(Input::Automatic { kind: a.kind })
                 }
                 Kind::Reply | Kind::New | Kind::List => {
@@ -475,8 +491,9 @@ fn apply_one(
         // no ticket, or a ticket that no longer exists.
         (Route::Alone | Route::Ticket(_), _) => {
             match a.kind {
-                Kind::Bounce => summary.bounces += 1,
-                Kind::AutoReply | Kind::OwnLoop => summary.auto_replies += 1,
+                Kind::Bounce | Kind::AutoReply | Kind::OwnLoop | Kind::Feedback => {
+                    count_automatic(summary, a.kind)
+                }
                 Kind::ConsultantCommand => {
                     summary.commands_rejected += 1;
                     errors = tag_errors(&a, s);
@@ -567,6 +584,10 @@ fn apply_one(
             held: *held,
         })
         .collect();
+    let suppress = feedback_suppressions(&a);
+    if let Some((_, reason)) = suppress.first() {
+        events.push(("supportd".into(), "feedback_report", Some(reason.clone())));
+    }
     let applied = Applied {
         message: id,
         kind: a.kind.as_str(),
@@ -576,6 +597,7 @@ fn apply_one(
         at: received_at,
         mails,
         timers,
+        suppress,
     };
     store.commit_applied(&applied, now)?;
     LogLine {
@@ -656,6 +678,37 @@ impl LogLine<'_> {
             }
         }
     }
+}
+
+fn count_automatic(summary: &mut Summary, kind: Kind) {
+    match kind {
+        Kind::Bounce => summary.bounces += 1,
+        Kind::Feedback => summary.feedback += 1,
+        _ => summary.auto_replies += 1,
+    }
+}
+
+/// A feedback report's reported recipients get no more automatic mail: the
+/// addresses and the reason, logged for ops.
+fn feedback_suppressions(a: &Analysis) -> Vec<(String, String)> {
+    if a.kind != Kind::Feedback {
+        return Vec::new();
+    }
+    let what = a.feedback_type.as_deref().unwrap_or("unspecified");
+    let reason = format!("feedback report ({what}) from {}", a.requester.address);
+    if a.reported_recipients.is_empty() {
+        tracing::warn!(
+            feedback_type = what,
+            "feedback report names no recipient; nothing suppressed"
+        );
+    }
+    a.reported_recipients
+        .iter()
+        .map(|r| {
+            tracing::warn!(recipient = %r, feedback_type = what, "feedback report: no more automatic mail to this recipient");
+            (r.clone(), reason.clone())
+        })
+        .collect()
 }
 
 /// Quarantines a message over the size limit, raw, and tells its sender.

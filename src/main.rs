@@ -64,9 +64,11 @@ enum Command {
     },
     /// Store one message from stdin (for an MTA pipe).
     ///
-    /// For Postfix, Exim or procmail. Exits 0 once the message is committed to the database,
-    /// 75 (EX_TEMPFAIL) when it could not be, so the MTA keeps it and
-    /// retries. A running daemon applies it within a second or two.
+    /// For Postfix, Exim or procmail. Exits 0 once the message is committed to the database
+    /// (input that is no mail too: step 2 quarantines it), 65 (EX_DATAERR) for empty input,
+    /// 75 (EX_TEMPFAIL) when it could not be stored, so the MTA keeps it and
+    /// retries. A message over [limits] max-message-mb is stored as its headers, quarantined,
+    /// and its sender told. A running daemon applies it within a second or two.
     ///
     /// Postfix master.cf example:
     ///   supportd unix - n n - 4 pipe flags=Rq user=supportd argv=/usr/bin/supportd --config /etc/supportd/config.toml deliver
@@ -373,7 +375,16 @@ impl<E: Into<anyhow::Error>> From<E> for Failure {
 /// `supportd=debug,info`); under systemd (JOURNAL_STREAM set) without
 /// timestamps, which the journal adds itself.
 fn init_logging(default: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("SUPPORTD_LOG")
+    // html5ever (inside html2text) warns through `log` about HTML it reads
+    // its own way ("foster parenting not implemented"): ordinary mail, not
+    // news for the journal. Quiet unless SUPPORTD_LOG names it.
+    let wanted = std::env::var("SUPPORTD_LOG").unwrap_or_else(|_| default.to_string());
+    let directives = if wanted.contains("html5ever") {
+        wanted
+    } else {
+        format!("{wanted},html5ever=error")
+    };
+    let filter = tracing_subscriber::EnvFilter::try_new(&directives)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
@@ -389,6 +400,8 @@ fn init_logging(default: &str) {
 
 /// `EX_TEMPFAIL` of sysexits(3): an MTA keeps the message and retries.
 const EXIT_TEMPFAIL: u8 = 75;
+/// `EX_DATAERR` of sysexits(3): the input is wrong; the MTA bounces it.
+const EXIT_DATAERR: u8 = 65;
 
 fn main() -> ExitCode {
     let args = Args::parse();
@@ -401,7 +414,11 @@ fn main() -> ExitCode {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 let _ = writeln!(io::stderr(), "supportd deliver: {e:#}");
-                ExitCode::from(EXIT_TEMPFAIL)
+                if e.downcast_ref::<DataError>().is_some() {
+                    ExitCode::from(EXIT_DATAERR)
+                } else {
+                    ExitCode::from(EXIT_TEMPFAIL)
+                }
             }
         };
     }
@@ -424,18 +441,38 @@ fn main() -> ExitCode {
     }
 }
 
-/// `supportd deliver`: step 1 for one message from stdin. Every failure is
-/// temporary for the MTA (exit 75): the message stays in its queue.
+/// Why `deliver` refused its input for good (exit 65, `EX_DATAERR`): the MTA
+/// bounces it instead of retrying for days.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+struct DataError(String);
+
+/// `supportd deliver`: step 1 for one message from stdin. Input that is no
+/// mail is stored too (step 2 quarantines it, exit 0); empty input is
+/// refused (exit 65); every other failure is temporary for the MTA (exit
+/// 75): the message stays in its queue. A message over `[limits]
+/// max-message-mb` is stored as its header block with the size marker, as
+/// the IMAP source does, so step 2 quarantines it and tells the sender.
 fn deliver(args: &Args) -> anyhow::Result<()> {
     use std::io::Read;
-    let (_, db) = config_and_db(args)?;
+    let (cfg, db) = config_and_db(args)?;
+    let max = cfg.limits.max_message_bytes;
     let mut raw = Vec::new();
-    io::stdin()
-        .lock()
+    let mut stdin = io::stdin().lock();
+    (&mut stdin)
+        .take(max.saturating_add(1))
         .read_to_end(&mut raw)
         .context("cannot read the message from stdin")?;
+    if raw.len() as u64 > max {
+        let rest =
+            io::copy(&mut stdin, &mut io::sink()).context("cannot read the message from stdin")?;
+        raw = truncated(&raw, raw.len() as u64 + rest);
+    }
     if raw.iter().all(u8::is_ascii_whitespace) {
-        anyhow::bail!("stdin held no message");
+        return Err(DataError(
+            "stdin held no message (it was empty or blank); nothing stored".into(),
+        )
+        .into());
     }
     let now = args.now.unwrap_or_else(Utc::now);
     let received_at = DateTime::from_timestamp(now.timestamp(), 0).unwrap_or(now);
@@ -449,6 +486,21 @@ fn deliver(args: &Args) -> anyhow::Result<()> {
         now,
     )?;
     Ok(())
+}
+
+/// A message over the size limit as its header block behind the
+/// [`supportd::source::TRUNCATED_HEADER`] marker with its full size.
+fn truncated(raw: &[u8], size: u64) -> Vec<u8> {
+    let end = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .map(|i| i + 4)
+        .or_else(|| raw.windows(2).position(|w| w == b"\n\n").map(|i| i + 2))
+        .unwrap_or(raw.len().min(64 * 1024))
+        .min(256 * 1024);
+    let mut out = format!("{}: {size}\r\n", supportd::source::TRUNCATED_HEADER).into_bytes();
+    out.extend_from_slice(&raw[..end]);
+    out
 }
 
 /// The config (built-in when there is no file) and the database path

@@ -145,6 +145,11 @@ pub fn render(d: &MetricsData, policy: &Policy, now: DateTime<Utc>) -> String {
         gauge(d.unreachable as i64),
     );
     r.register(
+        "supportd_suppressed_recipients",
+        "Addresses that get no automatic mail since they reported ours as spam or abuse (RFC 5965 feedback reports)",
+        gauge(d.suppressed as i64),
+    );
+    r.register(
         "supportd_last_poll_timestamp_seconds",
         "When the mailbox was last polled successfully (0: never)",
         gauge(d.last_poll.map_or(0, |t| t.timestamp())),

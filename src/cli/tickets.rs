@@ -101,7 +101,8 @@ impl std::fmt::Display for ImportSummary {
         write!(
             f,
             "imported {} messages: {} new tickets, {} replies, {} commands applied, {} rejected, \
-             {} auto-replies and {} bounces recorded, {} duplicates skipped, {} quarantined",
+             {} auto-replies, {} delivery reports and {} feedback reports recorded, {} duplicates skipped, \
+             {} quarantined ({} not mail)",
             self.read,
             a.new_tickets,
             a.replies,
@@ -109,8 +110,10 @@ impl std::fmt::Display for ImportSummary {
             a.commands_rejected,
             a.auto_replies,
             a.bounces,
+            a.feedback,
             self.duplicates,
-            a.quarantined
+            a.quarantined,
+            a.not_mail
         )
     }
 }

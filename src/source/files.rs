@@ -5,7 +5,11 @@
 //! - Maildir: the topmost `Received:` date, else the time at the start of the
 //!   file name (Maildir names begin with the delivery's unix time), else the
 //!   file's modification time;
-//! - mbox: the topmost `Received:` date, else the date of its `From ` line.
+//! - mbox: the topmost `Received:` date, else the date of its `From ` line,
+//!   else its `Date:` header.
+//!
+//! A Maildir's Maildir++ subfolders (`.Folder/cur`) are read too, except
+//! trash, junk and drafts.
 //!
 //! Inputs are only read, never modified. Messages come in delivery order
 //! (Maildir names sort by time; mbox and folders keep their order).
@@ -16,7 +20,7 @@ use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
 
-use crate::mail::parse::topmost_received;
+use crate::mail::parse::{date_header, topmost_received};
 
 /// One message read from a file.
 #[derive(Debug, Clone)]
@@ -99,6 +103,42 @@ fn maildir_time(name: &str) -> Option<DateTime<Utc>> {
 /// The files of a Maildir's `new/` and `cur/`, sorted by name.
 pub fn maildir_files(dir: &Path) -> io::Result<Vec<PathBuf>> {
     let mut files = Vec::new();
+    let mut folders = vec![dir.to_path_buf()];
+    folders.extend(maildirpp_folders(dir)?);
+    for folder in &folders {
+        folder_files(folder, &mut files)?;
+    }
+    files.sort_by(|a, b| a.file_name().cmp(&b.file_name()));
+    Ok(files)
+}
+
+/// Maildir++ subfolders (`.Support`, `.INBOX.Archive`: a folder whose name
+/// starts with a dot and that has `cur/` or `new/`), except the ones that
+/// hold no customer mail: trash, junk and drafts.
+fn maildirpp_folders(dir: &Path) -> io::Result<Vec<PathBuf>> {
+    const SKIPPED: [&str; 5] = ["trash", "junk", "spam", "drafts", "deleted messages"];
+    let mut out = Vec::new();
+    for entry in fs::read_dir(dir)? {
+        let entry = entry?;
+        let name = entry.file_name().to_string_lossy().to_lowercase();
+        let Some(folder) = name.strip_prefix('.') else {
+            continue;
+        };
+        let last = folder.rsplit('.').next().unwrap_or(folder);
+        let path = entry.path();
+        if !folder.is_empty()
+            && !SKIPPED.contains(&last)
+            && entry.file_type()?.is_dir()
+            && (path.join("cur").is_dir() || path.join("new").is_dir())
+        {
+            out.push(path);
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+fn folder_files(dir: &Path, files: &mut Vec<PathBuf>) -> io::Result<()> {
     for sub in ["new", "cur"] {
         let d = dir.join(sub);
         if !d.is_dir() {
@@ -112,8 +152,7 @@ pub fn maildir_files(dir: &Path) -> io::Result<Vec<PathBuf>> {
             }
         }
     }
-    files.sort_by(|a, b| a.file_name().cmp(&b.file_name()));
-    Ok(files)
+    Ok(())
 }
 
 /// Reads one Maildir file.
@@ -172,9 +211,14 @@ fn mbox_message(
     shown: &str,
     i: usize,
 ) -> FileMessage {
-    let from_line = DateTime::from_timestamp(m.internal_date() as i64, 0);
+    // A `From ` line without a date reads as 0: the Date header then.
+    let from_line =
+        DateTime::from_timestamp(m.internal_date() as i64, 0).filter(|t| t.timestamp() > 0);
     let raw = m.unwrap_contents();
-    let received_at = topmost_received(&raw).or(from_line).unwrap_or_default();
+    let received_at = topmost_received(&raw)
+        .or(from_line)
+        .or_else(|| date_header(&raw))
+        .unwrap_or_default();
     FileMessage {
         source_key: format!("mbox:{}#{}", abs.display(), i + 1),
         raw,

@@ -27,6 +27,8 @@ pub struct MetricsData {
     pub quarantined: u64,
     /// Customers (requesters of open tickets) who could not be reached.
     pub unreachable: u64,
+    /// Addresses that get no automatic mail since a feedback report.
+    pub suppressed: u64,
     /// When our server last accepted a mail.
     pub last_send: Option<DateTime<Utc>>,
     /// When the daemon last polled the mailbox successfully.
@@ -99,6 +101,7 @@ impl Store {
             d.unreachable = one(
                 "SELECT COUNT(DISTINCT requester) FROM tickets WHERE unreachable = 1 AND state != 'closed'",
             )? as u64;
+            d.suppressed = one("SELECT COUNT(*) FROM suppressed")? as u64;
             d.last_send = Some(one(
                 "SELECT MAX(sent_at) FROM outbox WHERE sent_at IS NOT NULL",
             )?)

@@ -39,6 +39,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0001_init.sql"),
     include_str!("migrations/0002_outbox_sending.sql"),
     include_str!("migrations/0003_scheduler.sql"),
+    include_str!("migrations/0004_feedback.sql"),
 ];
 
 /// The schema version this binary writes.
@@ -329,14 +330,23 @@ impl Store {
                         continue;
                     }
                 }
-                let ident = identity::identity(&m.raw);
-                let found: Option<i64> = by_identity
-                    .query_row(params![ident.message_id, ident.content_hash], |r| r.get(0))
-                    .optional()
-                    .map_err(query("look up a message identity"))?;
-                if let Some(id) = found {
-                    out.push(Stored::Duplicate(id));
-                    continue;
+                let mut ident = identity::identity(&m.raw);
+                if ident.dedupable {
+                    let found: Option<i64> = by_identity
+                        .query_row(params![ident.message_id, ident.content_hash], |r| r.get(0))
+                        .optional()
+                        .map_err(query("look up a message identity"))?;
+                    if let Some(id) = found {
+                        out.push(Stored::Duplicate(id));
+                        continue;
+                    }
+                } else {
+                    // Nothing but trace headers (or nothing at all): the
+                    // hash says nothing, so this input is its own message.
+                    getrandom::fill(&mut ident.content_hash).map_err(|e| Error::Query {
+                        what: "draw a unique identity",
+                        source: rusqlite::Error::ToSqlConversionFailure(Box::new(e)),
+                    })?;
                 }
                 insert
                     .execute(params![
@@ -446,6 +456,25 @@ impl Store {
         Ok(id)
     }
 
+    /// One of our mails, by its outbox row (the bounce envelope) or its
+    /// Message-ID: the row and its ticket.
+    pub fn find_mail(
+        &self,
+        outbox_id: Option<u64>,
+        message_id: Option<&str>,
+    ) -> Result<Option<(i64, Option<u64>)>> {
+        let row: Option<(i64, Option<i64>)> = self
+            .conn
+            .query_row(
+                "SELECT id, ticket FROM outbox WHERE id = ?1 OR (?2 IS NOT NULL AND message_id = ?2) ORDER BY id = ?1 DESC LIMIT 1",
+                params![outbox_id.map(|i| i as i64), message_id],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()
+            .map_err(query("find one of our mails"))?;
+        Ok(row.map(|(id, t)| (id, t.map(|t| t as u64))))
+    }
+
     /// A bounce names one of our mails by its envelope (outbox id) or its
     /// Message-ID: a permanent failure marks that mail failed. Returns the
     /// outbox row and its ticket when one of ours is named; anything else is
@@ -459,16 +488,7 @@ impl Store {
         recipients: &[String],
         now: DateTime<Utc>,
     ) -> Result<Option<(i64, Option<u64>)>> {
-        let row: Option<(i64, Option<i64>)> = self
-            .conn
-            .query_row(
-                "SELECT id, ticket FROM outbox WHERE id = ?1 OR (?2 IS NOT NULL AND message_id = ?2) ORDER BY id = ?1 DESC LIMIT 1",
-                params![outbox_id.map(|i| i as i64), message_id],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
-            .optional()
-            .map_err(query("find a bounced mail"))?;
-        let Some((id, ticket)) = row else {
+        let Some((id, ticket)) = self.find_mail(outbox_id, message_id)? else {
             return Ok(None);
         };
         if permanent {
@@ -497,7 +517,7 @@ impl Store {
                 .map_err(query("mark a mail bounced"))?;
             outbox::wake_on_failed_followup(&self.conn, id, now)?;
         }
-        Ok(Some((id, ticket.map(|t| t as u64))))
+        Ok(Some((id, ticket)))
     }
 
     /// Automatic mails queued to an address, and to its domain, since an
@@ -754,8 +774,43 @@ pub struct QueuedMail<'a> {
     pub held: bool,
 }
 
+/// The recipients of an automatic mail that reported our mail (feedback
+/// reports) and get no more automatic mail.
+fn suppressed_among(conn: &Connection, to: &[String]) -> Result<Vec<String>> {
+    let mut st = conn
+        .prepare_cached("SELECT 1 FROM suppressed WHERE address = ?1")
+        .map_err(query("look up suppressed recipients"))?;
+    let mut out = Vec::new();
+    for a in to {
+        if st
+            .exists([a.to_lowercase()])
+            .map_err(query("look up suppressed recipients"))?
+        {
+            out.push(a.clone());
+        }
+    }
+    Ok(out)
+}
+
 fn insert_mail(conn: &Connection, q: &QueuedMail<'_>, now: DateTime<Utc>) -> Result<Option<i64>> {
-    let mail = q.mail;
+    let mut filtered;
+    let mut mail = q.mail;
+    let mut suppressed_error = None;
+    if mail.automatic {
+        let suppressed = suppressed_among(conn, &mail.to)?;
+        if !suppressed.is_empty() {
+            filtered = mail.clone();
+            filtered.to.retain(|a| !suppressed.contains(a));
+            if filtered.to.is_empty() {
+                filtered.to = mail.to.clone();
+                suppressed_error = Some(format!(
+                    "not sent: {} reported our mail as spam or abuse (a feedback report); automatic mail to them is suppressed",
+                    suppressed.join(", ")
+                ));
+            }
+            mail = &filtered;
+        }
+    }
     let (local, domain) = q
         .support_address
         .rsplit_once('@')
@@ -774,7 +829,11 @@ fn insert_mail(conn: &Connection, q: &QueuedMail<'_>, now: DateTime<Utc>) -> Res
                 serde_json::to_string(&mail.headers).unwrap_or_default(),
                 mail.body,
                 mail.attach_message,
-                if q.held { "held" } else { "pending" },
+                match (&suppressed_error, q.held) {
+                    (Some(_), _) => "failed",
+                    (None, true) => "held",
+                    (None, false) => "pending",
+                },
                 ts(now),
             ],
         )
@@ -783,6 +842,13 @@ fn insert_mail(conn: &Connection, q: &QueuedMail<'_>, now: DateTime<Utc>) -> Res
         return Ok(None);
     }
     let id = conn.last_insert_rowid();
+    if let Some(e) = &suppressed_error {
+        conn.execute(
+            "UPDATE outbox SET last_error = ?2 WHERE id = ?1",
+            params![id, e],
+        )
+        .map_err(query("queue a mail"))?;
+    }
     if mail.automatic {
         for to in &mail.to {
             let domain = to.rsplit_once('@').map_or("", |(_, d)| d);
@@ -872,6 +938,9 @@ pub struct Applied<'a> {
     /// The ticket's timers change: all cleared first when `clear`, then
     /// these set (kind, due instant).
     pub timers: TimerChange,
+    /// Addresses that get no more automatic mail, with the reason (a
+    /// feedback report named them).
+    pub suppress: Vec<(String, String)>,
 }
 
 /// How step 2 changes a ticket's timers.
@@ -1108,6 +1177,14 @@ impl Store {
             .savepoint()
             .map_err(query("begin applying a message"))?;
         write_change(&tx, &a.change(), now)?;
+        for (address, reason) in &a.suppress {
+            tx.prepare_cached(
+                "INSERT INTO suppressed (address, reason, at, message) VALUES (?1, ?2, ?3, ?4) \
+                 ON CONFLICT (address) DO UPDATE SET reason = ?2, at = ?3, message = ?4",
+            )
+            .and_then(|mut st| st.execute(params![address, reason, ts(now), a.message]))
+            .map_err(query("record a suppressed recipient"))?;
+        }
         tx.prepare_cached("UPDATE messages SET state = 'applied', kind = ?2, analysis = ?3, ticket = ?4, error = NULL WHERE id = ?1").and_then(|mut st| st.execute(params![a.message, a.kind, a.analysis, a.ticket.map(|(t, _)| t.number as i64)]))
         .map_err(query("mark a message applied"))?;
         tx.commit().map_err(query("commit an applied message"))

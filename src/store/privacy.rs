@@ -159,6 +159,8 @@ impl Store {
                 ("outbox", "answer"),
                 ("outbox_automatic", "address"),
                 ("quarantine", "reason"),
+                ("suppressed", "address"),
+                ("suppressed", "reason"),
             ];
             for (i, text) in texts.iter().enumerate() {
                 let with = if i == 0 { pseudonym } else { "(erased)" };

@@ -576,8 +576,12 @@ pub fn route(
 ) -> Route {
     match (kind, existing) {
         // Non-human mail never opens a ticket.
-        (Kind::AutoReply | Kind::Bounce | Kind::OwnLoop, Some(t)) => Route::Ticket(t.number),
-        (Kind::AutoReply | Kind::Bounce | Kind::OwnLoop, None) => Route::Alone,
+        (Kind::AutoReply | Kind::Bounce | Kind::OwnLoop | Kind::Feedback, Some(t)) => {
+            Route::Ticket(t.number)
+        }
+        (Kind::AutoReply | Kind::Bounce | Kind::OwnLoop | Kind::Feedback, None) => Route::Alone,
+        // Not mail at all: stored in quarantine, never on a ticket.
+        (Kind::NotMail, _) => Route::Alone,
         // Consultants act on the ticket they name.
         (Kind::ConsultantCommand, Some(t)) => Route::Ticket(t.number),
         (Kind::ConsultantCommand, None) => Route::Alone,
