@@ -1,5 +1,5 @@
 //! Golden fixtures: every `fixtures/eml/<group>/<name>.eml` is analysed with
-//! LF and with CRLF line endings and checked against the hand-written
+//! LF, CRLF and CR-only line endings and checked against the hand-written
 //! expectations in `<name>.json` (a subset of `supportd inspect`'s JSON plus
 //! the helper keys `text_contains`, `text_excludes`, `present`, `absent`).
 //! A mismatch writes `<name>.failed` with the full analysis next to it.
@@ -10,15 +10,17 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 use supportd::mail::{self, Settings, thread::NoLookup};
 
-const GROUPS: [&str; 8] = [
+const GROUPS: [&str; 10] = [
     "customer",
     "reply",
     "consultant",
     "autoreply",
     "bounce",
+    "feedback",
     "list",
     "loop",
     "malformed",
+    "notmail",
 ];
 
 fn settings() -> Settings {
@@ -114,7 +116,9 @@ fn golden_fixtures_match_with_lf_and_crlf() {
         let lf = std::fs::read(path).unwrap();
         let expect: Value =
             serde_json::from_slice(&std::fs::read(path.with_extension("json")).unwrap()).unwrap();
-        for (ending, raw) in [("LF", lf.clone()), ("CRLF", crlf(&lf))] {
+        // Old Mac line endings: every line end one CR.
+        let cr: Vec<u8> = crlf(&lf).into_iter().filter(|b| *b != b'\n').collect();
+        for (ending, raw) in [("LF", lf.clone()), ("CRLF", crlf(&lf)), ("CR", cr)] {
             let analysis = mail::analyze(&raw, received(&raw), &settings, &NoLookup);
             let got = serde_json::to_value(&analysis).unwrap();
             let problems = check(&expect, &got);

@@ -318,9 +318,27 @@ fn deliver_exit_codes() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(String::from_utf8_lossy(&out.stderr).contains("supportd deliver:"));
-    // Empty input is no message.
-    let (code, _, err) = crate::mailserver::supportd_stdin(&dir.0, &["deliver"], b"");
-    assert_eq!(code, 75, "{err}");
+    // Empty input is no message: EX_DATAERR, so the MTA bounces it instead
+    // of retrying for days; the error says why.
+    for empty in [&b""[..], b"\n\n  \n"] {
+        let (code, _, err) = crate::mailserver::supportd_stdin(&dir.0, &["deliver"], empty);
+        assert_eq!(code, 65, "{err}");
+        assert!(err.contains("stdin held no message"), "{err}");
+    }
+    // Input that is no mail is stored (exit 0: nothing for the MTA to
+    // retry) and quarantined by step 2: no ticket, nothing sent.
+    for junk in [
+        &b"not a mail\n"[..],
+        &[0u8, 159, 146, 150, 7, 1, 2, 3, 0, 0][..],
+    ] {
+        let (code, _, err) = crate::mailserver::supportd_stdin(&dir.0, &["deliver"], junk);
+        assert_eq!(code, 0, "{err}");
+    }
+    let (code, out, _) = supportd(&dir.0, &["run", "--once"]);
+    assert_eq!(code, 0);
+    assert!(out.contains("new tickets 0,"), "{out}");
+    let (_, out, _) = supportd(&dir.0, &["quarantine", "list"]);
+    assert_eq!(out.matches("not a mail").count(), 2, "{out}");
 }
 
 /// Counts of one kind of our mail in a mailbox: (distinct Message-IDs,

@@ -6,7 +6,12 @@
 //! - `hostile`: bad input never panics and always gives a result;
 //! - `import`: `supportd import` and `tickets` with mail files;
 //! - `inspect_cli`: `supportd inspect` with files, stdin and `--db`;
+//! - `mail_io`: real Dovecot and Postfix (IMAP, SMTP, bounces, kill -9);
+//! - `mailserver`: the test harness that starts them on loopback ports;
 //! - `privacy`: metrics, retention, data-subject export and erasure;
+//! - `real_mail`: mail in the shapes real servers write it (line endings,
+//!   not-mail, delivery and feedback reports, Maildir++, mbox), and a
+//!   property test over any bytes;
 //! - `scheduler`: the SLA scheduler by time travel (`run --once --now`);
 //! - `service`: the daemon as systemd runs it (signals, notify socket,
 //!   lock, backups, check-config, the unit file);
@@ -21,6 +26,7 @@ mod inspect_cli;
 mod mail_io;
 mod mailserver;
 mod privacy;
+mod real_mail;
 mod scheduler;
 mod service;
 mod sla_cli;
