@@ -6,7 +6,6 @@
 //! "no", "ten") count for neither. A tie goes to the configured default.
 //! Pure.
 
-use std::collections::HashSet;
 use std::sync::LazyLock;
 
 use regex::Regex;
@@ -274,14 +273,38 @@ const EN_WORDS: &[&str] = &[
     "wrong",
 ];
 
-static PL: LazyLock<HashSet<&'static str>> = LazyLock::new(|| PL_WORDS.iter().copied().collect());
-static EN: LazyLock<HashSet<&'static str>> = LazyLock::new(|| EN_WORDS.iter().copied().collect());
+/// Both word lists in one sorted table, so each word costs one binary
+/// search (a Polish entry wins when a word is on both lists).
+static WORDS: LazyLock<Vec<(&'static str, Lang)>> = LazyLock::new(|| {
+    let mut all: Vec<(&'static str, Lang)> = EN_WORDS
+        .iter()
+        .map(|w| (*w, Lang::En))
+        .chain(PL_WORDS.iter().map(|w| (*w, Lang::Pl)))
+        .collect();
+    // Stable sort, then keep the last of equal words: the Polish one.
+    all.sort_by_key(|(w, _)| *w);
+    let mut table: Vec<(&'static str, Lang)> = Vec::with_capacity(all.len());
+    for entry in all {
+        match table.last_mut() {
+            Some(last) if last.0 == entry.0 => *last = entry,
+            _ => table.push(entry),
+        }
+    }
+    table
+});
+
+fn word_lang(word: &str) -> Option<Lang> {
+    WORDS
+        .binary_search_by(|(w, _)| (*w).cmp(word))
+        .ok()
+        .map(|i| WORDS[i].1)
+}
 
 /// Lines that are logs, stack traces or error dumps, not the writer's words.
 static LOG_LINE: LazyLock<Regex> = LazyLock::new(|| {
     super::text_regex(concat!(
-        r"(?i)^\s*(at\s+[\w.$]+\(|\[?\d{4}-\d{2}-\d{2}[ t]\d|\[?\d{1,2}:\d{2}:\d{2}|",
-        r"(error|warn|warning|info|debug|fatal|trace|exception|caused by|traceback)\s*[:\]]|",
+        r"(?im)^[ \t]*(at[ \t]+[\w.$]+\(|\[?\d{4}-\d{2}-\d{2}[ t]\d|\[?\d{1,2}:\d{2}:\d{2}|",
+        r"(error|warn|warning|info|debug|fatal|trace|exception|caused by|traceback)[ \t]*[:\]]|",
         r"[\w.]+(exception|error)\b)|[\w]+\.[\w]+\.[\w]+\(|exception:"
     ))
 });
@@ -291,24 +314,48 @@ static QUOTED: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r#""[^"\n]{1,200}"|„[^”"\n]{1,200}[”"]|“[^”\n]{1,200}”"#).unwrap());
 
 /// How much text is read: enough words to tell two languages apart.
-const SAMPLE_BYTES: usize = 2_000;
+const SAMPLE_BYTES: usize = 1_200;
+
+/// A lead in points that decides at once: further words would not change
+/// the answer, and this runs on every message.
+const DECIDED_LEAD: usize = 12;
 
 /// The writer's own words: no quoted lines, log lines or quoted strings.
+/// The log-line pattern runs once over the sample (multi-line), not once
+/// per line: this is on the path of every message.
 fn own_words(text: &str) -> String {
     let sample = &text[..text.floor_char_boundary(text.len().min(SAMPLE_BYTES))];
-    let lines: Vec<&str> = sample
-        .lines()
-        .filter(|l| !l.trim_start().starts_with('>') && !LOG_LINE.is_match(l))
-        .collect();
-    QUOTED.replace_all(&lines.join("\n"), " ").into_owned()
+    let mut log_at = LOG_LINE.find_iter(sample).map(|m| m.start()).peekable();
+    let mut kept = String::with_capacity(sample.len());
+    let mut start = 0;
+    for line in sample.split_inclusive('\n') {
+        let end = start + line.len();
+        let mut is_log = false;
+        while let Some(&at) = log_at.peek() {
+            if at >= end {
+                break;
+            }
+            is_log = true;
+            log_at.next();
+        }
+        if !is_log && !line.trim_start().starts_with('>') {
+            kept.push_str(line);
+        }
+        start = end;
+    }
+    QUOTED.replace_all(&kept, " ").into_owned()
 }
 
 /// The language of a text; `default` when nothing tells.
 pub fn detect(subject: &str, text: &str, default: Lang) -> Lang {
-    let lower = format!("{subject}\n{}", own_words(text)).to_lowercase();
+    let own = own_words(text);
     let mut pl = 0usize;
     let mut en = 0usize;
-    for word in lower.split(|c: char| !c.is_alphanumeric() && c != '\'') {
+    let mut lower = String::new();
+    let words = subject
+        .split(|c: char| !c.is_alphanumeric() && c != '\'')
+        .chain(own.split(|c: char| !c.is_alphanumeric() && c != '\''));
+    for word in words {
         let word = word.trim_matches('\'');
         if word.is_empty() {
             continue;
@@ -316,18 +363,28 @@ pub fn detect(subject: &str, text: &str, default: Lang) -> Lang {
         // A Polish letter counts in a word of three letters or more (not a
         // list of letters such as "(ą, ę, ś)" in an English report).
         if !word.is_ascii()
-            && word.chars().count() >= 3
-            && word.chars().any(|c| "ąćęłńóśźż".contains(c))
+            && word.chars().nth(2).is_some()
+            && word.chars().any(|c| "ąćęłńóśźżĄĆĘŁŃÓŚŹŻ".contains(c))
         {
             pl += 2;
         }
         if word.len() > 14 {
             continue;
         }
-        if PL.contains(word) {
-            pl += 1;
-        } else if EN.contains(word) {
-            en += 1;
+        lower.clear();
+        if word.is_ascii() {
+            lower.push_str(word);
+            lower.make_ascii_lowercase();
+        } else {
+            lower.extend(word.chars().flat_map(char::to_lowercase));
+        }
+        match word_lang(&lower) {
+            Some(Lang::Pl) => pl += 1,
+            Some(Lang::En) => en += 1,
+            None => {}
+        }
+        if pl.abs_diff(en) >= DECIDED_LEAD {
+            break;
         }
     }
     match pl.cmp(&en) {

@@ -149,15 +149,13 @@ pub fn topmost_received(raw: &[u8]) -> Option<DateTime<chrono::Utc>> {
 /// written with old Mac line endings parses like any other; CRLF and LF are
 /// kept as they are (mail-parser reads both). Borrowed when nothing changes.
 pub fn normalize_eol(raw: &[u8]) -> std::borrow::Cow<'_, [u8]> {
-    let lone_cr = |i: usize| raw[i] == b'\r' && raw.get(i + 1) != Some(&b'\n');
-    let Some(first) = (0..raw.len()).find(|&i| lone_cr(i)) else {
+    let mut lone = memchr::memchr_iter(b'\r', raw).filter(|&i| raw.get(i + 1) != Some(&b'\n'));
+    let Some(first) = lone.next() else {
         return std::borrow::Cow::Borrowed(raw);
     };
     let mut out = raw.to_vec();
-    for (i, b) in out.iter_mut().enumerate().skip(first) {
-        if lone_cr(i) {
-            *b = b'\n';
-        }
+    for i in std::iter::once(first).chain(lone) {
+        out[i] = b'\n';
     }
     std::borrow::Cow::Owned(out)
 }

@@ -174,9 +174,37 @@ static DATA_IMAGE: LazyLock<Regex> = LazyLock::new(|| {
 static CID_IMAGE: LazyLock<Regex> =
     LazyLock::new(|| super::text_regex(r#"(?i)<img[^>]+src\s*=\s*["']?cid:([^"'>\s]+)"#));
 
-/// Smallest inline image whose pixel size is unknown that is taken for a
-/// screenshot rather than a logo: signature logos are a few kilobytes.
+/// Smallest inline image inside the signature block whose pixel size is
+/// unknown that is taken for a screenshot rather than a logo: signature
+/// logos are a few kilobytes.
 pub const MIN_INLINE_SCREENSHOT_BYTES: usize = 12 * 1024;
+
+/// The same for an inline image placed in the body, above any sign-off:
+/// only icons and spacers are smaller.
+pub const MIN_BODY_SCREENSHOT_BYTES: usize = 4 * 1024;
+
+/// Largest image inside the signature block still taken for a logo (a
+/// 500 x 240 banner): what sits below "Regards" is a logo unless it is
+/// clearly a picture of a screen.
+pub const SIGNATURE_IMAGE_PIXELS: u64 = 120_000;
+
+static SCREENSHOT_NAME: LazyLock<Regex> = LazyLock::new(|| {
+    super::text_regex(
+        r"(?i)(screen ?shot|screen[_ -]?capture|zrzut|bildschirmfoto|capture d.?écran|captura de pantalla|schermata|snímek|^capture\b|^snip|pasted ?graphic|pasted image|clipboard|schowek)",
+    )
+});
+
+/// Where a signature starts in an HTML part: the sign-offs a desk's
+/// customers write (EN, PL, DE, FR) and the signature blocks mail clients
+/// mark (Thunderbird `moz-signature`, Gmail `gmail_signature`, Outlook
+/// `Signature` divs and Apple Mail's `AppleMailSignature`).
+static SIGNOFF_HTML: LazyLock<Regex> = LazyLock::new(|| {
+    super::text_regex(concat!(
+        r"(?i)(\b(kind regards|best regards|regards,|best wishes|yours sincerely|pozdrawiam|z poważaniem|z powazaniem|",
+        r"łączę pozdrowienia|mit freundlichen grüßen|cordialement)\b|",
+        r#"class\s*=\s*["']?[^"'>]*(moz-signature|gmail_signature|signature)|id\s*=\s*["']?(signature|AppleMailSignature))"#
+    ))
+});
 
 /// Whether an inline image of this pixel size is a signature logo or an
 /// icon rather than a screenshot: small (at most 45,000 pixels, e.g.
@@ -206,30 +234,78 @@ fn clip(s: &str, max: usize) -> String {
     }
 }
 
-fn is_screenshot(a: &Attachment, html: Option<&str>) -> bool {
+/// Where the HTML part places its inline images and its signature: which
+/// `cid:` references it makes, and where the sign-off starts. Read once per
+/// message, and bounded: a hostile HTML part cannot make the per-image
+/// lookups quadratic.
+struct InlineLayout<'a> {
+    /// `(content id, byte offset)` of the first `MAX_REFS` `<img src="cid:">`.
+    refs: Vec<(&'a str, usize)>,
+    /// Offset of the first sign-off or signature block, if any.
+    signoff: Option<usize>,
+}
+
+const MAX_REFS: usize = 200;
+
+impl<'a> InlineLayout<'a> {
+    fn of(html: Option<&'a str>) -> Self {
+        let Some(h) = html else {
+            return InlineLayout {
+                refs: Vec::new(),
+                signoff: None,
+            };
+        };
+        let refs = CID_IMAGE
+            .captures_iter(h)
+            .take(MAX_REFS)
+            .filter_map(|c| c.get(1).map(|m| (m.as_str(), m.start())))
+            .collect();
+        InlineLayout {
+            refs,
+            signoff: SIGNOFF_HTML.find(h).map(|m| m.start()),
+        }
+    }
+
+    /// `None` when the HTML does not reference `cid`; else whether the
+    /// reference comes after the sign-off (inside the signature).
+    fn in_signature(&self, cid: &str) -> Option<bool> {
+        let (_, at) = self
+            .refs
+            .iter()
+            .find(|(r, _)| r.eq_ignore_ascii_case(cid))?;
+        Some(self.signoff.is_some_and(|s| s < *at))
+    }
+}
+
+/// Whether an image attachment is a screenshot the customer sent rather
+/// than a signature logo or icon. In order: a logo-like name says logo; a
+/// screenshot-like name (what Windows, macOS, GNOME and the Snipping Tool
+/// call their files, Apple Mail's `Pasted Graphic`) says screenshot; an
+/// image attached by hand is one; an inline image is one by its pixel size
+/// and shape ([`logo_sized`]), with a larger allowance inside the signature
+/// block, and by its byte size only when its pixels are unknown.
+fn is_screenshot(a: &Attachment, layout: &InlineLayout<'_>) -> bool {
     if !a.is_image() {
         return false;
     }
     let name = a.filename.as_deref().unwrap_or("");
-    if LOGO_NAME.is_match(name)
-        || a.content_id
-            .as_deref()
-            .is_some_and(|c| LOGO_NAME.is_match(c))
-    {
+    let cid = a.content_id.as_deref();
+    if LOGO_NAME.is_match(name) || cid.is_some_and(|c| LOGO_NAME.is_match(c)) {
         return false;
     }
-    let referenced_inline = a.inline
-        || a.content_id.as_deref().is_some_and(|cid| {
-            html.is_some_and(|h| {
-                CID_IMAGE
-                    .captures_iter(h)
-                    .any(|c| c[1].eq_ignore_ascii_case(cid))
-            })
-        });
+    if SCREENSHOT_NAME.is_match(name) {
+        return true;
+    }
+    let in_signature = cid.and_then(|c| layout.in_signature(c));
+    if !a.inline && in_signature.is_none() {
+        return true;
+    }
+    let in_signature = in_signature.unwrap_or(false);
     match a.pixels {
-        _ if !referenced_inline => true,
+        Some((w, h)) if in_signature => u64::from(w) * u64::from(h) > SIGNATURE_IMAGE_PIXELS,
         Some((w, h)) => !logo_sized(w, h),
-        None => a.size >= MIN_INLINE_SCREENSHOT_BYTES,
+        None if in_signature => a.size >= MIN_INLINE_SCREENSHOT_BYTES,
+        None => a.size >= MIN_BODY_SCREENSHOT_BYTES,
     }
 }
 
@@ -286,7 +362,8 @@ pub fn check(p: &Parsed, text: &str, occurrence: &Occurrence) -> Report {
     };
 
     let html = p.html.as_deref();
-    let screenshot = p.attachments.iter().find(|a| is_screenshot(a, html));
+    let layout = InlineLayout::of(html);
+    let screenshot = p.attachments.iter().find(|a| is_screenshot(a, &layout));
     r.screenshots = if let Some(a) = screenshot {
         Field {
             present: true,
@@ -405,41 +482,124 @@ mod tests {
             pixels,
         };
         let cid = Some("image001.png@01D");
+        // Outlook's shape: the image referenced above or below the sign-off.
+        let above = r#"<p>Po kliknięciu Zapisz widzę to:</p><img src="cid:image001.png@01D"><p>Pozdrawiam,<br>Jan</p>"#;
+        let below = r#"<p>Nie działa eksport.</p><p>Pozdrawiam,<br>Jan</p><img src="cid:image001.png@01D">"#;
+        let in_block = r#"<p>Export fails.</p><div class="gmail_signature"><img src='cid:image001.png@01D'></div>"#;
         let table = [
-            (img("screenshot.png", 50_000, false, None, None), true),
-            (img("image001.png", 3_000, true, cid, None), false),
-            (img("image002.png", 80_000, true, cid, None), true),
-            (img("company-logo.png", 90_000, false, None, None), false),
+            (img("screenshot.png", 50_000, false, None, None), None, true),
+            (img("image001.png", 3_000, true, cid, None), None, false),
+            (img("image002.png", 80_000, true, cid, None), None, true),
+            (
+                img("company-logo.png", 90_000, false, None, None),
+                None,
+                false,
+            ),
             // By pixels: a small pasted JPEG screenshot, a logo, a banner.
             (
                 img("image001.jpg", 9_000, true, cid, Some((1280, 720))),
+                None,
                 true,
             ),
             (
                 img("image002.png", 3_000, true, cid, Some((640, 200))),
+                None,
                 true,
             ),
             (
                 img("image001.png", 14_000, true, cid, Some((180, 60))),
+                None,
                 false,
             ),
             (
                 img("image003.png", 20_000, true, cid, Some((600, 90))),
+                None,
                 false,
             ),
-            (img("image004.gif", 900, true, cid, Some((32, 32))), false),
+            (
+                img("image004.gif", 900, true, cid, Some((32, 32))),
+                None,
+                false,
+            ),
             // Attached by hand: a screenshot whatever its size.
-            (img("error.png", 2_000, false, None, Some((250, 100))), true),
+            (
+                img("error.png", 2_000, false, None, Some((250, 100))),
+                None,
+                true,
+            ),
+            // By name, even when small and inline.
+            (
+                img(
+                    "Zrzut ekranu 2026-12-02 101500.png",
+                    3_000,
+                    true,
+                    cid,
+                    Some((300, 120)),
+                ),
+                None,
+                true,
+            ),
+            (
+                img(
+                    "Screenshot 2026-12-02 at 10.15.00.png",
+                    3_000,
+                    true,
+                    None,
+                    None,
+                ),
+                None,
+                true,
+            ),
+            (
+                img("Pasted Graphic.tiff", 3_000, true, cid, None),
+                None,
+                true,
+            ),
+            (img("Capture.PNG", 2_500, true, cid, None), None, true),
+            // By where it is referenced: a 400 x 150 image is a screenshot in
+            // the body, a logo in the signature.
+            (
+                img("image001.png", 9_000, false, cid, Some((400, 150))),
+                Some(above),
+                true,
+            ),
+            (
+                img("image001.png", 9_000, false, cid, Some((400, 150))),
+                Some(below),
+                false,
+            ),
+            (
+                img("image001.png", 9_000, false, cid, Some((400, 150))),
+                Some(in_block),
+                false,
+            ),
+            (
+                img("image001.png", 90_000, false, cid, Some((1280, 800))),
+                Some(below),
+                true,
+            ),
+            // Pixels unknown: 6 KB is a screenshot in the body only.
+            (
+                img("image001.png", 6_000, false, cid, None),
+                Some(above),
+                true,
+            ),
+            (
+                img("image001.png", 6_000, false, cid, None),
+                Some(below),
+                false,
+            ),
         ];
-        for (a, expected) in table {
+        for (a, html, expected) in table {
             let p = Parsed {
                 attachments: vec![a.clone()],
+                html: html.map(Into::into),
                 ..Parsed::default()
             };
             assert_eq!(
                 check(&p, "", &Occurrence::default()).screenshots.present,
                 expected,
-                "{a:?}"
+                "{a:?} in {html:?}"
             );
         }
     }
