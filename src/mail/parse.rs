@@ -340,6 +340,14 @@ fn from_message(msg: &Message<'_>) -> Parsed {
                 p.returned_message_ids.extend(message_ids_in_headers(t));
                 p.returned_to.extend(to_in_headers(t));
             }
+            // mail-parser hands `message/rfc822-headers` over as bytes.
+            PartType::Binary(b) | PartType::InlineBinary(b)
+                if ctype == "text/rfc822-headers" || ctype == "message/rfc822-headers" =>
+            {
+                let t = String::from_utf8_lossy(&b[..b.len().min(64 * 1024)]);
+                p.returned_message_ids.extend(message_ids_in_headers(&t));
+                p.returned_to.extend(to_in_headers(&t));
+            }
             PartType::Message(inner) => {
                 if let Some(id) = inner.message_id() {
                     p.returned_message_ids.push(clean_id(id));
