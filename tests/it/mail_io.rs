@@ -341,6 +341,91 @@ fn deliver_exit_codes() {
     assert_eq!(out.matches("not a mail").count(), 2, "{out}");
 }
 
+/// `deliver` applies `[limits] max-message-mb` itself: a larger message is
+/// read to the end (the MTA sees success), stored as its headers only,
+/// quarantined with the reason, and its sender told.
+#[test]
+fn deliver_stores_an_oversize_message_as_its_headers() {
+    let dir = TempDir::new("deliver-oversize");
+    dir.write(
+        "config.toml",
+        "[store]\npath = \"var/supportd.db\"\n[limits]\nmax-message-mb = 1\n",
+    );
+    let mut msg = request(
+        CUSTOMERS[0],
+        "Whole database dump attached",
+        "big-1@acme.test",
+        "",
+    );
+    msg.extend(std::iter::repeat_n(b'x', 3 * 1024 * 1024));
+    msg.extend_from_slice(b"\nTAIL-MARKER\n");
+    let (code, _, err) = crate::mailserver::supportd_stdin(&dir.0, &["deliver"], &msg);
+    assert_eq!(code, 0, "{err}");
+    let db = std::fs::metadata(dir.0.join("var/supportd.db"))
+        .unwrap()
+        .len()
+        + std::fs::metadata(dir.0.join("var/supportd.db-wal")).map_or(0, |m| m.len());
+    assert!(db < 1024 * 1024, "the body was stored: database {db} bytes");
+    let (code, out, _) = supportd(&dir.0, &["run", "--once"]);
+    assert_eq!(code, 0);
+    assert!(
+        out.contains("new tickets 0,") && out.contains("quarantined 1"),
+        "{out}"
+    );
+    let (_, list, _) = supportd(&dir.0, &["quarantine", "list"]);
+    assert!(list.contains("limit of 1 MB"), "{list}");
+    let id = list.split_whitespace().next().unwrap();
+    let (_, show, _) = supportd(&dir.0, &["quarantine", "show", id]);
+    assert!(
+        show.contains("Subject: Whole database dump attached"),
+        "{show}"
+    );
+    assert!(!show.contains("TAIL-MARKER"), "the body was kept");
+    let sent: Vec<String> = std::fs::read_dir(dir.0.join("var/outbox"))
+        .unwrap()
+        .map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap())
+        .collect();
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    assert!(
+        sent[0].contains(&format!("To: {}", CUSTOMERS[0])),
+        "{}",
+        sent[0]
+    );
+}
+
+/// HTML that html5ever reads its own way (text directly inside a table:
+/// "foster parenting") is ordinary mail; the journal gets no warning for it
+/// unless SUPPORTD_LOG asks for html5ever's own lines.
+#[test]
+fn ordinary_html_mail_leaves_no_parser_warnings_in_the_log() {
+    let dir = TempDir::new("html-noise");
+    dir.write("config.toml", "[store]\npath = \"var/supportd.db\"\n");
+    let html = format!(
+        "From: {}\nTo: support@smartstock.cloud\nSubject: Table in HTML\nMessage-ID: <html-1@acme.test>\n\
+         Date: Wed, 25 Nov 2026 10:00:00 +0100\nContent-Type: text/html; charset=utf-8\n\n\
+         <table>The export fails since Monday morning<tr><td>error 500</td></tr></table>\n",
+        CUSTOMERS[0]
+    );
+    for (n, (log, noisy)) in [("info", false), ("info,html5ever=warn", true)]
+        .into_iter()
+        .enumerate()
+    {
+        let mail = html.replace("html-1@", &format!("html-{n}@"));
+        let (code, _, err) =
+            crate::mailserver::supportd_stdin(&dir.0, &["deliver"], mail.as_bytes());
+        assert_eq!(code, 0, "{err}");
+        let (code, _, err) =
+            crate::mailserver::supportd_env(&dir.0, &["run", "--once"], &[("SUPPORTD_LOG", log)]);
+        assert_eq!(code, 0, "{err}");
+        assert!(err.contains("ticket opened"), "{err}");
+        assert_eq!(
+            err.contains("foster parenting"),
+            noisy,
+            "SUPPORTD_LOG={log}: {err}"
+        );
+    }
+}
+
 /// Counts of one kind of our mail in a mailbox: (distinct Message-IDs,
 /// copies beyond the first of any of them).
 fn distinct_and_duplicates(
