@@ -289,12 +289,13 @@ fn apply_one(
     let mut bounce_event = None;
     let mut bounce_ticket = None;
     if a.kind == Kind::Bounce {
-        let outcome = a.bounce_outcome.unwrap_or(mail::classify::Outcome::Failed);
-        let permanent = outcome == mail::classify::Outcome::Failed;
+        use mail::classify::Outcome;
+        let outcome = a.bounce_outcome.unwrap_or(Outcome::Failed);
+        let permanent = outcome == Outcome::Failed;
         let (event, what) = match outcome {
-            mail::classify::Outcome::Failed => ("mail_bounced", "bounced: permanent failure"),
-            mail::classify::Outcome::Delayed => ("mail_bounced", "bounced: delayed"),
-            mail::classify::Outcome::Delivered => ("mail_delivered", "delivery report: delivered"),
+            Outcome::Failed => ("mail_bounced", "bounced: permanent failure"),
+            Outcome::Delayed => ("mail_bounced", "bounced: delayed"),
+            Outcome::Delivered => ("mail_delivered", "delivery report: delivered"),
         };
         let reason = match &a.bounce_detail {
             Some(d) => format!("{what}: {d}"),

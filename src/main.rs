@@ -466,7 +466,7 @@ fn deliver(args: &Args) -> anyhow::Result<()> {
     if raw.len() as u64 > max {
         let rest =
             io::copy(&mut stdin, &mut io::sink()).context("cannot read the message from stdin")?;
-        raw = truncated(&raw, raw.len() as u64 + rest);
+        raw = supportd::source::truncated(&raw, raw.len() as u64 + rest);
     }
     if raw.iter().all(u8::is_ascii_whitespace) {
         return Err(DataError(
@@ -486,21 +486,6 @@ fn deliver(args: &Args) -> anyhow::Result<()> {
         now,
     )?;
     Ok(())
-}
-
-/// A message over the size limit as its header block behind the
-/// [`supportd::source::TRUNCATED_HEADER`] marker with its full size.
-fn truncated(raw: &[u8], size: u64) -> Vec<u8> {
-    let end = raw
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .map(|i| i + 4)
-        .or_else(|| raw.windows(2).position(|w| w == b"\n\n").map(|i| i + 2))
-        .unwrap_or(raw.len().min(64 * 1024))
-        .min(256 * 1024);
-    let mut out = format!("{}: {size}\r\n", supportd::source::TRUNCATED_HEADER).into_bytes();
-    out.extend_from_slice(&raw[..end]);
-    out
 }
 
 /// The config (built-in when there is no file) and the database path

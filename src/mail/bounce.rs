@@ -333,13 +333,8 @@ pub fn bounce_info(p: &Parsed, markers: &Markers) -> BounceInfo {
 
 /// The first line of a plain-text report that carries a status code.
 fn text_detail(text: &str) -> Option<String> {
-    let head = returned_cut(text);
-    let m = TEXT_STATUS.find(head)?;
-    let start = head[..m.start()].rfind('\n').map_or(0, |i| i + 1);
-    let end = head[m.end()..]
-        .find('\n')
-        .map_or(head.len(), |i| m.end() + i);
-    Some(head[start..end].trim().chars().take(300).collect())
+    super::line_of_first_match(returned_cut(text), &TEXT_STATUS)
+        .map(|line| line.chars().take(300).collect())
 }
 
 /// The bounced mail: one of ours named in the returned headers, the quoted

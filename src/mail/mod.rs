@@ -39,6 +39,16 @@ use severity::SeverityRules;
 use thread::{Lookup, Signal};
 use token::Markers;
 
+/// The whole line (trimmed) that holds the first match of `re` in `text`.
+pub(crate) fn line_of_first_match<'t>(text: &'t str, re: &Regex) -> Option<&'t str> {
+    let m = re.find(text)?;
+    let start = text[..m.start()].rfind('\n').map_or(0, |i| i + 1);
+    let end = text[m.end()..]
+        .find('\n')
+        .map_or(text.len(), |i| m.end() + i);
+    Some(text[start..end].trim())
+}
+
 /// Compiles one of our text patterns; see [`ascii_pattern`].
 pub(crate) fn text_regex(pattern: &str) -> Regex {
     Regex::new(&ascii_pattern(pattern)).expect("our text patterns are valid")

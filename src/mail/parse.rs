@@ -311,43 +311,14 @@ fn from_message(msg: &Message<'_>) -> Parsed {
             .content_type()
             .map(|ct| content_type_name(ct.ctype(), ct.subtype()))
             .unwrap_or_else(|| "text/plain".into());
-        let dsn = ctype == "message/delivery-status" || ctype == "message/global-delivery-status";
+        if let Some(section) = ReportSection::of(&ctype)
+            && let Some(t) = report_text(&part.body, section.max())
+        {
+            section.read(&mut p, &t);
+            continue;
+        }
         match &part.body {
             PartType::Multipart(_) => {}
-            PartType::Text(t) if dsn => {
-                p.delivery_status.push_str(t);
-                p.delivery_status.push('\n');
-            }
-            PartType::Binary(b) | PartType::InlineBinary(b) if dsn => {
-                p.delivery_status.push_str(&String::from_utf8_lossy(b));
-                p.delivery_status.push('\n');
-            }
-            PartType::Text(t) | PartType::Html(t) if ctype == "message/feedback-report" => {
-                p.feedback_report
-                    .push_str(&t[..t.floor_char_boundary(t.len().min(16 * 1024))]);
-                p.feedback_report.push('\n');
-            }
-            PartType::Binary(b) | PartType::InlineBinary(b)
-                if ctype == "message/feedback-report" =>
-            {
-                p.feedback_report
-                    .push_str(&String::from_utf8_lossy(&b[..b.len().min(16 * 1024)]));
-                p.feedback_report.push('\n');
-            }
-            PartType::Text(t)
-                if ctype == "text/rfc822-headers" || ctype == "message/rfc822-headers" =>
-            {
-                p.returned_message_ids.extend(message_ids_in_headers(t));
-                p.returned_to.extend(to_in_headers(t));
-            }
-            // mail-parser hands `message/rfc822-headers` over as bytes.
-            PartType::Binary(b) | PartType::InlineBinary(b)
-                if ctype == "text/rfc822-headers" || ctype == "message/rfc822-headers" =>
-            {
-                let t = String::from_utf8_lossy(&b[..b.len().min(64 * 1024)]);
-                p.returned_message_ids.extend(message_ids_in_headers(&t));
-                p.returned_to.extend(to_in_headers(&t));
-            }
             PartType::Message(inner) => {
                 if let Some(id) = inner.message_id() {
                     p.returned_message_ids.push(clean_id(id));
@@ -373,6 +344,70 @@ fn from_message(msg: &Message<'_>) -> Parsed {
         }
     }
     p
+}
+
+/// The machine-readable parts of reports, by content type.
+#[derive(Clone, Copy)]
+enum ReportSection {
+    /// `message/delivery-status` (RFC 3464), `message/global-delivery-status` (RFC 6533).
+    DeliveryStatus,
+    /// `message/feedback-report` (RFC 5965); the first 16 KB.
+    Feedback,
+    /// The returned mail's header block: `text/rfc822-headers` (RFC 6522),
+    /// or the non-standard `message/rfc822-headers`; the first 64 KB.
+    ReturnedHeaders,
+}
+
+impl ReportSection {
+    fn of(ctype: &str) -> Option<Self> {
+        Some(match ctype {
+            "message/delivery-status" | "message/global-delivery-status" => Self::DeliveryStatus,
+            "message/feedback-report" => Self::Feedback,
+            "text/rfc822-headers" | "message/rfc822-headers" => Self::ReturnedHeaders,
+            _ => return None,
+        })
+    }
+
+    /// How much of the part is read, in bytes.
+    fn max(self) -> usize {
+        match self {
+            Self::DeliveryStatus => usize::MAX,
+            Self::Feedback => 16 * 1024,
+            Self::ReturnedHeaders => 64 * 1024,
+        }
+    }
+
+    fn read(self, p: &mut Parsed, t: &str) {
+        match self {
+            Self::DeliveryStatus => {
+                p.delivery_status.push_str(t);
+                p.delivery_status.push('\n');
+            }
+            Self::Feedback => {
+                p.feedback_report.push_str(t);
+                p.feedback_report.push('\n');
+            }
+            Self::ReturnedHeaders => {
+                p.returned_message_ids.extend(message_ids_in_headers(t));
+                p.returned_to.extend(to_in_headers(t));
+            }
+        }
+    }
+}
+
+/// The first `max` bytes of a part's content as text, whether mail-parser
+/// decoded it as text or handed it over as bytes (it does so for most
+/// `message/*` types).
+fn report_text<'a>(body: &'a PartType<'_>, max: usize) -> Option<std::borrow::Cow<'a, str>> {
+    match body {
+        PartType::Text(t) | PartType::Html(t) => Some(std::borrow::Cow::Borrowed(
+            &t[..t.floor_char_boundary(t.len().min(max))],
+        )),
+        PartType::Binary(b) | PartType::InlineBinary(b) => {
+            Some(String::from_utf8_lossy(&b[..b.len().min(max)]))
+        }
+        _ => None,
+    }
 }
 
 fn attachment(part: &MessagePart<'_>, content_type: String, size: usize) -> Attachment {

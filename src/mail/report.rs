@@ -217,13 +217,7 @@ pub fn logo_sized(width: u32, height: u32) -> bool {
 }
 
 fn first_line_matching(text: &str, re: &Regex) -> Option<String> {
-    let m = re.find(text)?;
-    let start = text[..m.start()].rfind('\n').map_or(0, |i| i + 1);
-    let end = text[m.end()..]
-        .find('\n')
-        .map_or(text.len(), |i| m.end() + i);
-    let line = text[start..end].trim();
-    Some(clip(line, 200))
+    super::line_of_first_match(text, re).map(|line| clip(line, 200))
 }
 
 fn clip(s: &str, max: usize) -> String {

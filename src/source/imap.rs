@@ -39,7 +39,6 @@ use tokio_rustls::rustls::ClientConfig;
 use tokio_rustls::rustls::pki_types::ServerName;
 use tokio_util::sync::CancellationToken;
 
-use super::TRUNCATED_HEADER;
 use crate::config::{self, Config, SourceLimits, Tls};
 use crate::health::{Health, Worker, beating};
 use crate::store::{Incoming, Store};
@@ -499,9 +498,7 @@ impl Imap {
                     b.to_vec()
                 } else {
                     let Some(h) = f.header() else { continue };
-                    let mut raw = format!("{TRUNCATED_HEADER}: {}\r\n", size_of[&uid]).into_bytes();
-                    raw.extend_from_slice(h);
-                    raw
+                    super::truncated(h, size_of[&uid])
                 };
                 out.push((
                     uid,

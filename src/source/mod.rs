@@ -15,6 +15,22 @@ pub mod maildir;
 /// sender wrote.
 pub const TRUNCATED_HEADER: &str = "X-Supportd-Truncated";
 
+/// A message over the size limit as the sources store it: the
+/// [`TRUNCATED_HEADER`] marker with its full `size`, then its header block
+/// only (at most 256 KB; the first 64 KB when no blank line ends it).
+pub fn truncated(raw: &[u8], size: u64) -> Vec<u8> {
+    let end = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .map(|i| i + 4)
+        .or_else(|| raw.windows(2).position(|w| w == b"\n\n").map(|i| i + 2))
+        .unwrap_or(raw.len().min(64 * 1024))
+        .min(256 * 1024);
+    let mut out = format!("{TRUNCATED_HEADER}: {size}\r\n").into_bytes();
+    out.extend_from_slice(&raw[..end]);
+    out
+}
+
 /// The size a message had at its source: the [`TRUNCATED_HEADER`] value if
 /// the source truncated it, else its length.
 pub fn original_size(raw: &[u8]) -> u64 {

@@ -343,10 +343,7 @@ impl Store {
                 } else {
                     // Nothing but trace headers (or nothing at all): the
                     // hash says nothing, so this input is its own message.
-                    getrandom::fill(&mut ident.content_hash).map_err(|e| Error::Query {
-                        what: "draw a unique identity",
-                        source: rusqlite::Error::ToSqlConversionFailure(Box::new(e)),
-                    })?;
+                    random_bytes(&mut ident.content_hash, "draw a unique identity")?;
                 }
                 insert
                     .execute(params![
@@ -387,10 +384,7 @@ impl Store {
             return Ok(key);
         }
         let mut key = vec![0u8; TOKEN_KEY_BYTES];
-        getrandom::fill(&mut key).map_err(|e| Error::Query {
-            what: "generate the token key",
-            source: rusqlite::Error::ToSqlConversionFailure(Box::new(e)),
-        })?;
+        random_bytes(&mut key, "generate the token key")?;
         // Two processes may race on first start: the first key wins.
         self.conn
             .execute(
@@ -774,43 +768,60 @@ pub struct QueuedMail<'a> {
     pub held: bool,
 }
 
-/// The recipients of an automatic mail that reported our mail (feedback
-/// reports) and get no more automatic mail.
-fn suppressed_among(conn: &Connection, to: &[String]) -> Result<Vec<String>> {
+/// The recipients an automatic mail keeps once those who reported our mail
+/// (feedback reports) are left out, and the error that fails it when
+/// nobody is left (the row then keeps its recipients, for the record).
+fn without_suppressed<'m>(
+    conn: &Connection,
+    mail: &'m crate::outbox::Mail,
+) -> Result<(std::borrow::Cow<'m, [String]>, Option<String>)> {
+    use std::borrow::Cow;
+    if !mail.automatic {
+        return Ok((Cow::Borrowed(&mail.to), None));
+    }
     let mut st = conn
         .prepare_cached("SELECT 1 FROM suppressed WHERE address = ?1")
         .map_err(query("look up suppressed recipients"))?;
-    let mut out = Vec::new();
-    for a in to {
+    let mut suppressed = Vec::new();
+    for a in &mail.to {
         if st
             .exists([a.to_lowercase()])
             .map_err(query("look up suppressed recipients"))?
         {
-            out.push(a.clone());
+            suppressed.push(a.as_str());
         }
     }
-    Ok(out)
+    if suppressed.is_empty() {
+        return Ok((Cow::Borrowed(&mail.to), None));
+    }
+    if suppressed.len() == mail.to.len() {
+        let error = format!(
+            "not sent: {} reported our mail as spam or abuse (a feedback report); automatic mail to them is suppressed",
+            suppressed.join(", ")
+        );
+        return Ok((Cow::Borrowed(&mail.to), Some(error)));
+    }
+    let kept = mail
+        .to
+        .iter()
+        .filter(|a| !suppressed.contains(&a.as_str()))
+        .cloned()
+        .collect();
+    Ok((Cow::Owned(kept), None))
+}
+
+/// Fills `buf` from the OS's random source; `what` names the purpose in
+/// the error.
+fn random_bytes(buf: &mut [u8], what: &'static str) -> Result<()> {
+    getrandom::fill(buf).map_err(|e| Error::Query {
+        what,
+        source: rusqlite::Error::ToSqlConversionFailure(Box::new(e)),
+    })
 }
 
 fn insert_mail(conn: &Connection, q: &QueuedMail<'_>, now: DateTime<Utc>) -> Result<Option<i64>> {
-    let mut filtered;
-    let mut mail = q.mail;
-    let mut suppressed_error = None;
-    if mail.automatic {
-        let suppressed = suppressed_among(conn, &mail.to)?;
-        if !suppressed.is_empty() {
-            filtered = mail.clone();
-            filtered.to.retain(|a| !suppressed.contains(a));
-            if filtered.to.is_empty() {
-                filtered.to = mail.to.clone();
-                suppressed_error = Some(format!(
-                    "not sent: {} reported our mail as spam or abuse (a feedback report); automatic mail to them is suppressed",
-                    suppressed.join(", ")
-                ));
-            }
-            mail = &filtered;
-        }
-    }
+    let mail = q.mail;
+    let (to, suppressed_error) = without_suppressed(conn, mail)?;
     let (local, domain) = q
         .support_address
         .rsplit_once('@')
@@ -818,14 +829,14 @@ fn insert_mail(conn: &Connection, q: &QueuedMail<'_>, now: DateTime<Utc>) -> Res
     let inserted = conn
         .execute(
             "INSERT OR IGNORE INTO outbox (key, ticket, template, automatic, envelope_from, recipients, message_id, \
-             headers, body, attach_message, state, next_attempt_at, created_at) \
-             VALUES (?1, ?2, ?3, ?4, '', ?5, '', ?6, ?7, ?8, ?9, ?10, ?10)",
+             headers, body, attach_message, state, last_error, next_attempt_at, created_at) \
+             VALUES (?1, ?2, ?3, ?4, '', ?5, '', ?6, ?7, ?8, ?9, ?10, ?11, ?11)",
             params![
                 mail.key,
                 q.ticket.map(|t| t as i64),
                 mail.template,
                 mail.automatic,
-                serde_json::to_string(&mail.to).unwrap_or_default(),
+                serde_json::to_string(&*to).unwrap_or_default(),
                 serde_json::to_string(&mail.headers).unwrap_or_default(),
                 mail.body,
                 mail.attach_message,
@@ -834,6 +845,7 @@ fn insert_mail(conn: &Connection, q: &QueuedMail<'_>, now: DateTime<Utc>) -> Res
                     (None, true) => "held",
                     (None, false) => "pending",
                 },
+                suppressed_error,
                 ts(now),
             ],
         )
@@ -842,15 +854,8 @@ fn insert_mail(conn: &Connection, q: &QueuedMail<'_>, now: DateTime<Utc>) -> Res
         return Ok(None);
     }
     let id = conn.last_insert_rowid();
-    if let Some(e) = &suppressed_error {
-        conn.execute(
-            "UPDATE outbox SET last_error = ?2 WHERE id = ?1",
-            params![id, e],
-        )
-        .map_err(query("queue a mail"))?;
-    }
     if mail.automatic {
-        for to in &mail.to {
+        for to in to.iter() {
             let domain = to.rsplit_once('@').map_or("", |(_, d)| d);
             conn.prepare_cached("INSERT INTO outbox_automatic (outbox, address, domain, created_at) VALUES (?1, ?2, ?3, ?4)").and_then(|mut st| st.execute(params![id, to, domain, ts(now)]))
             .map_err(query("queue a mail"))?;
