@@ -100,7 +100,7 @@ fn main() {
         let a = mail::analyze(&raw, received, &settings, &seen);
         let truth = m["kind"].as_str().unwrap();
         kind.add(a.kind.as_str() == truth);
-        language.add(a.language == "en");
+        language.add(a.language == supportd::lang::Lang::En);
         // What the store would do: remember the message under its ticket.
         let ticket = match (a.kind, &a.ticket_ref) {
             (Kind::Reply, Some(r)) => r.rsplit('-').next().unwrap().parse().unwrap(),

@@ -20,7 +20,9 @@ use supportd::cli::Runtime;
 use supportd::config::Config;
 use supportd::lang::Lang;
 use supportd::sla::Severity;
-use supportd::store::{Change, Store, TimerChange};
+use supportd::store::{Change, Store};
+use supportd::ticket::schedule::{Step, TimerChange};
+use supportd::ticket::{Event, Record};
 use supportd::ticket::{State, Ticket};
 
 const TICKETS: u64 = 100_000;
@@ -80,22 +82,22 @@ fn populate(store: &mut Store, due: DateTime<Utc>) {
                 t.owner = Some("anna@smartstock.cloud".into());
                 t.accepted_at = Some(received + Duration::hours(1));
                 t.silence_since = Some(due - Duration::days(14));
-                timers.set.push(("followup-1".into(), due));
+                timers.set.push((Step::FollowUp(1), due));
             } else {
                 // New tickets received later: their timers are ahead.
                 t.received_at = due + Duration::hours(1);
                 t.deadline_at = due + Duration::days(5);
                 timers.set = vec![
-                    ("reminder-1".into(), due + Duration::days(2)),
-                    ("reminder-2".into(), due + Duration::days(3)),
-                    ("breach".into(), t.deadline_at),
+                    (Step::Reminder(1), due + Duration::days(2)),
+                    (Step::Reminder(2), due + Duration::days(3)),
+                    (Step::Breach, t.deadline_at),
                 ];
             }
             store
                 .commit_change(
                     &Change {
                         ticket: Some((&t, true)),
-                        events: &[("supportd".into(), "opened", None)],
+                        events: &[Record::ours(Event::Opened, None)],
                         at: t.received_at,
                         message: None,
                         mails: &[],

@@ -33,7 +33,8 @@ use crate::cli::Runtime;
 use crate::config::Source;
 use crate::health::{Health, Worker, beating};
 use crate::ingest;
-use crate::outbox::send::{self, PassSummary, Transport};
+use crate::outbox::Transport;
+use crate::outbox::send::{self, PassSummary};
 use crate::source::{imap::Imap, maildir};
 use crate::store::Store;
 

@@ -471,16 +471,7 @@ impl Support {
     }
 }
 
-/// How a consultant's command is authenticated.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ConsultantAuth {
-    /// The HMAC token our notification carried.
-    Token,
-    /// DKIM/DMARC pass from a trusted `Authentication-Results`.
-    Dkim,
-    /// Either of the two.
-    Either,
-}
+pub use crate::mail::ConsultantAuth;
 
 /// Consultants and how they are recognised.
 #[derive(Debug, Clone)]
@@ -723,6 +714,24 @@ impl Default for Config {
 }
 
 impl Config {
+    /// What the message analysis needs to know of this config (the token
+    /// key comes from the store or a credential).
+    pub fn analysis_settings(&self, token_key: Option<Vec<u8>>) -> crate::mail::Settings {
+        let mut s = crate::mail::Settings::new(
+            &self.support.address,
+            &self.support.ticket_prefix,
+            &self.consultants.addresses,
+        );
+        s.form_senders = self.support.form_senders.clone();
+        s.auth = self.consultants.auth;
+        s.trusted_authserv_ids = self.consultants.trusted_authserv_ids.clone();
+        s.token_key = token_key;
+        s.zone = self.calendar.timezone().clone();
+        s.default_language = self.support.default_language;
+        s.severity_rules = self.severity_rules.clone();
+        s
+    }
+
     /// Reads and validates the file at `path`; relative paths in it are
     /// resolved against its folder.
     pub fn load(path: &Path) -> Result<Config, Error> {

@@ -44,6 +44,7 @@ pub mod lang;
 pub mod mail;
 pub mod metrics;
 pub mod outbox;
+pub mod runtime;
 pub mod scheduler;
 pub mod sla;
 pub mod source;

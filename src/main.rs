@@ -569,7 +569,7 @@ fn run(args: Args) -> Result<ExitCode, Failure> {
         } => {
             let cfg = Config::locate(args.config.as_deref())?;
             let mut settings = match &cfg {
-                Some(cfg) => supportd::mail::Settings::from_config(cfg, None),
+                Some(cfg) => cfg.analysis_settings(None),
                 None => supportd::mail::Settings::new("support@smartstock.cloud", "SS", &[]),
             };
             if let Some(a) = support_address {

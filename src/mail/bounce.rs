@@ -266,7 +266,7 @@ pub fn text_recipients(text: &str, exclude: &dyn Fn(&str) -> bool) -> Vec<String
     let mut out = Vec::new();
     let keep = |a: &str| {
         let a = a.trim_end_matches('.').to_lowercase();
-        (!exclude(&a) && !super::classify::is_daemon(&a)).then_some(a)
+        (!exclude(&a) && !is_daemon(&a)).then_some(a)
     };
     push_unique(
         &mut out,
@@ -396,6 +396,22 @@ pub fn feedback_info(p: &Parsed, markers: &Markers) -> FeedbackInfo {
         recipients,
         message_id: bounced_id(p, markers),
     }
+}
+
+pub(crate) fn local_part(address: &str) -> &str {
+    address.rsplit_once('@').map_or(address, |(l, _)| l)
+}
+
+/// MAILER-DAEMON and its kin, and Exchange's system mailbox
+/// (`MicrosoftExchange329e71ec88ae4615bbc36ab6ce41109e@`).
+pub(crate) fn is_daemon(address: &str) -> bool {
+    let l = local_part(address).to_ascii_lowercase();
+    matches!(
+        l.as_str(),
+        "mailer-daemon" | "mail-daemon" | "mailerdaemon" | "mailer_daemon" | "mdaemon"
+    ) || l
+        .strip_prefix("microsoftexchange")
+        .is_some_and(|rest| rest.len() >= 16 && rest.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 
 #[cfg(test)]

@@ -33,6 +33,7 @@ use std::sync::LazyLock;
 use regex::Regex;
 
 pub use super::bounce::{BounceInfo, FeedbackInfo, Outcome};
+use super::bounce::{is_daemon, local_part};
 use super::parse::Parsed;
 use super::token::Markers;
 
@@ -230,22 +231,6 @@ static BOUNCE_SUBJECT: LazyLock<Regex> = LazyLock::new(|| {
         r"onbestelbaar|non recapitabile|no se puede entregar)"
     ))
 });
-
-fn local_part(address: &str) -> &str {
-    address.rsplit_once('@').map_or(address, |(l, _)| l)
-}
-
-/// MAILER-DAEMON and its kin, and Exchange's system mailbox
-/// (`MicrosoftExchange329e71ec88ae4615bbc36ab6ce41109e@`).
-pub(crate) fn is_daemon(address: &str) -> bool {
-    let l = local_part(address).to_ascii_lowercase();
-    matches!(
-        l.as_str(),
-        "mailer-daemon" | "mail-daemon" | "mailerdaemon" | "mailer_daemon" | "mdaemon"
-    ) || l
-        .strip_prefix("microsoftexchange")
-        .is_some_and(|rest| rest.len() >= 16 && rest.bytes().all(|b| b.is_ascii_hexdigit()))
-}
 
 fn is_postmaster(address: &str) -> bool {
     local_part(address).eq_ignore_ascii_case("postmaster")

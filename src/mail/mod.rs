@@ -19,6 +19,7 @@ pub mod classify;
 pub mod identity;
 pub mod language;
 pub mod occurrence;
+pub mod oversize;
 pub mod parse;
 pub mod report;
 pub mod severity;
@@ -31,12 +32,11 @@ use chrono::{DateTime, Utc};
 use regex::Regex;
 use serde::Serialize;
 
-use crate::config::{Config, ConsultantAuth};
 use crate::lang::Lang;
 use crate::sla::{Severity, Zone};
 use classify::{Kind, Who};
 use severity::SeverityRules;
-use thread::{Lookup, Signal};
+use thread::Lookup;
 use token::Markers;
 
 /// The whole line (trimmed) that holds the first match of `re` in `text`.
@@ -116,23 +116,19 @@ impl Settings {
             severity_rules: SeverityRules::default(),
         }
     }
+}
 
-    /// Settings from a validated config (the token key comes from the store).
-    pub fn from_config(cfg: &Config, token_key: Option<Vec<u8>>) -> Settings {
-        let mut s = Settings::new(
-            &cfg.support.address,
-            &cfg.support.ticket_prefix,
-            &cfg.consultants.addresses,
-        );
-        s.form_senders = cfg.support.form_senders.clone();
-        s.auth = cfg.consultants.auth;
-        s.trusted_authserv_ids = cfg.consultants.trusted_authserv_ids.clone();
-        s.token_key = token_key;
-        s.zone = cfg.calendar.timezone().clone();
-        s.default_language = cfg.support.default_language;
-        s.severity_rules = cfg.severity_rules.clone();
-        s
-    }
+/// The consultant sender check (design.md "Inbound mail", step 2):
+/// `[consultants] auth`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ConsultantAuth {
+    /// The HMAC token our notification carried (default).
+    #[default]
+    Token,
+    /// DKIM or DMARC pass from a trusted `Authentication-Results`.
+    Dkim,
+    /// Either of the two.
+    Either,
 }
 
 /// A person, as JSON.
@@ -155,10 +151,13 @@ pub struct Analysis {
     pub kind: Kind,
     /// The classification rule that decided the kind.
     pub rule: &'static str,
-    /// The ticket it refers to, e.g. `SS-1042`.
+    /// The ticket it refers to, e.g. `SS-1042` (JSON only; see `ticket`).
     pub ticket_ref: Option<String>,
+    /// The number of the ticket it refers to.
+    #[serde(skip)]
+    pub ticket: Option<u64>,
     /// How it was tied to the ticket.
-    pub thread_signal: Option<Signal>,
+    pub thread_signal: Option<thread::Signal>,
     /// For bounces: the Message-ID of the mail that bounced.
     pub bounced_message_id: Option<String>,
     /// For bounces: our outbox row named by the bounce envelope.
@@ -184,9 +183,9 @@ pub struct Analysis {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reported_message_id: Option<String>,
     /// `pl` or `en`.
-    pub language: &'static str,
+    pub language: Lang,
     /// Suggested severity 1–5.
-    pub severity: u8,
+    pub severity: Severity,
     /// `explicit`, `rule` or `default`.
     pub severity_source: severity::Source,
     /// When the problem happened, RFC 3339 UTC.
@@ -220,6 +219,10 @@ pub struct Analysis {
     pub quote_removed: bool,
     /// The text: trimmed of quotes, signature and (for consultants) tags.
     pub text: String,
+    /// What threading read (to resolve the thread again against a store
+    /// that has moved on).
+    #[serde(skip)]
+    pub thread_keys: thread::Keys,
 }
 
 /// Analyses one raw message received at `received_at`.
@@ -240,7 +243,20 @@ pub fn analyze_parsed(
     settings: &Settings,
     lookup: &dyn Lookup,
 ) -> Analysis {
-    let thread = thread::thread(&p, &settings.markers, lookup);
+    let keys = thread::keys(&p, &settings.markers);
+    let thread = thread::resolve(&keys, lookup);
+    analyze_threaded(p, keys, thread, received_at, settings)
+}
+
+/// [`analyze_parsed`] with the thread already resolved from its keys
+/// (the ingest pipeline resolves it against its own view of the store).
+pub fn analyze_threaded(
+    p: parse::Parsed,
+    keys: thread::Keys,
+    thread: Option<thread::Thread>,
+    received_at: DateTime<Utc>,
+    settings: &Settings,
+) -> Analysis {
     let who = Who {
         markers: &settings.markers,
         support_address: &settings.support_address,
@@ -320,6 +336,7 @@ pub fn analyze_parsed(
         kind: class.kind,
         rule: class.rule,
         ticket_ref,
+        ticket: thread.as_ref().map(|t| t.number),
         thread_signal: thread.map(|t| t.signal),
         bounced_message_id: class.bounce.as_ref().and_then(|b| b.message_id.clone()),
         bounced_outbox_id: class.bounce.as_ref().and_then(|b| b.outbox_id),
@@ -341,8 +358,8 @@ pub fn analyze_parsed(
             .as_ref()
             .map(|b| b.recipients.clone())
             .unwrap_or_default(),
-        language: language.as_str(),
-        severity: severity.number(),
+        language,
+        severity,
         severity_source,
         occurrence_time: occurrence.instant.map(crate::sla::format_utc),
         fields,
@@ -377,6 +394,7 @@ pub fn analyze_parsed(
             }),
         quote_removed,
         text,
+        thread_keys: keys,
     }
 }
 
@@ -450,9 +468,14 @@ fn authenticate(p: &parse::Parsed, settings: &Settings, ticket_ref: &str) -> Opt
     }
 }
 
-/// Severity as a type, for callers.
-pub fn severity_of(a: &Analysis) -> Severity {
-    Severity::from_number(a.severity).unwrap_or(Severity::Minor)
+/// The report fields the message gives, in the order of
+/// [`report::FIELDS`].
+pub fn present_fields(a: &Analysis) -> Vec<&'static str> {
+    report::FIELDS
+        .iter()
+        .copied()
+        .filter(|f| a.fields.get(f).is_some_and(|x| x.present))
+        .collect()
 }
 
 #[cfg(test)]

@@ -6,13 +6,80 @@
 //! An unknown tag, a bad argument or two state-changing tags in one mail is
 //! an error; the caller applies nothing from a mail with errors. Pure.
 
-/// A valid command.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct Command {
-    /// Lower-case name without `#`, e.g. `accept`.
-    pub name: &'static str,
-    /// The argument, e.g. `2` for `#severity 2`.
-    pub arg: Option<String>,
+use crate::sla::Severity;
+
+/// A valid consultant command (design.md "Consultant tags"). The lifecycle
+/// matches on it exhaustively; its name and argument are strings only in
+/// JSON (`{"name": "severity", "arg": "2"}`) and in mail.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Command {
+    /// `#accept`: confirms acceptance; the sender becomes the owner.
+    Accept,
+    /// `#severity N`: a new severity, the deadline recomputed from receipt.
+    Severity(Severity),
+    /// `#waiting`: waiting for the customer.
+    Waiting,
+    /// `#needinfo`: asks the customer to supplement the report (clause 4).
+    NeedInfo,
+    /// `#resolved`: a solution is proposed.
+    Resolved,
+    /// `#close`: closed with the customer's agreement.
+    Close,
+    /// `#reopen`: back to work.
+    Reopen,
+    /// `#note`: internal, never sent to the customer.
+    Note,
+    /// `#spam`: closed silently.
+    Spam,
+}
+
+impl Command {
+    /// The tag's name without `#`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Command::Accept => "accept",
+            Command::Severity(_) => "severity",
+            Command::Waiting => "waiting",
+            Command::NeedInfo => "needinfo",
+            Command::Resolved => "resolved",
+            Command::Close => "close",
+            Command::Reopen => "reopen",
+            Command::Note => "note",
+            Command::Spam => "spam",
+        }
+    }
+
+    /// The argument as written, e.g. `2` for `#severity 2`.
+    pub fn arg(self) -> Option<String> {
+        match self {
+            Command::Severity(s) => Some(s.number().to_string()),
+            _ => None,
+        }
+    }
+
+    /// Whether it changes the ticket's state (two in one mail is an error).
+    pub fn changes_state(self) -> bool {
+        !matches!(self, Command::Severity(_) | Command::Note)
+    }
+}
+
+impl std::fmt::Display for Command {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.arg() {
+            Some(a) => write!(f, "#{} {a}", self.name()),
+            None => write!(f, "#{}", self.name()),
+        }
+    }
+}
+
+impl serde::Serialize for Command {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let mut st = s.serialize_struct("Command", 2)?;
+        st.serialize_field("name", self.name())?;
+        st.serialize_field("arg", &self.arg())?;
+        st.end()
+    }
 }
 
 /// Why a tag line is invalid.
@@ -94,29 +161,32 @@ impl TagError {
     }
 }
 
-/// Tags, their argument rule, and whether they change the ticket's state.
-const TAGS: &[(&str, Arg, bool)] = &[
-    ("accept", Arg::None, true),
-    ("severity", Arg::Severity, false),
-    ("waiting", Arg::None, true),
-    ("needinfo", Arg::None, true),
-    ("resolved", Arg::None, true),
-    ("close", Arg::None, true),
-    ("reopen", Arg::None, true),
-    ("note", Arg::None, false),
-    ("spam", Arg::None, true),
+/// Tags and their argument rule.
+const TAGS: &[(&str, Arg)] = &[
+    ("accept", Arg::None(Command::Accept)),
+    ("severity", Arg::Severity),
+    ("waiting", Arg::None(Command::Waiting)),
+    ("needinfo", Arg::None(Command::NeedInfo)),
+    ("resolved", Arg::None(Command::Resolved)),
+    ("close", Arg::None(Command::Close)),
+    ("reopen", Arg::None(Command::Reopen)),
+    ("note", Arg::None(Command::Note)),
+    ("spam", Arg::None(Command::Spam)),
 ];
 
+/// What a tag takes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Arg {
-    None,
+    /// Nothing: the tag is this command.
+    None(Command),
+    /// A severity 1-5.
     Severity,
 }
 
 /// The valid tags, for error replies.
 pub fn valid_tags() -> String {
     TAGS.iter()
-        .map(|(n, a, _)| {
+        .map(|(n, a)| {
             if *a == Arg::Severity {
                 format!("#{n} 1-5")
             } else {
@@ -157,25 +227,29 @@ pub fn parse_tags(text: &str) -> Tags {
         let name = words.next().unwrap_or("").to_ascii_lowercase();
         let args: Vec<&str> = words.collect();
         let error = |problem: Problem| TagError::new(i + 1, t, problem);
-        let Some((tag, rule, changes_state)) = TAGS.iter().find(|(n, _, _)| *n == name) else {
+        let Some((tag, rule)) = TAGS.iter().find(|(n, _)| *n == name) else {
             tags.errors.push(error(Problem::Unknown(name)));
             continue;
         };
-        let arg = match (rule, args.as_slice()) {
-            (Arg::None, []) => None,
-            (Arg::None, _) => {
+        let command = match (rule, args.as_slice()) {
+            (Arg::None(c), []) => *c,
+            (Arg::None(_), _) => {
                 tags.errors.push(error(Problem::UnexpectedArgument(tag)));
                 continue;
             }
-            (Arg::Severity, [n]) if matches!(*n, "1" | "2" | "3" | "4" | "5") => {
-                Some(n.to_string())
-            }
+            (Arg::Severity, [n]) => match n.parse::<u8>().ok().and_then(Severity::from_number) {
+                Some(s) if n.len() == 1 => Command::Severity(s),
+                _ => {
+                    tags.errors.push(error(Problem::BadSeverity));
+                    continue;
+                }
+            },
             (Arg::Severity, _) => {
                 tags.errors.push(error(Problem::BadSeverity));
                 continue;
             }
         };
-        if *changes_state {
+        if command.changes_state() {
             if let Some(first) = state_tag {
                 tags.errors
                     .push(error(Problem::TwoStateChanges(tag, first)));
@@ -183,7 +257,7 @@ pub fn parse_tags(text: &str) -> Tags {
             }
             state_tag = Some(tag);
         }
-        tags.commands.push(Command { name: tag, arg });
+        tags.commands.push(command);
     }
     tags.text = text
         .lines()
@@ -199,11 +273,8 @@ pub fn parse_tags(text: &str) -> Tags {
 mod tests {
     use super::*;
 
-    fn names(t: &Tags) -> Vec<(&str, Option<&str>)> {
-        t.commands
-            .iter()
-            .map(|c| (c.name, c.arg.as_deref()))
-            .collect()
+    fn names(t: &Tags) -> Vec<(&str, Option<String>)> {
+        t.commands.iter().map(|c| (c.name(), c.arg())).collect()
     }
 
     #[test]
@@ -244,7 +315,11 @@ mod tests {
         ];
         for (mail, commands, errors, text) in table {
             let t = parse_tags(mail);
-            assert_eq!(names(&t), *commands, "{mail:?}");
+            let want: Vec<(&str, Option<String>)> = commands
+                .iter()
+                .map(|(n, a)| (*n, a.map(str::to_string)))
+                .collect();
+            assert_eq!(names(&t), want, "{mail:?}");
             assert_eq!(t.errors.len(), *errors, "{mail:?}: {:?}", t.errors);
             assert_eq!(t.text, *text, "{mail:?}");
         }

@@ -55,47 +55,118 @@ pub struct Thread {
     pub signal: Signal,
 }
 
-/// Finds the ticket of a message: subject tag, then In-Reply-To, References
-/// (newest first), the reply address, then the footer token.
-pub fn thread(p: &Parsed, markers: &Markers, lookup: &dyn Lookup) -> Option<Thread> {
-    if let Some(number) = markers.subject_tag(&p.subject) {
+/// A Message-ID a message refers to: one of ours (its ticket is in it), or
+/// another to look up among what we stored and sent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IdKey {
+    /// Our Message-ID form: the ticket number.
+    Ours(u64),
+    /// Someone else's Message-ID.
+    Other(String),
+}
+
+/// Everything threading reads of a message, computed without look-ups
+/// (pure and cheap to keep), so that [`resolve`] can run again later
+/// against a store that has moved on.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Keys {
+    /// `[SS-N]` in the subject.
+    pub subject_tag: Option<u64>,
+    /// In-Reply-To ids, in order.
+    pub in_reply_to: Vec<IdKey>,
+    /// References ids, newest first.
+    pub references: Vec<IdKey>,
+    /// A `support+SS-N.<mac>@` recipient.
+    pub reply_address: Option<u64>,
+    /// Our footer token in the text.
+    pub footer: Option<u64>,
+}
+
+impl Keys {
+    /// Whether resolving these keys may ask the store.
+    pub fn needs_lookup(&self) -> bool {
+        self.subject_tag.is_none()
+            && self
+                .in_reply_to
+                .iter()
+                .chain(&self.references)
+                .any(|k| matches!(k, IdKey::Other(_)))
+    }
+}
+
+/// The threading keys of a message.
+pub fn keys(p: &Parsed, markers: &Markers) -> Keys {
+    let id = |id: &String| match markers.message_id(id) {
+        Some(m) => IdKey::Ours(m.number),
+        None => IdKey::Other(id.clone()),
+    };
+    let subject_tag = markers.subject_tag(&p.subject);
+    let found = |k: &[IdKey]| k.iter().any(|k| matches!(k, IdKey::Ours(_)));
+    let mut k = Keys {
+        subject_tag,
+        in_reply_to: p.in_reply_to.iter().map(id).collect(),
+        references: p.references.iter().rev().map(id).collect(),
+        reply_address: p
+            .to
+            .iter()
+            .chain(&p.cc)
+            .find_map(|a| markers.plus_address(&a.address))
+            .map(|m| m.number),
+        footer: None,
+    };
+    // The footer is read only when nothing before it can decide (a scan of
+    // the whole text).
+    if subject_tag.is_none()
+        && k.reply_address.is_none()
+        && !found(&k.in_reply_to)
+        && !found(&k.references)
+    {
+        k.footer = markers.footer(&p.text).map(|m| m.number);
+    }
+    k
+}
+
+/// Finds the ticket of a message from its keys: subject tag, then
+/// In-Reply-To, References (newest first), the reply address, then the
+/// footer token.
+pub fn resolve(k: &Keys, lookup: &dyn Lookup) -> Option<Thread> {
+    if let Some(number) = k.subject_tag {
         return Some(Thread {
             number,
             signal: Signal::SubjectTag,
         });
     }
-    let by_id = |id: &str| {
-        markers
-            .message_id(id)
-            .map(|m| m.number)
-            .or_else(|| lookup.ticket_of_message_id(id))
+    let by_id = |id: &IdKey| match id {
+        IdKey::Ours(n) => Some(*n),
+        IdKey::Other(id) => lookup.ticket_of_message_id(id),
     };
-    if let Some(number) = p.in_reply_to.iter().find_map(|id| by_id(id)) {
+    if let Some(number) = k.in_reply_to.iter().find_map(by_id) {
         return Some(Thread {
             number,
             signal: Signal::InReplyTo,
         });
     }
-    if let Some(number) = p.references.iter().rev().find_map(|id| by_id(id)) {
+    if let Some(number) = k.references.iter().find_map(by_id) {
         return Some(Thread {
             number,
             signal: Signal::References,
         });
     }
-    if let Some(m) =
-        p.to.iter()
-            .chain(&p.cc)
-            .find_map(|a| markers.plus_address(&a.address))
-    {
+    if let Some(number) = k.reply_address {
         return Some(Thread {
-            number: m.number,
+            number,
             signal: Signal::ReplyAddress,
         });
     }
-    markers.footer(&p.text).map(|m| Thread {
-        number: m.number,
+    k.footer.map(|number| Thread {
+        number,
         signal: Signal::FooterToken,
     })
+}
+
+/// Finds the ticket of a message ([`keys`], then [`resolve`]).
+pub fn thread(p: &Parsed, markers: &Markers, lookup: &dyn Lookup) -> Option<Thread> {
+    resolve(&keys(p, markers), lookup)
 }
 
 static PREFIX: LazyLock<Regex> = LazyLock::new(|| {

@@ -16,8 +16,8 @@ use lettre::message::{Attachment, Body, Mailbox, Mailboxes, MultiPart, SinglePar
 
 use mail_parser::MimeHeaders;
 
-use super::ATTACH_HEADER;
 use crate::store::Outgoing;
+use crate::ticket::compose::Attach;
 
 /// Why a row could not be turned into a mail (a permanent failure: the row
 /// is broken, retrying cannot help).
@@ -69,7 +69,7 @@ fn mailboxes(name: &str, value: &str) -> Result<Mailboxes, RenderError> {
 }
 
 /// The mail's bytes. `attached` is the raw stored message the row names in
-/// `attach_message` (if it still exists).
+/// `attach` (if it still exists).
 pub fn render(m: &Outgoing, attached: Option<&[u8]>) -> Result<Vec<u8>, RenderError> {
     let body = m.body.as_deref().ok_or(RenderError::Purged)?;
     let header = |name: &str| {
@@ -95,7 +95,7 @@ pub fn render(m: &Outgoing, attached: Option<&[u8]>) -> Result<Vec<u8>, RenderEr
     }
     for (k, v) in &m.headers {
         let lower = k.to_ascii_lowercase();
-        if STRUCTURAL.contains(&lower.as_str()) || k.eq_ignore_ascii_case(ATTACH_HEADER) {
+        if STRUCTURAL.contains(&lower.as_str()) {
             continue;
         }
         let name = HeaderName::new_from_ascii(k.clone())
@@ -122,19 +122,19 @@ pub fn render(m: &Outgoing, attached: Option<&[u8]>) -> Result<Vec<u8>, RenderEr
     b = b.envelope(envelope);
 
     let text = SinglePart::plain(body.to_string());
-    let message = match (m.attach_message, attached) {
-        (Some(_), Some(raw)) => {
+    let message = match (m.attach, attached) {
+        (Some(Attach::AttachmentsOf(_)), Some(raw)) => {
             let mut parts = MultiPart::mixed().singlepart(text);
-            let only_attachments = header(ATTACH_HEADER) == Some("attachments");
-            if only_attachments {
-                for part in attachments_of(raw) {
-                    parts = parts.singlepart(part);
-                }
-            } else {
-                parts = parts.singlepart(original(raw));
+            for part in attachments_of(raw) {
+                parts = parts.singlepart(part);
             }
             b.multipart(parts)
         }
+        (Some(Attach::Original(_)), Some(raw)) => b.multipart(
+            MultiPart::mixed()
+                .singlepart(text)
+                .singlepart(original(raw)),
+        ),
         _ => b.singlepart(text),
     }
     .map_err(|e| RenderError::Build(e.to_string()))?;
@@ -215,7 +215,7 @@ mod tests {
             message_id: "SS-7.42.abcdef@smartstock.test".into(),
             headers,
             body: Some("Dzień dobry,\nprzyjęliśmy zgłoszenie.\n[SS-7:abcdef]\n".into()),
-            attach_message: None,
+            attach: None,
             attempts: 0,
             created_at: at,
             retry_from: at,
@@ -260,8 +260,8 @@ mod tests {
     #[test]
     fn internal_header_is_never_sent() {
         let mut o = outgoing();
-        o.headers.insert(ATTACH_HEADER.into(), "attachments".into());
-        let bytes = render(&o, None).unwrap();
+        o.attach = Some(Attach::AttachmentsOf(1));
+        let bytes = render(&o, Some(b"From: a@b.test\r\n\r\nx\r\n")).unwrap();
         assert!(
             !String::from_utf8_lossy(&bytes)
                 .to_ascii_lowercase()
@@ -273,7 +273,7 @@ mod tests {
     fn original_attached_as_message_rfc822() {
         let original_mail = b"From: jan@acme.test\r\nSubject: help\r\nMessage-ID: <abc@acme.test>\r\n\r\nIt broke.\r\n";
         let mut o = outgoing();
-        o.attach_message = Some(1);
+        o.attach = Some(Attach::Original(1));
         let bytes = render(&o, Some(original_mail)).unwrap();
         let m = parse(&bytes);
         let att = m.attachment(0).expect("one attachment");
@@ -288,8 +288,7 @@ mod tests {
 Content-Type: multipart/mixed; boundary=\"b\"\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\n#accept\r\nSee the log.\r\n\
 --b\r\nContent-Type: text/plain; name=\"log.txt\"\r\nContent-Disposition: attachment; filename=\"log.txt\"\r\n\r\nline 1\r\n--b--\r\n";
         let mut o = outgoing();
-        o.attach_message = Some(1);
-        o.headers.insert(ATTACH_HEADER.into(), "attachments".into());
+        o.attach = Some(Attach::AttachmentsOf(1));
         let bytes = render(&o, Some(consultant_mail)).unwrap();
         let m = parse(&bytes);
         assert_eq!(m.attachment_count(), 1);

@@ -24,8 +24,6 @@ use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 use tokio_rustls::rustls::pki_types::ServerName;
 
-use super::send::SetupError;
-
 /// Why a send failed.
 #[derive(Debug, thiserror::Error)]
 pub enum SendError {
@@ -44,6 +42,26 @@ impl SendError {
         matches!(self, SendError::Smtp(e) if e.is_permanent())
     }
 }
+
+/// Why the SMTP client could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum SmtpSetupError {
+    /// The CA file is unreadable or not PEM.
+    #[error("transport.ca-file {path}: {reason}")]
+    Ca {
+        /// The file.
+        path: std::path::PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The password could not be read.
+    #[error(transparent)]
+    Secret(#[from] config::Error),
+    /// TLS parameters were refused.
+    #[error("transport TLS settings: {0}")]
+    Tls(String),
+}
+
 use crate::config::{self, Tls};
 
 /// How long an idle connection is kept (servers drop them after a few
@@ -105,20 +123,21 @@ impl AsyncTokioStream for TlsTcp {
     }
 }
 
-fn lettre_tls(server: &config::Server) -> Result<TlsParameters, SetupError> {
+fn lettre_tls(server: &config::Server) -> Result<TlsParameters, SmtpSetupError> {
     let mut b = TlsParameters::builder(server.host.clone());
     if let Some(path) = &server.ca_file {
-        let pem = std::fs::read(path).map_err(|e| SetupError::Ca {
+        let pem = std::fs::read(path).map_err(|e| SmtpSetupError::Ca {
             path: path.clone(),
             reason: e.to_string(),
         })?;
-        let cert = Certificate::from_pem(&pem).map_err(|e| SetupError::Ca {
+        let cert = Certificate::from_pem(&pem).map_err(|e| SmtpSetupError::Ca {
             path: path.clone(),
             reason: e.to_string(),
         })?;
         b = b.add_root_certificate(cert);
     }
-    b.build_rustls().map_err(|e| SetupError::Tls(e.to_string()))
+    b.build_rustls()
+        .map_err(|e| SmtpSetupError::Tls(e.to_string()))
 }
 
 impl SmtpClient {
@@ -127,7 +146,7 @@ impl SmtpClient {
         server: &config::Server,
         timeout: Duration,
         concurrency: usize,
-    ) -> Result<SmtpClient, SetupError> {
+    ) -> Result<SmtpClient, SmtpSetupError> {
         let credentials = match (&server.user, &server.password) {
             (Some(user), Some(password)) => Some(Credentials::new(
                 user.clone(),
@@ -139,7 +158,7 @@ impl SmtpClient {
             Tls::Starttls => (Some(lettre_tls(server)?), None),
             Tls::Implicit => {
                 let cfg = crate::tls::client_config(server.ca_file.as_deref(), "transport.ca-file")
-                    .map_err(|e| SetupError::Tls(format!("{e:#}")))?;
+                    .map_err(|e| SmtpSetupError::Tls(format!("{e:#}")))?;
                 (None, Some(TlsConnector::from(cfg)))
             }
             Tls::None => (None, None),

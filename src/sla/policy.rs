@@ -37,6 +37,13 @@ pub enum Severity {
     Suggestion = 5,
 }
 
+impl serde::Serialize for Severity {
+    /// The contract's number, 1-5.
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_u8(self.number())
+    }
+}
+
 impl Severity {
     /// All severities, 1 to 5.
     pub const ALL: [Severity; 5] = [

@@ -22,7 +22,12 @@ use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 
 use crate::mail::identity;
+use crate::ticket::compose::{Attach, Mail};
+use crate::ticket::decide::Decision;
+use crate::ticket::schedule::{Step, TimerChange};
+use crate::ticket::{Record, Ticket};
 
+pub mod analysis;
 mod maintenance;
 mod metrics;
 mod outbox;
@@ -141,6 +146,21 @@ pub struct Incoming {
     /// The raw bytes.
     pub raw: Vec<u8>,
     /// When our mail server received it (design.md "received").
+    pub received_at: DateTime<Utc>,
+}
+
+/// A ticket's due timers, and the codes of due timers this version does
+/// not know.
+pub type DueTimers = (Vec<(Step, DateTime<Utc>)>, Vec<String>);
+
+/// A stored message waiting for step 2.
+#[derive(Debug, Clone)]
+pub struct PendingMessage {
+    /// Its row.
+    pub id: i64,
+    /// Its raw bytes (`None`: purged before it was applied).
+    pub raw: Option<Vec<u8>>,
+    /// When our server received it.
     pub received_at: DateTime<Utc>,
 }
 
@@ -469,51 +489,6 @@ impl Store {
         Ok(row.map(|(id, t)| (id, t.map(|t| t as u64))))
     }
 
-    /// A bounce names one of our mails by its envelope (outbox id) or its
-    /// Message-ID: a permanent failure marks that mail failed. Returns the
-    /// outbox row and its ticket when one of ours is named; anything else is
-    /// not ours to fail.
-    pub fn mark_bounced(
-        &mut self,
-        outbox_id: Option<u64>,
-        message_id: Option<&str>,
-        permanent: bool,
-        reason: &str,
-        recipients: &[String],
-        now: DateTime<Utc>,
-    ) -> Result<Option<(i64, Option<u64>)>> {
-        let Some((id, ticket)) = self.find_mail(outbox_id, message_id)? else {
-            return Ok(None);
-        };
-        if permanent {
-            let mut bounced: Vec<String> = self
-                .conn
-                .query_row("SELECT bounced_to FROM outbox WHERE id = ?1", [id], |r| {
-                    r.get::<_, Option<String>>(0)
-                })
-                .map_err(query("mark a mail bounced"))?
-                .and_then(|j| serde_json::from_str(&j).ok())
-                .unwrap_or_default();
-            for r in recipients {
-                if !bounced.contains(r) {
-                    bounced.push(r.clone());
-                }
-            }
-            self.conn
-                .execute(
-                    "UPDATE outbox SET state = 'failed', last_error = ?2, bounced_to = ?3 WHERE id = ?1",
-                    params![
-                        id,
-                        reason,
-                        (!bounced.is_empty()).then(|| serde_json::to_string(&bounced).unwrap_or_default())
-                    ],
-                )
-                .map_err(query("mark a mail bounced"))?;
-            outbox::wake_on_failed_followup(&self.conn, id, now)?;
-        }
-        Ok(Some((id, ticket)))
-    }
-
     /// Automatic mails queued to an address, and to its domain, since an
     /// instant (for the rate limits).
     pub fn automatic_mail_since(&self, address: &str, since: DateTime<Utc>) -> Result<(u32, u32)> {
@@ -533,6 +508,27 @@ impl Store {
                 domain,
             )?,
         ))
+    }
+
+    /// Automatic mail queued since `since` to each of `addresses` and to
+    /// their domains (for the rate limits).
+    pub fn recent_automatic<'a>(
+        &self,
+        addresses: impl IntoIterator<Item = &'a String>,
+        since: DateTime<Utc>,
+    ) -> Result<crate::ticket::limits::Recent> {
+        let mut recent = crate::ticket::limits::Recent::default();
+        for a in addresses {
+            if recent.by_address.contains_key(a) {
+                continue;
+            }
+            let (n, d) = self.automatic_mail_since(a, since)?;
+            recent.by_address.insert(a.clone(), n);
+            recent
+                .by_domain
+                .insert(crate::ticket::limits::domain_of(a).to_string(), d);
+        }
+        Ok(recent)
     }
 
     /// The earliest due instant of any timer (the scheduler sleeps until
@@ -566,17 +562,24 @@ impl Store {
         Ok(out)
     }
 
-    /// A ticket's timers due at `now`, earliest first.
+    /// A ticket's timers due at `now`, earliest first, and the codes of
+    /// due timers this version does not know.
     pub fn due_timers(
         &self,
         ticket: u64,
         now: DateTime<Utc>,
-    ) -> Result<Vec<(String, DateTime<Utc>)>> {
-        Ok(self
-            .timers(ticket)?
-            .into_iter()
-            .filter(|(_, at)| *at <= now)
-            .collect())
+    ) -> Result<DueTimers> {
+        let (mut known, mut unknown) = (Vec::new(), Vec::new());
+        for (code, at) in self.timers(ticket)? {
+            if at > now {
+                continue;
+            }
+            match Step::parse(&code) {
+                Some(step) => known.push((step, at)),
+                None => unknown.push(code),
+            }
+        }
+        Ok((known, unknown))
     }
 
     /// What became of an outgoing mail, by its key; `None` when there is
@@ -664,6 +667,41 @@ impl Store {
             .map_err(query("list pending messages"))?;
         rows.collect::<std::result::Result<_, _>>()
             .map_err(query("list pending messages"))
+    }
+
+    /// Messages stored by step 1 and not yet applied, after row `after`,
+    /// oldest first, with their raw bytes: at most `limit` of them, and no
+    /// more once `max_bytes` of raw bytes are read (at least one).
+    pub fn pending_after(
+        &self,
+        after: i64,
+        limit: usize,
+        max_bytes: usize,
+    ) -> Result<Vec<PendingMessage>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT m.id, m.received_at, r.raw FROM messages m LEFT JOIN message_raw r ON r.message = m.id \
+                 WHERE m.state = 'stored' AND m.id > ?1 ORDER BY m.id LIMIT ?2",
+            )
+            .map_err(query("list pending messages"))?;
+        let mut rows = stmt
+            .query(params![after, limit as i64])
+            .map_err(query("list pending messages"))?;
+        let (mut out, mut bytes) = (Vec::new(), 0usize);
+        while bytes < max_bytes {
+            let Some(r) = rows.next().map_err(query("list pending messages"))? else {
+                break;
+            };
+            let raw: Option<Vec<u8>> = r.get(2).map_err(query("read a message"))?;
+            bytes += raw.as_ref().map_or(0, Vec::len);
+            out.push(PendingMessage {
+                id: r.get(0).map_err(query("list pending messages"))?,
+                received_at: from_ts(r.get(1).map_err(query("list pending messages"))?),
+                raw,
+            });
+        }
+        Ok(out)
     }
 
     /// The raw bytes of a stored message (`None` once purged).
@@ -757,7 +795,7 @@ pub struct MailOutcome {
 #[derive(Debug, Clone)]
 pub struct QueuedMail<'a> {
     /// The composed mail.
-    pub mail: &'a crate::outbox::Mail,
+    pub mail: &'a Mail,
     /// Its ticket.
     pub ticket: Option<u64>,
     /// The support address (for the envelope and Message-ID domain).
@@ -773,7 +811,7 @@ pub struct QueuedMail<'a> {
 /// nobody is left (the row then keeps its recipients, for the record).
 fn without_suppressed<'m>(
     conn: &Connection,
-    mail: &'m crate::outbox::Mail,
+    mail: &'m Mail,
 ) -> Result<(std::borrow::Cow<'m, [String]>, Option<String>)> {
     use std::borrow::Cow;
     if !mail.automatic {
@@ -826,20 +864,28 @@ fn insert_mail(conn: &Connection, q: &QueuedMail<'_>, now: DateTime<Utc>) -> Res
         .support_address
         .rsplit_once('@')
         .unwrap_or((q.support_address, ""));
+    let mut headers = std::borrow::Cow::Borrowed(&mail.headers);
+    if let Some(Attach::AttachmentsOf(_)) = mail.attach {
+        headers
+            .to_mut()
+            .insert(ATTACH_HEADER.into(), "attachments".into());
+    }
     let inserted = conn
-        .execute(
+        .prepare_cached(
             "INSERT OR IGNORE INTO outbox (key, ticket, template, automatic, envelope_from, recipients, message_id, \
              headers, body, attach_message, state, last_error, next_attempt_at, created_at) \
              VALUES (?1, ?2, ?3, ?4, '', ?5, '', ?6, ?7, ?8, ?9, ?10, ?11, ?11)",
-            params![
+        )
+        .and_then(|mut st| {
+            st.execute(params![
                 mail.key,
                 q.ticket.map(|t| t as i64),
                 mail.template,
                 mail.automatic,
                 serde_json::to_string(&*to).unwrap_or_default(),
-                serde_json::to_string(&mail.headers).unwrap_or_default(),
+                serde_json::to_string(&*headers).unwrap_or_default(),
                 mail.body,
-                mail.attach_message,
+                mail.attach.map(Attach::message),
                 match (&suppressed_error, q.held) {
                     (Some(_), _) => "failed",
                     (None, true) => "held",
@@ -847,8 +893,8 @@ fn insert_mail(conn: &Connection, q: &QueuedMail<'_>, now: DateTime<Utc>) -> Res
                 },
                 suppressed_error,
                 ts(now),
-            ],
-        )
+            ])
+        })
         .map_err(query("queue a mail"))?;
     if inserted == 0 {
         return Ok(None);
@@ -923,52 +969,20 @@ pub struct OutboxRow {
     pub ticket: Option<u64>,
 }
 
-/// Everything step 2 writes for one message, in one transaction.
-#[derive(Debug, Clone)]
-pub struct Applied<'a> {
-    /// The message row.
-    pub message: i64,
-    /// Its kind code.
-    pub kind: &'a str,
-    /// The analysis as JSON.
-    pub analysis: &'a str,
-    /// The ticket after the change (new or updated); `None`: stored alone.
-    pub ticket: Option<(&'a crate::ticket::Ticket, bool)>,
-    /// Audit events: (actor, what, detail).
-    pub events: Vec<(String, &'static str, Option<String>)>,
-    /// When the events happened.
-    pub at: DateTime<Utc>,
-    /// Outgoing mails caused by the change.
-    pub mails: Vec<QueuedMail<'a>>,
-    /// The ticket's timers change: all cleared first when `clear`, then
-    /// these set (kind, due instant).
-    pub timers: TimerChange,
-    /// Addresses that get no more automatic mail, with the reason (a
-    /// feedback report named them).
-    pub suppress: Vec<(String, String)>,
-}
-
-/// How step 2 changes a ticket's timers.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct TimerChange {
-    /// Remove every timer of the ticket first.
-    pub clear: bool,
-    /// Remove the response clock's timers (reminders, breach) first.
-    pub clear_response: bool,
-    /// Remove these timers first.
-    pub remove: Vec<String>,
-    /// Set (or move) these timers.
-    pub set: Vec<(String, DateTime<Utc>)>,
-}
+/// Internal header (never sent) saying that only the attachments of
+/// `attach_message` go along (a consultant's relay); without it the whole
+/// message is attached. Kept in the headers so that rows queued by earlier
+/// versions read the same.
+pub const ATTACH_HEADER: &str = "X-Supportd-Attach";
 
 /// A change to one ticket, written together: the ticket (inserted when
 /// new), its participants, events, outgoing mails and timers.
 #[derive(Debug, Clone)]
 pub struct Change<'a> {
     /// The ticket after the change (new or updated); `None`: no ticket.
-    pub ticket: Option<(&'a crate::ticket::Ticket, bool)>,
-    /// Audit events: (actor, what, detail).
-    pub events: &'a [(String, &'static str, Option<String>)],
+    pub ticket: Option<(&'a Ticket, bool)>,
+    /// Audit events.
+    pub events: &'a [Record],
     /// When the events happened.
     pub at: DateTime<Utc>,
     /// The message that caused it, if any.
@@ -979,21 +993,59 @@ pub struct Change<'a> {
     pub timers: &'a TimerChange,
 }
 
-impl Applied<'_> {
-    fn change(&self) -> Change<'_> {
-        Change {
-            ticket: self.ticket,
-            events: &self.events,
-            at: self.at,
-            message: Some(self.message),
-            mails: &self.mails,
-            timers: &self.timers,
-        }
-    }
+/// What every queued mail's Message-ID and envelope need.
+#[derive(Debug, Clone, Copy)]
+pub struct Markers<'a> {
+    /// The support address (for the envelope and Message-ID domain).
+    pub support_address: &'a str,
+    /// Ticket prefix.
+    pub prefix: &'a str,
 }
 
 fn write_change(conn: &Connection, c: &Change<'_>, now: DateTime<Utc>) -> Result<()> {
+    write_ticket(conn, c, now)?;
     let ticket_id = c.ticket.map(|(t, _)| t.number as i64);
+    for e in c.events {
+        conn.prepare_cached("INSERT INTO events (ticket, at, actor, what, detail, message) VALUES (?1, ?2, ?3, ?4, ?5, ?6)")
+            .and_then(|mut st| st.execute(params![ticket_id, ts(c.at), e.actor, e.what.as_str(), e.detail, c.message]))
+            .map_err(query("record an event"))?;
+    }
+    for q in c.mails {
+        insert_mail(conn, q, now)?;
+    }
+    if let Some(t) = ticket_id {
+        if c.timers.clear {
+            conn.prepare_cached("DELETE FROM timers WHERE ticket = ?1")
+                .and_then(|mut st| st.execute([t]))
+                .map_err(query("clear timers"))?;
+        }
+        if c.timers.clear_response {
+            conn.prepare_cached(
+                    "DELETE FROM timers WHERE ticket = ?1 AND (kind = 'breach' OR kind LIKE 'reminder-%')",
+                )
+                .and_then(|mut st| st.execute([t]))
+                .map_err(query("clear the response timers"))?;
+        }
+        let removed = c.timers.remove.iter().map(|s| s.code());
+        for kind in removed.chain(c.timers.remove_unknown.iter().cloned()) {
+            conn.prepare_cached("DELETE FROM timers WHERE ticket = ?1 AND kind = ?2")
+                .and_then(|mut st| st.execute(params![t, kind]))
+                .map_err(query("remove a timer"))?;
+        }
+        for (step, due) in &c.timers.set {
+            conn.prepare_cached(
+                "INSERT INTO timers (ticket, kind, due_at) VALUES (?1, ?2, ?3) \
+                     ON CONFLICT (ticket, kind) DO UPDATE SET due_at = excluded.due_at",
+            )
+            .and_then(|mut st| st.execute(params![t, step.code(), ts(*due)]))
+            .map_err(query("set a timer"))?;
+        }
+    }
+    Ok(())
+}
+
+/// The ticket of a change (inserted when new) and its participants.
+fn write_ticket(conn: &Connection, c: &Change<'_>, now: DateTime<Utc>) -> Result<()> {
     if let Some((t, new)) = c.ticket {
         let fields = serde_json::to_string(&t.fields_found).unwrap_or_else(|_| "[]".into());
         let missing = t.missing_fields();
@@ -1033,40 +1085,57 @@ fn write_change(conn: &Connection, c: &Change<'_>, now: DateTime<Utc>) -> Result
             .map_err(query("add a participant"))?;
         }
     }
-    for (actor, what, detail) in c.events {
-        conn.prepare_cached("INSERT INTO events (ticket, at, actor, what, detail, message) VALUES (?1, ?2, ?3, ?4, ?5, ?6)").and_then(|mut st| st.execute(params![ticket_id, ts(c.at), actor, what, detail, c.message]))
-            .map_err(query("record an event"))?;
+    Ok(())
+}
+
+/// Records a delivery report's verdict: a permanent failure fails the mail
+/// and remembers the failed recipients; a failed follow-up wakes the
+/// scheduler.
+fn write_bounce(
+    conn: &Connection,
+    b: &crate::ticket::decide::BounceMark,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    if !b.permanent {
+        return Ok(());
     }
-    for q in c.mails {
-        insert_mail(conn, q, now)?;
-    }
-    if let Some(t) = ticket_id {
-        if c.timers.clear {
-            conn.prepare_cached("DELETE FROM timers WHERE ticket = ?1")
-                .and_then(|mut st| st.execute([t]))
-                .map_err(query("clear timers"))?;
-        }
-        if c.timers.clear_response {
-            conn.prepare_cached(
-                    "DELETE FROM timers WHERE ticket = ?1 AND (kind = 'breach' OR kind LIKE 'reminder-%')",
-                )
-                .and_then(|mut st| st.execute([t]))
-                .map_err(query("clear the response timers"))?;
-        }
-        for kind in &c.timers.remove {
-            conn.prepare_cached("DELETE FROM timers WHERE ticket = ?1 AND kind = ?2")
-                .and_then(|mut st| st.execute(params![t, kind]))
-                .map_err(query("remove a timer"))?;
-        }
-        for (kind, due) in &c.timers.set {
-            conn.prepare_cached(
-                "INSERT INTO timers (ticket, kind, due_at) VALUES (?1, ?2, ?3) \
-                     ON CONFLICT (ticket, kind) DO UPDATE SET due_at = excluded.due_at",
-            )
-            .and_then(|mut st| st.execute(params![t, kind, ts(*due)]))
-            .map_err(query("set a timer"))?;
+    let mut bounced: Vec<String> = conn
+        .prepare_cached("SELECT bounced_to FROM outbox WHERE id = ?1")
+        .and_then(|mut st| st.query_row([b.outbox], |r| r.get::<_, Option<String>>(0)))
+        .optional()
+        .map_err(query("mark a mail bounced"))?
+        .flatten()
+        .and_then(|j| serde_json::from_str(&j).ok())
+        .unwrap_or_default();
+    for r in &b.recipients {
+        if !bounced.contains(r) {
+            bounced.push(r.clone());
         }
     }
+    conn.prepare_cached(
+        "UPDATE outbox SET state = 'failed', last_error = ?2, bounced_to = ?3 WHERE id = ?1",
+    )
+    .and_then(|mut st| {
+        st.execute(params![
+            b.outbox,
+            b.reason,
+            (!bounced.is_empty()).then(|| serde_json::to_string(&bounced).unwrap_or_default())
+        ])
+    })
+    .map_err(query("mark a mail bounced"))?;
+    outbox::wake_on_failed_followup(conn, b.outbox, now)
+}
+
+/// Marks a message quarantined with its reason.
+fn quarantine_row(conn: &Connection, id: i64, reason: &str, now: DateTime<Utc>) -> Result<()> {
+    conn.prepare_cached("UPDATE messages SET state = 'quarantined', error = ?2 WHERE id = ?1")
+        .and_then(|mut st| st.execute(params![id, reason]))
+        .map_err(query("quarantine a message"))?;
+    conn.prepare_cached(
+        "INSERT OR REPLACE INTO quarantine (message, reason, at) VALUES (?1, ?2, ?3)",
+    )
+    .and_then(|mut st| st.execute(params![id, reason, ts(now)]))
+    .map_err(query("quarantine a message"))?;
     Ok(())
 }
 
@@ -1109,8 +1178,8 @@ impl Store {
     }
 
     /// A ticket with its participants.
-    pub fn ticket(&self, number: u64) -> Result<Option<crate::ticket::Ticket>> {
-        use crate::ticket::{State, Ticket};
+    pub fn ticket(&self, number: u64) -> Result<Option<Ticket>> {
+        use crate::ticket::State;
         let row = self
             .conn
             .query_row(
@@ -1172,31 +1241,69 @@ impl Store {
         }))
     }
 
-    /// Step 2: writes a message's decision in one transaction: the ticket
-    /// (inserted when `new`), its participants, the events, and the message
-    /// marked applied.
-    pub fn commit_applied(&mut self, a: &Applied<'_>, now: DateTime<Utc>) -> Result<()> {
-        // A savepoint: its own transaction when alone, nested in a batch.
+    /// Step 2: writes a message's decision in one savepoint (its own
+    /// transaction when alone, nested in a batch): the bounce it records,
+    /// the ticket (inserted when new), its participants, the events, mails,
+    /// timers and suppressions, and the message marked applied with its
+    /// analysis (or quarantined, when the decision says so).
+    pub fn commit_decision(
+        &mut self,
+        message: i64,
+        d: &Decision,
+        analysis: &str,
+        at: DateTime<Utc>,
+        m: Markers<'_>,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
         let tx = self
             .conn
             .savepoint()
             .map_err(query("begin applying a message"))?;
-        write_change(&tx, &a.change(), now)?;
-        for (address, reason) in &a.suppress {
+        if let Some(b) = &d.bounce {
+            write_bounce(&tx, b, now)?;
+        }
+        let ticket = d.ticket.as_ref().map(|(t, new)| (t, *new));
+        let number = ticket.map(|(t, _)| t.number);
+        let mails: Vec<QueuedMail<'_>> = d
+            .mails
+            .iter()
+            .map(|(mail, held)| QueuedMail {
+                mail,
+                ticket: number,
+                support_address: m.support_address,
+                prefix: m.prefix,
+                held: *held,
+            })
+            .collect();
+        let change = Change {
+            ticket,
+            events: &d.events,
+            at,
+            message: Some(message),
+            mails: &mails,
+            timers: &d.timers,
+        };
+        write_change(&tx, &change, now)?;
+        for (address, reason) in &d.suppress {
             tx.prepare_cached(
                 "INSERT INTO suppressed (address, reason, at, message) VALUES (?1, ?2, ?3, ?4) \
                  ON CONFLICT (address) DO UPDATE SET reason = ?2, at = ?3, message = ?4",
             )
-            .and_then(|mut st| st.execute(params![address, reason, ts(now), a.message]))
+            .and_then(|mut st| st.execute(params![address, reason, ts(now), message]))
             .map_err(query("record a suppressed recipient"))?;
         }
-        tx.prepare_cached("UPDATE messages SET state = 'applied', kind = ?2, analysis = ?3, ticket = ?4, error = NULL WHERE id = ?1").and_then(|mut st| st.execute(params![a.message, a.kind, a.analysis, a.ticket.map(|(t, _)| t.number as i64)]))
-        .map_err(query("mark a message applied"))?;
+        match &d.quarantine {
+            Some(reason) => quarantine_row(&tx, message, reason, now)?,
+            None => {
+                tx.prepare_cached("UPDATE messages SET state = 'applied', kind = ?2, analysis = ?3, ticket = ?4, error = NULL WHERE id = ?1")
+                    .and_then(|mut st| st.execute(params![message, d.kind.map(|k| k.as_str()), analysis, number.map(|n| n as i64)]))
+                    .map_err(query("mark a message applied"))?;
+            }
+        }
         tx.commit().map_err(query("commit an applied message"))
     }
 
-    /// The scheduler: writes what a due timer did to its ticket (ticket,
-    /// events, mails, timers) in one savepoint.
+    /// Writes one change to a ticket in one savepoint.
     pub fn commit_change(&mut self, c: &Change<'_>, now: DateTime<Utc>) -> Result<()> {
         let tx = self
             .conn
@@ -1204,6 +1311,38 @@ impl Store {
             .map_err(query("begin a ticket change"))?;
         write_change(&tx, c, now)?;
         tx.commit().map_err(query("commit a ticket change"))
+    }
+
+    /// The scheduler: writes what a ticket's due timers did (ticket,
+    /// events, mails, timers) in one savepoint.
+    pub fn commit_fired(
+        &mut self,
+        f: &crate::ticket::schedule::Fired,
+        m: Markers<'_>,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        let mails: Vec<QueuedMail<'_>> = f
+            .mails
+            .iter()
+            .map(|mail| QueuedMail {
+                mail,
+                ticket: Some(f.ticket.number),
+                support_address: m.support_address,
+                prefix: m.prefix,
+                held: false,
+            })
+            .collect();
+        self.commit_change(
+            &Change {
+                ticket: Some((&f.ticket, false)),
+                events: &f.events,
+                at: now,
+                message: None,
+                mails: &mails,
+                timers: &f.timers,
+            },
+            now,
+        )
     }
 
     /// Records a failed step 2; the second failure quarantines the message
@@ -1237,20 +1376,11 @@ impl Store {
         Ok(quarantined)
     }
 
-    /// Quarantines a message at once with its reason (a message too large
-    /// to process): kept raw, never applied.
+    /// Quarantines a message at once with its reason: kept raw, never
+    /// applied.
     pub fn quarantine(&mut self, id: i64, reason: &str, now: DateTime<Utc>) -> Result<()> {
         let sp = self.conn.savepoint().map_err(query("begin quarantining"))?;
-        sp.execute(
-            "UPDATE messages SET state = 'quarantined', error = ?2 WHERE id = ?1",
-            params![id, reason],
-        )
-        .map_err(query("quarantine a message"))?;
-        sp.execute(
-            "INSERT OR REPLACE INTO quarantine (message, reason, at) VALUES (?1, ?2, ?3)",
-            params![id, reason, ts(now)],
-        )
-        .map_err(query("quarantine a message"))?;
+        quarantine_row(&sp, id, reason, now)?;
         sp.commit().map_err(query("quarantine a message"))
     }
 

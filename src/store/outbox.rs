@@ -7,7 +7,8 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use rusqlite::{OptionalExtension, params};
 
-use super::{OutboxRow, Result, Store, from_ts, query, ts};
+use super::{ATTACH_HEADER, OutboxRow, Result, Store, from_ts, query, ts};
+use crate::ticket::compose::Attach;
 
 /// One outgoing mail with everything needed to send it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -28,8 +29,8 @@ pub struct Outgoing {
     pub headers: BTreeMap<String, String>,
     /// Plain-text body (`None` once purged).
     pub body: Option<String>,
-    /// A stored message to attach.
-    pub attach_message: Option<i64>,
+    /// What of a stored message goes along.
+    pub attach: Option<Attach>,
     /// Attempts so far.
     pub attempts: u32,
     /// When it was queued (the Date header).
@@ -128,6 +129,18 @@ impl Store {
         let rows = stmt
             .query_map(params![ts(now), limit as i64], |r| {
                 let created_at = from_ts(r.get(10)?);
+                let mut headers: BTreeMap<String, String> =
+                    serde_json::from_str(&r.get::<_, String>(6)?).unwrap_or_default();
+                // The internal header says what of the message goes along.
+                let only_attachments =
+                    headers.remove(ATTACH_HEADER).as_deref() == Some("attachments");
+                let attach = r.get::<_, Option<i64>>(8)?.map(|id| {
+                    if only_attachments {
+                        Attach::AttachmentsOf(id)
+                    } else {
+                        Attach::Original(id)
+                    }
+                });
                 Ok(Outgoing {
                     id: r.get(0)?,
                     ticket: r.get::<_, Option<i64>>(1)?.map(|t| t as u64),
@@ -135,9 +148,9 @@ impl Store {
                     envelope_from: r.get(3)?,
                     recipients: serde_json::from_str(&r.get::<_, String>(4)?).unwrap_or_default(),
                     message_id: r.get(5)?,
-                    headers: serde_json::from_str(&r.get::<_, String>(6)?).unwrap_or_default(),
+                    headers,
                     body: r.get(7)?,
-                    attach_message: r.get(8)?,
+                    attach,
                     attempts: r.get(9)?,
                     created_at,
                     retry_from: r.get::<_, Option<i64>>(11)?.map_or(created_at, from_ts),

@@ -10,7 +10,9 @@
 
 use chrono::{DateTime, Duration, Utc};
 
-use super::{Effect, State, Ticket, To, template};
+use super::compose::{Audience, Mail, Sending, StepMails};
+use super::limits::Recent;
+use super::{Effect, Event, Record, State, Ticket, To, template};
 use crate::sla::Calendar;
 
 /// A timer's step; the code is what the timers table stores.
@@ -190,8 +192,8 @@ pub fn catch_up(due: &[(Step, DateTime<Utc>)]) -> (Vec<Step>, Vec<Step>) {
     (fire, skip)
 }
 
-fn event(what: &'static str, detail: Option<String>) -> Effect {
-    Effect::Event { what, detail }
+fn event(what: Event, detail: Option<String>) -> Effect {
+    Effect::Event(what, detail)
 }
 
 fn mail(template: &'static str, to: To) -> Effect {
@@ -227,7 +229,7 @@ fn unreachable(t: &mut Ticket, attempt: u8, reason: &str) -> Outcome {
     Outcome::Fired {
         effects: vec![
             event(
-                "unreachable",
+                Event::Unreachable,
                 Some(format!("follow-up {attempt} failed: {reason}")),
             ),
             mail(template::UNREACHABLE, To::Owner),
@@ -267,7 +269,7 @@ pub fn fire(
             }
             Outcome::Fired {
                 effects: vec![
-                    event("reminder", Some(format!("reminder {n}"))),
+                    event(Event::Reminder, Some(format!("reminder {n}"))),
                     mail(template::REMINDER, To::Consultants),
                 ],
                 next: Vec::new(),
@@ -280,7 +282,7 @@ pub fn fire(
             t.breached = true;
             Outcome::Fired {
                 effects: vec![
-                    event("breached", None),
+                    event(Event::Breached, None),
                     mail(template::ESCALATION, To::Escalation),
                 ],
                 next: Vec::new(),
@@ -293,7 +295,7 @@ pub fn fire(
             }
             Outcome::Fired {
                 effects: vec![
-                    event("missing_info_reminder", Some(missing.join(", "))),
+                    event(Event::MissingInfoReminder, Some(missing.join(", "))),
                     mail(template::MISSING_INFO, To::Participants),
                 ],
                 next: Vec::new(),
@@ -307,7 +309,7 @@ pub fn fire(
             t.followups_sent = 1;
             Outcome::Fired {
                 effects: vec![
-                    event("followup", Some("1".into())),
+                    event(Event::Followup, Some("1".into())),
                     mail(template::FOLLOWUP_1, To::Participants),
                 ],
                 next: vec![(Step::FollowUp(2), after_gap(rules, now))],
@@ -335,11 +337,11 @@ pub fn fire(
             if step == Step::Close {
                 t.state = State::Closed;
                 t.closed_at = Some(now);
-                super::restart_silence(t, None);
+                super::lifecycle::restart_silence(t, None);
                 return Outcome::Fired {
                     effects: vec![
                         event(
-                            "closed",
+                            Event::Closed,
                             Some("resolved: no answer to two follow-ups".into()),
                         ),
                         mail(template::CLOSURE, To::Participants),
@@ -352,7 +354,7 @@ pub fn fire(
             t.followups_sent = 2;
             Outcome::Fired {
                 effects: vec![
-                    event("followup", Some("2".into())),
+                    event(Event::Followup, Some("2".into())),
                     mail(template::FOLLOWUP_2, To::Participants),
                 ],
                 next: vec![(Step::Close, after_gap(rules, now))],
@@ -365,6 +367,278 @@ pub fn fire(
             _ => Outcome::Void,
         },
     }
+}
+
+/// How a decision changes a ticket's timers.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TimerChange {
+    /// Remove every timer of the ticket first.
+    pub clear: bool,
+    /// Remove the response clock's timers (reminders, breach) first.
+    pub clear_response: bool,
+    /// Remove these timers first.
+    pub remove: Vec<Step>,
+    /// Remove timers of kinds this version does not know (by their code).
+    pub remove_unknown: Vec<String>,
+    /// Set (or move) these timers.
+    pub set: Vec<(Step, DateTime<Utc>)>,
+}
+
+/// The stamp that makes a step's mail keys unique: per deadline for the
+/// response clock, per silence chain for follow-ups.
+pub fn stamp(t: &Ticket, step: Step) -> i64 {
+    match step {
+        Step::Reminder(_) | Step::Breach => t.deadline_at.timestamp(),
+        Step::MissingInfo => t.received_at.timestamp(),
+        Step::FollowUp(_) | Step::Close | Step::FollowUpFailed => {
+            t.silence_since.map_or(0, |at| at.timestamp())
+        }
+    }
+}
+
+/// The outbox key of follow-up `n` of the ticket's current silence chain.
+pub fn followup_key(t: &Ticket, n: u8, stamp: i64) -> String {
+    format!("followup-{n}:t{}:{stamp}", t.number)
+}
+
+/// How far a customer mail that would pass the rate limit is moved.
+pub const RATE_LIMIT_DELAY: Duration = Duration::hours(1);
+
+/// What the store knew of a ticket with due timers.
+#[derive(Debug, Clone)]
+pub struct Due {
+    /// The ticket.
+    pub ticket: Ticket,
+    /// Its timers due now, earliest first.
+    pub steps: Vec<(Step, DateTime<Utc>)>,
+    /// Due timers of kinds this version does not know (their codes).
+    pub unknown: Vec<String>,
+    /// What the outbox knows of follow-up 1 and 2 of the current chain.
+    pub followups: [Attempt; 2],
+    /// Automatic mail in the past hour to the ticket's participants.
+    pub recent: Recent,
+}
+
+/// What the steps need besides the ticket.
+pub struct StepRules<'a> {
+    /// Calendar and follow-up gap.
+    pub rules: Rules<'a>,
+    /// Templates, addresses and the rate limits.
+    pub sending: &'a Sending<'a>,
+    /// Consultant addresses.
+    pub consultants: &'a [String],
+    /// Days in which a customer's reply reopens a closed ticket.
+    pub reopen_days: u32,
+}
+
+/// Counts of a scheduler pass.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Summary {
+    /// Steps fired (mails queued, events recorded).
+    pub fired: u64,
+    /// Mails queued.
+    pub mails: u64,
+    /// Response-clock steps skipped in a catch-up (a later one fired).
+    pub skipped: u64,
+    /// Steps moved later (working hours, a follow-up still in the outbox,
+    /// the rate limit).
+    pub moved: u64,
+    /// Timers dropped because the ticket moved on.
+    pub dropped: u64,
+}
+
+impl Summary {
+    /// Adds another summary's counts.
+    pub fn add(&mut self, o: &Summary) {
+        self.fired += o.fired;
+        self.mails += o.mails;
+        self.skipped += o.skipped;
+        self.moved += o.moved;
+        self.dropped += o.dropped;
+    }
+}
+
+impl std::fmt::Display for Summary {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "SLA steps fired {} (mails {}), skipped {}, moved later {}, dropped {}",
+            self.fired, self.mails, self.skipped, self.moved, self.dropped
+        )
+    }
+}
+
+/// A line for the log once the change is committed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StepLog {
+    /// The deadline passed unaccepted: escalated.
+    Breach,
+    /// A follow-up failed: the owner is told.
+    Unreachable,
+    /// Another step fired with this many mails.
+    Fired(Step, usize),
+    /// A step's mail could not be composed; it waits.
+    ComposeFailed(Step, String),
+}
+
+/// Everything firing a ticket's due timers changes, written in one
+/// savepoint.
+#[derive(Debug, Clone)]
+pub struct Fired {
+    /// The ticket after the steps.
+    pub ticket: Ticket,
+    /// Audit events.
+    pub events: Vec<Record>,
+    /// Mails to queue.
+    pub mails: Vec<Mail>,
+    /// Timer changes.
+    pub timers: TimerChange,
+    /// What it adds to the pass's counts.
+    pub summary: Summary,
+    /// Lines to log after the commit.
+    pub log: Vec<StepLog>,
+}
+
+/// Fires a ticket's due timers at `now` (pure): catch-up first, then each
+/// step in due order; a step whose customer mail would pass the rate limit
+/// is moved an hour on (never dropped).
+pub fn decide_due(due: Due, r: &StepRules<'_>, now: DateTime<Utc>) -> Fired {
+    let mut f = Fired {
+        ticket: due.ticket,
+        events: Vec::new(),
+        mails: Vec::new(),
+        timers: TimerChange {
+            remove_unknown: due.unknown,
+            ..TimerChange::default()
+        },
+        summary: Summary::default(),
+        log: Vec::new(),
+    };
+    let (fire_now, skip) = catch_up(&due.steps);
+    if !skip.is_empty() {
+        f.summary.skipped += skip.len() as u64;
+        f.events.push(Record::ours(
+            Event::CatchUp,
+            Some(format!(
+                "skipped {}",
+                skip.iter().map(|s| s.code()).collect::<Vec<_>>().join(", ")
+            )),
+        ));
+        f.timers.remove.extend(skip);
+    }
+    for step in fire_now {
+        fire_one(&mut f, step, &due.followups, &due.recent, r, now);
+    }
+    f
+}
+
+/// What the outbox knows of the follow-up a step depends on.
+fn attempt_for(t: &Ticket, step: Step, followups: &[Attempt; 2]) -> Attempt {
+    let n = match step {
+        Step::FollowUpFailed => t.followups_sent,
+        _ => step.depends_on().unwrap_or(0),
+    };
+    match n {
+        1 | 2 => followups[usize::from(n) - 1].clone(),
+        _ => Attempt::Unknown,
+    }
+}
+
+/// Fires one step of the ticket in `f`.
+fn fire_one(
+    f: &mut Fired,
+    step: Step,
+    followups: &[Attempt; 2],
+    recent: &Recent,
+    r: &StepRules<'_>,
+    now: DateTime<Utc>,
+) {
+    let before = f.ticket.clone();
+    let stamp = stamp(&f.ticket, step);
+    let attempt = attempt_for(&f.ticket, step, followups);
+    let (effects, next) = match fire(&mut f.ticket, step, now, &attempt, &r.rules) {
+        Outcome::Void => {
+            f.summary.dropped += 1;
+            f.timers.remove.push(step);
+            return;
+        }
+        Outcome::Later(at) => {
+            f.summary.moved += 1;
+            f.timers.set.push((step, at));
+            return;
+        }
+        Outcome::Fired { effects, next } => (effects, next),
+    };
+    let plan = StepMails {
+        before: &before,
+        after: &f.ticket,
+        step,
+        stamp,
+        attempt: &attempt,
+        effects: &effects,
+        next: &next,
+        reopen_days: r.reopen_days,
+        now,
+    };
+    let composed = match super::compose::step_mails(r.sending, r.consultants, &plan) {
+        Ok(m) => m,
+        // Templates are checked when loaded; should one still fail, the
+        // step waits (and says why) instead of stopping the other tickets.
+        Err(e) => {
+            f.ticket = before;
+            f.summary.moved += 1;
+            f.log.push(StepLog::ComposeFailed(step, e.to_string()));
+            f.events.push(Record::ours(
+                Event::StepFailed,
+                Some(format!("{}: {e}", step.code())),
+            ));
+            f.timers.set.push((step, now + RATE_LIMIT_DELAY));
+            return;
+        }
+    };
+    let limited = composed.iter().any(|m| {
+        m.audience == Audience::Customer && m.automatic && recent.over(&r.sending.limits, &m.to)
+    });
+    if limited {
+        // Nothing happens now; the step is tried again later.
+        f.ticket = before;
+        f.summary.moved += 1;
+        let later = r
+            .rules
+            .calendar
+            .next_opening(now + RATE_LIMIT_DELAY)
+            .unwrap_or(now + RATE_LIMIT_DELAY);
+        f.events.push(Record::ours(
+            Event::RateLimited,
+            Some(format!(
+                "{} moved to {}",
+                step.code(),
+                crate::sla::format_utc(later)
+            )),
+        ));
+        f.timers.set.push((step, later));
+        return;
+    }
+    f.summary.fired += 1;
+    f.summary.mails += composed.len() as u64;
+    f.log.push(match step {
+        Step::Breach => StepLog::Breach,
+        _ if f.ticket.unreachable && !before.unreachable => StepLog::Unreachable,
+        _ => StepLog::Fired(step, composed.len()),
+    });
+    f.mails.extend(composed);
+    f.timers.remove.push(step);
+    for e in &effects {
+        match e {
+            Effect::Event(what, detail) => f.events.push(Record::ours(*what, detail.clone())),
+            Effect::StopClocks => {
+                f.timers.clear = true;
+                f.timers.set.clear();
+            }
+            _ => {}
+        }
+    }
+    f.timers.set.extend(next);
 }
 
 #[cfg(test)]

@@ -1,6 +1,7 @@
 //! State × input tables for the lifecycle, and the routing rules.
 
 use super::*;
+use crate::mail::tags::Command;
 
 fn at(s: &str) -> DateTime<Utc> {
     s.parse().unwrap()
@@ -56,10 +57,13 @@ fn run(t: &mut Ticket, input: &Input<'_>) -> Vec<Effect> {
 }
 
 fn cmd(name: &'static str, arg: Option<&str>) -> Command {
-    Command {
-        name,
-        arg: arg.map(Into::into),
-    }
+    let mail = match arg {
+        Some(a) => format!("#{name} {a}\n"),
+        None => format!("#{name}\n"),
+    };
+    let tags = crate::mail::tags::parse_tags(&mail);
+    assert!(tags.errors.is_empty(), "{mail}: {:?}", tags.errors);
+    tags.commands[0]
 }
 
 fn has(fx: &[Effect], e: &Effect) -> bool {
@@ -144,15 +148,9 @@ fn consultant_commands_in_every_state() {
             },
         );
         assert_eq!(t.state, after, "{state} #{name}");
-        let acc = fx.iter().any(|e| {
-            matches!(
-                e,
-                Effect::Event {
-                    what: "accepted",
-                    ..
-                }
-            )
-        });
+        let acc = fx
+            .iter()
+            .any(|e| matches!(e, Effect::Event(Event::Accepted, _)));
         assert_eq!(acc, accepted, "{state} #{name}: {fx:?}");
         if accepted {
             assert_eq!(t.owner.as_deref(), Some("anna@smartstock.cloud"));
@@ -224,13 +222,10 @@ fn second_accept_transfers_ownership() {
         },
     );
     assert_eq!(t.owner.as_deref(), Some("piotr@smartstock.cloud"));
-    assert!(fx.iter().any(|e| matches!(
-        e,
-        Effect::Event {
-            what: "owner_changed",
-            ..
-        }
-    )));
+    assert!(
+        fx.iter()
+            .any(|e| matches!(e, Effect::Event(Event::OwnerChanged, _)))
+    );
     assert_eq!(
         t.accepted_at,
         Some(at("2026-11-23T10:00:00Z")),
@@ -312,13 +307,7 @@ fn spam_tickets_swallow_customer_mail() {
         },
     );
     assert_eq!(t.state, State::Closed);
-    assert_eq!(
-        fx,
-        vec![Effect::Event {
-            what: "stored_silently",
-            detail: None
-        }]
-    );
+    assert_eq!(fx, vec![Effect::Event(Event::StoredSilently, None)]);
 }
 
 #[test]
@@ -343,13 +332,8 @@ fn fields_accumulate_and_completion_is_noticed() {
         },
     );
     assert!(
-        fx.iter().any(|e| matches!(
-            e,
-            Effect::Event {
-                what: "report_completed",
-                ..
-            }
-        )),
+        fx.iter()
+            .any(|e| matches!(e, Effect::Event(Event::ReportCompleted, _))),
         "{fx:?}"
     );
 }

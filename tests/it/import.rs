@@ -289,6 +289,44 @@ fn a_failing_message_is_quarantined_and_the_next_goes_on() {
 }
 
 #[test]
+fn test_fault_headers_do_nothing_in_production() {
+    // A stranger's mail carrying the test headers must not panic or wedge
+    // a daemon started without SUPPORTD_TEST_FAULTS=1.
+    let dir = setup("import-no-faults");
+    let bad = dir.write(
+        "bad.eml",
+        &mail(
+            "a@b.example",
+            "Boom",
+            "bad@b.example",
+            "X-Supportd-Test-Panic: analysis\nX-Supportd-Test-Wedge: ingest\n",
+            "Mon, 23 Nov 2026 10:00:00 +0100",
+            "x",
+        ),
+    );
+    let db = dir.0.join("s.db");
+    let cfg = dir.0.join("config.toml");
+    let r = crate::util::run_env(
+        &[
+            "--config",
+            cfg.to_str().unwrap(),
+            "--db",
+            db.to_str().unwrap(),
+            "import",
+            bad.to_str().unwrap(),
+        ],
+        "",
+        &[("SUPPORTD_TEST_FAULTS", Path::new("0"))],
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stdout.contains("1 new tickets") && r.stdout.contains("0 quarantined"),
+        "{}",
+        r.stdout
+    );
+}
+
+#[test]
 fn fixtures_import_by_kind_and_nothing_changes_twice() {
     let dir = setup("import-fixtures");
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/eml");

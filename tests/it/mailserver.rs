@@ -731,6 +731,8 @@ impl Daemon {
             .current_dir(dir)
             .env("SUPPORTD_TEST_PASSWORD", PASSWORD)
             .env("SUPPORTD_LOG", "info")
+            // Test fault headers (X-Supportd-Test-*) work only with this set.
+            .env("SUPPORTD_TEST_FAULTS", "1")
             .env_remove("SUPPORTD_CONFIG")
             .env_remove("NOTIFY_SOCKET")
             .env_remove("WATCHDOG_USEC")
@@ -836,6 +838,7 @@ fn run_in(dir: &Path, args: &[&str], stdin: &[u8], env: &[(&str, &str)]) -> (i32
         .args(args)
         .current_dir(dir)
         .env("SUPPORTD_TEST_PASSWORD", PASSWORD)
+        .env("SUPPORTD_TEST_FAULTS", "1")
         .env_remove("SUPPORTD_CONFIG")
         .envs(env.iter().copied())
         .stdin(Stdio::piped())

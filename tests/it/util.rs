@@ -26,6 +26,8 @@ pub fn run_env(args: &[&str], stdin: &str, env: &[(&str, &Path)]) -> Run {
     let mut cmd = Command::new(bin());
     cmd.args(args)
         .env_remove("SUPPORTD_CONFIG")
+        // Test fault headers (X-Supportd-Test-*) work only with this set.
+        .env("SUPPORTD_TEST_FAULTS", "1")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());

@@ -164,7 +164,7 @@ fn missing_information_reminder() {
                     "{effects:?}"
                 );
                 assert!(
-                    effects.iter().any(|e| matches!(e, Effect::Event { what: "missing_info_reminder", detail: Some(d) } if !d.contains("subject"))),
+                    effects.iter().any(|e| matches!(e, Effect::Event(Event::MissingInfoReminder, Some(d)) if !d.contains("subject"))),
                     "{effects:?}"
                 );
                 "mail".to_string()

@@ -1,15 +1,28 @@
-//! Composing outgoing mails from templates and the ticket (pure).
+//! Every mail supportd sends, composed from templates and the ticket: the
+//! one place that decides what a mail says and whom it goes to (pure). The
+//! decisions ([`super::decide`] for a message, [`super::schedule`] for a
+//! due timer) call it; the store queues what it returns; the outbox only
+//! sends.
+//!
+//! Our markers (design.md "Outbound mail"): `X-Loop: <support address>`;
+//! Message-ID `<SS-N.<outbox id>.<mac>@<support domain>>` (completed by the
+//! store once the row has its id); a body footer `[SS-N:<mac>]`; envelope
+//! sender `support+bounce-<outbox id>@<support domain>`; subjects
+//! `Re: [SS-N] <subject>`; `Auto-Submitted: auto-replied` on automatic mail
+//! only, never on a consultant's relayed words. Mail to one consultant
+//! carries that consultant's token in its Message-ID and in Reply-To
+//! (`support+SS-N.<mac>@`), so that their reply is authenticated.
 
 use std::collections::BTreeMap;
 
 use serde::Serialize;
 use serde_json::json;
 
+use super::{Ticket, To};
 use crate::lang::Lang;
 use crate::mail::token;
 use crate::sla::{Calendar, Severity, local};
 use crate::templates::{self, Templates};
-use crate::ticket::Ticket;
 
 /// Whom a composed mail is for: a customer (rate-limited when automatic) or
 /// a consultant.
@@ -41,8 +54,27 @@ pub struct Mail {
     pub id_mac: String,
     /// Plain-text body, footer included.
     pub body: String,
-    /// A stored message to attach (the original, as message/rfc822).
-    pub attach_message: Option<i64>,
+    /// What of a stored message goes along.
+    pub attach: Option<Attach>,
+}
+
+/// What of a stored message a mail carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Attach {
+    /// The whole message, as `message/rfc822` (notifications to consultants).
+    Original(i64),
+    /// Only its attachments (a consultant's files relayed to the customer).
+    AttachmentsOf(i64),
+}
+
+impl Attach {
+    /// The stored message.
+    pub fn message(self) -> i64 {
+        match self {
+            Attach::Original(id) | Attach::AttachmentsOf(id) => id,
+        }
+    }
 }
 
 /// What composing needs besides the ticket.
@@ -194,7 +226,7 @@ impl Composer<'_> {
                 token::footer(&self.reference(t), &mac)
             ),
             id_mac: mac,
-            attach_message: None,
+            attach: None,
         })
     }
 
@@ -240,7 +272,7 @@ impl Composer<'_> {
                 token::footer(&reference, &footer_mac)
             ),
             id_mac: mac,
-            attach_message,
+            attach: attach_message.map(Attach::Original),
         })
     }
 
@@ -259,7 +291,7 @@ impl Composer<'_> {
             "prefix": self.prefix,
         });
         let r = self.templates.render(
-            crate::ticket::template::COMMAND_ERROR,
+            super::template::COMMAND_ERROR,
             self.consultant_language,
             &ctx,
         )?;
@@ -267,14 +299,14 @@ impl Composer<'_> {
         headers.insert("To".into(), consultant.to_string());
         Ok(Mail {
             key,
-            template: crate::ticket::template::COMMAND_ERROR,
+            template: super::template::COMMAND_ERROR,
             automatic: true,
             audience: Audience::Consultant,
             to: vec![consultant.to_string()],
             headers,
             body: r.body,
             id_mac: String::new(),
-            attach_message: None,
+            attach: None,
         })
     }
 
@@ -301,7 +333,7 @@ impl Composer<'_> {
             headers,
             id_mac: String::new(),
             body: r.body,
-            attach_message: None,
+            attach: None,
         })
     }
 
@@ -315,6 +347,359 @@ impl Composer<'_> {
         }
         h
     }
+}
+
+/// What queueing outgoing mail needs: templates and markers, whom
+/// escalations go to, and the rate limits of automatic mail.
+pub struct Sending<'a> {
+    /// Templates, addresses and the token key.
+    pub composer: Composer<'a>,
+    /// Escalation recipients (empty: every consultant).
+    pub escalation: &'a [String],
+    /// Hourly limits of automatic mail to customers.
+    pub limits: super::limits::Limits,
+}
+
+/// The consultants an audience names (participants are the ticket's).
+pub fn recipients(
+    to: &To,
+    t: &Ticket,
+    consultants: &[String],
+    escalation: &[String],
+) -> Vec<String> {
+    match to {
+        To::Consultant(addr) => vec![addr.clone()],
+        To::Owner => t
+            .owner
+            .clone()
+            .map_or_else(|| consultants.to_vec(), |o| vec![o]),
+        To::Escalation if !escalation.is_empty() => escalation.to_vec(),
+        _ => consultants.to_vec(),
+    }
+}
+
+/// The first line of a notification about a customer's message.
+fn event_line(lang: Lang, new: bool) -> &'static str {
+    match (lang, new) {
+        (Lang::En, true) => "New request.",
+        (Lang::En, false) => "The customer wrote.",
+        (Lang::Pl, true) => "Nowe zgłoszenie.",
+        (Lang::Pl, false) => "Klient napisał.",
+    }
+}
+
+/// What happened to one message, for composing its mails.
+pub struct MessageMails<'a> {
+    /// Its analysis.
+    pub a: &'a crate::mail::Analysis,
+    /// Its row in the store.
+    pub message: i64,
+    /// When our server received it.
+    pub received_at: chrono::DateTime<chrono::Utc>,
+    /// A ticket was opened (linked to the given closed one, if any).
+    pub opened: Option<Option<u64>>,
+    /// It was opened without acknowledgement (list mail).
+    pub quiet: bool,
+    /// What the lifecycle asked for.
+    pub effects: &'a [super::Effect],
+    /// Errors to tell the consultant.
+    pub errors: &'a [String],
+    /// Automatic mails to this customer held back by the rate limit.
+    pub held: u32,
+    /// This message completed the report.
+    pub completed: bool,
+}
+
+/// The mails one message causes: an error reply to a consultant, the
+/// acknowledgement and notifications of a new ticket, relays, and the
+/// lifecycle's template mails.
+pub fn message_mails(
+    x: &Sending<'_>,
+    consultants: &[String],
+    t: Option<&Ticket>,
+    p: &MessageMails<'_>,
+) -> templates::Result<Vec<Mail>> {
+    let c = &x.composer;
+    let a = p.a;
+    let mut out = Vec::new();
+    let sender = a.requester.address.as_str();
+    if !p.errors.is_empty() {
+        if !consultants.iter().any(|c| c == sender) {
+            return Ok(out);
+        }
+        out.push(c.command_error(
+            sender,
+            format!("error:m{}", p.message),
+            &a.subject,
+            p.errors,
+        )?);
+    }
+    let Some(t) = t else { return Ok(out) };
+    let missing = t.missing_fields();
+    let clang = c.consultant_language;
+    let left = c
+        .calendar
+        .working_seconds(p.received_at, t.deadline_at)
+        .map(|secs| local::render_duration(secs.max(0) as u64, clang))
+        .unwrap_or_default();
+    let notify = |to: &str, event_line: &str, template: &'static str| {
+        c.to_consultant(
+            t,
+            to,
+            format!("{template}:m{}:{to}", p.message),
+            template,
+            json!({
+                "event_line": event_line,
+                "working_time_left": left,
+                "held": p.held,
+                "text": a.text,
+                "linked_ref": "",
+            }),
+            &missing,
+            Some(p.message),
+        )
+    };
+    if let Some(linked) = p.opened {
+        if !p.quiet && !a.suppress_ack && !a.dmarc_fail {
+            out.push(c.to_customer(
+                t,
+                format!("ack:{}", t.number),
+                super::template::ACK,
+                true,
+                json!({}),
+                &missing,
+                a.message_id.as_deref(),
+            )?);
+        }
+        for to in consultants {
+            out.push(match linked {
+                Some(l) => c.to_consultant(
+                    t,
+                    to,
+                    format!("linked:m{}:{to}", p.message),
+                    super::template::LINKED,
+                    json!({"linked_ref": format!("{}-{l}", c.prefix), "text": a.text}),
+                    &missing,
+                    Some(p.message),
+                )?,
+                None => notify(to, event_line(clang, true), super::template::NOTIFY)?,
+            });
+        }
+    }
+    for e in p.effects {
+        out.extend(effect_mails(x, consultants, t, p, e, &missing, &notify)?);
+    }
+    Ok(out)
+}
+
+/// The mails of one lifecycle effect of a message.
+fn effect_mails(
+    x: &Sending<'_>,
+    consultants: &[String],
+    t: &Ticket,
+    p: &MessageMails<'_>,
+    e: &super::Effect,
+    missing: &[&'static str],
+    notify: &dyn Fn(&str, &str, &'static str) -> templates::Result<Mail>,
+) -> templates::Result<Vec<Mail>> {
+    use super::Effect;
+    let c = &x.composer;
+    let a = p.a;
+    let sender_name = a
+        .requester
+        .name
+        .clone()
+        .unwrap_or_else(|| a.requester.address.clone());
+    let to_consultants = |to: &To| recipients(to, t, consultants, x.escalation);
+    let mut out = Vec::new();
+    match e {
+        Effect::Relay {
+            to: To::Participants,
+        } => {
+            let mut m = c.to_customer(
+                t,
+                format!("relay:m{}", p.message),
+                "consultant-relay",
+                false,
+                json!({"text": a.text, "consultant_name": sender_name}),
+                &[],
+                None,
+            )?;
+            // The consultant's attachments go along (not their whole mail).
+            m.attach = Some(Attach::AttachmentsOf(p.message));
+            out.push(m);
+        }
+        Effect::Relay { to } => {
+            // A message that completes the report says so in its
+            // notification (one mail, not two).
+            let template = if p.completed {
+                super::template::REPORT_COMPLETED
+            } else {
+                super::template::NOTIFY
+            };
+            for addr in to_consultants(to) {
+                out.push(notify(
+                    &addr,
+                    event_line(c.consultant_language, false),
+                    template,
+                )?);
+            }
+        }
+        Effect::Mail {
+            template,
+            to: To::Participants,
+            automatic,
+        } => out.push(c.to_customer(
+            t,
+            format!("{template}:m{}", p.message),
+            template,
+            *automatic,
+            json!({"text": a.text, "consultant_name": sender_name}),
+            missing,
+            None,
+        )?),
+        Effect::Mail { template, to, .. } => {
+            for addr in to_consultants(to) {
+                out.push(c.to_consultant(
+                    t,
+                    &addr,
+                    format!("{template}:m{}:{addr}", p.message),
+                    template,
+                    json!({"text": a.text}),
+                    missing,
+                    None,
+                )?);
+            }
+        }
+        Effect::Event(..) | Effect::StartSilenceClock | Effect::StopClocks => {}
+    }
+    Ok(out)
+}
+
+/// What a fired timer step is, for composing its mails.
+pub struct StepMails<'a> {
+    /// The ticket as the step found it (the silence clock's start survives
+    /// closing there).
+    pub before: &'a Ticket,
+    /// The ticket after the step.
+    pub after: &'a Ticket,
+    /// The step.
+    pub step: super::schedule::Step,
+    /// What makes the step's mail keys unique ([`super::schedule::stamp`]).
+    pub stamp: i64,
+    /// What the outbox knew of the follow-up the step depends on.
+    pub attempt: &'a super::schedule::Attempt,
+    /// What the step asked for.
+    pub effects: &'a [super::Effect],
+    /// The timers it set.
+    pub next: &'a [(super::schedule::Step, chrono::DateTime<chrono::Utc>)],
+    /// Days in which a customer's reply reopens a closed ticket.
+    pub reopen_days: u32,
+    /// When it fired.
+    pub now: chrono::DateTime<chrono::Utc>,
+}
+
+/// The mails of a fired step: generated by a timer, so automatic ones say
+/// `Auto-Submitted: auto-generated` (RFC 3834 section 5).
+pub fn step_mails(
+    x: &Sending<'_>,
+    consultants: &[String],
+    p: &StepMails<'_>,
+) -> templates::Result<Vec<Mail>> {
+    use super::schedule::{self, Step};
+    let c = &x.composer;
+    let t = p.after;
+    let consultant_vars = step_vars(c, p, c.consultant_language);
+    // Templates read the state the ticket had when the step fired (a
+    // closure is about a ticket that was waiting or resolved).
+    let view = if p.step == Step::Close { p.before } else { t };
+    let missing = match p.step {
+        Step::MissingInfo => schedule::missing_to_remind(t),
+        _ => t.missing_fields(),
+    };
+    let mut out = Vec::new();
+    for e in p.effects {
+        let super::Effect::Mail {
+            template,
+            to,
+            automatic,
+        } = e
+        else {
+            continue;
+        };
+        // A follow-up's key is what the next step looks it up by.
+        let key = match *template {
+            super::template::FOLLOWUP_1 => schedule::followup_key(t, 1, p.stamp),
+            super::template::FOLLOWUP_2 => schedule::followup_key(t, 2, p.stamp),
+            // Several steps send the same template (reminder 1 and 2).
+            _ => format!("{template}:{}:t{}:{}", p.step.code(), t.number, p.stamp),
+        };
+        if *to == To::Participants {
+            out.push(c.to_customer(
+                view,
+                key,
+                template,
+                *automatic,
+                step_vars(c, p, view.language),
+                &missing,
+                None,
+            )?);
+            continue;
+        }
+        for addr in recipients(to, t, consultants, x.escalation) {
+            out.push(c.to_consultant(
+                view,
+                &addr,
+                format!("{key}:{addr}"),
+                template,
+                consultant_vars.clone(),
+                &missing,
+                None,
+            )?);
+        }
+    }
+    for m in &mut out {
+        if m.automatic {
+            m.headers
+                .insert("Auto-Submitted".into(), "auto-generated".into());
+        }
+    }
+    Ok(out)
+}
+
+/// The variables of a step's templates, in a language.
+fn step_vars(c: &Composer<'_>, p: &StepMails<'_>, lang: Lang) -> serde_json::Value {
+    use super::schedule::{Attempt, Step};
+    let tz = c.calendar.timezone();
+    let when = |at: chrono::DateTime<chrono::Utc>| local::render_local(at, tz, lang);
+    let next_at = |want: Step| {
+        p.next
+            .iter()
+            .find(|(s, _)| *s == want)
+            .map(|(_, at)| when(*at))
+            .unwrap_or_default()
+    };
+    let left = c
+        .calendar
+        .working_seconds(p.now, p.after.deadline_at)
+        .map(|secs| local::render_duration(secs.max(0) as u64, lang))
+        .unwrap_or_default();
+    // Why the customer could not be reached (customer-unreachable).
+    let reason = match p.attempt {
+        Attempt::Failed(r) => r.as_str(),
+        _ => "",
+    };
+    json!({
+        "working_time_left": left,
+        "since": p.before.silence_since.map(when).unwrap_or_default(),
+        "next_step": next_at(Step::FollowUp(2)),
+        "close_on": next_at(Step::Close),
+        "reopen_days": p.reopen_days,
+        // The window ticket::route applies (whole days of 24 h).
+        "reopen_until": when(p.now + chrono::Duration::days(p.reopen_days.into())),
+        "attempt": p.before.followups_sent,
+        "reason": reason,
+    })
 }
 
 fn merge(into: &mut serde_json::Value, extra: serde_json::Value) {
@@ -427,7 +812,7 @@ mod tests {
             format!("support+SS-7.{mac}@smartstock.cloud")
         );
         assert_eq!(n.id_mac, mac);
-        assert_eq!(n.attach_message, Some(1));
+        assert_eq!(n.attach, Some(Attach::Original(1)));
         assert!(
             n.body.starts_with("Nowe zgłoszenie."),
             "consultant language: {}",

@@ -1,0 +1,500 @@
+//! Step 2 of every message, as a pipeline: **read → decide → write**.
+//!
+//! ```text
+//!  store (pending rows) ──► analyse (every core) ──► for each message, in order:
+//!                                                     read   what the decision needs (read.rs)
+//!                                                     decide ticket::decide (pure)
+//!                                                     write  one savepoint (store)
+//! ```
+//!
+//! The analysis of the next chunk runs while the writer applies the
+//! current one; a chunk is one transaction, and log lines about tickets
+//! are written only once it is committed. A message analysed ahead may name
+//! one that was not committed yet, so the writer resolves each thread again
+//! against the store before it decides ([`analyse`]).
+//!
+//! Failure policy: a message whose step 2 fails (an error, or a panic in
+//! the analysis or the decision) is retried once; the second failure
+//! quarantines it with its reason, and the next message goes on. Nothing is
+//! lost: the raw message stays stored either way. A store error stops the
+//! pass (it is the database's, not the message's).
+
+pub mod analyse;
+pub mod read;
+
+use std::collections::{HashSet, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+
+use crate::mail::{self, Analysis, classify::Kind, thread};
+use crate::store::{self, Markers, Store, analysis::StoredAnalysis};
+use crate::ticket::decide::{self, Decision, Message, Rules};
+use crate::ticket::{Event, Ticket};
+use analyse::{Analysed, Outcome, Pending};
+
+pub use decide::Summary;
+
+/// What step 2 needs besides the store.
+pub struct Settings<'a> {
+    /// Message analysis settings (addresses, token key, rules).
+    pub analysis: &'a mail::Settings,
+    /// The rules decisions follow (and the mail they queue, if any).
+    pub rules: Rules<'a>,
+    /// Number of the first ticket.
+    pub first_number: u64,
+    /// Larger messages are quarantined raw and the sender is told.
+    pub max_message_bytes: u64,
+    /// Asked between chunks, and while the analysis shows progress: stop
+    /// early (the daemon is shutting down); the rest stays pending for the
+    /// next start.
+    pub stop: Option<&'a (dyn Fn() -> bool + Sync)>,
+}
+
+/// Messages per chunk: one transaction (one fsync), analysed in parallel.
+const CHUNK: usize = 100;
+
+/// Raw bytes per chunk at most: enough to keep every core busy, little
+/// enough to bound memory whatever the messages' sizes.
+const CHUNK_BYTES: usize = 16 * 1024 * 1024;
+
+/// Chunks handed to the analysis before the writer has applied them.
+const IN_FLIGHT: usize = 2;
+
+/// How often a writer waiting for the analysis looks whether it still
+/// makes progress (and shows it, for the watchdog).
+const PROGRESS_CHECK: Duration = Duration::from_millis(200);
+
+/// Applies every message step 1 stored and step 2 has not applied yet.
+/// A message that fails is tried again once in a second round.
+pub fn apply_pending(
+    store: &mut Store,
+    s: &Settings<'_>,
+    now: DateTime<Utc>,
+) -> store::Result<Summary> {
+    let mut summary = Summary::default();
+    loop {
+        let mut after = 0;
+        let mut next = |store: &mut Store| -> store::Result<Option<Vec<Pending>>> {
+            let chunk = store.pending_after(after, CHUNK, CHUNK_BYTES)?;
+            if let Some(last) = chunk.last() {
+                after = last.id;
+            }
+            Ok((!chunk.is_empty()).then_some(chunk))
+        };
+        let (round, failures) = pipeline(store, s, now, &mut next)?;
+        summary.add(&round);
+        if failures == 0 || s.stop.is_some_and(|stop| stop()) {
+            return Ok(summary);
+        }
+    }
+}
+
+/// Runs chunks from `next` through the analysis and the writer; the
+/// summary and how many messages failed.
+pub fn pipeline(
+    store: &mut Store,
+    s: &Settings<'_>,
+    now: DateTime<Utc>,
+    next: &mut dyn FnMut(&mut Store) -> store::Result<Option<Vec<Pending>>>,
+) -> store::Result<(Summary, u64)> {
+    let progress = AtomicU64::new(0);
+    let path = store.path().to_path_buf();
+    std::thread::scope(|scope| {
+        let (to_analysis, chunks) = mpsc::channel::<Vec<Pending>>();
+        let (to_writer, analysed) = mpsc::channel::<Vec<Analysed>>();
+        let (settings, max, progress) = (s.analysis, s.max_message_bytes, &progress);
+        scope.spawn(move || {
+            // Its own read-only view of the committed store.
+            let reader = Store::open_read_only(&path).ok();
+            let mut snapshot = analyse::Snapshot {
+                store: reader.as_ref().map(|r| r as &dyn thread::Lookup),
+                in_flight: HashSet::new(),
+            };
+            let mut window: VecDeque<Vec<String>> = VecDeque::new();
+            for chunk in chunks {
+                // Chunks older than the one before were committed before
+                // this one was sent: the store answers for them.
+                while window.len() >= IN_FLIGHT {
+                    for id in window.pop_front().unwrap_or_default() {
+                        snapshot.in_flight.remove(&id);
+                    }
+                }
+                let before: HashSet<String> = snapshot.in_flight.clone();
+                let out = analyse::chunk(chunk, settings, max, &mut snapshot, progress);
+                window.push_back(snapshot.in_flight.difference(&before).cloned().collect());
+                if to_writer.send(out).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut w = Writer {
+            summary: Summary::default(),
+            failures: 0,
+        };
+        let (mut in_flight, mut exhausted) = (0, false);
+        loop {
+            while in_flight < IN_FLIGHT && !exhausted {
+                match next(store)? {
+                    Some(chunk) if !s.stop.is_some_and(|stop| stop()) => {
+                        // The analysis thread ends only when this sender is
+                        // dropped, so it cannot be gone here.
+                        let _ = to_analysis.send(chunk);
+                        in_flight += 1;
+                    }
+                    _ => exhausted = true,
+                }
+            }
+            if in_flight == 0 {
+                break;
+            }
+            let Some(chunk) = wait(&analysed, progress, s.stop) else {
+                break;
+            };
+            in_flight -= 1;
+            w.chunk(store, s, chunk, now)?;
+        }
+        Ok((w.summary, w.failures))
+    })
+}
+
+/// Waits for the analysis of the next chunk, showing progress (through
+/// `stop`, which beats for the watchdog) only while the analysis makes
+/// some: a wedged analysis stops the pings.
+fn wait(
+    analysed: &mpsc::Receiver<Vec<Analysed>>,
+    progress: &AtomicU64,
+    stop: Option<&(dyn Fn() -> bool + Sync)>,
+) -> Option<Vec<Analysed>> {
+    let mut seen = progress.load(Ordering::Relaxed);
+    loop {
+        match analysed.recv_timeout(PROGRESS_CHECK) {
+            Ok(chunk) => return Some(chunk),
+            Err(mpsc::RecvTimeoutError::Disconnected) => return None,
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                let now = progress.load(Ordering::Relaxed);
+                if now != seen {
+                    seen = now;
+                    if let Some(stop) = stop {
+                        stop();
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The writer: applies analysed messages in order, a chunk per
+/// transaction.
+struct Writer {
+    summary: Summary,
+    failures: u64,
+}
+
+impl Writer {
+    /// Applies a chunk in one transaction, then logs what it did.
+    fn chunk(
+        &mut self,
+        store: &mut Store,
+        s: &Settings<'_>,
+        chunk: Vec<Analysed>,
+        now: DateTime<Utc>,
+    ) -> store::Result<()> {
+        // One transaction per chunk (one fsync), a savepoint per message:
+        // a failing message rolls back only its own writes. A crash loses
+        // nothing: step 1 committed the raw messages, step 2 runs again.
+        store.begin_batch()?;
+        let mut lines = Vec::with_capacity(chunk.len());
+        for item in chunk {
+            if let Err(e) = self.message(store, s, item, now, &mut lines) {
+                let _ = store.rollback_batch();
+                return Err(e);
+            }
+        }
+        if let Err(e) = store.commit_batch() {
+            let _ = store.rollback_batch();
+            return Err(e);
+        }
+        for line in &lines {
+            line.emit();
+        }
+        Ok(())
+    }
+
+    /// Reads, decides and writes one message (or records its failure).
+    fn message(
+        &mut self,
+        store: &mut Store,
+        s: &Settings<'_>,
+        item: Analysed,
+        now: DateTime<Utc>,
+        lines: &mut Vec<LogLine>,
+    ) -> store::Result<()> {
+        let markers = Markers {
+            support_address: &s.analysis.support_address,
+            prefix: &s.analysis.ticket_prefix,
+        };
+        let (id, received_at) = (item.id, item.received_at);
+        match decided(store, s, item, now)? {
+            Ok((d, analysis)) => {
+                let json = analysis
+                    .as_ref()
+                    .map(|a| StoredAnalysis::of(a).to_json())
+                    .unwrap_or_default();
+                store.commit_decision(id, &d, &json, received_at, markers, now)?;
+                self.summary.add(&d.summary);
+                lines.push(LogLine::of(id, &d, analysis.as_deref(), s.rules.prefix));
+            }
+            Err(reason) => {
+                self.failures += 1;
+                let quarantined = store.fail_message(id, &reason, now)?;
+                if quarantined {
+                    self.summary.quarantined += 1;
+                }
+                lines.push(LogLine::Failed {
+                    id,
+                    reason,
+                    quarantined,
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A message's decision, with its analysis; `Err` is the message's own
+/// failure, the outer error the store's.
+type Decided = Result<(Decision, Option<Box<Analysis>>), String>;
+
+/// Read and decide for one analysed message.
+fn decided(
+    store: &Store,
+    s: &Settings<'_>,
+    item: Analysed,
+    now: DateTime<Utc>,
+) -> store::Result<Decided> {
+    let sending = s.rules.sending.is_some();
+    let a = match item.outcome {
+        Outcome::Gone => return Ok(Err("the raw message is gone".into())),
+        Outcome::Failed(reason) => return Ok(Err(reason)),
+        Outcome::TooLarge { size, sender } => {
+            let recent = match (&sender, sending) {
+                (Some(x), true) => read::recent_for(store, &x.address, now)?,
+                _ => Default::default(),
+            };
+            let d = decide::too_large(
+                item.id,
+                size,
+                s.max_message_bytes,
+                sender.as_ref(),
+                &recent,
+                &s.rules,
+            );
+            return Ok(Ok((d, None)));
+        }
+        Outcome::Analysed(a) => a,
+    };
+    let a = match rethread(store, s, a, item.raw.as_deref(), item.received_at) {
+        Ok(a) => a,
+        Err(reason) => return Ok(Err(reason)),
+    };
+    let known = read::known(store, &a, s.first_number, sending, now)?;
+    let m = Message {
+        id: item.id,
+        analysis: &a,
+        received_at: item.received_at,
+    };
+    let d = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        decide::decide(&m, known, &s.rules, now)
+    }))
+    .unwrap_or_else(|_| Err("the decision failed (a panic)".into()));
+    Ok(d.map(|d| (d, Some(a))))
+}
+
+/// The thread of a message analysed ahead, resolved again against the
+/// store as it is now: when it differs, the ticket number is corrected, or
+/// (when whether it threads at all changed, or for a consultant, whose
+/// sender check is per ticket) the message is analysed again.
+fn rethread(
+    store: &Store,
+    s: &Settings<'_>,
+    mut a: Box<Analysis>,
+    raw: Option<&[u8]>,
+    received_at: DateTime<Utc>,
+) -> Result<Box<Analysis>, String> {
+    if !a.thread_keys.needs_lookup() {
+        return Ok(a);
+    }
+    let now = thread::resolve(&a.thread_keys, store);
+    let was = a.ticket.zip(a.thread_signal);
+    match now {
+        Some(t) if was == Some((t.number, t.signal)) => Ok(a),
+        Some(t) if was.is_some() && a.kind != Kind::ConsultantCommand => {
+            a.ticket = Some(t.number);
+            a.ticket_ref = Some(format!("{}-{}", s.analysis.ticket_prefix, t.number));
+            a.thread_signal = Some(t.signal);
+            Ok(a)
+        }
+        None if was.is_none() => Ok(a),
+        _ => {
+            let raw = raw.ok_or("the raw message is gone")?;
+            analyse::again(raw, received_at, s.analysis, store).map(Box::new)
+        }
+    }
+}
+
+/// A line for the log about one applied message, written once its chunk is
+/// committed: one info line per ticket opened and per command applied;
+/// never a body, a token or a password.
+enum LogLine {
+    /// The message was applied.
+    Applied {
+        id: i64,
+        reference: Option<String>,
+        new: Option<(u8, String)>,
+        kind: Option<Kind>,
+        from: String,
+        commands: String,
+        rejected: bool,
+        breached: bool,
+        quarantine: Option<String>,
+        suppressed: Vec<String>,
+    },
+    /// Its step 2 failed.
+    Failed {
+        id: i64,
+        reason: String,
+        quarantined: bool,
+    },
+}
+
+impl LogLine {
+    fn of(id: i64, d: &Decision, a: Option<&Analysis>, prefix: &str) -> LogLine {
+        let ticket: Option<&(Ticket, bool)> = d.ticket.as_ref();
+        LogLine::Applied {
+            id,
+            reference: ticket.map(|(t, _)| format!("{prefix}-{}", t.number)),
+            new: ticket
+                .filter(|(_, new)| *new)
+                .map(|(t, _)| (t.severity.number(), t.requester.clone())),
+            kind: d.kind,
+            from: a.map(|a| a.requester.address.clone()).unwrap_or_default(),
+            commands: a
+                .map(|a| {
+                    a.commands
+                        .iter()
+                        .map(|c| c.to_string())
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                })
+                .unwrap_or_default(),
+            rejected: d.rejected,
+            breached: d.has(Event::Breached),
+            quarantine: d.quarantine.clone(),
+            suppressed: d.suppress.iter().map(|(a, _)| a.clone()).collect(),
+        }
+    }
+
+    fn emit(&self) {
+        match self {
+            LogLine::Failed {
+                id,
+                reason,
+                quarantined,
+            } => {
+                let _span = tracing::info_span!("message", id).entered();
+                tracing::warn!(%reason, "message failed");
+                if *quarantined {
+                    tracing::warn!("message quarantined after a second failure");
+                }
+            }
+            LogLine::Applied {
+                id,
+                reference,
+                new,
+                kind,
+                from,
+                commands,
+                rejected,
+                breached,
+                quarantine,
+                suppressed,
+            } => {
+                let span = tracing::info_span!("message", id, ticket = tracing::field::Empty);
+                if let Some(r) = reference {
+                    span.record("ticket", tracing::field::display(r));
+                }
+                let _entered = span.enter();
+                let has_ticket = reference.is_some();
+                emit_applied(
+                    *kind,
+                    new.as_ref(),
+                    has_ticket,
+                    from,
+                    commands,
+                    *rejected,
+                    quarantine.as_deref(),
+                );
+                if *kind == Some(Kind::Feedback) {
+                    if suppressed.is_empty() {
+                        tracing::warn!("feedback report names no recipient; nothing suppressed");
+                    }
+                    for r in suppressed {
+                        tracing::warn!(recipient = %r, "feedback report: no more automatic mail to this recipient");
+                    }
+                }
+                if *breached {
+                    match new {
+                        Some(_) => tracing::info!(
+                            "the response deadline had passed when the message was applied (history); no escalation"
+                        ),
+                        None => tracing::warn!(
+                            "SLA breach: the new severity's deadline has passed; escalated"
+                        ),
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The main line about an applied message.
+fn emit_applied(
+    kind: Option<Kind>,
+    new: Option<&(u8, String)>,
+    has_ticket: bool,
+    from: &str,
+    commands: &str,
+    rejected: bool,
+    quarantine: Option<&str>,
+) {
+    let Some(kind) = kind else {
+        if let Some(reason) = quarantine {
+            tracing::warn!(%reason, "message quarantined; its sender is told");
+        }
+        return;
+    };
+    match (new, kind) {
+        (_, Kind::NotMail) => {
+            tracing::warn!("input is not a mail; quarantined")
+        }
+        (Some((severity, requester)), kind) => tracing::info!(
+            severity,
+            requester = %requester,
+            kind = kind.as_str(),
+            "ticket opened"
+        ),
+        (None, Kind::ConsultantCommand) if !rejected => {
+            tracing::info!(consultant = %from, commands = %commands, "command applied")
+        }
+        (None, Kind::ConsultantCommand) => {
+            tracing::warn!(consultant = %from, "command rejected; the consultant is told why")
+        }
+        (None, kind) if has_ticket => {
+            tracing::debug!(kind = kind.as_str(), from = %from, "message added")
+        }
+        (None, kind) => tracing::debug!(kind = kind.as_str(), "message stored alone"),
+    }
+}

@@ -1,0 +1,65 @@
+//! Step 2's read: everything a message's decision needs from the store, in
+//! one place before the pure [`crate::ticket::decide`]: the ticket it names,
+//! our mail a report names, the next ticket number, and (when mail is
+//! queued) the rate-limit counts of everyone it may write to.
+
+use chrono::{DateTime, Duration, Utc};
+
+use crate::mail::{Analysis, classify::Kind};
+use crate::store::{self, Store};
+use crate::ticket::decide::Known;
+use crate::ticket::limits::Recent;
+
+/// The hour the rate limits count.
+const LIMIT_WINDOW: Duration = Duration::hours(1);
+
+/// What the store knows that `a`'s decision needs.
+pub fn known(
+    store: &Store,
+    a: &Analysis,
+    first_number: u64,
+    sending: bool,
+    now: DateTime<Utc>,
+) -> store::Result<Known> {
+    let named_mail = match a.kind {
+        Kind::Bounce => store.find_mail(a.bounced_outbox_id, a.bounced_message_id.as_deref())?,
+        // A feedback report belongs to the ticket of the mail it reports.
+        Kind::Feedback => store.find_mail(None, a.reported_message_id.as_deref())?,
+        _ => None,
+    };
+    let ticket = match a.ticket.or(named_mail.and_then(|(_, t)| t)) {
+        Some(n) => store.ticket(n)?,
+        None => None,
+    };
+    let (held_on_ticket, recent) = if sending {
+        let held = match &ticket {
+            Some(t) => store.held_mails(t.number)?,
+            None => 0,
+        };
+        // Everyone an automatic mail of this decision may go to.
+        let candidates = ticket
+            .iter()
+            .flat_map(|t| t.participants.iter())
+            .chain(std::iter::once(&a.requester.address))
+            .chain(&a.copied);
+        (
+            held,
+            store.recent_automatic(candidates, now - LIMIT_WINDOW)?,
+        )
+    } else {
+        (0, Recent::default())
+    };
+    Ok(Known {
+        ticket,
+        next_number: store.next_ticket_number(first_number)?,
+        named_mail,
+        held_on_ticket,
+        recent,
+    })
+}
+
+/// The rate-limit counts for one address (a sender told their message was
+/// too large).
+pub fn recent_for(store: &Store, address: &String, now: DateTime<Utc>) -> store::Result<Recent> {
+    store.recent_automatic(std::iter::once(address), now - LIMIT_WINDOW)
+}

@@ -1,0 +1,78 @@
+//! The hourly limits of automatic mail to customers (design.md "Outbound
+//! mail": 5 per recipient, 50 per domain, configurable), decided from what
+//! the store counted: the limits protect inboxes from a burst and stop loops
+//! with other automatic responders. Pure.
+
+use std::collections::HashMap;
+
+/// Hourly limits of automatic mail.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Automatic mails to one customer address per hour.
+    pub per_recipient_per_hour: u32,
+    /// Automatic mails to one customer domain per hour.
+    pub per_domain_per_hour: u32,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            per_recipient_per_hour: 5,
+            per_domain_per_hour: 50,
+        }
+    }
+}
+
+/// Automatic mail queued in the hour before a decision, per address and
+/// per domain, as the store counted it for the addresses a decision may
+/// write to.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Recent {
+    /// Mails per recipient address.
+    pub by_address: HashMap<String, u32>,
+    /// Mails per recipient domain.
+    pub by_domain: HashMap<String, u32>,
+}
+
+/// The domain of an address (empty when it has none).
+pub fn domain_of(address: &str) -> &str {
+    address.rsplit_once('@').map_or("", |(_, d)| d)
+}
+
+impl Recent {
+    /// Whether an automatic mail to `to` would pass a limit: counted over
+    /// the hour before it is queued.
+    pub fn over(&self, limits: &Limits, to: &[String]) -> bool {
+        to.iter().any(|addr| {
+            let recipient = self.by_address.get(addr).copied().unwrap_or(0);
+            let domain = self.by_domain.get(domain_of(addr)).copied().unwrap_or(0);
+            recipient >= limits.per_recipient_per_hour || domain >= limits.per_domain_per_hour
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn limits_table() {
+        let limits = Limits::default();
+        let recent = Recent {
+            by_address: [("a@x.example".to_string(), 5), ("b@x.example".into(), 4)].into(),
+            by_domain: [("x.example".to_string(), 9), ("y.example".into(), 50)].into(),
+        };
+        let table: &[(&[&str], bool)] = &[
+            (&["a@x.example"], true),
+            (&["b@x.example"], false),
+            (&["c@y.example"], true),
+            (&["new@z.example"], false),
+            (&["b@x.example", "c@y.example"], true),
+            (&[], false),
+        ];
+        for (to, over) in table {
+            let to: Vec<String> = to.iter().map(|s| s.to_string()).collect();
+            assert_eq!(recent.over(&limits, &to), *over, "{to:?}");
+        }
+    }
+}
