@@ -20,12 +20,8 @@ use crate::ingest::{self, Summary};
 use crate::lang::Lang;
 use crate::sla::local;
 use crate::source::files;
-use crate::store::{Incoming, Store, Stored};
+use crate::store::{Incoming, Store};
 use crate::ticket::Ticket;
-
-/// Step 1 commits at most this many messages per transaction (the store
-/// issue: "commits may group up to 100 messages").
-pub const STEP1_BATCH: usize = 100;
 
 /// What an import did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -38,7 +34,8 @@ pub struct ImportSummary {
     pub applied: Summary,
 }
 
-/// Imports the inputs into the store.
+/// Imports the inputs into the store: each message is stored and applied
+/// in one transaction per chunk, the analysis on every core.
 pub fn import(
     store: &mut Store,
     settings: &ingest::Settings<'_>,
@@ -46,51 +43,75 @@ pub fn import(
     now: DateTime<Utc>,
     progress: bool,
 ) -> anyhow::Result<ImportSummary> {
-    let mut summary = ImportSummary::default();
     let bar = progress.then(|| {
-        let bar = indicatif::ProgressBar::new(0);
+        let bar = indicatif::ProgressBar::new_spinner();
         bar.set_style(
             indicatif::ProgressStyle::with_template(
-                "{spinner} {msg} {pos}/{len} messages [{elapsed}]",
+                "{spinner} importing {pos} messages [{elapsed}]",
             )
-            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
         );
-        bar.set_message("storing");
         bar
     });
-    let cannot = |path: &std::path::Path, e: std::io::Error| {
-        anyhow::anyhow!("cannot read {}: {e}", path.display())
-    };
+    // Every input opens before anything is stored: a wrong path stops the
+    // import with nothing done.
+    let mut inputs = Vec::new();
     for path in paths {
-        let mut messages = files::open(path).map_err(|e| cannot(path, e))?.peekable();
-        while messages.peek().is_some() {
-            let mut batch = Vec::with_capacity(STEP1_BATCH);
-            for m in messages.by_ref().take(STEP1_BATCH) {
-                let m = m.map_err(|e| cannot(path, e))?;
-                batch.push(Incoming {
-                    source_key: Some(m.source_key),
-                    raw: m.raw,
-                    received_at: m.received_at,
-                });
+        let messages = files::open(path)
+            .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
+        inputs.push((path.clone(), messages));
+    }
+    let failed: std::sync::Mutex<Option<anyhow::Error>> = std::sync::Mutex::new(None);
+    let mut messages = inputs.into_iter().flat_map(|(path, messages)| {
+        let failed = &failed;
+        messages.map_while(move |m| match m {
+            Ok(m) => Some(Incoming {
+                source_key: Some(m.source_key),
+                raw: m.raw,
+                received_at: m.received_at,
+            }),
+            Err(e) => {
+                let mut slot = failed.lock().unwrap_or_else(|e| e.into_inner());
+                slot.get_or_insert(anyhow::anyhow!("cannot read {}: {e}", path.display()));
+                None
             }
-            for stored in store.store_raw(&batch, now)? {
-                summary.read += 1;
-                if matches!(stored, Stored::Duplicate(_)) {
-                    summary.duplicates += 1;
-                }
-            }
-            if let Some(bar) = &bar {
-                bar.inc_length(batch.len() as u64);
-                bar.inc(batch.len() as u64);
-            }
+        })
+    });
+    // One unreadable input stops the import (what came before it stays).
+    let mut stopped = std::iter::from_fn(|| {
+        if failed.lock().map_or(true, |f| f.is_some()) {
+            return None;
         }
-    }
-    if let Some(bar) = &bar {
-        bar.set_message("applying");
-    }
-    summary.applied = ingest::apply_pending(store, settings, now)?;
+        messages.next()
+    });
+    let tick = |n: usize| {
+        if let Some(bar) = &bar {
+            bar.inc(n as u64);
+        }
+    };
+    let run = ingest::pipeline(
+        store,
+        settings,
+        now,
+        ingest::Source::Incoming(&mut stopped),
+        Some(&tick),
+    )?;
+    let mut summary = ImportSummary {
+        read: run.read,
+        duplicates: run.duplicates,
+        applied: run.summary,
+    };
     if let Some(bar) = bar {
         bar.finish_and_clear();
+    }
+    if let Some(e) = failed.into_inner().unwrap_or_else(|e| e.into_inner()) {
+        return Err(e);
+    }
+    // A message that failed once is tried again, as the daemon would.
+    if run.failures > 0 {
+        summary
+            .applied
+            .add(&ingest::apply_pending(store, settings, now)?);
     }
     Ok(summary)
 }

@@ -15,7 +15,8 @@ use rayon::prelude::*;
 
 use crate::mail::{self, Analysis, classify::Kind, parse::Parsed, thread};
 
-pub use crate::store::PendingMessage as Pending;
+use crate::mail::identity::Identity;
+use crate::store::{Incoming, PendingMessage};
 pub use crate::ticket::decide::Sender;
 
 /// What the first stage made of a message.
@@ -37,18 +38,81 @@ pub enum Outcome {
     Analysed(Box<Analysis>),
 }
 
+/// A message entering step 2.
+#[derive(Debug)]
+pub enum Item {
+    /// Stored by step 1, waiting for step 2 (the daemon).
+    Stored(PendingMessage),
+    /// Read by `import`: stored and applied by the writer in one go.
+    Fresh(Incoming),
+}
+
+/// Where a message's row is, or will be.
+#[derive(Debug)]
+pub enum Row {
+    /// Stored by step 1.
+    Stored(i64),
+    /// To be stored by the writer first (`import`), with its identity.
+    Fresh(Incoming, Identity),
+}
+
 /// A message after the first stage.
 #[derive(Debug)]
 pub struct Analysed {
     /// Its row.
-    pub id: i64,
+    pub row: Row,
     /// When our server received it.
     pub received_at: DateTime<Utc>,
-    /// The raw bytes, kept only when the thread may need resolving again
-    /// (the analysis is then redone if the store's answer differs).
+    /// The raw bytes of a stored message, kept only when the thread may
+    /// need resolving again (the analysis is then redone if the store's
+    /// answer differs). A fresh message keeps them in its row.
     pub raw: Option<Vec<u8>>,
     /// The result.
     pub outcome: Outcome,
+}
+
+impl Analysed {
+    /// The raw bytes, if still at hand.
+    pub fn raw(&self) -> Option<&[u8]> {
+        match &self.row {
+            Row::Fresh(m, _) => Some(&m.raw),
+            Row::Stored(_) => self.raw.as_deref(),
+        }
+    }
+}
+
+/// A message being analysed: its row, raw bytes and received instant.
+struct Work {
+    row: Row,
+    raw: Option<Vec<u8>>,
+    received_at: DateTime<Utc>,
+}
+
+impl Work {
+    fn of(item: Item) -> Work {
+        match item {
+            Item::Stored(p) => Work {
+                row: Row::Stored(p.id),
+                raw: p.raw,
+                received_at: p.received_at,
+            },
+            Item::Fresh(m) => {
+                let ident = crate::mail::identity::identity(&m.raw);
+                Work {
+                    received_at: m.received_at,
+                    raw: None,
+                    row: Row::Fresh(m, ident),
+                }
+            }
+        }
+    }
+
+    fn raw(&self) -> Option<&[u8]> {
+        match &self.row {
+            Row::Fresh(m, _) => Some(&m.raw),
+            Row::Stored(_) => self.raw.as_deref(),
+        }
+    }
 }
 
 /// Stands for a ticket not known yet: the Message-ID belongs to a message
@@ -92,35 +156,34 @@ fn guarded<T>(f: impl FnOnce() -> T) -> Result<T, String> {
 
 /// One message parsed, with its threading keys.
 enum Parsing {
-    Done(Pending, Result<Box<(Parsed, thread::Keys)>, String>),
-    TooLarge(Pending, u64),
+    Done(Work, Result<Box<(Parsed, thread::Keys)>, String>),
+    TooLarge(Work, u64),
 }
 
 /// Analyses a chunk in order: parsing and analysis on every core, the
 /// look-ups of stored Message-IDs in this thread. Adds the chunk's
 /// Message-IDs to the snapshot's in-flight set.
 pub fn chunk(
-    pending: Vec<Pending>,
+    items: Vec<Item>,
     s: &mail::Settings,
     max_message_bytes: u64,
     snapshot: &mut Snapshot<'_>,
     progress: &std::sync::atomic::AtomicU64,
 ) -> Vec<Analysed> {
-    for p in &pending {
-        wedge_injection(p.raw.as_deref());
-    }
     let tick = || {
         progress.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     };
-    let parsed: Vec<Parsing> = pending
+    let parsed: Vec<Parsing> = items
         .into_par_iter()
-        .map(|p| {
+        .map(|item| {
             tick();
-            let size = p.raw.as_deref().map_or(0, mail::oversize::original_size);
-            if p.raw.is_some() && size > max_message_bytes {
+            let p = Work::of(item);
+            wedge_injection(p.raw());
+            let size = p.raw().map_or(0, mail::oversize::original_size);
+            if p.raw().is_some() && size > max_message_bytes {
                 return Parsing::TooLarge(p, size);
             }
-            let result = match &p.raw {
+            let result = match p.raw() {
                 Some(raw) => guarded(|| {
                     fault_injection(raw);
                     let parsed = mail::parse::parse(raw);
@@ -163,9 +226,9 @@ pub fn chunk(
 fn finish(item: Parsing, thread: Option<thread::Thread>, s: &mail::Settings) -> Analysed {
     match item {
         Parsing::TooLarge(p, size) => {
-            let sender = p.raw.as_deref().and_then(|raw| too_large_sender(raw, s));
+            let sender = p.raw().and_then(|raw| too_large_sender(raw, s));
             Analysed {
-                id: p.id,
+                row: p.row,
                 received_at: p.received_at,
                 raw: None,
                 outcome: Outcome::TooLarge { size, sender },
@@ -173,7 +236,7 @@ fn finish(item: Parsing, thread: Option<thread::Thread>, s: &mail::Settings) -> 
         }
         Parsing::Done(p, parsed) => {
             let outcome = match parsed {
-                Err(_) if p.raw.is_none() => Outcome::Gone,
+                Err(_) if p.raw().is_none() => Outcome::Gone,
                 Err(reason) => Outcome::Failed(reason),
                 Ok(parsed) => {
                     let (parsed, keys) = *parsed;
@@ -182,7 +245,7 @@ fn finish(item: Parsing, thread: Option<thread::Thread>, s: &mail::Settings) -> 
                     {
                         Ok(a) => {
                             return Analysed {
-                                id: p.id,
+                                row: p.row,
                                 received_at: p.received_at,
                                 raw: if again { p.raw } else { None },
                                 outcome: Outcome::Analysed(Box::new(a)),
@@ -193,7 +256,7 @@ fn finish(item: Parsing, thread: Option<thread::Thread>, s: &mail::Settings) -> 
                 }
             };
             Analysed {
-                id: p.id,
+                row: p.row,
                 received_at: p.received_at,
                 raw: None,
                 outcome,

@@ -22,7 +22,7 @@
 pub mod analyse;
 pub mod read;
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::HashSet;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::time::Duration;
@@ -30,10 +30,11 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 
 use crate::mail::{self, Analysis, classify::Kind, thread};
+use crate::store::Incoming;
 use crate::store::{self, Markers, Store, analysis::StoredAnalysis};
 use crate::ticket::decide::{self, Decision, Message, Rules};
 use crate::ticket::{Event, Ticket};
-use analyse::{Analysed, Outcome, Pending};
+use analyse::{Analysed, Item, Outcome, Row};
 
 pub use decide::Summary;
 
@@ -60,12 +61,32 @@ const CHUNK: usize = 100;
 /// enough to bound memory whatever the messages' sizes.
 const CHUNK_BYTES: usize = 16 * 1024 * 1024;
 
-/// Chunks handed to the analysis before the writer has applied them.
-const IN_FLIGHT: usize = 2;
-
 /// How often a writer waiting for the analysis looks whether it still
 /// makes progress (and shows it, for the watchdog).
 const PROGRESS_CHECK: Duration = Duration::from_millis(200);
+
+/// Where the pipeline's messages come from.
+pub enum Source<'a> {
+    /// The store's messages waiting for step 2 (the daemon, `quarantine
+    /// replay`), read by the analysis side through its own connection.
+    Pending,
+    /// Messages `import` read: stored and applied by the writer in one
+    /// transaction per chunk.
+    Incoming(&'a mut (dyn Iterator<Item = Incoming> + Send)),
+}
+
+/// What a pipeline run did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Run {
+    /// Step 2's counts.
+    pub summary: Summary,
+    /// Messages whose step 2 failed (tried again in a second round).
+    pub failures: u64,
+    /// Messages taken from the source.
+    pub read: u64,
+    /// Fresh messages that were already stored.
+    pub duplicates: u64,
+}
 
 /// Applies every message step 1 stored and step 2 has not applied yet.
 /// A message that fails is tried again once in a second round.
@@ -76,87 +97,127 @@ pub fn apply_pending(
 ) -> store::Result<Summary> {
     let mut summary = Summary::default();
     loop {
-        let mut after = 0;
-        let mut next = |store: &mut Store| -> store::Result<Option<Vec<Pending>>> {
-            let chunk = store.pending_after(after, CHUNK, CHUNK_BYTES)?;
-            if let Some(last) = chunk.last() {
-                after = last.id;
-            }
-            Ok((!chunk.is_empty()).then_some(chunk))
-        };
-        let (round, failures) = pipeline(store, s, now, &mut next)?;
-        summary.add(&round);
-        if failures == 0 || s.stop.is_some_and(|stop| stop()) {
+        let run = pipeline(store, s, now, Source::Pending, None)?;
+        summary.add(&run.summary);
+        if run.failures == 0 || s.stop.is_some_and(|stop| stop()) {
             return Ok(summary);
         }
     }
 }
 
-/// Runs chunks from `next` through the analysis and the writer; the
-/// summary and how many messages failed.
+/// The next chunk from a source, read by the analysis side: at most
+/// [`CHUNK`] messages and [`CHUNK_BYTES`] raw bytes (at least one message).
+fn next_chunk(
+    source: &mut Source<'_>,
+    reader: Option<&Store>,
+    after: &mut i64,
+) -> store::Result<Vec<Item>> {
+    match source {
+        Source::Pending => {
+            let Some(reader) = reader else {
+                return Ok(Vec::new());
+            };
+            let chunk = reader.pending_after(*after, CHUNK, CHUNK_BYTES)?;
+            if let Some(last) = chunk.last() {
+                *after = last.id;
+            }
+            Ok(chunk.into_iter().map(Item::Stored).collect())
+        }
+        Source::Incoming(messages) => {
+            let (mut out, mut bytes) = (Vec::new(), 0);
+            while out.len() < CHUNK && bytes < CHUNK_BYTES {
+                let Some(m) = messages.next() else { break };
+                bytes += m.raw.len();
+                out.push(Item::Fresh(m));
+            }
+            Ok(out)
+        }
+    }
+}
+
+/// Runs the messages of `source` through the analysis (a thread of its
+/// own, using every core) and the writer (this thread). `progress` hears
+/// of each chunk written (messages in it).
 pub fn pipeline(
     store: &mut Store,
     s: &Settings<'_>,
     now: DateTime<Utc>,
-    next: &mut dyn FnMut(&mut Store) -> store::Result<Option<Vec<Pending>>>,
-) -> store::Result<(Summary, u64)> {
-    let progress = AtomicU64::new(0);
+    mut source: Source<'_>,
+    progress: Option<&dyn Fn(usize)>,
+) -> store::Result<Run> {
+    let analysed_count = AtomicU64::new(0);
     let path = store.path().to_path_buf();
     std::thread::scope(|scope| {
-        let (to_analysis, chunks) = mpsc::channel::<Vec<Pending>>();
-        let (to_writer, analysed) = mpsc::channel::<Vec<Analysed>>();
-        let (settings, max, progress) = (s.analysis, s.max_message_bytes, &progress);
-        scope.spawn(move || {
+        // A rendezvous: the analysis of chunk k starts only once the
+        // writer took chunk k-1, so chunks before it are committed.
+        let (to_writer, analysed) = mpsc::sync_channel::<store::Result<Vec<Analysed>>>(0);
+        let (settings, max, counter) = (s.analysis, s.max_message_bytes, &analysed_count);
+        let stop = s.stop;
+        let analysis = scope.spawn(move || {
             // Its own read-only view of the committed store.
             let reader = Store::open_read_only(&path).ok();
             let mut snapshot = analyse::Snapshot {
                 store: reader.as_ref().map(|r| r as &dyn thread::Lookup),
                 in_flight: HashSet::new(),
             };
-            let mut window: VecDeque<Vec<String>> = VecDeque::new();
-            for chunk in chunks {
-                // Chunks older than the one before were committed before
-                // this one was sent: the store answers for them.
-                while window.len() >= IN_FLIGHT {
-                    for id in window.pop_front().unwrap_or_default() {
-                        snapshot.in_flight.remove(&id);
+            let mut after = 0;
+            loop {
+                if stop.is_some_and(|stop| stop()) {
+                    return;
+                }
+                let chunk = match next_chunk(&mut source, reader.as_ref(), &mut after) {
+                    Ok(c) if c.is_empty() => return,
+                    Ok(c) => c,
+                    Err(e) => {
+                        let _ = to_writer.send(Err(e));
+                        return;
                     }
+                };
+                // The writer took the chunk before this one (a rendezvous),
+                // so only that one may still be uncommitted: its
+                // Message-IDs, and this chunk's, are in flight.
+                let before = snapshot.in_flight.clone();
+                let out = analyse::chunk(chunk, settings, max, &mut snapshot, counter);
+                let this: HashSet<String> =
+                    snapshot.in_flight.difference(&before).cloned().collect();
+                if to_writer.send(Ok(out)).is_err() {
+                    return;
                 }
-                let before: HashSet<String> = snapshot.in_flight.clone();
-                let out = analyse::chunk(chunk, settings, max, &mut snapshot, progress);
-                window.push_back(snapshot.in_flight.difference(&before).cloned().collect());
-                if to_writer.send(out).is_err() {
-                    break;
-                }
+                // The writer took this chunk: the one before is committed.
+                snapshot.in_flight = this;
             }
         });
-        let mut w = Writer {
-            summary: Summary::default(),
-            failures: 0,
-        };
-        let (mut in_flight, mut exhausted) = (0, false);
+        let mut w = Writer::default();
+        let (mut busy, mut waited) = (Duration::ZERO, Duration::ZERO);
         loop {
-            while in_flight < IN_FLIGHT && !exhausted {
-                match next(store)? {
-                    Some(chunk) if !s.stop.is_some_and(|stop| stop()) => {
-                        // The analysis thread ends only when this sender is
-                        // dropped, so it cannot be gone here.
-                        let _ = to_analysis.send(chunk);
-                        in_flight += 1;
-                    }
-                    _ => exhausted = true,
-                }
-            }
-            if in_flight == 0 {
-                break;
-            }
-            let Some(chunk) = wait(&analysed, progress, s.stop) else {
+            let t = std::time::Instant::now();
+            let Some(chunk) = wait(&analysed, &analysed_count, s.stop) else {
                 break;
             };
-            in_flight -= 1;
+            waited += t.elapsed();
+            let t = std::time::Instant::now();
+            let chunk = chunk?;
+            let n = chunk.len();
             w.chunk(store, s, chunk, now)?;
+            busy += t.elapsed();
+            if let Some(p) = progress {
+                p(n);
+            }
         }
-        Ok((w.summary, w.failures))
+        if w.run.read > 0 {
+            tracing::debug!(
+                messages = w.run.read,
+                writer_secs = busy.as_secs_f32(),
+                waiting_secs = waited.as_secs_f32(),
+                "step 2 pass"
+            );
+        }
+        drop(analysed);
+        // A panic of the analysis thread outside the per-message guard.
+        if analysis.join().is_err() {
+            tracing::error!("the analysis thread stopped unexpectedly");
+        }
+        Ok(w.run)
     })
 }
 
@@ -164,10 +225,10 @@ pub fn pipeline(
 /// `stop`, which beats for the watchdog) only while the analysis makes
 /// some: a wedged analysis stops the pings.
 fn wait(
-    analysed: &mpsc::Receiver<Vec<Analysed>>,
+    analysed: &mpsc::Receiver<store::Result<Vec<Analysed>>>,
     progress: &AtomicU64,
     stop: Option<&(dyn Fn() -> bool + Sync)>,
-) -> Option<Vec<Analysed>> {
+) -> Option<store::Result<Vec<Analysed>>> {
     let mut seen = progress.load(Ordering::Relaxed);
     loop {
         match analysed.recv_timeout(PROGRESS_CHECK) {
@@ -188,9 +249,9 @@ fn wait(
 
 /// The writer: applies analysed messages in order, a chunk per
 /// transaction.
+#[derive(Default)]
 struct Writer {
-    summary: Summary,
-    failures: u64,
+    run: Run,
 }
 
 impl Writer {
@@ -228,7 +289,7 @@ impl Writer {
         &mut self,
         store: &mut Store,
         s: &Settings<'_>,
-        item: Analysed,
+        mut item: Analysed,
         now: DateTime<Utc>,
         lines: &mut Vec<LogLine>,
     ) -> store::Result<()> {
@@ -236,22 +297,38 @@ impl Writer {
             support_address: &s.analysis.support_address,
             prefix: &s.analysis.ticket_prefix,
         };
-        let (id, received_at) = (item.id, item.received_at);
-        match decided(store, s, item, now)? {
+        self.run.read += 1;
+        let id = match std::mem::replace(&mut item.row, Row::Stored(0)) {
+            Row::Stored(id) => id,
+            // Step 1 in the same transaction: what was already stored is
+            // left as it is.
+            Row::Fresh(m, ident) => match store.store_in_batch(&m, ident, now)? {
+                store::Stored::Duplicate(_) => {
+                    self.run.duplicates += 1;
+                    return Ok(());
+                }
+                store::Stored::New(id) => {
+                    item.raw = Some(m.raw);
+                    id
+                }
+            },
+        };
+        let received_at = item.received_at;
+        match decided(store, s, id, item, now)? {
             Ok((d, analysis)) => {
                 let json = analysis
                     .as_ref()
                     .map(|a| StoredAnalysis::of(a).to_json())
                     .unwrap_or_default();
                 store.commit_decision(id, &d, &json, received_at, markers, now)?;
-                self.summary.add(&d.summary);
+                self.run.summary.add(&d.summary);
                 lines.push(LogLine::of(id, &d, analysis.as_deref(), s.rules.prefix));
             }
             Err(reason) => {
-                self.failures += 1;
+                self.run.failures += 1;
                 let quarantined = store.fail_message(id, &reason, now)?;
                 if quarantined {
-                    self.summary.quarantined += 1;
+                    self.run.summary.quarantined += 1;
                 }
                 lines.push(LogLine::Failed {
                     id,
@@ -272,6 +349,7 @@ type Decided = Result<(Decision, Option<Box<Analysis>>), String>;
 fn decided(
     store: &Store,
     s: &Settings<'_>,
+    id: i64,
     item: Analysed,
     now: DateTime<Utc>,
 ) -> store::Result<Decided> {
@@ -285,7 +363,7 @@ fn decided(
                 _ => Default::default(),
             };
             let d = decide::too_large(
-                item.id,
+                id,
                 size,
                 s.max_message_bytes,
                 sender.as_ref(),
@@ -302,7 +380,7 @@ fn decided(
     };
     let known = read::known(store, &a, s.first_number, sending, now)?;
     let m = Message {
-        id: item.id,
+        id,
         analysis: &a,
         received_at: item.received_at,
     };
@@ -339,6 +417,7 @@ fn rethread(
         }
         None if was.is_none() => Ok(a),
         _ => {
+            tracing::debug!(was = ?was, now = ?now.map(|t| (t.number, t.signal)), "thread changed; analysed again");
             let raw = raw.ok_or("the raw message is gone")?;
             analyse::again(raw, received_at, s.analysis, store).map(Box::new)
         }

@@ -39,7 +39,12 @@ pub fn identity(raw: &[u8]) -> Identity {
     let mut hasher = Sha256::new();
     let mut message_id = None;
     let mut skip: Vec<(usize, usize)> = Vec::new();
-    if let Some(msg) = MessageParser::new().parse_headers(raw) {
+    // Only the Message-ID is read; every other header stays raw (their
+    // offsets are what the hash skips).
+    static IDS: std::sync::LazyLock<MessageParser> = std::sync::LazyLock::new(|| {
+        MessageParser::new().header_id(mail_parser::HeaderName::MessageId)
+    });
+    if let Some(msg) = IDS.parse_headers(raw) {
         message_id = msg
             .message_id()
             .map(super::parse::clean_id)
@@ -85,11 +90,9 @@ pub fn identity(raw: &[u8]) -> Identity {
 /// other than white space.
 fn hash_lf(hasher: &mut Sha256, bytes: &[u8]) -> bool {
     let mut start = 0;
-    for (i, w) in bytes.windows(2).enumerate() {
-        if w == b"\r\n" {
-            hasher.update(&bytes[start..i]);
-            start = i + 1;
-        }
+    for i in memchr::memmem::find_iter(bytes, b"\r\n") {
+        hasher.update(&bytes[start..i]);
+        start = i + 1;
     }
     hasher.update(&bytes[start..]);
     bytes.iter().any(|b| !b.is_ascii_whitespace())

@@ -11,9 +11,11 @@
 //! clients); RFC 2047 encoded words are decoded by it. HTML-only mail is turned
 //! into text with html2text, not with regexes.
 
+use std::sync::LazyLock;
+
 use chrono::{DateTime, FixedOffset};
 use mail_parser::{
-    Address, HeaderValue, Message, MessageParser, MessagePart, MimeHeaders, PartType,
+    Address, HeaderName, HeaderValue, Message, MessageParser, MessagePart, MimeHeaders, PartType,
 };
 
 /// Bodies longer than this are cut before text analysis: the report checks
@@ -137,8 +139,10 @@ impl Parsed {
 /// The date of the topmost `Received:` header (when our server took the
 /// message), design.md "received" rule for files; `None` when absent.
 pub fn topmost_received(raw: &[u8]) -> Option<DateTime<chrono::Utc>> {
+    static RECEIVED: LazyLock<MessageParser> =
+        LazyLock::new(|| MessageParser::new().header_received(HeaderName::Received));
     let raw = normalize_eol(raw);
-    let msg = MessageParser::new().parse_headers(&raw[..])?;
+    let msg = RECEIVED.parse_headers(&raw[..])?;
     let r = msg.received()?;
     r.date
         .map(|d| d.to_timestamp())
@@ -193,16 +197,43 @@ pub fn looks_binary(raw: &[u8]) -> bool {
 
 /// The instant of the `Date:` header; `None` when absent or unreadable.
 pub fn date_header(raw: &[u8]) -> Option<DateTime<chrono::Utc>> {
+    static DATE: LazyLock<MessageParser> =
+        LazyLock::new(|| MessageParser::new().with_date_headers());
     let raw = normalize_eol(raw);
-    let msg = MessageParser::new().parse_headers(&raw[..])?;
+    let msg = DATE.parse_headers(&raw[..])?;
     DateTime::from_timestamp(msg.date()?.to_timestamp(), 0)
 }
+
+/// mail-parser's default header parsers, except that `Received:` headers
+/// (often a dozen, and read only for the received instant, by
+/// [`topmost_received`]) stay raw text: parsing them was a tenth of the
+/// analysis.
+static PARSER: LazyLock<MessageParser> = LazyLock::new(|| {
+    MessageParser::new()
+        .with_mime_headers()
+        .with_date_headers()
+        .with_address_headers()
+        .with_message_ids()
+        .header_text(HeaderName::Subject)
+        .header_text(HeaderName::Comments)
+        .header_address(HeaderName::ListArchive)
+        .header_address(HeaderName::ListHelp)
+        .header_address(HeaderName::ListId)
+        .header_address(HeaderName::ListOwner)
+        .header_address(HeaderName::ListPost)
+        .header_address(HeaderName::ListSubscribe)
+        .header_address(HeaderName::ListUnsubscribe)
+        .header_id(HeaderName::ReturnPath)
+        .header_comma_separated(HeaderName::Keywords)
+        .header_comma_separated(HeaderName::ContentLanguage)
+        .header_raw(HeaderName::MimeVersion)
+});
 
 /// Parses raw bytes into a [`Parsed`]; never fails.
 pub fn parse(raw: &[u8]) -> Parsed {
     let raw = normalize_eol(raw);
     let raw = &raw[..];
-    let mut p = match MessageParser::new().parse(raw) {
+    let mut p = match PARSER.parse(raw) {
         Some(msg) => from_message(&msg),
         None => Parsed {
             text: truncate(String::from_utf8_lossy(raw).into_owned()),

@@ -176,7 +176,7 @@ pub fn read_maildir_file(path: &Path) -> io::Result<FileMessage> {
 
 /// The messages of a path, read one at a time (so a large Maildir or mbox
 /// never sits in memory whole).
-pub fn open(path: &Path) -> io::Result<Box<dyn Iterator<Item = io::Result<FileMessage>>>> {
+pub fn open(path: &Path) -> io::Result<Box<dyn Iterator<Item = io::Result<FileMessage>> + Send>> {
     Ok(match detect(path)? {
         InputKind::Eml => Box::new(std::iter::once(read_eml(path))),
         InputKind::Maildir => Box::new(

@@ -254,6 +254,10 @@ impl Store {
             .map_err(query("set synchronous=FULL"))?;
         c.pragma_update(None, "foreign_keys", "ON")
             .map_err(query("enable foreign keys"))?;
+        // Savepoints (one per message in a batch) journal in memory, not in
+        // a temporary file.
+        c.pragma_update(None, "temp_store", "MEMORY")
+            .map_err(query("keep temporary data in memory"))?;
         Ok(())
     }
 
@@ -321,66 +325,8 @@ impl Store {
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
             .map_err(query("begin storing messages"))?;
         let mut out = Vec::with_capacity(batch.len());
-        {
-            let mut by_source = tx
-                .prepare_cached("SELECT id FROM messages WHERE source_key = ?1")
-                .map_err(query("look up a source key"))?;
-            let mut by_identity = tx
-                .prepare_cached(
-                    "SELECT id FROM messages WHERE message_id = ?1 AND content_hash = ?2",
-                )
-                .map_err(query("look up a message identity"))?;
-            let mut insert = tx
-                .prepare_cached(
-                    "INSERT INTO messages (source_key, message_id, content_hash, raw_size, received_at, \
-                     direction, state, stored_at) VALUES (?1, ?2, ?3, ?4, ?5, 'in', 'stored', ?6)",
-                )
-                .map_err(query("prepare storing a message"))?;
-            let mut insert_raw = tx
-                .prepare_cached("INSERT INTO message_raw (message, raw) VALUES (?1, ?2)")
-                .map_err(query("prepare storing a message"))?;
-            for m in batch {
-                if let Some(key) = &m.source_key {
-                    let found: Option<i64> = by_source
-                        .query_row([key], |r| r.get(0))
-                        .optional()
-                        .map_err(query("look up a source key"))?;
-                    if let Some(id) = found {
-                        out.push(Stored::Duplicate(id));
-                        continue;
-                    }
-                }
-                let mut ident = identity::identity(&m.raw);
-                if ident.dedupable {
-                    let found: Option<i64> = by_identity
-                        .query_row(params![ident.message_id, ident.content_hash], |r| r.get(0))
-                        .optional()
-                        .map_err(query("look up a message identity"))?;
-                    if let Some(id) = found {
-                        out.push(Stored::Duplicate(id));
-                        continue;
-                    }
-                } else {
-                    // Nothing but trace headers (or nothing at all): the
-                    // hash says nothing, so this input is its own message.
-                    random_bytes(&mut ident.content_hash, "draw a unique identity")?;
-                }
-                insert
-                    .execute(params![
-                        m.source_key,
-                        ident.message_id,
-                        ident.content_hash,
-                        m.raw.len() as i64,
-                        m.received_at.timestamp(),
-                        now.timestamp(),
-                    ])
-                    .map_err(query("store a message"))?;
-                let id = tx.last_insert_rowid();
-                insert_raw
-                    .execute(params![id, m.raw])
-                    .map_err(query("store a message"))?;
-                out.push(Stored::New(id));
-            }
+        for m in batch {
+            out.push(insert_incoming(&tx, m, identity::identity(&m.raw), now)?);
         }
         for (key, value) in meta {
             tx.execute(
@@ -391,6 +337,17 @@ impl Store {
         }
         tx.commit().map_err(query("commit stored messages"))?;
         Ok(out)
+    }
+
+    /// Step 1 for one message inside the caller's batch, its identity
+    /// already computed (`import` hashes on every core).
+    pub fn store_in_batch(
+        &mut self,
+        m: &Incoming,
+        ident: identity::Identity,
+        now: DateTime<Utc>,
+    ) -> Result<Stored> {
+        insert_incoming(&self.conn, m, ident, now)
     }
 
     /// The HMAC key of our tokens: the configured one when given (and then
@@ -428,16 +385,34 @@ impl Store {
     /// Starts a batch: the savepoints of `commit_applied` and `fail_message`
     /// nest in one transaction until [`Store::commit_batch`].
     pub fn begin_batch(&mut self) -> Result<()> {
-        self.conn
-            .execute_batch("BEGIN IMMEDIATE")
+        self.run_cached("BEGIN IMMEDIATE")
             .map_err(query("begin a batch"))
+    }
+
+    /// `query_row` through the statement cache (for queries step 2 makes
+    /// per message).
+    fn cached_row<T, P: rusqlite::Params>(
+        &self,
+        sql: &str,
+        params: P,
+        f: impl FnOnce(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+    ) -> rusqlite::Result<T> {
+        self.conn
+            .prepare_cached(sql)
+            .and_then(|mut st| st.query_row(params, f))
+    }
+
+    /// Runs a statement without parameters through the statement cache.
+    fn run_cached(&self, sql: &str) -> rusqlite::Result<()> {
+        self.conn
+            .prepare_cached(sql)
+            .and_then(|mut st| st.execute([]))
+            .map(|_| ())
     }
 
     /// Commits a batch.
     pub fn commit_batch(&mut self) -> Result<()> {
-        self.conn
-            .execute_batch("COMMIT")
-            .map_err(query("commit a batch"))
+        self.run_cached("COMMIT").map_err(query("commit a batch"))
     }
 
     /// Rolls a batch back.
@@ -477,9 +452,7 @@ impl Store {
         outbox_id: Option<u64>,
         message_id: Option<&str>,
     ) -> Result<Option<(i64, Option<u64>)>> {
-        let row: Option<(i64, Option<i64>)> = self
-            .conn
-            .query_row(
+        let row: Option<(i64, Option<i64>)> = self.cached_row(
                 "SELECT id, ticket FROM outbox WHERE id = ?1 OR (?2 IS NOT NULL AND message_id = ?2) ORDER BY id = ?1 DESC LIMIT 1",
                 params![outbox_id.map(|i| i as i64), message_id],
                 |r| Ok((r.get(0)?, r.get(1)?)),
@@ -494,8 +467,7 @@ impl Store {
     pub fn automatic_mail_since(&self, address: &str, since: DateTime<Utc>) -> Result<(u32, u32)> {
         let domain = address.rsplit_once('@').map_or("", |(_, d)| d);
         let count = |sql: &str, key: &str| -> Result<u32> {
-            self.conn
-                .query_row(sql, params![key, ts(since)], |r| r.get(0))
+            self.cached_row(sql, params![key, ts(since)], |r| r.get(0))
                 .map_err(query("count automatic mail"))
         };
         Ok((
@@ -564,11 +536,7 @@ impl Store {
 
     /// A ticket's timers due at `now`, earliest first, and the codes of
     /// due timers this version does not know.
-    pub fn due_timers(
-        &self,
-        ticket: u64,
-        now: DateTime<Utc>,
-    ) -> Result<DueTimers> {
+    pub fn due_timers(&self, ticket: u64, now: DateTime<Utc>) -> Result<DueTimers> {
         let (mut known, mut unknown) = (Vec::new(), Vec::new());
         for (code, at) in self.timers(ticket)? {
             if at > now {
@@ -720,8 +688,7 @@ impl Store {
     /// The ticket of a message we stored or sent with this Message-ID.
     pub fn ticket_of_message_id(&self, message_id: &str) -> Result<Option<u64>> {
         let stored: Option<Option<i64>> = self
-            .conn
-            .query_row(
+            .cached_row(
                 "SELECT ticket FROM messages WHERE message_id = ?1 AND ticket IS NOT NULL LIMIT 1",
                 [message_id],
                 |r| r.get(0),
@@ -732,8 +699,7 @@ impl Store {
             return Ok(Some(t as u64));
         }
         let sent: Option<Option<i64>> = self
-            .conn
-            .query_row(
+            .cached_row(
                 "SELECT ticket FROM outbox WHERE message_id = ?1 LIMIT 1",
                 [message_id],
                 |r| r.get(0),
@@ -846,6 +812,61 @@ fn without_suppressed<'m>(
         .cloned()
         .collect();
     Ok((Cow::Owned(kept), None))
+}
+
+/// Step 1 for one message: a duplicate by source key, else by Message-ID
+/// and content hash, else a new row with its raw bytes.
+fn insert_incoming(
+    conn: &Connection,
+    m: &Incoming,
+    mut ident: identity::Identity,
+    now: DateTime<Utc>,
+) -> Result<Stored> {
+    if let Some(key) = &m.source_key {
+        let found: Option<i64> = conn
+            .prepare_cached("SELECT id FROM messages WHERE source_key = ?1")
+            .and_then(|mut st| st.query_row([key], |r| r.get(0)).optional())
+            .map_err(query("look up a source key"))?;
+        if let Some(id) = found {
+            return Ok(Stored::Duplicate(id));
+        }
+    }
+    if ident.dedupable {
+        let found: Option<i64> = conn
+            .prepare_cached("SELECT id FROM messages WHERE message_id = ?1 AND content_hash = ?2")
+            .and_then(|mut st| {
+                st.query_row(params![ident.message_id, ident.content_hash], |r| r.get(0))
+                    .optional()
+            })
+            .map_err(query("look up a message identity"))?;
+        if let Some(id) = found {
+            return Ok(Stored::Duplicate(id));
+        }
+    } else {
+        // Nothing but trace headers (or nothing at all): the hash says
+        // nothing, so this input is its own message.
+        random_bytes(&mut ident.content_hash, "draw a unique identity")?;
+    }
+    conn.prepare_cached(
+        "INSERT INTO messages (source_key, message_id, content_hash, raw_size, received_at, \
+         direction, state, stored_at) VALUES (?1, ?2, ?3, ?4, ?5, 'in', 'stored', ?6)",
+    )
+    .and_then(|mut st| {
+        st.execute(params![
+            m.source_key,
+            ident.message_id,
+            ident.content_hash,
+            m.raw.len() as i64,
+            m.received_at.timestamp(),
+            now.timestamp(),
+        ])
+    })
+    .map_err(query("store a message"))?;
+    let id = conn.last_insert_rowid();
+    conn.prepare_cached("INSERT INTO message_raw (message, raw) VALUES (?1, ?2)")
+        .and_then(|mut st| st.execute(params![id, m.raw]))
+        .map_err(query("store a message"))?;
+    Ok(Stored::New(id))
 }
 
 /// Fills `buf` from the OS's random source; `what` names the purpose in
@@ -1126,6 +1147,60 @@ fn write_bounce(
     outbox::wake_on_failed_followup(conn, b.outbox, now)
 }
 
+/// Writes a message's decision (see [`Store::commit_decision`]).
+fn write_decision(
+    tx: &Connection,
+    message: i64,
+    d: &Decision,
+    analysis: &str,
+    at: DateTime<Utc>,
+    m: Markers<'_>,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    if let Some(b) = &d.bounce {
+        write_bounce(tx, b, now)?;
+    }
+    let ticket = d.ticket.as_ref().map(|(t, new)| (t, *new));
+    let number = ticket.map(|(t, _)| t.number);
+    let mails: Vec<QueuedMail<'_>> = d
+        .mails
+        .iter()
+        .map(|(mail, held)| QueuedMail {
+            mail,
+            ticket: number,
+            support_address: m.support_address,
+            prefix: m.prefix,
+            held: *held,
+        })
+        .collect();
+    let change = Change {
+        ticket,
+        events: &d.events,
+        at,
+        message: Some(message),
+        mails: &mails,
+        timers: &d.timers,
+    };
+    write_change(tx, &change, now)?;
+    for (address, reason) in &d.suppress {
+        tx.prepare_cached(
+            "INSERT INTO suppressed (address, reason, at, message) VALUES (?1, ?2, ?3, ?4) \
+             ON CONFLICT (address) DO UPDATE SET reason = ?2, at = ?3, message = ?4",
+        )
+        .and_then(|mut st| st.execute(params![address, reason, ts(now), message]))
+        .map_err(query("record a suppressed recipient"))?;
+    }
+    match &d.quarantine {
+        Some(reason) => quarantine_row(tx, message, reason, now)?,
+        None => {
+            tx.prepare_cached("UPDATE messages SET state = 'applied', kind = ?2, analysis = ?3, ticket = ?4, error = NULL WHERE id = ?1")
+                .and_then(|mut st| st.execute(params![message, d.kind.map(|k| k.as_str()), analysis, number.map(|n| n as i64)]))
+                .map_err(query("mark a message applied"))?;
+        }
+    }
+    Ok(())
+}
+
 /// Marks a message quarantined with its reason.
 fn quarantine_row(conn: &Connection, id: i64, reason: &str, now: DateTime<Utc>) -> Result<()> {
     conn.prepare_cached("UPDATE messages SET state = 'quarantined', error = ?2 WHERE id = ?1")
@@ -1171,8 +1246,7 @@ impl Store {
     /// `first_number` when there is none (numbers are never reused).
     pub fn next_ticket_number(&self, first_number: u64) -> Result<u64> {
         let max: Option<i64> = self
-            .conn
-            .query_row("SELECT MAX(id) FROM tickets", [], |r| r.get(0))
+            .cached_row("SELECT MAX(id) FROM tickets", [], |r| r.get(0))
             .map_err(query("find the next ticket number"))?;
         Ok(max.map_or(first_number, |m| (m as u64 + 1).max(first_number)))
     }
@@ -1180,9 +1254,7 @@ impl Store {
     /// A ticket with its participants.
     pub fn ticket(&self, number: u64) -> Result<Option<Ticket>> {
         use crate::ticket::State;
-        let row = self
-            .conn
-            .query_row(
+        let row = self.cached_row(
                 "SELECT requester, subject, severity, state, language, received_at, deadline_at, accepted_at, owner, \
                  fields_found, spam, unreachable, silence_since, closed_at, breached, followups_sent FROM tickets WHERE id = ?1",
                 [number as i64],
@@ -1255,62 +1327,35 @@ impl Store {
         m: Markers<'_>,
         now: DateTime<Utc>,
     ) -> Result<()> {
-        let tx = self
-            .conn
-            .savepoint()
-            .map_err(query("begin applying a message"))?;
-        if let Some(b) = &d.bounce {
-            write_bounce(&tx, b, now)?;
-        }
-        let ticket = d.ticket.as_ref().map(|(t, new)| (t, *new));
-        let number = ticket.map(|(t, _)| t.number);
-        let mails: Vec<QueuedMail<'_>> = d
-            .mails
-            .iter()
-            .map(|(mail, held)| QueuedMail {
-                mail,
-                ticket: number,
-                support_address: m.support_address,
-                prefix: m.prefix,
-                held: *held,
-            })
-            .collect();
-        let change = Change {
-            ticket,
-            events: &d.events,
-            at,
-            message: Some(message),
-            mails: &mails,
-            timers: &d.timers,
+        self.in_savepoint(|tx| write_decision(tx, message, d, analysis, at, m, now))
+    }
+
+    /// Runs `f` in a savepoint (its own transaction when none is open): all
+    /// of its writes, or none. The statements are cached: step 2 takes one
+    /// per message.
+    fn in_savepoint<T>(&mut self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+        let run = |sql: &str| {
+            self.conn
+                .prepare_cached(sql)
+                .and_then(|mut st| st.execute([]))
+                .map(|_| ())
         };
-        write_change(&tx, &change, now)?;
-        for (address, reason) in &d.suppress {
-            tx.prepare_cached(
-                "INSERT INTO suppressed (address, reason, at, message) VALUES (?1, ?2, ?3, ?4) \
-                 ON CONFLICT (address) DO UPDATE SET reason = ?2, at = ?3, message = ?4",
-            )
-            .and_then(|mut st| st.execute(params![address, reason, ts(now), message]))
-            .map_err(query("record a suppressed recipient"))?;
-        }
-        match &d.quarantine {
-            Some(reason) => quarantine_row(&tx, message, reason, now)?,
-            None => {
-                tx.prepare_cached("UPDATE messages SET state = 'applied', kind = ?2, analysis = ?3, ticket = ?4, error = NULL WHERE id = ?1")
-                    .and_then(|mut st| st.execute(params![message, d.kind.map(|k| k.as_str()), analysis, number.map(|n| n as i64)]))
-                    .map_err(query("mark a message applied"))?;
+        run("SAVEPOINT change").map_err(query("begin a change"))?;
+        match f(&self.conn) {
+            Ok(v) => {
+                run("RELEASE change").map_err(query("commit a change"))?;
+                Ok(v)
+            }
+            Err(e) => {
+                let _ = run("ROLLBACK TO change").and_then(|()| run("RELEASE change"));
+                Err(e)
             }
         }
-        tx.commit().map_err(query("commit an applied message"))
     }
 
     /// Writes one change to a ticket in one savepoint.
     pub fn commit_change(&mut self, c: &Change<'_>, now: DateTime<Utc>) -> Result<()> {
-        let tx = self
-            .conn
-            .savepoint()
-            .map_err(query("begin a ticket change"))?;
-        write_change(&tx, c, now)?;
-        tx.commit().map_err(query("commit a ticket change"))
+        self.in_savepoint(|tx| write_change(tx, c, now))
     }
 
     /// The scheduler: writes what a ticket's due timers did (ticket,
@@ -1348,40 +1393,26 @@ impl Store {
     /// Records a failed step 2; the second failure quarantines the message
     /// with its reason. Returns whether it is now quarantined.
     pub fn fail_message(&mut self, id: i64, reason: &str, now: DateTime<Utc>) -> Result<bool> {
-        let tx = self
-            .conn
-            .savepoint()
-            .map_err(query("begin recording a failure"))?;
-        let attempts: i64 = tx
-            .query_row(
-                "UPDATE messages SET attempts = attempts + 1, error = ?2 WHERE id = ?1 RETURNING attempts",
-                params![id, reason],
-                |r| r.get(0),
-            )
-            .map_err(query("record a failure"))?;
-        let quarantined = attempts >= 2;
-        if quarantined {
-            tx.execute(
-                "UPDATE messages SET state = 'quarantined' WHERE id = ?1",
-                [id],
-            )
-            .map_err(query("quarantine a message"))?;
-            tx.execute(
-                "INSERT OR REPLACE INTO quarantine (message, reason, at) VALUES (?1, ?2, ?3)",
-                params![id, reason, ts(now)],
-            )
-            .map_err(query("quarantine a message"))?;
-        }
-        tx.commit().map_err(query("commit a failure"))?;
-        Ok(quarantined)
+        self.in_savepoint(|tx| {
+            let attempts: i64 = tx
+                .query_row(
+                    "UPDATE messages SET attempts = attempts + 1, error = ?2 WHERE id = ?1 RETURNING attempts",
+                    params![id, reason],
+                    |r| r.get(0),
+                )
+                .map_err(query("record a failure"))?;
+            let quarantined = attempts >= 2;
+            if quarantined {
+                quarantine_row(tx, id, reason, now)?;
+            }
+            Ok(quarantined)
+        })
     }
 
     /// Quarantines a message at once with its reason: kept raw, never
     /// applied.
     pub fn quarantine(&mut self, id: i64, reason: &str, now: DateTime<Utc>) -> Result<()> {
-        let sp = self.conn.savepoint().map_err(query("begin quarantining"))?;
-        quarantine_row(&sp, id, reason, now)?;
-        sp.commit().map_err(query("quarantine a message"))
+        self.in_savepoint(|tx| quarantine_row(tx, id, reason, now))
     }
 
     /// The quarantine, oldest first.
@@ -1518,15 +1549,14 @@ impl Store {
 
     /// The received instant of a stored message.
     pub fn message_received_at(&self, id: i64) -> Result<Option<DateTime<Utc>>> {
-        self.conn
-            .query_row(
-                "SELECT received_at FROM messages WHERE id = ?1",
-                [id],
-                |r| r.get::<_, i64>(0),
-            )
-            .optional()
-            .map(|t| t.map(from_ts))
-            .map_err(query("read a message"))
+        self.cached_row(
+            "SELECT received_at FROM messages WHERE id = ?1",
+            [id],
+            |r| r.get::<_, i64>(0),
+        )
+        .optional()
+        .map(|t| t.map(from_ts))
+        .map_err(query("read a message"))
     }
 }
 
