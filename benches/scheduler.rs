@@ -21,7 +21,7 @@ use supportd::config::Config;
 use supportd::lang::Lang;
 use supportd::sla::Severity;
 use supportd::store::{Change, Store};
-use supportd::ticket::schedule::{Step, TimerChange};
+use supportd::ticket::timer::{Step, TimerChange};
 use supportd::ticket::{Event, Record};
 use supportd::ticket::{State, Ticket};
 

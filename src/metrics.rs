@@ -10,7 +10,7 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 
-use crate::cli::Policy;
+use crate::runtime::Policy;
 use crate::sla::Severity;
 use crate::store::MetricsData;
 

@@ -175,6 +175,55 @@ fn online_checks(cfg: &Config, r: &mut Report) {
     }
 }
 
+/// Validate the config file and what it names; exit 78 on any problem.
+///
+/// One line per problem, with file:line:column for mistakes in the file.
+/// Besides the file itself it checks template overrides, that passwords
+/// and the token key can be read, that the state folders (database,
+/// Maildir, outbox) are writable or can be created, and CA files. With
+/// --online it also logs in to the IMAP and SMTP servers (no mail is
+/// sent, nothing in the mailbox changes).
+#[derive(Debug, clap::Args)]
+#[command(verbatim_doc_comment)]
+pub struct Args {
+    /// Also log in to the IMAP and SMTP servers.
+    #[arg(long)]
+    pub online: bool,
+}
+
+/// Checks the config; exit 78 with one line per problem.
+pub fn run(g: &super::Global, args: &Args) -> super::Outcome {
+    use std::io::Write;
+    let path = g
+        .config
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(config::DEFAULT_PATH));
+    let mut cfg = Config::load(&path).map_err(|e| super::Failure {
+        code: super::EXIT_CONFIG,
+        error: anyhow::Error::new(e)
+            .context(format!("check-config: {} is not usable", path.display())),
+    })?;
+    if let Some(db) = &g.db {
+        cfg.store.path = db.clone();
+    }
+    let shown = cfg.path.clone().unwrap_or(path);
+    let report = check(&cfg, args.online);
+    let mut err = std::io::stderr().lock();
+    for p in &report.problems {
+        writeln!(err, "{}: {p}", shown.display())?;
+    }
+    let mut out = std::io::stdout().lock();
+    for line in &report.ok {
+        writeln!(out, "{line}")?;
+    }
+    if report.problems.is_empty() {
+        writeln!(out, "{}: ok", shown.display())?;
+        Ok(std::process::ExitCode::SUCCESS)
+    } else {
+        Ok(std::process::ExitCode::from(super::EXIT_CONFIG))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -56,3 +56,77 @@ pub fn inspect(
     }
     Ok(failed)
 }
+
+/// Analyse messages: one JSON object per message and line.
+///
+/// The object holds the kind, ticket reference, report fields found and
+/// missing, occurrence time, severity suggestion, consultant commands,
+/// language and the trimmed text.
+///
+/// The support and consultant addresses come from the config, or from
+/// --support-address and --consultant. With the global --db, replies are
+/// also threaded through the stored Message-IDs and consultant tokens are
+/// checked with the database's key (read-only). Example:
+///   supportd inspect --consultant anna@smartstock.cloud mail.eml
+#[derive(Debug, clap::Args)]
+#[command(verbatim_doc_comment)]
+pub struct Args {
+    /// .eml files; `-` reads one message from stdin.
+    #[arg(required = true, value_name = "FILE")]
+    pub files: Vec<String>,
+    /// The support mailbox (default: the config's, else support@smartstock.cloud).
+    #[arg(long, value_name = "ADDRESS")]
+    pub support_address: Option<String>,
+    /// A consultant's address; repeat for several (added to the config's).
+    #[arg(long = "consultant", value_name = "ADDRESS")]
+    pub consultants: Vec<String>,
+    /// When our server received the messages (default: the topmost
+    /// Received: header, else the file's modification time, else --now).
+    #[arg(long, value_name = "RFC3339", value_parser = crate::sla::parse_instant)]
+    pub received: Option<DateTime<Utc>>,
+}
+
+/// Analyses the files; exit 1 when one could not be read.
+pub fn run(g: &super::Global, args: &Args) -> super::Outcome {
+    let cfg = crate::config::Config::locate(g.config.as_deref())?;
+    let mut settings = match &cfg {
+        Some(cfg) => cfg.analysis_settings(None),
+        None => Settings::new("support@smartstock.cloud", "SS", &[]),
+    };
+    if let Some(a) = &args.support_address {
+        let mut s = Settings::new(a, &settings.ticket_prefix, &settings.consultants);
+        s.form_senders = std::mem::take(&mut settings.form_senders);
+        settings = s;
+    }
+    settings.consultants.extend(
+        args.consultants
+            .iter()
+            .map(|c| c.trim().to_ascii_lowercase()),
+    );
+    // With a database: stored Message-IDs thread replies and its key
+    // checks consultant tokens. Read-only: inspect never writes.
+    let store = match &g.db {
+        Some(path) => {
+            let store = crate::store::Store::open_read_only(path)?;
+            if settings.token_key.is_none() {
+                settings.token_key = store.stored_token_key()?;
+            }
+            Some(store)
+        }
+        None => None,
+    };
+    let lookup: &dyn Lookup = match &store {
+        Some(s) => s,
+        None => &mail::thread::NoLookup,
+    };
+    let failed = inspect(
+        &args.files,
+        &settings,
+        lookup,
+        args.received,
+        g.now(),
+        &mut std::io::stdout().lock(),
+        &mut std::io::stderr().lock(),
+    )?;
+    Ok(super::exit(failed == 0))
+}

@@ -101,3 +101,71 @@ pub fn retry(
     }
     Ok(ok)
 }
+
+/// Outgoing mail: list it (with retries and errors) or retry one.
+#[derive(Debug, clap::Subcommand)]
+pub enum Command {
+    /// Outgoing mail, oldest first: state, attempts, ticket, template, when
+    /// (sent, or next attempt), recipients, and the last error.
+    List {
+        /// Only mail waiting to be sent or retried.
+        #[arg(long, conflicts_with_all = ["failed", "held"])]
+        pending: bool,
+        /// Only mail refused for good, bounced, or given up on.
+        #[arg(long, conflicts_with = "held")]
+        failed: bool,
+        /// Only automatic mail held back by the rate limits.
+        #[arg(long)]
+        held: bool,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Send failed, held or pending mails again now (after fixing an
+    /// address or the mail server), with a fresh give-up period.
+    Retry {
+        /// Mail ids from `outbox list`.
+        #[arg(required = true, value_name = "ID")]
+        ids: Vec<i64>,
+    },
+}
+
+/// Lists or retries outgoing mail.
+pub fn run(g: &super::Global, cmd: &Command) -> super::Outcome {
+    let (cfg, db) = g.config_and_db()?;
+    match cmd {
+        Command::List {
+            pending,
+            failed,
+            held,
+            json,
+        } => {
+            let store = Store::open_read_only(&db)?;
+            let filter = match (pending, failed, held) {
+                (true, _, _) => OutboxFilter::Pending,
+                (_, true, _) => OutboxFilter::Failed,
+                (_, _, true) => OutboxFilter::Held,
+                _ => OutboxFilter::All,
+            };
+            list(
+                &store,
+                filter,
+                &cfg.support.ticket_prefix,
+                *json,
+                &mut std::io::stdout().lock(),
+            )?;
+            Ok(std::process::ExitCode::SUCCESS)
+        }
+        Command::Retry { ids } => {
+            let mut store = Store::open(&db)?;
+            let ok = retry(
+                &mut store,
+                ids,
+                g.now(),
+                &mut std::io::stdout().lock(),
+                &mut std::io::stderr().lock(),
+            )?;
+            Ok(super::exit(ok))
+        }
+    }
+}

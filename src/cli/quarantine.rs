@@ -116,3 +116,60 @@ pub fn drop(store: &mut Store, id: i64, out: &mut impl Write) -> anyhow::Result<
     )?;
     Ok(())
 }
+
+/// Messages that could not be processed (twice failed, or too large):
+/// list, show, replay after a fix, or drop.
+#[derive(Debug, clap::Subcommand)]
+pub enum Command {
+    /// Quarantined messages with their reasons.
+    List {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// One message's reason and headers.
+    Show {
+        /// The message id from `quarantine list`.
+        id: i64,
+    },
+    /// Process a quarantined message again (after a fix or a raised limit).
+    Replay {
+        /// The message id from `quarantine list`.
+        id: i64,
+        /// Only say what would happen; change nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Queue the mails it calls for, as the daemon would.
+        #[arg(long)]
+        send: bool,
+    },
+    /// Delete a quarantined message's raw bytes; its row stays for the audit trail.
+    Drop {
+        /// The message id from `quarantine list`.
+        id: i64,
+    },
+}
+
+/// Runs a `quarantine` command.
+pub fn run(g: &super::Global, cmd: &Command) -> super::Outcome {
+    let (cfg, db) = g.config_and_db()?;
+    let mut store = Store::open(&db)?;
+    let mut out = std::io::stdout().lock();
+    match cmd {
+        Command::List { json } => list(&store, *json, &mut out)?,
+        Command::Show { id } => show(&store, *id, &mut out)?,
+        Command::Replay { id, dry_run, send } => {
+            let rt = super::Runtime::load(cfg, &mut store)?;
+            replay(
+                &mut store,
+                &rt.ingest(*send),
+                *id,
+                *dry_run,
+                g.now(),
+                &mut out,
+            )?
+        }
+        Command::Drop { id } => drop(&mut store, *id, &mut out)?,
+    }
+    Ok(std::process::ExitCode::SUCCESS)
+}

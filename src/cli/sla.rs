@@ -195,6 +195,112 @@ pub fn holidays(
     Ok(())
 }
 
+/// Working time and SLA deadlines (contract clause 5).
+#[derive(Debug, clap::Subcommand)]
+pub enum Command {
+    /// Print the acceptance deadline of a request, RFC 3339 UTC.
+    ///
+    /// The response time counts only working time from the received instant:
+    /// severity 1: 16 h, 2: 24 h, 3: 4 days, 4: 7 days, 5: 14 days (working
+    /// days of 8 h). Example:
+    ///   supportd sla deadline --severity 1 --received 2026-11-20T16:30:00+01:00 --explain
+    #[command(verbatim_doc_comment)]
+    Deadline {
+        /// Severity 1 (product down) to 5 (suggestion).
+        #[arg(long, value_name = "1-5", required_unless_present = "batch")]
+        severity: Option<Severity>,
+        /// When our mail server received the request (RFC 3339, any offset).
+        #[arg(long, value_name = "RFC3339", value_parser = core::parse_instant, required_unless_present = "batch")]
+        received: Option<DateTime<Utc>>,
+        /// Also print the local deadline and each working interval counted.
+        #[arg(long, conflicts_with = "batch")]
+        explain: bool,
+        /// Language of the explanation: en or pl.
+        #[arg(long, value_name = "LANG", default_value = "en")]
+        lang: Lang,
+        /// Read `received,severity` lines on stdin; print one deadline per line
+        /// (an empty line for a bad one, with its message on stderr).
+        #[arg(long, conflicts_with_all = ["severity", "received"])]
+        batch: bool,
+    },
+    /// Print the working seconds between two instants (negative when --to is
+    /// before --from).
+    WorkingTime {
+        /// Start of the span (RFC 3339).
+        #[arg(long, value_name = "RFC3339", value_parser = core::parse_instant, required_unless_present = "batch")]
+        from: Option<DateTime<Utc>>,
+        /// End of the span (RFC 3339).
+        #[arg(long, value_name = "RFC3339", value_parser = core::parse_instant, required_unless_present = "batch")]
+        to: Option<DateTime<Utc>>,
+        /// Read `from,to` lines on stdin; print one count per line.
+        #[arg(long, conflicts_with_all = ["from", "to"])]
+        batch: bool,
+    },
+    /// Print the Polish public holidays of a year as `YYYY-MM-DD<TAB>name`;
+    /// with a config, also its closed days and special hours, marked so.
+    Holidays {
+        /// The year, 1990-2200.
+        #[arg(long)]
+        year: i32,
+        /// Language of the names: en or pl.
+        #[arg(long, value_name = "LANG", default_value = "en")]
+        lang: Lang,
+    },
+}
+
+/// Runs an `sla` command on the config's policy (or the contract's).
+pub fn run(g: &super::Global, cmd: &Command) -> super::Outcome {
+    let policy = g.policy()?;
+    let (stdin, stdout, stderr) = (io::stdin(), io::stdout(), io::stderr());
+    let batch = |o: BatchOutcome| super::exit(o.bad == 0);
+    match cmd {
+        Command::Deadline { batch: true, .. } => Ok(batch(deadline_batch(
+            &policy,
+            stdin.lock(),
+            stdout.lock(),
+            stderr.lock(),
+        )?)),
+        Command::Deadline {
+            severity: Some(severity),
+            received: Some(received),
+            explain,
+            lang,
+            ..
+        } => {
+            deadline(
+                &policy,
+                *severity,
+                *received,
+                explain.then_some(*lang),
+                &mut stdout.lock(),
+            )?;
+            Ok(std::process::ExitCode::SUCCESS)
+        }
+        Command::WorkingTime { batch: true, .. } => Ok(batch(working_time_batch(
+            &policy,
+            stdin.lock(),
+            stdout.lock(),
+            stderr.lock(),
+        )?)),
+        Command::WorkingTime {
+            from: Some(from),
+            to: Some(to),
+            ..
+        } => {
+            working_time(&policy, *from, *to, &mut stdout.lock())?;
+            Ok(std::process::ExitCode::SUCCESS)
+        }
+        Command::Holidays { year, lang } => {
+            holidays(&policy, *year, *lang, &mut stdout.lock())?;
+            Ok(std::process::ExitCode::SUCCESS)
+        }
+        // clap's required_unless_present rules make these unreachable.
+        Command::Deadline { .. } | Command::WorkingTime { .. } => {
+            Err(anyhow::anyhow!("missing arguments; see supportd sla --help").into())
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,148 +1,19 @@
-//! `supportd import PATH...` and `supportd tickets list|show`.
-//!
-//! Import reads .eml files, mbox files and Maildirs without changing them,
-//! commits each message raw (step 1, in batches), then applies them (step 2)
-//! and prints a summary. It queues no outgoing mail (deadlines already past
-//! are simply recorded). A progress bar shows on a terminal.
+//! `supportd tickets list|show`.
 //!
 //! JSON output of `tickets` (documented in the README) never depends on the
 //! moment it is printed unless `--now` is given: working time left appears
 //! only then.
 
-use std::io::{IsTerminal, Write};
-use std::path::PathBuf;
+use std::io::Write;
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use crate::cli::Policy;
-use crate::ingest::{self, Summary};
 use crate::lang::Lang;
 use crate::sla::local;
-use crate::source::files;
-use crate::store::{Incoming, Store};
+use crate::store::Store;
 use crate::ticket::Ticket;
-
-/// What an import did.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct ImportSummary {
-    /// Messages read from the inputs.
-    pub read: u64,
-    /// Messages that were already stored.
-    pub duplicates: u64,
-    /// Step 2's counts.
-    pub applied: Summary,
-}
-
-/// Imports the inputs into the store: each message is stored and applied
-/// in one transaction per chunk, the analysis on every core.
-pub fn import(
-    store: &mut Store,
-    settings: &ingest::Settings<'_>,
-    paths: &[PathBuf],
-    now: DateTime<Utc>,
-    progress: bool,
-) -> anyhow::Result<ImportSummary> {
-    let bar = progress.then(|| {
-        let bar = indicatif::ProgressBar::new_spinner();
-        bar.set_style(
-            indicatif::ProgressStyle::with_template(
-                "{spinner} importing {pos} messages [{elapsed}]",
-            )
-            .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
-        );
-        bar
-    });
-    // Every input opens before anything is stored: a wrong path stops the
-    // import with nothing done.
-    let mut inputs = Vec::new();
-    for path in paths {
-        let messages = files::open(path)
-            .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
-        inputs.push((path.clone(), messages));
-    }
-    let failed: std::sync::Mutex<Option<anyhow::Error>> = std::sync::Mutex::new(None);
-    let mut messages = inputs.into_iter().flat_map(|(path, messages)| {
-        let failed = &failed;
-        messages.map_while(move |m| match m {
-            Ok(m) => Some(Incoming {
-                source_key: Some(m.source_key),
-                raw: m.raw,
-                received_at: m.received_at,
-            }),
-            Err(e) => {
-                let mut slot = failed.lock().unwrap_or_else(|e| e.into_inner());
-                slot.get_or_insert(anyhow::anyhow!("cannot read {}: {e}", path.display()));
-                None
-            }
-        })
-    });
-    // One unreadable input stops the import (what came before it stays).
-    let mut stopped = std::iter::from_fn(|| {
-        if failed.lock().map_or(true, |f| f.is_some()) {
-            return None;
-        }
-        messages.next()
-    });
-    let tick = |n: usize| {
-        if let Some(bar) = &bar {
-            bar.inc(n as u64);
-        }
-    };
-    let run = ingest::pipeline(
-        store,
-        settings,
-        now,
-        ingest::Source::Incoming(&mut stopped),
-        Some(&tick),
-    )?;
-    let mut summary = ImportSummary {
-        read: run.read,
-        duplicates: run.duplicates,
-        applied: run.summary,
-    };
-    if let Some(bar) = bar {
-        bar.finish_and_clear();
-    }
-    if let Some(e) = failed.into_inner().unwrap_or_else(|e| e.into_inner()) {
-        return Err(e);
-    }
-    // A message that failed once is tried again, as the daemon would.
-    if run.failures > 0 {
-        summary
-            .applied
-            .add(&ingest::apply_pending(store, settings, now)?);
-    }
-    Ok(summary)
-}
-
-impl std::fmt::Display for ImportSummary {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let a = &self.applied;
-        write!(
-            f,
-            "imported {} messages: {} new tickets, {} replies, {} commands applied, {} rejected, \
-             {} auto-replies, {} delivery reports and {} feedback reports recorded, {} duplicates skipped, \
-             {} quarantined ({} not mail)",
-            self.read,
-            a.new_tickets,
-            a.replies,
-            a.commands_applied,
-            a.commands_rejected,
-            a.auto_replies,
-            a.bounces,
-            a.feedback,
-            self.duplicates,
-            a.quarantined,
-            a.not_mail
-        )
-    }
-}
-
-/// Whether progress should be drawn: only on a terminal.
-pub fn progress_wanted() -> bool {
-    std::io::stderr().is_terminal()
-}
 
 /// A scheduled step of a ticket.
 #[derive(Debug, Serialize)]
@@ -440,4 +311,70 @@ pub fn show(
         writeln!(out, "  {at}  {line}")?;
     }
     Ok(true)
+}
+
+/// List and show tickets.
+#[derive(Debug, clap::Subcommand)]
+pub enum Command {
+    /// Every ticket that is not closed (or those in --state), with deadlines
+    /// in local time; with --now, the working time left.
+    List {
+        /// new, open, waiting, resolved, closed, or all.
+        #[arg(long, value_name = "STATE")]
+        state: Option<String>,
+        /// Print a JSON array (field names in the README).
+        #[arg(long)]
+        json: bool,
+    },
+    /// One ticket with its messages and events.
+    Show {
+        /// The reference, e.g. SS-7.
+        #[arg(value_name = "REF")]
+        reference: String,
+        /// Print JSON (field names in the README).
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// Lists or shows tickets (read-only).
+pub fn run(g: &super::Global, cmd: &Command) -> super::Outcome {
+    let (cfg, db) = g.config_and_db()?;
+    let store = Store::open_read_only(&db)?;
+    let prefix = &cfg.support.ticket_prefix;
+    let policy = Policy::from_config(&cfg);
+    let mut out = std::io::stdout().lock();
+    match cmd {
+        Command::List { state, json } => {
+            if let Some(s) = state
+                .as_deref()
+                .filter(|s| *s != "all" && crate::ticket::State::parse(s).is_none())
+            {
+                return Err(anyhow::anyhow!(
+                    "--state {s:?} is not one of new, open, waiting, resolved, closed, all"
+                )
+                .into());
+            }
+            // The table shows working time left as of now; JSON depends on
+            // the moment only when --now says which.
+            let now = if *json { g.now } else { Some(g.now()) };
+            list(
+                &store,
+                state.as_deref(),
+                *json,
+                prefix,
+                &policy,
+                now,
+                &mut out,
+            )?;
+            Ok(std::process::ExitCode::SUCCESS)
+        }
+        Command::Show { reference, json } => {
+            if show(&store, reference, *json, prefix, &policy, g.now, &mut out)? {
+                Ok(std::process::ExitCode::SUCCESS)
+            } else {
+                Err(anyhow::anyhow!("no ticket {reference} in {}", db.display()).into())
+            }
+        }
+    }
 }

@@ -24,7 +24,7 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 use crate::mail::identity;
 use crate::ticket::compose::{Attach, Mail};
 use crate::ticket::decide::Decision;
-use crate::ticket::schedule::{Step, TimerChange};
+use crate::ticket::timer::{Step, TimerChange};
 use crate::ticket::{Record, Ticket};
 
 pub mod analysis;

@@ -584,15 +584,15 @@ pub struct StepMails<'a> {
     /// The ticket after the step.
     pub after: &'a Ticket,
     /// The step.
-    pub step: super::schedule::Step,
-    /// What makes the step's mail keys unique ([`super::schedule::stamp`]).
+    pub step: super::timer::Step,
+    /// What makes the step's mail keys unique ([`super::timer::stamp`]).
     pub stamp: i64,
     /// What the outbox knew of the follow-up the step depends on.
-    pub attempt: &'a super::schedule::Attempt,
+    pub attempt: &'a super::timer::Attempt,
     /// What the step asked for.
     pub effects: &'a [super::Effect],
     /// The timers it set.
-    pub next: &'a [(super::schedule::Step, chrono::DateTime<chrono::Utc>)],
+    pub next: &'a [(super::timer::Step, chrono::DateTime<chrono::Utc>)],
     /// Days in which a customer's reply reopens a closed ticket.
     pub reopen_days: u32,
     /// When it fired.
@@ -606,7 +606,7 @@ pub fn step_mails(
     consultants: &[String],
     p: &StepMails<'_>,
 ) -> templates::Result<Vec<Mail>> {
-    use super::schedule::{self, Step};
+    use super::timer::{self, Step};
     let c = &x.composer;
     let t = p.after;
     let consultant_vars = step_vars(c, p, c.consultant_language);
@@ -614,7 +614,7 @@ pub fn step_mails(
     // closure is about a ticket that was waiting or resolved).
     let view = if p.step == Step::Close { p.before } else { t };
     let missing = match p.step {
-        Step::MissingInfo => schedule::missing_to_remind(t),
+        Step::MissingInfo => t.missing_to_remind(),
         _ => t.missing_fields(),
     };
     let mut out = Vec::new();
@@ -629,8 +629,8 @@ pub fn step_mails(
         };
         // A follow-up's key is what the next step looks it up by.
         let key = match *template {
-            super::template::FOLLOWUP_1 => schedule::followup_key(t, 1, p.stamp),
-            super::template::FOLLOWUP_2 => schedule::followup_key(t, 2, p.stamp),
+            super::template::FOLLOWUP_1 => timer::followup_key(t, 1, p.stamp),
+            super::template::FOLLOWUP_2 => timer::followup_key(t, 2, p.stamp),
             // Several steps send the same template (reminder 1 and 2).
             _ => format!("{template}:{}:t{}:{}", p.step.code(), t.number, p.stamp),
         };
@@ -669,7 +669,7 @@ pub fn step_mails(
 
 /// The variables of a step's templates, in a language.
 fn step_vars(c: &Composer<'_>, p: &StepMails<'_>, lang: Lang) -> serde_json::Value {
-    use super::schedule::{Attempt, Step};
+    use super::timer::{Attempt, Step};
     let tz = c.calendar.timezone();
     let when = |at: chrono::DateTime<chrono::Utc>| local::render_local(at, tz, lang);
     let next_at = |want: Step| {

@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 
 use super::compose::{Mail, MessageMails, Sending};
 use super::limits::Recent;
-use super::schedule::{Step, TimerChange};
+use super::timer::{Step, TimerChange};
 use super::{Effect, Event, Input, Record, Route, State, Ticket, template};
 use crate::lang::Lang;
 use crate::mail::Analysis;
@@ -601,7 +601,7 @@ fn missing_info_timer(r: &Rules<'_>, now: DateTime<Utc>, d: &mut Decision) {
         .mails
         .iter()
         .any(|(m, held)| m.template == template::ACK && !held);
-    if !acknowledged || super::schedule::missing_to_remind(t).is_empty() {
+    if !acknowledged || t.missing_to_remind().is_empty() {
         return;
     }
     if let Ok(at) = r

@@ -168,6 +168,14 @@ impl Ticket {
             .filter(|f| !self.fields_found.contains(*f))
             .collect()
     }
+
+    /// The report items a missing-information reminder asks for: the
+    /// required ones still missing, never the subject (it is asked for once).
+    pub fn missing_to_remind(&self) -> Vec<&'static str> {
+        let mut missing = self.missing_fields();
+        missing.retain(|f| *f != "subject");
+        missing
+    }
 }
 
 /// Who a mail goes to.
@@ -305,6 +313,7 @@ pub mod event;
 pub mod lifecycle;
 pub mod limits;
 pub mod schedule;
+pub mod timer;
 
 pub use event::{Event, Record};
 pub use lifecycle::{Context, Effect, Input, apply};

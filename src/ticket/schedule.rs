@@ -12,93 +12,9 @@ use chrono::{DateTime, Duration, Utc};
 
 use super::compose::{Audience, Mail, Sending, StepMails};
 use super::limits::Recent;
+pub use super::timer::{Attempt, Step, TimerChange, followup_key, stamp};
 use super::{Effect, Event, Record, State, Ticket, To, template};
 use crate::sla::Calendar;
-
-/// A timer's step; the code is what the timers table stores.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Step {
-    /// The n-th reminder fraction of the response target (1-based).
-    Reminder(u8),
-    /// The response deadline.
-    Breach,
-    /// The report still lacks required items some working days after the
-    /// acknowledgement.
-    MissingInfo,
-    /// Follow-up 1 or 2 of the silence chain.
-    FollowUp(u8),
-    /// Closing as resolved after two unanswered follow-ups.
-    Close,
-    /// A follow-up failed (a bounce, or a refusal by our server).
-    FollowUpFailed,
-}
-
-impl Step {
-    /// The code in the timers table.
-    pub fn code(self) -> String {
-        match self {
-            Step::Reminder(n) => format!("reminder-{n}"),
-            Step::Breach => "breach".into(),
-            Step::MissingInfo => "missing-info".into(),
-            Step::FollowUp(n) => format!("followup-{n}"),
-            Step::Close => "close".into(),
-            Step::FollowUpFailed => "followup-failed".into(),
-        }
-    }
-
-    /// The step with this code.
-    pub fn parse(code: &str) -> Option<Step> {
-        let number = |prefix: &str| code.strip_prefix(prefix).and_then(|n| n.parse().ok());
-        match code {
-            "breach" => Some(Step::Breach),
-            "missing-info" => Some(Step::MissingInfo),
-            "close" => Some(Step::Close),
-            "followup-failed" => Some(Step::FollowUpFailed),
-            _ => number("reminder-")
-                .filter(|n| *n >= 1)
-                .map(Step::Reminder)
-                .or_else(|| {
-                    number("followup-")
-                        .filter(|n| matches!(n, 1 | 2))
-                        .map(Step::FollowUp)
-                }),
-        }
-    }
-
-    /// A step of the response clock (reminders and the breach).
-    pub fn is_response_clock(self) -> bool {
-        matches!(self, Step::Reminder(_) | Step::Breach)
-    }
-
-    /// A step whose mail goes to the customer: it leaves only in working
-    /// hours (never at night or on a holiday).
-    pub fn reaches_customer(self) -> bool {
-        matches!(self, Step::MissingInfo | Step::FollowUp(_) | Step::Close)
-    }
-
-    /// The follow-up whose outcome this step needs: follow-up 2 needs the
-    /// first, closing needs the second.
-    pub fn depends_on(self) -> Option<u8> {
-        match self {
-            Step::FollowUp(2) => Some(1),
-            Step::Close => Some(2),
-            _ => None,
-        }
-    }
-}
-
-/// What the outbox knows of a follow-up mail.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Attempt {
-    /// No such mail (nothing to wait for).
-    Unknown,
-    /// Queued, not yet accepted by our server (or being retried).
-    Pending,
-    /// Accepted by our server at this instant, and no bounce named it.
-    Sent(DateTime<Utc>),
-    /// Refused, or a bounce named it: why.
-    Failed(String),
-}
 
 /// What a follow-up mail's outbox record says of the contact attempt: it
 /// reached the customer when our server accepted it and no refusal or
@@ -159,14 +75,6 @@ pub enum Outcome {
     Later(DateTime<Utc>),
     /// Nothing to do any more (the ticket moved on): the timer is removed.
     Void,
-}
-
-/// The report items a missing-information reminder asks for: the required
-/// ones still missing, never the subject (it is asked for once).
-pub fn missing_to_remind(t: &Ticket) -> Vec<&'static str> {
-    let mut missing = t.missing_fields();
-    missing.retain(|f| *f != "subject");
-    missing
 }
 
 /// After downtime a ticket may have several steps due: of the response
@@ -289,7 +197,7 @@ pub fn fire(
             }
         }
         Step::MissingInfo => {
-            let missing = missing_to_remind(t);
+            let missing = t.missing_to_remind();
             if t.state != State::New || t.spam || missing.is_empty() {
                 return Outcome::Void;
             }
@@ -367,38 +275,6 @@ pub fn fire(
             _ => Outcome::Void,
         },
     }
-}
-
-/// How a decision changes a ticket's timers.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct TimerChange {
-    /// Remove every timer of the ticket first.
-    pub clear: bool,
-    /// Remove the response clock's timers (reminders, breach) first.
-    pub clear_response: bool,
-    /// Remove these timers first.
-    pub remove: Vec<Step>,
-    /// Remove timers of kinds this version does not know (by their code).
-    pub remove_unknown: Vec<String>,
-    /// Set (or move) these timers.
-    pub set: Vec<(Step, DateTime<Utc>)>,
-}
-
-/// The stamp that makes a step's mail keys unique: per deadline for the
-/// response clock, per silence chain for follow-ups.
-pub fn stamp(t: &Ticket, step: Step) -> i64 {
-    match step {
-        Step::Reminder(_) | Step::Breach => t.deadline_at.timestamp(),
-        Step::MissingInfo => t.received_at.timestamp(),
-        Step::FollowUp(_) | Step::Close | Step::FollowUpFailed => {
-            t.silence_since.map_or(0, |at| at.timestamp())
-        }
-    }
-}
-
-/// The outbox key of follow-up `n` of the ticket's current silence chain.
-pub fn followup_key(t: &Ticket, n: u8, stamp: i64) -> String {
-    format!("followup-{n}:t{}:{stamp}", t.number)
 }
 
 /// How far a customer mail that would pass the rate limit is moved.

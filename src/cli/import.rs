@@ -1,0 +1,168 @@
+//! `supportd import PATH...`: .eml files, mbox files and Maildirs, read
+//! without changing them, each message stored and applied (in one
+//! transaction per chunk, the analysis on every core), then a summary. It
+//! queues no outgoing mail unless `--send` (deadlines already past are
+//! simply recorded). A progress line shows on a terminal.
+
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use chrono::{DateTime, Utc};
+
+use super::{Global, Outcome, Runtime};
+use crate::ingest::{self, Summary};
+use crate::source::files;
+use crate::store::{Incoming, Store};
+
+/// Import .eml files, mbox files and Maildirs as if they came from the
+/// mailbox: each message is stored raw, then applied to tickets. Inputs
+/// are never changed; importing the same inputs again changes nothing;
+/// no mail is sent. Ends with a summary.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Files (.eml or mbox) and Maildir folders.
+    #[arg(required = true, value_name = "PATH")]
+    pub paths: Vec<PathBuf>,
+    /// Queue the mails the messages call for (acknowledgements,
+    /// notifications, relays), as the daemon would.
+    #[arg(long)]
+    pub send: bool,
+}
+
+/// Imports and prints the summary.
+pub fn run(g: &Global, args: &Args) -> Outcome {
+    let (cfg, db) = g.config_and_db()?;
+    let mut store = Store::open(&db)?;
+    let rt = Runtime::load(cfg, &mut store)?;
+    let summary = import(
+        &mut store,
+        &rt.ingest(args.send),
+        &args.paths,
+        g.now(),
+        progress_wanted(),
+    )?;
+    writeln!(std::io::stdout().lock(), "{summary}")?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// What an import did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ImportSummary {
+    /// Messages read from the inputs.
+    pub read: u64,
+    /// Messages that were already stored.
+    pub duplicates: u64,
+    /// Step 2's counts.
+    pub applied: Summary,
+}
+
+/// Imports the inputs into the store: each message is stored and applied
+/// in one transaction per chunk, the analysis on every core.
+pub fn import(
+    store: &mut Store,
+    settings: &ingest::Settings<'_>,
+    paths: &[PathBuf],
+    now: DateTime<Utc>,
+    progress: bool,
+) -> anyhow::Result<ImportSummary> {
+    let bar = progress.then(|| {
+        let bar = indicatif::ProgressBar::new_spinner();
+        bar.set_style(
+            indicatif::ProgressStyle::with_template(
+                "{spinner} importing {pos} messages [{elapsed}]",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+        );
+        bar
+    });
+    // Every input opens before anything is stored: a wrong path stops the
+    // import with nothing done.
+    let mut inputs = Vec::new();
+    for path in paths {
+        let messages = files::open(path)
+            .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
+        inputs.push((path.clone(), messages));
+    }
+    let failed: std::sync::Mutex<Option<anyhow::Error>> = std::sync::Mutex::new(None);
+    let mut messages = inputs.into_iter().flat_map(|(path, messages)| {
+        let failed = &failed;
+        messages.map_while(move |m| match m {
+            Ok(m) => Some(Incoming {
+                source_key: Some(m.source_key),
+                raw: m.raw,
+                received_at: m.received_at,
+            }),
+            Err(e) => {
+                let mut slot = failed.lock().unwrap_or_else(|e| e.into_inner());
+                slot.get_or_insert(anyhow::anyhow!("cannot read {}: {e}", path.display()));
+                None
+            }
+        })
+    });
+    // One unreadable input stops the import (what came before it stays).
+    let mut stopped = std::iter::from_fn(|| {
+        if failed.lock().map_or(true, |f| f.is_some()) {
+            return None;
+        }
+        messages.next()
+    });
+    let tick = |n: usize| {
+        if let Some(bar) = &bar {
+            bar.inc(n as u64);
+        }
+    };
+    let run = ingest::pipeline(
+        store,
+        settings,
+        now,
+        ingest::Source::Incoming(&mut stopped),
+        Some(&tick),
+    )?;
+    let mut summary = ImportSummary {
+        read: run.read,
+        duplicates: run.duplicates,
+        applied: run.summary,
+    };
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
+    }
+    if let Some(e) = failed.into_inner().unwrap_or_else(|e| e.into_inner()) {
+        return Err(e);
+    }
+    // A message that failed once is tried again, as the daemon would.
+    if run.failures > 0 {
+        summary
+            .applied
+            .add(&ingest::apply_pending(store, settings, now)?);
+    }
+    Ok(summary)
+}
+
+impl std::fmt::Display for ImportSummary {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let a = &self.applied;
+        write!(
+            f,
+            "imported {} messages: {} new tickets, {} replies, {} commands applied, {} rejected, \
+             {} auto-replies, {} delivery reports and {} feedback reports recorded, {} duplicates skipped, \
+             {} quarantined ({} not mail)",
+            self.read,
+            a.new_tickets,
+            a.replies,
+            a.commands_applied,
+            a.commands_rejected,
+            a.auto_replies,
+            a.bounces,
+            a.feedback,
+            self.duplicates,
+            a.quarantined,
+            a.not_mail
+        )
+    }
+}
+
+/// Whether progress should be drawn: only on a terminal.
+pub fn progress_wanted() -> bool {
+    std::io::stderr().is_terminal()
+}

@@ -1,0 +1,42 @@
+//! `supportd run [--once]`: the daemon, or one pass of each worker.
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use super::{Failure, Global, Outcome};
+
+/// Run the daemon: read the mailbox ([source]), apply each message to its
+/// ticket, and send what the tickets call for ([transport]), until SIGTERM
+/// or SIGINT. Logs go to stderr (SUPPORTD_LOG=debug for more).
+///
+/// On the built-in config it reads the Maildir var/inbox (drop .eml files
+/// into var/inbox/new/) and writes outgoing mail as .eml files into
+/// var/outbox/; no mail server is needed.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// One pass of each worker (fetch, apply, send), then exit; with the
+    /// global --now, as if it were that instant.
+    #[arg(long)]
+    pub once: bool,
+}
+
+/// Runs the daemon, or one pass with `--once`.
+pub fn run(g: &Global, args: &Args) -> Outcome {
+    if g.now.is_some() && !args.once {
+        return Err(Failure {
+            code: 2,
+            error: anyhow::anyhow!(
+                "--now works with `run --once` only (the daemon runs on the clock)"
+            ),
+        });
+    }
+    let (cfg, db) = g.config_and_db()?;
+    let daemon = crate::app::Daemon::open(cfg, db)?;
+    if args.once {
+        let summary = daemon.once(g.now)?;
+        writeln!(std::io::stdout().lock(), "{summary}")?;
+    } else {
+        daemon.run()?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
