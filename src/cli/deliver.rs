@@ -19,6 +19,8 @@ use crate::store::{Incoming, Store};
 ///
 /// Postfix master.cf example:
 ///   supportd unix - n n - 4 pipe flags=Rq user=supportd argv=/usr/bin/supportd --config /etc/supportd/config.toml deliver
+// The help text names config sections as [section]; not doc links.
+#[allow(rustdoc::broken_intra_doc_links)]
 #[derive(Debug, clap::Args)]
 #[command(verbatim_doc_comment)]
 pub struct Args {}

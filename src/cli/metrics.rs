@@ -13,6 +13,8 @@ use crate::store::Store;
 /// quarantine, the last poll and send. For a node-exporter textfile
 /// collector, from a timer every minute:
 ///   supportd metrics > supportd.prom.tmp && mv supportd.prom.tmp /var/lib/prometheus/node-exporter/supportd.prom
+// The help text names config sections as [section]; not doc links.
+#[allow(rustdoc::broken_intra_doc_links)]
 #[derive(Debug, clap::Args)]
 #[command(verbatim_doc_comment)]
 pub struct Args {}

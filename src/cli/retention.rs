@@ -9,6 +9,8 @@ use crate::store::Store;
 /// Retention ([retention] in the config, off by default): purge bodies
 /// that are past their time; the audit trail stays. The daemon runs it
 /// once a day.
+// The help text names config sections as [section]; not doc links.
+#[allow(rustdoc::broken_intra_doc_links)]
 #[derive(Debug, clap::Subcommand)]
 pub enum Command {
     /// Apply the rules now: raw messages of tickets closed more than

@@ -12,6 +12,8 @@ use super::{Failure, Global, Outcome};
 /// On the built-in config it reads the Maildir var/inbox (drop .eml files
 /// into var/inbox/new/) and writes outgoing mail as .eml files into
 /// var/outbox/; no mail server is needed.
+// The help text names config sections as [section]; not doc links.
+#[allow(rustdoc::broken_intra_doc_links)]
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// One pass of each worker (fetch, apply, send), then exit; with the
