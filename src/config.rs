@@ -799,143 +799,17 @@ impl Config {
         let store = Store {
             path: v.path(raw.store.path.as_deref(), "var/supportd.db"),
         };
-        // Unset keys take the defaults of `Sending` and `SourceLimits`.
-        let (ds, dl) = (Sending::default(), SourceLimits::default());
-        let t = &mut raw.transport;
-        let sending = Sending {
-            concurrency: v.count(
-                t.concurrency.take(),
-                "transport.concurrency",
-                ds.concurrency as u32,
-                1,
-            ) as usize,
-            give_up_after: v.duration(
-                t.give_up_days.take(),
-                "transport.give-up-days",
-                ds.give_up_after,
-                86_400,
-            ),
-            timeout: v.duration(
-                t.timeout_secs.take(),
-                "transport.timeout-secs",
-                ds.timeout,
-                1,
-            ),
-            retry_initial: v.duration(
-                t.retry_initial_secs.take(),
-                "transport.retry-initial-secs",
-                ds.retry_initial,
-                1,
-            ),
-            retry_max: v.duration(
-                t.retry_max_secs.take(),
-                "transport.retry-max-secs",
-                ds.retry_max,
-                1,
-            ),
-        };
-        let source_limits = SourceLimits {
-            timeout: v.duration(
-                raw.source.timeout_secs.take(),
-                "source.timeout-secs",
-                dl.timeout,
-                1,
-            ),
-            fetch_batch: v.count(
-                raw.source.fetch_batch.take(),
-                "source.fetch-batch",
-                dl.fetch_batch as u32,
-                1,
-            ) as usize,
-        };
+        let sending = v.sending(&mut raw.transport);
+        let source_limits = v.source_limits(&mut raw.source);
         let source = v.source(raw.source);
         let transport = v.transport(raw.transport);
         let calendar = v.calendar(raw.calendar);
         let sla = v.sla(raw.sla);
-        let followup = Followup {
-            silence_days: v.count(raw.followup.silence_days, "followup.silence-days", 14, 1),
-            attempt_gap_working_days: v.count(
-                raw.followup.attempt_gap_working_days,
-                "followup.attempt-gap-working-days",
-                3,
-                1,
-            ),
-            missing_info_reminder_working_days: v.count(
-                raw.followup.missing_info_reminder_working_days,
-                "followup.missing-info-reminder-working-days",
-                2,
-                1,
-            ),
-        };
-        let limits = Limits {
-            max_message_bytes: u64::from(v.count(
-                raw.limits.max_message_mb,
-                "limits.max-message-mb",
-                25,
-                1,
-            )) * 1024
-                * 1024,
-            auto_per_recipient_per_hour: v.count(
-                raw.limits.auto_per_recipient_per_hour,
-                "limits.auto-per-recipient-per-hour",
-                5,
-                1,
-            ),
-            auto_per_domain_per_hour: v.count(
-                raw.limits.auto_per_domain_per_hour,
-                "limits.auto-per-domain-per-hour",
-                50,
-                1,
-            ),
-        };
+        let followup = v.followup(raw.followup);
+        let limits = v.limits(raw.limits);
         let severity_rules = v.severity_rules(raw.severity);
-        let metrics_listen = raw.metrics.listen.and_then(|l| {
-            let span = l.span();
-            match l.get_ref().parse::<std::net::SocketAddr>() {
-                Ok(a) if a.ip().is_loopback() => Some(a),
-                Ok(a) => {
-                    v.problem(
-                        Some(span),
-                        "metrics.listen",
-                        format!(
-                            "{a} is not a loopback address; the endpoint has no authentication, so it listens on 127.0.0.1 or [::1] only (put a reverse proxy in front to publish it)"
-                        ),
-                    );
-                    None
-                }
-                Err(_) => {
-                    v.problem(
-                        Some(span),
-                        "metrics.listen",
-                        format!(
-                            "{:?} is not an address:port; write it as \"127.0.0.1:9187\"",
-                            l.get_ref()
-                        ),
-                    );
-                    None
-                }
-            }
-        });
-        let optional = |v: &mut Validator<'_>, value: Option<Spanned<i64>>, key: &str| {
-            value.map(|n| v.count(Some(n), key, 1, 1))
-        };
-        let retention = Retention {
-            closed_ticket_months: optional(
-                &mut v,
-                raw.retention.closed_ticket_months,
-                "retention.closed-ticket-months",
-            ),
-            outbox_body_days: optional(
-                &mut v,
-                raw.retention.outbox_body_days,
-                "retention.outbox-body-days",
-            ),
-            quarantine_days: optional(
-                &mut v,
-                raw.retention.quarantine_days,
-                "retention.quarantine-days",
-            ),
-        };
+        let metrics_listen = raw.metrics.listen.and_then(|l| v.metrics_listen(l));
+        let retention = v.retention(raw.retention);
         if !v.problems.is_empty() {
             return Err(Error::Invalid {
                 path: path.map_or_else(|| PathBuf::from("<built-in>"), Path::to_path_buf),
@@ -970,6 +844,146 @@ struct Validator<'a> {
 }
 
 impl Validator<'_> {
+    /// `[transport]`'s sending knobs; unset keys take the defaults of
+    /// [`Sending`].
+    fn sending(&mut self, t: &mut RawTransport) -> Sending {
+        let d = Sending::default();
+        Sending {
+            concurrency: self.count(
+                t.concurrency.take(),
+                "transport.concurrency",
+                d.concurrency as u32,
+                1,
+            ) as usize,
+            give_up_after: self.duration(
+                t.give_up_days.take(),
+                "transport.give-up-days",
+                d.give_up_after,
+                86_400,
+            ),
+            timeout: self.duration(
+                t.timeout_secs.take(),
+                "transport.timeout-secs",
+                d.timeout,
+                1,
+            ),
+            retry_initial: self.duration(
+                t.retry_initial_secs.take(),
+                "transport.retry-initial-secs",
+                d.retry_initial,
+                1,
+            ),
+            retry_max: self.duration(
+                t.retry_max_secs.take(),
+                "transport.retry-max-secs",
+                d.retry_max,
+                1,
+            ),
+        }
+    }
+
+    /// `[source]`'s limits; unset keys take the defaults of
+    /// [`SourceLimits`].
+    fn source_limits(&mut self, s: &mut RawSource) -> SourceLimits {
+        let d = SourceLimits::default();
+        SourceLimits {
+            timeout: self.duration(s.timeout_secs.take(), "source.timeout-secs", d.timeout, 1),
+            fetch_batch: self.count(
+                s.fetch_batch.take(),
+                "source.fetch-batch",
+                d.fetch_batch as u32,
+                1,
+            ) as usize,
+        }
+    }
+
+    /// `[followup]`.
+    fn followup(&mut self, f: RawFollowup) -> Followup {
+        Followup {
+            silence_days: self.count(f.silence_days, "followup.silence-days", 14, 1),
+            attempt_gap_working_days: self.count(
+                f.attempt_gap_working_days,
+                "followup.attempt-gap-working-days",
+                3,
+                1,
+            ),
+            missing_info_reminder_working_days: self.count(
+                f.missing_info_reminder_working_days,
+                "followup.missing-info-reminder-working-days",
+                2,
+                1,
+            ),
+        }
+    }
+
+    /// `[limits]`.
+    fn limits(&mut self, l: RawLimits) -> Limits {
+        Limits {
+            max_message_bytes: u64::from(self.count(
+                l.max_message_mb,
+                "limits.max-message-mb",
+                25,
+                1,
+            )) * 1024
+                * 1024,
+            auto_per_recipient_per_hour: self.count(
+                l.auto_per_recipient_per_hour,
+                "limits.auto-per-recipient-per-hour",
+                5,
+                1,
+            ),
+            auto_per_domain_per_hour: self.count(
+                l.auto_per_domain_per_hour,
+                "limits.auto-per-domain-per-hour",
+                50,
+                1,
+            ),
+        }
+    }
+
+    /// `[metrics] listen`: loopback addresses only.
+    fn metrics_listen(&mut self, l: Spanned<String>) -> Option<std::net::SocketAddr> {
+        let span = l.span();
+        match l.get_ref().parse::<std::net::SocketAddr>() {
+            Ok(a) if a.ip().is_loopback() => Some(a),
+            Ok(a) => {
+                self.problem(
+                    Some(span),
+                    "metrics.listen",
+                    format!(
+                        "{a} is not a loopback address; the endpoint has no authentication, so it listens on 127.0.0.1 or [::1] only (put a reverse proxy in front to publish it)"
+                    ),
+                );
+                None
+            }
+            Err(_) => {
+                self.problem(
+                    Some(span),
+                    "metrics.listen",
+                    format!(
+                        "{:?} is not an address:port; write it as \"127.0.0.1:9187\"",
+                        l.get_ref()
+                    ),
+                );
+                None
+            }
+        }
+    }
+
+    /// `[retention]`: each rule off unless set.
+    fn retention(&mut self, r: RawRetention) -> Retention {
+        let mut optional =
+            |value: Option<Spanned<i64>>, key: &str| value.map(|n| self.count(Some(n), key, 1, 1));
+        Retention {
+            closed_ticket_months: optional(
+                r.closed_ticket_months,
+                "retention.closed-ticket-months",
+            ),
+            outbox_body_days: optional(r.outbox_body_days, "retention.outbox-body-days"),
+            quarantine_days: optional(r.quarantine_days, "retention.quarantine-days"),
+        }
+    }
+
     fn problem(&mut self, span: Option<Range<usize>>, key: &str, message: impl Into<String>) {
         let (line, column) = span.map_or((0, 0), |s| line_col(self.text, s.start));
         self.problems.push(Problem {

@@ -49,9 +49,64 @@ pub fn unaccepted_view(d: &MetricsData, policy: &Policy, now: DateTime<Utc>) -> 
     (at_risk, breached, oldest)
 }
 
+fn gauge(v: i64) -> Gauge {
+    let g = Gauge::<i64>::default();
+    g.set(v);
+    g
+}
+
+fn counter(v: u64) -> Counter {
+    let c = Counter::<u64>::default();
+    c.inc_by(v);
+    c
+}
+
 /// The metrics as OpenMetrics text.
 pub fn render(d: &MetricsData, policy: &Policy, now: DateTime<Utc>) -> String {
     let mut r = Registry::default();
+    tickets(&mut r, d, policy, now);
+    messages(&mut r, d);
+    outbox(&mut r, d);
+    // One number each, from the store's counts.
+    let gauges: [(&str, &str, i64); 5] = [
+        (
+            "supportd_quarantined_messages",
+            "Messages in quarantine",
+            d.quarantined as i64,
+        ),
+        (
+            "supportd_unreachable_customers",
+            "Customers of open tickets whose follow-up bounced",
+            d.unreachable as i64,
+        ),
+        (
+            "supportd_suppressed_recipients",
+            "Addresses that get no automatic mail since they reported ours as spam or abuse (RFC 5965 feedback reports)",
+            d.suppressed as i64,
+        ),
+        (
+            "supportd_last_poll_timestamp_seconds",
+            "When the mailbox was last polled successfully (0: never)",
+            d.last_poll.map_or(0, |t| t.timestamp()),
+        ),
+        (
+            "supportd_last_send_timestamp_seconds",
+            "When our mail server last accepted a mail (0: never)",
+            d.last_send.map_or(0, |t| t.timestamp()),
+        ),
+    ];
+    for (name, help, v) in gauges {
+        r.register(name, help, gauge(v));
+    }
+    let mut out = String::new();
+    // Writing into a String cannot fail.
+    let _ = prometheus_client::encoding::text::encode(&mut out, &r);
+    out
+}
+
+/// Tickets by state and severity; those waiting for acceptance at risk,
+/// breached, and the oldest one's wait; breaches ever.
+fn tickets(r: &mut Registry, d: &MetricsData, policy: &Policy, now: DateTime<Utc>) {
     let tickets = Family::<Labels, Gauge>::default();
     for (state, severity, n) in &d.tickets {
         tickets
@@ -63,11 +118,6 @@ pub fn render(d: &MetricsData, policy: &Policy, now: DateTime<Utc>) -> String {
     }
     r.register("supportd_tickets", "Tickets by state and severity", tickets);
     let (at_risk, breached, oldest) = unaccepted_view(d, policy, now);
-    let gauge = |v: i64| {
-        let g = Gauge::<i64>::default();
-        g.set(v);
-        g
-    };
     r.register(
         "supportd_tickets_at_risk",
         "Tickets not accepted yet and past their first reminder",
@@ -83,16 +133,15 @@ pub fn render(d: &MetricsData, policy: &Policy, now: DateTime<Utc>) -> String {
         "Working time the oldest ticket not accepted yet has waited",
         gauge(oldest),
     );
-    let counter = |v: u64| {
-        let c = Counter::<u64>::default();
-        c.inc_by(v);
-        c
-    };
     r.register(
         "supportd_breaches",
         "Tickets whose response deadline passed before acceptance",
         counter(d.breaches),
     );
+}
+
+/// Messages by kind, auto-replies by rule.
+fn messages(r: &mut Registry, d: &MetricsData) {
     let messages = Family::<Labels, Counter>::default();
     for (kind, n) in &d.messages {
         messages
@@ -109,6 +158,10 @@ pub fn render(d: &MetricsData, policy: &Policy, now: DateTime<Utc>) -> String {
         "Auto-replies recognised, by detection rule",
         rules,
     );
+}
+
+/// Outgoing mail by state, held mail, retries.
+fn outbox(r: &mut Registry, d: &MetricsData) {
     let outbox = Family::<Labels, Gauge>::default();
     let mut held = 0;
     for (state, n) in &d.outbox {
@@ -134,35 +187,6 @@ pub fn render(d: &MetricsData, policy: &Policy, now: DateTime<Utc>) -> String {
         "Send attempts beyond the first",
         counter(d.retries),
     );
-    r.register(
-        "supportd_quarantined_messages",
-        "Messages in quarantine",
-        gauge(d.quarantined as i64),
-    );
-    r.register(
-        "supportd_unreachable_customers",
-        "Customers of open tickets whose follow-up bounced",
-        gauge(d.unreachable as i64),
-    );
-    r.register(
-        "supportd_suppressed_recipients",
-        "Addresses that get no automatic mail since they reported ours as spam or abuse (RFC 5965 feedback reports)",
-        gauge(d.suppressed as i64),
-    );
-    r.register(
-        "supportd_last_poll_timestamp_seconds",
-        "When the mailbox was last polled successfully (0: never)",
-        gauge(d.last_poll.map_or(0, |t| t.timestamp())),
-    );
-    r.register(
-        "supportd_last_send_timestamp_seconds",
-        "When our mail server last accepted a mail (0: never)",
-        gauge(d.last_send.map_or(0, |t| t.timestamp())),
-    );
-    let mut out = String::new();
-    // Writing into a String cannot fail.
-    let _ = prometheus_client::encoding::text::encode(&mut out, &r);
-    out
 }
 
 /// The content type of [`render`]'s text.

@@ -178,6 +178,15 @@ pub fn list(
     Ok(())
 }
 
+/// Everything `tickets show` prints of a ticket.
+struct Shown {
+    ticket: Ticket,
+    messages: Vec<crate::store::MessageRow>,
+    events: Vec<crate::store::EventRow>,
+    outbox: Vec<crate::store::OutboxRow>,
+    next_steps: Vec<Step>,
+}
+
 /// `tickets show SS-N`: the ticket with its messages and events.
 pub fn show(
     store: &Store,
@@ -188,7 +197,6 @@ pub fn show(
     now: Option<DateTime<Utc>>,
     out: &mut impl Write,
 ) -> anyhow::Result<bool> {
-    let calendar = &*policy.calendar;
     let number = reference
         .trim()
         .to_ascii_uppercase()
@@ -199,42 +207,63 @@ pub fn show(
                 "{reference:?} is not a ticket reference; write it as {prefix}-N, e.g. {prefix}-7"
             )
         })?;
-    let Some(t) = store.ticket(number)? else {
+    let Some(ticket) = store.ticket(number)? else {
         return Ok(false);
     };
-    let messages = store.ticket_messages(number)?;
-    let events = store.events(number)?;
-    let outbox = store.ticket_outbox(number)?;
-    let next_steps: Vec<Step> = store
-        .timers(number)?
-        .into_iter()
-        .map(|(step, at)| Step {
-            step,
-            due: crate::sla::format_utc(at),
-        })
-        .collect();
+    let shown = Shown {
+        ticket,
+        messages: store.ticket_messages(number)?,
+        events: store.events(number)?,
+        outbox: store.ticket_outbox(number)?,
+        next_steps: store
+            .timers(number)?
+            .into_iter()
+            .map(|(step, at)| Step {
+                step,
+                due: crate::sla::format_utc(at),
+            })
+            .collect(),
+    };
     if json {
-        #[derive(Serialize)]
-        struct Show<'a> {
-            #[serde(flatten)]
-            ticket: TicketJson,
-            messages: &'a [crate::store::MessageRow],
-            events: &'a [crate::store::EventRow],
-            outgoing: &'a [crate::store::OutboxRow],
-            /// The scheduler's timers: what happens next, and when.
-            next_steps: &'a [Step],
-        }
-        let show = Show {
-            ticket: to_json(&t, prefix, policy, now),
-            next_steps: &next_steps,
-            messages: &messages,
-            events: &events,
-            outgoing: &outbox,
-        };
-        serde_json::to_writer_pretty(&mut *out, &show)?;
-        writeln!(out)?;
-        return Ok(true);
+        show_json(&shown, prefix, policy, now, out)?;
+    } else {
+        show_text(&shown, prefix, policy, out)?;
     }
+    Ok(true)
+}
+
+fn show_json(
+    s: &Shown,
+    prefix: &str,
+    policy: &Policy,
+    now: Option<DateTime<Utc>>,
+    out: &mut impl Write,
+) -> anyhow::Result<()> {
+    #[derive(Serialize)]
+    struct Show<'a> {
+        #[serde(flatten)]
+        ticket: TicketJson,
+        messages: &'a [crate::store::MessageRow],
+        events: &'a [crate::store::EventRow],
+        outgoing: &'a [crate::store::OutboxRow],
+        /// The scheduler's timers: what happens next, and when.
+        next_steps: &'a [Step],
+    }
+    let show = Show {
+        ticket: to_json(&s.ticket, prefix, policy, now),
+        next_steps: &s.next_steps,
+        messages: &s.messages,
+        events: &s.events,
+        outgoing: &s.outbox,
+    };
+    serde_json::to_writer_pretty(&mut *out, &show)?;
+    writeln!(out)?;
+    Ok(())
+}
+
+fn show_text(s: &Shown, prefix: &str, policy: &Policy, out: &mut impl Write) -> anyhow::Result<()> {
+    let (t, calendar) = (&s.ticket, &*policy.calendar);
+    let (messages, events, outbox, next_steps) = (&s.messages, &s.events, &s.outbox, &s.next_steps);
     let tz = calendar.timezone();
     writeln!(out, "{prefix}-{}  {}", t.number, t.subject)?;
     writeln!(
@@ -268,13 +297,22 @@ pub fn show(
             "unreachable: a follow-up bounced; the follow-ups stopped"
         )?;
     }
-    for s in &next_steps {
+    for s in next_steps {
         writeln!(out, "next     {} at {}", s.step, s.due)?;
     }
-    // One timeline: messages in, mails out and events, by time (all
-    // instants are written YYYY-MM-DDTHH:MM:SSZ, so they sort as text).
+    timeline(messages, events, outbox, out)
+}
+
+/// One timeline: messages in, mails out and events, by time (all instants
+/// are written YYYY-MM-DDTHH:MM:SSZ, so they sort as text).
+fn timeline(
+    messages: &[crate::store::MessageRow],
+    events: &[crate::store::EventRow],
+    outbox: &[crate::store::OutboxRow],
+    out: &mut impl Write,
+) -> anyhow::Result<()> {
     let mut timeline: Vec<(String, u8, String)> = Vec::new();
-    for m in &messages {
+    for m in messages {
         let line = format!(
             "in   {:<18} {}  <{}>",
             m.kind.as_deref().unwrap_or("-"),
@@ -283,7 +321,7 @@ pub fn show(
         );
         timeline.push((m.received_at.clone(), 0, line));
     }
-    for e in &events {
+    for e in events {
         let detail = e
             .detail
             .as_ref()
@@ -295,7 +333,7 @@ pub fn show(
             format!("     {:<18} {}{detail}", e.what, e.actor),
         ));
     }
-    for m in &outbox {
+    for m in outbox {
         let line = format!(
             "out  {:<18} {} [{}]  <{}>",
             m.template,
@@ -310,7 +348,7 @@ pub fn show(
     for (at, _, line) in timeline {
         writeln!(out, "  {at}  {line}")?;
     }
-    Ok(true)
+    Ok(())
 }
 
 /// List and show tickets.

@@ -154,38 +154,7 @@ pub fn pipeline(
         let (settings, max, counter) = (s.analysis, s.max_message_bytes, &analysed_count);
         let stop = s.stop;
         let analysis = scope.spawn(move || {
-            // Its own read-only view of the committed store.
-            let reader = Store::open_read_only(&path).ok();
-            let mut snapshot = analyse::Snapshot {
-                store: reader.as_ref().map(|r| r as &dyn thread::Lookup),
-                in_flight: HashSet::new(),
-            };
-            let mut after = 0;
-            loop {
-                if stop.is_some_and(|stop| stop()) {
-                    return;
-                }
-                let chunk = match next_chunk(&mut source, reader.as_ref(), &mut after) {
-                    Ok(c) if c.is_empty() => return,
-                    Ok(c) => c,
-                    Err(e) => {
-                        let _ = to_writer.send(Err(e));
-                        return;
-                    }
-                };
-                // The writer took the chunk before this one (a rendezvous),
-                // so only that one may still be uncommitted: its
-                // Message-IDs, and this chunk's, are in flight.
-                let before = snapshot.in_flight.clone();
-                let out = analyse::chunk(chunk, settings, max, &mut snapshot, counter);
-                let this: HashSet<String> =
-                    snapshot.in_flight.difference(&before).cloned().collect();
-                if to_writer.send(Ok(out)).is_err() {
-                    return;
-                }
-                // The writer took this chunk: the one before is committed.
-                snapshot.in_flight = this;
-            }
+            analysis_side(&path, &mut source, settings, max, counter, stop, &to_writer)
         });
         let mut w = Writer::default();
         let (mut busy, mut waited) = (Duration::ZERO, Duration::ZERO);
@@ -219,6 +188,50 @@ pub fn pipeline(
         }
         Ok(w.run)
     })
+}
+
+/// The analysis side of the pipeline: reads chunks from the source and
+/// hands each, analysed, to the writer.
+fn analysis_side(
+    path: &std::path::Path,
+    source: &mut Source<'_>,
+    settings: &mail::Settings,
+    max: u64,
+    counter: &AtomicU64,
+    stop: Option<&(dyn Fn() -> bool + Sync)>,
+    to_writer: &mpsc::SyncSender<store::Result<Vec<Analysed>>>,
+) {
+    // Its own read-only view of the committed store.
+    let reader = Store::open_read_only(path).ok();
+    let mut snapshot = analyse::Snapshot {
+        store: reader.as_ref().map(|r| r as &dyn thread::Lookup),
+        in_flight: HashSet::new(),
+    };
+    let mut after = 0;
+    loop {
+        if stop.is_some_and(|stop| stop()) {
+            return;
+        }
+        let chunk = match next_chunk(source, reader.as_ref(), &mut after) {
+            Ok(c) if c.is_empty() => return,
+            Ok(c) => c,
+            Err(e) => {
+                let _ = to_writer.send(Err(e));
+                return;
+            }
+        };
+        // The writer took the chunk before this one (a rendezvous), so only
+        // that one may still be uncommitted: its Message-IDs, and this
+        // chunk's, are in flight.
+        let before = snapshot.in_flight.clone();
+        let out = analyse::chunk(chunk, settings, max, &mut snapshot, counter);
+        let this: HashSet<String> = snapshot.in_flight.difference(&before).cloned().collect();
+        if to_writer.send(Ok(out)).is_err() {
+            return;
+        }
+        // The writer took this chunk: the one before is committed.
+        snapshot.in_flight = this;
+    }
 }
 
 /// Waits for the analysis of the next chunk, showing progress (through

@@ -22,9 +22,12 @@ pub fn known(
     now: DateTime<Utc>,
 ) -> store::Result<Known> {
     let named_mail = match a.kind {
-        Kind::Bounce => store.find_mail(a.bounced_outbox_id, a.bounced_message_id.as_deref())?,
+        Kind::Bounce => store.find_mail(
+            a.report.bounced_outbox_id,
+            a.report.bounced_message_id.as_deref(),
+        )?,
         // A feedback report belongs to the ticket of the mail it reports.
-        Kind::Feedback => store.find_mail(None, a.reported_message_id.as_deref())?,
+        Kind::Feedback => store.find_mail(None, a.report.reported_message_id.as_deref())?,
         _ => None,
     };
     let ticket = match a.ticket.or(named_mail.and_then(|(_, t)| t)) {

@@ -143,21 +143,10 @@ pub struct Person {
 /// One valid command, as JSON.
 pub type Command = tags::Command;
 
-/// The analysis of one message. Field names are stable (documented in the
-/// README under `supportd inspect`).
-#[derive(Debug, Clone, Serialize)]
-pub struct Analysis {
-    /// `new`, `reply`, `consultant_command`, `auto_reply`, `bounce`, `list`, `own_loop`.
-    pub kind: Kind,
-    /// The classification rule that decided the kind.
-    pub rule: &'static str,
-    /// The ticket it refers to, e.g. `SS-1042` (JSON only; see `ticket`).
-    pub ticket_ref: Option<String>,
-    /// The number of the ticket it refers to.
-    #[serde(skip)]
-    pub ticket: Option<u64>,
-    /// How it was tied to the ticket.
-    pub thread_signal: Option<thread::Signal>,
+/// What a delivery report (RFC 3464) or a feedback report (RFC 5965) says
+/// of our mail; flattened into the analysis's JSON.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Reports {
     /// For bounces: the Message-ID of the mail that bounced.
     pub bounced_message_id: Option<String>,
     /// For bounces: our outbox row named by the bounce envelope.
@@ -182,6 +171,44 @@ pub struct Analysis {
     /// For feedback reports: the Message-ID of the reported mail.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reported_message_id: Option<String>,
+}
+
+impl Reports {
+    fn of(class: &classify::Class) -> Reports {
+        let b = class.bounce.as_ref();
+        let f = class.feedback.as_ref();
+        Reports {
+            bounced_message_id: b.and_then(|b| b.message_id.clone()),
+            bounced_outbox_id: b.and_then(|b| b.outbox_id),
+            bounce_permanent: b.map(|b| b.permanent()),
+            bounce_detail: b.and_then(|b| b.detail.clone()),
+            bounced_recipients: b.map(|b| b.recipients.clone()).unwrap_or_default(),
+            bounce_outcome: b.map(|b| b.outcome),
+            feedback_type: f.and_then(|f| f.feedback_type.clone()),
+            reported_recipients: f.map(|f| f.recipients.clone()).unwrap_or_default(),
+            reported_message_id: f.and_then(|f| f.message_id.clone()),
+        }
+    }
+}
+
+/// The analysis of one message. Field names are stable (documented in the
+/// README under `supportd inspect`).
+#[derive(Debug, Clone, Serialize)]
+pub struct Analysis {
+    /// `new`, `reply`, `consultant_command`, `auto_reply`, `bounce`, `list`, `own_loop`.
+    pub kind: Kind,
+    /// The classification rule that decided the kind.
+    pub rule: &'static str,
+    /// The ticket it refers to, e.g. `SS-1042` (JSON only; see `ticket`).
+    pub ticket_ref: Option<String>,
+    /// The number of the ticket it refers to.
+    #[serde(skip)]
+    pub ticket: Option<u64>,
+    /// How it was tied to the ticket.
+    pub thread_signal: Option<thread::Signal>,
+    /// What a delivery or feedback report says (empty for other mail).
+    #[serde(flatten)]
+    pub report: Reports,
     /// `pl` or `en`.
     pub language: Lang,
     /// Suggested severity 1–5.
@@ -267,41 +294,10 @@ pub fn analyze_threaded(
         .as_ref()
         .map(|t| format!("{}-{}", settings.ticket_prefix, t.number));
 
-    // Trim: replies and consultant mail lose quoted history; new requests
-    // only their signature (a forwarded error mail is part of the report).
-    let (text, quote_removed) = match class.kind {
-        Kind::New | Kind::List => (trim::trim_signature(&p.text), false),
-        _ => {
-            let t = trim::trim(&p.text);
-            (t.text, t.removed_quote)
-        }
-    };
-    // The language of the writer's own words: a new request keeps forwarded
-    // and quoted text for the report, but not for telling the language.
-    let language = match class.kind {
-        Kind::New | Kind::List => language::detect(
-            &p.subject,
-            &trim::trim(&text).text,
-            settings.default_language,
-        ),
-        _ => language::detect(&p.subject, &text, settings.default_language),
-    };
-
-    let (mut commands, mut errors, text) = if class.kind == Kind::ConsultantCommand {
-        let t = tags::parse_tags(&text);
-        (t.commands, t.errors, t.text)
-    } else {
-        (Vec::new(), Vec::new(), text)
-    };
-    if class.kind == Kind::ConsultantCommand && ticket_ref.is_none() {
-        errors.push(tags::TagError::new(
-            0,
-            &p.subject,
-            tags::Problem::NoTicket(settings.ticket_prefix.clone()),
-        ));
-        commands.clear();
-    }
-
+    let own = own_words(&p, class.kind, settings);
+    let (commands, errors, text) =
+        consultant_tags(&p, class.kind, ticket_ref.is_none(), own.text, settings);
+    let language = own.language;
     let (severity, severity_source) = settings.severity_rules.suggest(&p.subject, &text);
     let anchor = occurrence::anchor(p.date, received_at);
     let occurrence = if class.kind.is_automatic() {
@@ -315,49 +311,27 @@ pub fn analyze_threaded(
     } else {
         Vec::new()
     };
-
-    let authenticated = if class.kind == Kind::ConsultantCommand {
-        thread.as_ref().and_then(|t| {
-            authenticate(
-                &p,
-                settings,
-                &format!("{}-{}", settings.ticket_prefix, t.number),
-            )
-        })
-    } else {
-        None
+    let authenticated = match (&thread, class.kind) {
+        (Some(t), Kind::ConsultantCommand) => authenticate(
+            &p,
+            settings,
+            &format!("{}-{}", settings.ticket_prefix, t.number),
+        ),
+        _ => None,
     };
     let requester = if settings.form_senders.contains(&p.from.address) {
         p.reply_to.clone().unwrap_or_else(|| p.from.clone())
     } else {
         p.from.clone()
     };
+    let quote_removed = own.quote_removed;
     Analysis {
         kind: class.kind,
         rule: class.rule,
         ticket_ref,
         ticket: thread.as_ref().map(|t| t.number),
         thread_signal: thread.map(|t| t.signal),
-        bounced_message_id: class.bounce.as_ref().and_then(|b| b.message_id.clone()),
-        bounced_outbox_id: class.bounce.as_ref().and_then(|b| b.outbox_id),
-        bounce_permanent: class.bounce.as_ref().map(|b| b.permanent()),
-        bounce_outcome: class.bounce.as_ref().map(|b| b.outcome),
-        feedback_type: class
-            .feedback
-            .as_ref()
-            .and_then(|f| f.feedback_type.clone()),
-        reported_recipients: class
-            .feedback
-            .as_ref()
-            .map(|f| f.recipients.clone())
-            .unwrap_or_default(),
-        reported_message_id: class.feedback.as_ref().and_then(|f| f.message_id.clone()),
-        bounce_detail: class.bounce.as_ref().and_then(|b| b.detail.clone()),
-        bounced_recipients: class
-            .bounce
-            .as_ref()
-            .map(|b| b.recipients.clone())
-            .unwrap_or_default(),
+        report: Reports::of(&class),
         language,
         severity,
         severity_source,
@@ -376,26 +350,88 @@ pub fn analyze_threaded(
         message_id: p.message_id.clone(),
         subject: p.subject.clone(),
         attachments: p.attachments.clone(),
-        copied: p
-            .to
-            .iter()
-            .chain(&p.cc)
-            .map(|m| m.address.clone())
-            .filter(|a| {
-                a.contains('@')
-                    && !settings.markers.is_support_address(a)
-                    && !settings.consultants.contains(a)
-            })
-            .fold(Vec::new(), |mut v, a| {
-                if !v.contains(&a) {
-                    v.push(a);
-                }
-                v
-            }),
+        copied: copied(&p, settings),
         quote_removed,
         text,
         thread_keys: keys,
     }
+}
+
+/// The writer's own words: the text without quoted history (replies and
+/// consultant mail) or only without the signature (new requests: a
+/// forwarded error mail is part of the report), and its language.
+struct OwnWords {
+    text: String,
+    quote_removed: bool,
+    language: Lang,
+}
+
+fn own_words(p: &parse::Parsed, kind: Kind, settings: &Settings) -> OwnWords {
+    match kind {
+        Kind::New | Kind::List => {
+            let text = trim::trim_signature(&p.text);
+            // The language of the writer's own words: the request keeps
+            // forwarded and quoted text for the report, but not for telling
+            // the language.
+            let language = language::detect(
+                &p.subject,
+                &trim::trim(&text).text,
+                settings.default_language,
+            );
+            OwnWords {
+                text,
+                quote_removed: false,
+                language,
+            }
+        }
+        _ => {
+            let t = trim::trim(&p.text);
+            OwnWords {
+                language: language::detect(&p.subject, &t.text, settings.default_language),
+                text: t.text,
+                quote_removed: t.removed_quote,
+            }
+        }
+    }
+}
+
+/// A consultant mail's tags (and the text after them); a consultant mail
+/// that names no ticket is an error and applies nothing.
+fn consultant_tags(
+    p: &parse::Parsed,
+    kind: Kind,
+    no_ticket: bool,
+    text: String,
+    settings: &Settings,
+) -> (Vec<Command>, Vec<tags::TagError>, String) {
+    if kind != Kind::ConsultantCommand {
+        return (Vec::new(), Vec::new(), text);
+    }
+    let mut t = tags::parse_tags(&text);
+    if no_ticket {
+        t.errors.push(tags::TagError::new(
+            0,
+            &p.subject,
+            tags::Problem::NoTicket(settings.ticket_prefix.clone()),
+        ));
+        t.commands.clear();
+    }
+    (t.commands, t.errors, t.text)
+}
+
+/// Addresses in To and Cc other than ours and the consultants', once each.
+fn copied(p: &parse::Parsed, settings: &Settings) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for a in p.to.iter().chain(&p.cc).map(|m| &m.address) {
+        if a.contains('@')
+            && !settings.markers.is_support_address(a)
+            && !settings.consultants.contains(a)
+            && !out.contains(a)
+        {
+            out.push(a.clone());
+        }
+    }
+    out
 }
 
 /// Authentication-Results headers from trusted servers, lower-cased.

@@ -316,29 +316,39 @@ fn date_in(line: &str, today: NaiveDate, lang: Lang) -> Option<(NaiveDate, Strin
         )?;
         return Some((d, c[0].trim().to_string()));
     }
-    if let Some(c) = NUM_DATE.captures(line)
-        && c["sep"] == c["sep2"]
-    {
-        {
-            let (a, b): (u32, u32) = (c["a"].parse().ok()?, c["b"].parse().ok()?);
-            let mut y: i32 = c["y"].parse().ok()?;
-            if y < 100 {
-                y += 2000;
-            }
-            let month_first = &c["sep"] == "/" && lang == Lang::En && a <= 12 && b <= 31;
-            let d = if month_first {
-                NaiveDate::from_ymd_opt(y, a, b).or_else(|| NaiveDate::from_ymd_opt(y, b, a))
-            } else {
-                NaiveDate::from_ymd_opt(y, b, a).or_else(|| NaiveDate::from_ymd_opt(y, a, b))
-            };
-            if let Some(d) = d {
-                return Some((d, c[0].to_string()));
-            }
-        }
+    if let Some(found) = numeric_date(line, lang) {
+        return Some(found);
     }
     if let Some(found) = short_date(line, today, lang) {
         return Some(found);
     }
+    if let Some(found) = named_date(line, today) {
+        return Some(found);
+    }
+    day_word(line, today)
+}
+
+/// `25.11.2026`, `25/11/26`: day first, except `/` in English text when the
+/// month comes first (when both read as dates).
+fn numeric_date(line: &str, lang: Lang) -> Option<(NaiveDate, String)> {
+    let c = NUM_DATE.captures(line).filter(|c| c["sep"] == c["sep2"])?;
+    let (a, b): (u32, u32) = (c["a"].parse().ok()?, c["b"].parse().ok()?);
+    let mut y: i32 = c["y"].parse().ok()?;
+    if y < 100 {
+        y += 2000;
+    }
+    let month_first = &c["sep"] == "/" && lang == Lang::En && a <= 12 && b <= 31;
+    let d = if month_first {
+        NaiveDate::from_ymd_opt(y, a, b).or_else(|| NaiveDate::from_ymd_opt(y, b, a))
+    } else {
+        NaiveDate::from_ymd_opt(y, b, a).or_else(|| NaiveDate::from_ymd_opt(y, a, b))
+    };
+    d.map(|d| (d, c[0].to_string()))
+}
+
+/// `25 November`, `Nov 25 2026`, `25 listopada`: without a year, the latest
+/// such date not after today.
+fn named_date(line: &str, today: NaiveDate) -> Option<(NaiveDate, String)> {
     for c in NAMED_DATE.captures_iter(line) {
         let (d, m, y) = match (c.name("d1"), c.name("m1"), c.name("d2"), c.name("m2")) {
             (Some(d), Some(m), _, _) => (d.as_str(), m.as_str(), c.name("y1")),
@@ -356,7 +366,6 @@ fn date_in(line: &str, today: NaiveDate, lang: Lang) -> Option<(NaiveDate, Strin
         let year = match y {
             Some(y) => y.as_str().parse().ok()?,
             None => {
-                // No year: the latest such date not after today.
                 let this = today.year();
                 match NaiveDate::from_ymd_opt(this, month, day) {
                     Some(x) if x <= today => this,
@@ -368,27 +377,30 @@ fn date_in(line: &str, today: NaiveDate, lang: Lang) -> Option<(NaiveDate, Strin
             return Some((date, c[0].to_string()));
         }
     }
-    if let Some(c) = DAY_WORD.captures(line) {
-        let w = c["w"].to_lowercase();
-        let w = w.trim();
-        let date = if w.contains("day before") || w.starts_with("przedwczoraj") {
-            today - Duration::days(2)
-        } else if w.starts_with("yesterday") || w.starts_with("wczoraj") {
-            today - Duration::days(1)
-        } else if w.starts_with("today")
-            || w.starts_with("this ")
-            || w == "tonight"
-            || w.starts_with("dzi")
-        {
-            today
-        } else {
-            let wd = weekday_of(w)?;
-            let back = (today.weekday().num_days_from_monday() + 7 - wd.num_days_from_monday()) % 7;
-            today - Duration::days(back.into())
-        };
-        return Some((date, c[0].trim().to_string()));
-    }
     None
+}
+
+/// `yesterday`, `wczoraj`, `on Monday`: the latest such day up to today.
+fn day_word(line: &str, today: NaiveDate) -> Option<(NaiveDate, String)> {
+    let c = DAY_WORD.captures(line)?;
+    let w = c["w"].to_lowercase();
+    let w = w.trim();
+    let date = if w.contains("day before") || w.starts_with("przedwczoraj") {
+        today - Duration::days(2)
+    } else if w.starts_with("yesterday") || w.starts_with("wczoraj") {
+        today - Duration::days(1)
+    } else if w.starts_with("today")
+        || w.starts_with("this ")
+        || w == "tonight"
+        || w.starts_with("dzi")
+    {
+        today
+    } else {
+        let wd = weekday_of(w)?;
+        let back = (today.weekday().num_days_from_monday() + 7 - wd.num_days_from_monday()) % 7;
+        today - Duration::days(back.into())
+    };
+    Some((date, c[0].trim().to_string()))
 }
 
 static SHORT_DATE: LazyLock<Regex> = LazyLock::new(|| {
@@ -519,6 +531,52 @@ struct ClockHit {
     end: usize,
 }
 
+/// Words after a time that put it in the afternoon or evening.
+const EVENING: &[&str] = &[
+    "wieczorem",
+    "po południu",
+    "popołudniu",
+    "w nocy",
+    "in the evening",
+    "in the afternoon",
+    "at night",
+];
+
+/// Whether a match of [`CLOCK`] reads as a time of day: `14:30` always;
+/// `14.30` / `14h30` after a time word or with am/pm; a bare hour only
+/// after a time word and without a unit after it ("o 15", "at 8", "15 Uhr";
+/// not "o 2 dni", "at 3 stores").
+fn is_clock_time(c: &regex::Captures<'_>, before: &str, after: &str, ampm: bool) -> bool {
+    let sep = c.name("sep").map(|m| m.as_str());
+    let has_pre = c.name("pre").is_some() || TIME_WORDS.is_match(before);
+    match (sep, ampm) {
+        (Some(":"), _) => true,
+        (Some("." | "h"), _) => has_pre || ampm,
+        (None, true) => true,
+        (None, false) => {
+            let pre = c.name("pre").map(|m| m.as_str().trim().to_lowercase());
+            let next = after
+                .trim_start()
+                .split(|ch: char| !ch.is_alphabetic())
+                .next()
+                .unwrap_or("")
+                .to_lowercase();
+            let english_ok = pre.as_deref() == Some("at")
+                && (next.is_empty() || ENGLISH_AFTER_AT.contains(&next.as_str()));
+            let polish_pre = pre.as_deref().is_some_and(|p| {
+                p == "o"
+                    || p.starts_with("ok")
+                    || p.starts_with("ko")
+                    || p.starts_with("godz")
+                    || p == "od"
+                    || p == "do"
+            });
+            c.name("post").is_some() || english_ok || (polish_pre && !is_unit(&next))
+        }
+        _ => false,
+    }
+}
+
 fn clock_hits(line: &str) -> Vec<ClockHit> {
     let mut out = Vec::new();
     for c in CLOCK.captures_iter(line) {
@@ -536,57 +594,17 @@ fn clock_hits(line: &str) -> Vec<ClockHit> {
             continue;
         }
         let h: u32 = h_m.as_str().parse().unwrap_or(99);
-        let sep = c.name("sep").map(|m| m.as_str());
         let ampm = c
             .name("ampm")
             .map(|m| m.as_str().to_ascii_lowercase().replace(['.', ' '], ""));
-        let has_pre = c.name("pre").is_some() || TIME_WORDS.is_match(before);
-        let accepted = match (sep, &ampm) {
-            (Some(":"), _) => true,
-            (Some("." | "h"), _) => has_pre || ampm.is_some(),
-            (None, Some(_)) => true,
-            (None, None) => {
-                // "o 15", "około 14", "od 8 rano", "at 8 the sync…", "15 Uhr",
-                // "3 o'clock": a time word must come before (or Uhr/o'clock
-                // after), and no unit may follow ("o 2 dni", "at 3 stores").
-                let pre = c.name("pre").map(|m| m.as_str().trim().to_lowercase());
-                let next = after
-                    .trim_start()
-                    .split(|ch: char| !ch.is_alphabetic())
-                    .next()
-                    .unwrap_or("")
-                    .to_lowercase();
-                let english_ok = pre.as_deref() == Some("at")
-                    && (next.is_empty() || ENGLISH_AFTER_AT.contains(&next.as_str()));
-                let polish_pre = pre.as_deref().is_some_and(|p| {
-                    p == "o"
-                        || p.starts_with("ok")
-                        || p.starts_with("ko")
-                        || p.starts_with("godz")
-                        || p == "od"
-                        || p == "do"
-                });
-                c.name("post").is_some() || english_ok || (polish_pre && !is_unit(&next))
-            }
-            _ => false,
-        };
+        let accepted = is_clock_time(&c, before, after, ampm.is_some());
         if !accepted {
             continue;
         }
         let m: u32 = c.name("m").map_or(0, |m| m.as_str().parse().unwrap_or(0));
         let s: u32 = c.name("s").map_or(0, |m| m.as_str().parse().unwrap_or(0));
         let next_words = after.trim_start().to_lowercase();
-        let evening = [
-            "wieczorem",
-            "po południu",
-            "popołudniu",
-            "w nocy",
-            "in the evening",
-            "in the afternoon",
-            "at night",
-        ]
-        .iter()
-        .any(|w| next_words.starts_with(w));
+        let evening = EVENING.iter().any(|w| next_words.starts_with(w));
         let h = match ampm.as_deref() {
             Some("pm") if h < 12 => h + 12,
             Some("am") if h == 12 => 0,
@@ -612,10 +630,45 @@ fn clock_hits(line: &str) -> Vec<ClockHit> {
 pub fn find(text: &str, anchor: &Anchor, zone: &crate::sla::Zone, lang: Lang) -> Occurrence {
     let today_offset = sender_offset(anchor, zone, anchor.at.naive_utc().date());
     let today = anchor.at.with_timezone(&today_offset).date_naive();
-    let mut day_only: Option<String> = None;
     let mut pinned_without_instant: Option<String> = None;
-    // Only lines where a time could be are read closely: one pass of the
-    // cheap patterns over the whole text finds them.
+    let candidates = candidate_lines(text);
+    // Prose lines first, then log-like lines.
+    for pass in 0..2 {
+        for &(line, is_log, line_start) in &candidates {
+            if (pass == 0) == is_log {
+                continue;
+            }
+            if let Some(found) = relative(line, anchor) {
+                return found;
+            }
+            match clock_time(text, line, line_start, today, anchor, zone, lang) {
+                Some(Ok(found)) => return found,
+                Some(Err(evidence)) => {
+                    pinned_without_instant.get_or_insert(evidence);
+                }
+                None => {}
+            }
+        }
+    }
+    match pinned_without_instant {
+        Some(evidence) => Occurrence {
+            pinned: true,
+            instant: None,
+            evidence: Some(evidence),
+        },
+        // No time: a day or part of the day is still worth showing.
+        None => Occurrence {
+            pinned: false,
+            instant: None,
+            evidence: day_only(text, today, lang),
+        },
+    }
+}
+
+/// The lines where a time could be (one pass of the cheap patterns over the
+/// whole text finds them), outside quoted history: (line, whether it looks
+/// like a log line, where it starts).
+fn candidate_lines(text: &str) -> Vec<(&str, bool, usize)> {
     let mut starts: Vec<usize> = CLOCK_QUICK
         .find_iter(text)
         .chain(RELATIVE_QUICK.find_iter(text))
@@ -623,7 +676,7 @@ pub fn find(text: &str, anchor: &Anchor, zone: &crate::sla::Zone, lang: Lang) ->
         .collect();
     starts.sort_unstable();
     starts.dedup();
-    let candidates: Vec<(&str, bool, usize)> = starts
+    starts
         .iter()
         .map(|&s| {
             let line = text[s..]
@@ -634,117 +687,91 @@ pub fn find(text: &str, anchor: &Anchor, zone: &crate::sla::Zone, lang: Lang) ->
             (line, LOG_LINE.is_match(line), s)
         })
         .filter(|(l, _, _)| !l.trim_start().starts_with('>'))
-        .collect();
-    // Prose lines first, then log-like lines.
-    for pass in 0..2 {
-        for &(line, is_log, line_start) in &candidates {
-            if (pass == 0) == is_log {
-                continue;
-            }
-            // Relative: "2 hours ago", "godzinę temu".
-            if let Some(c) = RELATIVE.captures(line) {
-                let (n, unit) = match (c.name("n"), c.name("unit"), c.name("npl"), c.name("unitpl"))
-                {
-                    (n, Some(u), _, _) => {
-                        (n.map_or("1", |m| m.as_str()), u.as_str().to_lowercase())
-                    }
-                    (_, _, n, Some(u)) => {
-                        (n.map_or("1", |m| m.as_str()), u.as_str().to_lowercase())
-                    }
-                    _ => continue,
-                };
-                let minutes =
-                    if n.to_lowercase().starts_with("half") || n.starts_with("pół") || n == "pol"
-                    {
-                        if unit.starts_with('h') || unit.starts_with("godz") {
-                            30
-                        } else {
-                            0
-                        }
-                    } else if unit.starts_with("kwadrans") {
-                        15
-                    } else {
-                        let k = words_to_number(n).unwrap_or(1);
-                        if unit.starts_with('h') || unit.starts_with("godz") {
-                            k * 60
-                        } else {
-                            k
-                        }
-                    };
-                if minutes > 0 {
-                    return Occurrence {
-                        pinned: true,
-                        instant: Some(anchor.at - Duration::minutes(minutes)),
-                        evidence: Some(c[0].trim().to_string()),
-                    };
-                }
-            }
-            // A time inside quotation marks belongs to a quoted error text
-            // ("Token expired at 01:26:13Z"), not to when it happened.
-            let Some(hit) = clock_hits(line)
-                .into_iter()
-                .find(|h| !inside_quotes(text, line_start + h.start))
-            else {
-                continue;
-            };
-            let date = date_in(line, today, lang);
-            let d = date.as_ref().map_or(today, |(d, _)| *d);
-            let offset =
-                zone_offset(&hit.zone, d).unwrap_or_else(|| sender_offset(anchor, zone, d));
-            let evidence = match &date {
-                Some((_, words)) if !line[hit.start..hit.end].contains(words.as_str()) => {
-                    format!("{} {}", words, line[hit.start..hit.end].trim())
-                }
-                _ => line[hit.start..hit.end].trim().to_string(),
-            };
-            let instant = offset
-                .from_local_datetime(&d.and_time(hit.time))
-                .single()
-                .map(|t| t.with_timezone(&Utc));
-            match instant {
-                Some(t) if t <= anchor.at => {
-                    return Occurrence {
-                        pinned: true,
-                        instant: Some(t),
-                        evidence: Some(evidence),
-                    };
-                }
-                _ => {
-                    pinned_without_instant.get_or_insert(evidence);
-                }
-            }
+        .collect()
+}
+
+/// A relative time in a line: "2 hours ago", "godzinę temu".
+fn relative(line: &str, anchor: &Anchor) -> Option<Occurrence> {
+    let c = RELATIVE.captures(line)?;
+    let (n, unit) = match (c.name("n"), c.name("unit"), c.name("npl"), c.name("unitpl")) {
+        (n, Some(u), _, _) | (_, _, n, Some(u)) => {
+            (n.map_or("1", |m| m.as_str()), u.as_str().to_lowercase())
         }
-    }
-    // No time: a day or part of the day is still worth showing.
-    if pinned_without_instant.is_none() {
-        for line in text.lines().filter(|l| !l.trim_start().starts_with('>')) {
-            if let Some((_, words)) = date_in(line, today, lang) {
-                let part = PART_OF_DAY
-                    .find(line)
-                    .map(|m| m.as_str().trim().to_string());
-                day_only = Some(match part {
-                    Some(p) if !words.contains(&p) => format!("{words} {p}"),
-                    _ => words,
-                });
-                break;
-            } else if let Some(m) = PART_OF_DAY.find(line).or_else(|| MONTH_ONLY.find(line)) {
-                day_only = Some(m.as_str().trim().to_string());
-                break;
-            }
+        _ => return None,
+    };
+    let hours = unit.starts_with('h') || unit.starts_with("godz");
+    let minutes = if n.to_lowercase().starts_with("half") || n.starts_with("pół") || n == "pol" {
+        if hours { 30 } else { 0 }
+    } else if unit.starts_with("kwadrans") {
+        15
+    } else {
+        let k = words_to_number(n).unwrap_or(1);
+        if hours { k * 60 } else { k }
+    };
+    (minutes > 0).then(|| Occurrence {
+        pinned: true,
+        instant: Some(anchor.at - Duration::minutes(minutes)),
+        evidence: Some(c[0].trim().to_string()),
+    })
+}
+
+/// A clock time in a line (with the date the line names, else today):
+/// `Ok` with the instant when it is not in the future, `Err` with the
+/// evidence when it is (pinned, but no instant); `None` without one.
+#[allow(clippy::too_many_arguments)]
+fn clock_time(
+    text: &str,
+    line: &str,
+    line_start: usize,
+    today: NaiveDate,
+    anchor: &Anchor,
+    zone: &crate::sla::Zone,
+    lang: Lang,
+) -> Option<Result<Occurrence, String>> {
+    // A time inside quotation marks belongs to a quoted error text
+    // ("Token expired at 01:26:13Z"), not to when it happened.
+    let hit = clock_hits(line)
+        .into_iter()
+        .find(|h| !inside_quotes(text, line_start + h.start))?;
+    let date = date_in(line, today, lang);
+    let d = date.as_ref().map_or(today, |(d, _)| *d);
+    let offset = zone_offset(&hit.zone, d).unwrap_or_else(|| sender_offset(anchor, zone, d));
+    let evidence = match &date {
+        Some((_, words)) if !line[hit.start..hit.end].contains(words.as_str()) => {
+            format!("{} {}", words, line[hit.start..hit.end].trim())
         }
-    }
-    match pinned_without_instant {
-        Some(evidence) => Occurrence {
+        _ => line[hit.start..hit.end].trim().to_string(),
+    };
+    let instant = offset
+        .from_local_datetime(&d.and_time(hit.time))
+        .single()
+        .map(|t| t.with_timezone(&Utc));
+    Some(match instant {
+        Some(t) if t <= anchor.at => Ok(Occurrence {
             pinned: true,
-            instant: None,
+            instant: Some(t),
             evidence: Some(evidence),
-        },
-        None => Occurrence {
-            pinned: false,
-            instant: None,
-            evidence: day_only,
-        },
+        }),
+        _ => Err(evidence),
+    })
+}
+
+/// A day or part of the day the text names, when it names no time.
+fn day_only(text: &str, today: NaiveDate, lang: Lang) -> Option<String> {
+    for line in text.lines().filter(|l| !l.trim_start().starts_with('>')) {
+        if let Some((_, words)) = date_in(line, today, lang) {
+            let part = PART_OF_DAY
+                .find(line)
+                .map(|m| m.as_str().trim().to_string());
+            return Some(match part {
+                Some(p) if !words.contains(&p) => format!("{words} {p}"),
+                _ => words,
+            });
+        } else if let Some(m) = PART_OF_DAY.find(line).or_else(|| MONTH_ONLY.find(line)) {
+            return Some(m.as_str().trim().to_string());
+        }
     }
+    None
 }
 
 #[cfg(test)]

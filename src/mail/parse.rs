@@ -285,8 +285,16 @@ fn from_message(msg: &Message<'_>) -> Parsed {
         p.content_type = "text/plain".into();
     }
 
-    // The best body: the first text/plain of mail-parser's body list, else the
-    // first HTML converted.
+    body(msg, &mut p);
+    parts(msg, &mut p);
+    p
+}
+
+/// The best body: the first text/plain of mail-parser's body list, else the
+/// first HTML converted, else a text part mail-parser did not take for a
+/// body (`Content-Type: text` with no subtype, `text/enriched` and the
+/// like).
+fn body(msg: &Message<'_>, p: &mut Parsed) {
     let text_part = msg
         .text_body
         .iter()
@@ -302,8 +310,6 @@ fn from_message(msg: &Message<'_>) -> Parsed {
     if let Some(PartType::Html(html)) = html_part.map(|part| &part.body) {
         p.html = Some(truncate(html.to_string()));
     }
-    // Else a text part mail-parser did not take for a body: `Content-Type:
-    // text` with no subtype, `text/enriched` and the like.
     let other_text = || {
         msg.parts
             .iter()
@@ -336,7 +342,11 @@ fn from_message(msg: &Message<'_>) -> Parsed {
             }
         }
     }
+}
 
+/// What the parts say: reports' machine-readable sections, returned
+/// messages, Message-IDs quoted in text, and the attachments.
+fn parts(msg: &Message<'_>, p: &mut Parsed) {
     for part in msg.parts.iter().take(MAX_PARTS) {
         let ctype = part
             .content_type()
@@ -345,7 +355,7 @@ fn from_message(msg: &Message<'_>) -> Parsed {
         if let Some(section) = ReportSection::of(&ctype)
             && let Some(t) = report_text(&part.body, section.max())
         {
-            section.read(&mut p, &t);
+            section.read(p, &t);
             continue;
         }
         match &part.body {
@@ -374,7 +384,6 @@ fn from_message(msg: &Message<'_>) -> Parsed {
             _ => p.attachments.push(attachment(part, ctype, part.len())),
         }
     }
-    p
 }
 
 /// The machine-readable parts of reports, by content type.

@@ -315,34 +315,54 @@ fn is_log(a: &Attachment) -> bool {
 
 /// Checks a request's text (trimmed) and attachments.
 pub fn check(p: &Parsed, text: &str, occurrence: &Occurrence) -> Report {
-    let mut r = Report::default();
-
-    let subject = super::thread::strip_reply_prefixes(&p.subject);
-    let subject_words = subject
-        .split_whitespace()
-        .filter(|w| w.chars().any(char::is_alphanumeric))
-        .count();
-    r.subject = Field {
-        present: !GENERIC_SUBJECT.is_match(subject)
-            && (subject_words >= 2 || subject.chars().count() >= 8),
-        evidence: (!subject.is_empty()).then(|| clip(subject, 200)),
-    };
-
-    r.occurrence_time = Field {
-        present: occurrence.pinned,
-        evidence: occurrence.evidence.clone(),
-    };
-
-    r.diagnosis_steps = match first_line_matching(text, &DIAGNOSIS) {
+    let found = |line: Option<String>| match line {
         Some(line) => Field {
             present: true,
             evidence: Some(line),
         },
         None => Field::default(),
     };
+    Report {
+        subject: subject(&p.subject),
+        occurrence_time: Field {
+            present: occurrence.pinned,
+            evidence: occurrence.evidence.clone(),
+        },
+        diagnosis_steps: found(first_line_matching(text, &DIAGNOSIS)),
+        description: description(text),
+        screenshots: screenshots(p),
+        messages: match first_line_matching(text, &MESSAGE_TEXT) {
+            Some(line) => found(Some(line)),
+            None => match p.attachments.iter().find(|a| is_log(a)) {
+                Some(a) => Field {
+                    present: true,
+                    evidence: a.filename.clone(),
+                },
+                None => Field::default(),
+            },
+        },
+        expectations: found(first_line_matching(text, &EXPECTATION)),
+    }
+}
 
-    // Description: prose lines that are not greetings, signatures, logs or
-    // short field labels.
+/// A subject that names a problem: not generic, two words or eight
+/// characters at least.
+fn subject(subject: &str) -> Field {
+    let subject = super::thread::strip_reply_prefixes(subject);
+    let subject_words = subject
+        .split_whitespace()
+        .filter(|w| w.chars().any(char::is_alphanumeric))
+        .count();
+    Field {
+        present: !GENERIC_SUBJECT.is_match(subject)
+            && (subject_words >= 2 || subject.chars().count() >= 8),
+        evidence: (!subject.is_empty()).then(|| clip(subject, 200)),
+    }
+}
+
+/// Description: prose lines that are not greetings, signatures, logs or
+/// short field labels, twelve words of them at least.
+fn description(text: &str) -> Field {
     let prose: Vec<&str> = text
         .lines()
         .map(str::trim)
@@ -350,15 +370,18 @@ pub fn check(p: &Parsed, text: &str, occurrence: &Occurrence) -> Report {
         .filter(|l| l.split_whitespace().count() >= 4)
         .collect();
     let words: usize = prose.iter().map(|l| l.split_whitespace().count()).sum();
-    r.description = Field {
+    Field {
         present: words >= 12,
         evidence: prose.first().map(|l| clip(l, 200)),
-    };
+    }
+}
 
+/// A screenshot: an image attachment or inline image that is not a logo,
+/// or an image pasted into the HTML as a `data:` URL.
+fn screenshots(p: &Parsed) -> Field {
     let html = p.html.as_deref();
     let layout = InlineLayout::of(html);
-    let screenshot = p.attachments.iter().find(|a| is_screenshot(a, &layout));
-    r.screenshots = if let Some(a) = screenshot {
+    if let Some(a) = p.attachments.iter().find(|a| is_screenshot(a, &layout)) {
         Field {
             present: true,
             evidence: Some(
@@ -375,30 +398,7 @@ pub fn check(p: &Parsed, text: &str, occurrence: &Occurrence) -> Report {
         }
     } else {
         Field::default()
-    };
-
-    r.messages = if let Some(line) = first_line_matching(text, &MESSAGE_TEXT) {
-        Field {
-            present: true,
-            evidence: Some(line),
-        }
-    } else if let Some(a) = p.attachments.iter().find(|a| is_log(a)) {
-        Field {
-            present: true,
-            evidence: a.filename.clone(),
-        }
-    } else {
-        Field::default()
-    };
-
-    r.expectations = match first_line_matching(text, &EXPECTATION) {
-        Some(line) => Field {
-            present: true,
-            evidence: Some(line),
-        },
-        None => Field::default(),
-    };
-    r
+    }
 }
 
 #[cfg(test)]

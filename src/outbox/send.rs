@@ -94,53 +94,65 @@ pub async fn send_due(
         while let Some((m, outcome)) = results.next().await {
             let at = now();
             let _span = mail_span(&m).entered();
-            match outcome {
-                Outcome::Sent(answer) => {
-                    store.outbox_sent(m.id, &answer, at)?;
-                    summary.sent += 1;
-                    tracing::info!(template = %m.template, to = m.recipients.len(), "mail sent");
-                }
-                Outcome::Permanent(error) => {
-                    store.outbox_failed(m.id, &error, at)?;
-                    summary.failed += 1;
-                    tracing::warn!(template = %m.template, %error, "mail failed");
-                }
-                Outcome::Partial {
-                    answer,
-                    refused,
-                    error,
-                } => {
-                    store.outbox_sent_partly(m.id, &answer, &refused, &error, at)?;
-                    summary.sent += 1;
-                    tracing::warn!(template = %m.template, refused = refused.len(), %error, "mail sent, some recipients refused");
-                }
-                Outcome::Temporary(error) => {
-                    let attempts = m.attempts + 1;
-                    let give_up = m.retry_from
-                        + chrono::Duration::from_std(sending.give_up_after)
-                            .unwrap_or(chrono::Duration::MAX);
-                    if at >= give_up {
-                        let error =
-                            format!("gave up after {attempts} attempts; last error: {error}");
-                        store.outbox_failed(m.id, &error, at)?;
-                        summary.failed += 1;
-                        tracing::warn!(template = %m.template, %error, "mail failed");
-                    } else {
-                        let next = at
-                            + chrono::Duration::from_std(retry_delay(
-                                attempts,
-                                sending.retry_initial,
-                                sending.retry_max,
-                            ))
-                            .unwrap_or_default();
-                        store.outbox_retry_later(m.id, &error, next)?;
-                        summary.deferred += 1;
-                        tracing::info!(%error, next = %crate::sla::format_utc(next), "mail deferred");
-                    }
-                }
+            record(store, &m, outcome, at, sending, &mut summary)?;
+        }
+    }
+}
+
+/// Records what became of one attempt, as soon as it is known.
+fn record(
+    store: &mut Store,
+    m: &Outgoing,
+    outcome: Outcome,
+    at: DateTime<Utc>,
+    sending: &Sending,
+    summary: &mut PassSummary,
+) -> store::Result<()> {
+    match outcome {
+        Outcome::Sent(answer) => {
+            store.outbox_sent(m.id, &answer, at)?;
+            summary.sent += 1;
+            tracing::info!(template = %m.template, to = m.recipients.len(), "mail sent");
+        }
+        Outcome::Permanent(error) => {
+            store.outbox_failed(m.id, &error, at)?;
+            summary.failed += 1;
+            tracing::warn!(template = %m.template, %error, "mail failed");
+        }
+        Outcome::Partial {
+            answer,
+            refused,
+            error,
+        } => {
+            store.outbox_sent_partly(m.id, &answer, &refused, &error, at)?;
+            summary.sent += 1;
+            tracing::warn!(template = %m.template, refused = refused.len(), %error, "mail sent, some recipients refused");
+        }
+        Outcome::Temporary(error) => {
+            let attempts = m.attempts + 1;
+            let give_up = m.retry_from
+                + chrono::Duration::from_std(sending.give_up_after)
+                    .unwrap_or(chrono::Duration::MAX);
+            if at >= give_up {
+                let error = format!("gave up after {attempts} attempts; last error: {error}");
+                store.outbox_failed(m.id, &error, at)?;
+                summary.failed += 1;
+                tracing::warn!(template = %m.template, %error, "mail failed");
+            } else {
+                let next = at
+                    + chrono::Duration::from_std(retry_delay(
+                        attempts,
+                        sending.retry_initial,
+                        sending.retry_max,
+                    ))
+                    .unwrap_or_default();
+                store.outbox_retry_later(m.id, &error, next)?;
+                summary.deferred += 1;
+                tracing::info!(%error, next = %crate::sla::format_utc(next), "mail deferred");
             }
         }
     }
+    Ok(())
 }
 
 /// The log span of one outgoing mail: its outbox id and ticket reference

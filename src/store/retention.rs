@@ -34,6 +34,60 @@ const CLOSED_RAW: &str = "SELECT mr.message, length(mr.raw), m.ticket FROM messa
      WHERE t.state = 'closed' AND t.closed_at < ?1 \
      AND mr.message NOT IN (SELECT attach_message FROM outbox WHERE state = 'pending' AND attach_message IS NOT NULL)";
 
+/// Purges the raw messages of tickets closed more than `months` ago (or,
+/// with `dry_run`, counts them), with an event on each ticket.
+fn closed_raw(
+    tx: &rusqlite::Connection,
+    months: u32,
+    now: DateTime<Utc>,
+    dry_run: bool,
+    r: &mut RetentionReport,
+) -> Result<()> {
+    let cutoff = now.checked_sub_months(Months::new(months)).unwrap_or(now);
+    let rows: Vec<(i64, i64, i64)> = {
+        let mut st = tx
+            .prepare(CLOSED_RAW)
+            .map_err(query("find old raw messages"))?;
+        st.query_map([ts(cutoff)], |row| {
+            Ok((row.get(0)?, row.get(1)?, row.get(2)?))
+        })
+        .and_then(|rows| rows.collect())
+        .map_err(query("find old raw messages"))?
+    };
+    // Raw messages purged per ticket, for its event.
+    let mut per_ticket: std::collections::BTreeMap<i64, usize> = Default::default();
+    for (_, _, t) in &rows {
+        *per_ticket.entry(*t).or_default() += 1;
+    }
+    r.raw_messages = rows.len() as u64;
+    r.raw_bytes = rows.iter().map(|(_, b, _)| *b as u64).sum();
+    r.tickets = per_ticket.len() as u64;
+    if !dry_run {
+        tx.execute(
+            &format!(
+                "DELETE FROM message_raw WHERE message IN (SELECT message FROM ({CLOSED_RAW}))"
+            ),
+            [ts(cutoff)],
+        )
+        .map_err(query("purge old raw messages"))?;
+        let mut event = tx
+            .prepare(
+                "INSERT INTO events (ticket, at, actor, what, detail) VALUES (?1, ?2, 'supportd', 'retention', ?3)",
+            )
+            .map_err(query("record a purge"))?;
+        for (t, n) in &per_ticket {
+            event
+                .execute(params![
+                    t,
+                    ts(now),
+                    format!("raw messages purged: {n} (closed more than {months} months ago)")
+                ])
+                .map_err(query("record a purge"))?;
+        }
+    }
+    Ok(())
+}
+
 impl Store {
     /// Applies the retention rules at `now` in one transaction; with
     /// `dry_run` only counts.
@@ -49,48 +103,7 @@ impl Store {
             .map_err(query("begin retention"))?;
         let mut r = RetentionReport::default();
         if let Some(months) = rules.closed_ticket_months {
-            let cutoff = now.checked_sub_months(Months::new(months)).unwrap_or(now);
-            let rows: Vec<(i64, i64, i64)> = {
-                let mut st = tx
-                    .prepare(CLOSED_RAW)
-                    .map_err(query("find old raw messages"))?;
-                st.query_map([ts(cutoff)], |row| {
-                    Ok((row.get(0)?, row.get(1)?, row.get(2)?))
-                })
-                .and_then(|rows| rows.collect())
-                .map_err(query("find old raw messages"))?
-            };
-            // Raw messages purged per ticket, for its event.
-            let mut per_ticket: std::collections::BTreeMap<i64, usize> = Default::default();
-            for (_, _, t) in &rows {
-                *per_ticket.entry(*t).or_default() += 1;
-            }
-            r.raw_messages = rows.len() as u64;
-            r.raw_bytes = rows.iter().map(|(_, b, _)| *b as u64).sum();
-            r.tickets = per_ticket.len() as u64;
-            if !dry_run {
-                tx.execute(
-                    &format!("DELETE FROM message_raw WHERE message IN (SELECT message FROM ({CLOSED_RAW}))"),
-                    [ts(cutoff)],
-                )
-                .map_err(query("purge old raw messages"))?;
-                let mut event = tx
-                    .prepare(
-                        "INSERT INTO events (ticket, at, actor, what, detail) VALUES (?1, ?2, 'supportd', 'retention', ?3)",
-                    )
-                    .map_err(query("record a purge"))?;
-                for (t, n) in &per_ticket {
-                    event
-                        .execute(params![
-                            t,
-                            ts(now),
-                            format!(
-                                "raw messages purged: {n} (closed more than {months} months ago)"
-                            )
-                        ])
-                        .map_err(query("record a purge"))?;
-                }
-            }
+            closed_raw(&tx, months, now, dry_run, &mut r)?;
         }
         if let Some(days) = rules.outbox_body_days {
             let cutoff = now - chrono::Duration::days(days.into());

@@ -299,13 +299,13 @@ fn record_bounce(a: &Analysis, known: &Known, d: &mut Decision) {
     let Some((outbox, _)) = known.named_mail else {
         return;
     };
-    let outcome = a.bounce_outcome.unwrap_or(Outcome::Failed);
+    let outcome = a.report.bounce_outcome.unwrap_or(Outcome::Failed);
     let (what, text) = match outcome {
         Outcome::Failed => (Event::MailBounced, "bounced: permanent failure"),
         Outcome::Delayed => (Event::MailBounced, "bounced: delayed"),
         Outcome::Delivered => (Event::MailDelivered, "delivery report: delivered"),
     };
-    let reason = match &a.bounce_detail {
+    let reason = match &a.report.bounce_detail {
         Some(detail) => format!("{text}: {detail}"),
         None => text.to_string(),
     };
@@ -317,7 +317,7 @@ fn record_bounce(a: &Analysis, known: &Known, d: &mut Decision) {
         outbox,
         permanent: outcome == Outcome::Failed,
         reason,
-        recipients: a.bounced_recipients.clone(),
+        recipients: a.report.bounced_recipients.clone(),
     });
 }
 
@@ -619,9 +619,10 @@ fn feedback_suppressions(a: &Analysis) -> Vec<(String, String)> {
     if a.kind != Kind::Feedback {
         return Vec::new();
     }
-    let what = a.feedback_type.as_deref().unwrap_or("unspecified");
+    let what = a.report.feedback_type.as_deref().unwrap_or("unspecified");
     let reason = format!("feedback report ({what}) from {}", a.requester.address);
-    a.reported_recipients
+    a.report
+        .reported_recipients
         .iter()
         .map(|r| (r.clone(), reason.clone()))
         .collect()

@@ -171,103 +171,22 @@ pub fn fire(
         };
     }
     match step {
-        Step::Reminder(n) => {
-            if t.state != State::New {
-                return Outcome::Void;
-            }
-            Outcome::Fired {
-                effects: vec![
-                    event(Event::Reminder, Some(format!("reminder {n}"))),
-                    mail(template::REMINDER, To::Consultants),
-                ],
-                next: Vec::new(),
-            }
-        }
-        Step::Breach => {
-            if t.state != State::New || t.breached {
-                return Outcome::Void;
-            }
-            t.breached = true;
-            Outcome::Fired {
-                effects: vec![
-                    event(Event::Breached, None),
-                    mail(template::ESCALATION, To::Escalation),
-                ],
-                next: Vec::new(),
-            }
-        }
-        Step::MissingInfo => {
-            let missing = t.missing_to_remind();
-            if t.state != State::New || t.spam || missing.is_empty() {
-                return Outcome::Void;
-            }
-            Outcome::Fired {
-                effects: vec![
-                    event(Event::MissingInfoReminder, Some(missing.join(", "))),
-                    mail(template::MISSING_INFO, To::Participants),
-                ],
-                next: Vec::new(),
-            }
-        }
+        Step::Reminder(_) | Step::Breach | Step::MissingInfo => response_clock(t, step),
         Step::FollowUp(_) | Step::Close if !chain_running(t) => Outcome::Void,
         Step::FollowUp(1) => {
             if t.followups_sent != 0 {
                 return Outcome::Void;
             }
             t.followups_sent = 1;
-            Outcome::Fired {
-                effects: vec![
+            fired(
+                vec![
                     event(Event::Followup, Some("1".into())),
                     mail(template::FOLLOWUP_1, To::Participants),
                 ],
-                next: vec![(Step::FollowUp(2), after_gap(rules, now))],
-            }
+                vec![(Step::FollowUp(2), after_gap(rules, now))],
+            )
         }
-        Step::FollowUp(_) | Step::Close => {
-            let previous = step.depends_on().unwrap_or(1);
-            if t.followups_sent != previous {
-                return Outcome::Void;
-            }
-            // Each interval counts from the actual send of the previous
-            // attempt, which counts only if our server accepted it and no
-            // bounce named it before now.
-            match attempt {
-                Attempt::Failed(reason) => return unreachable(t, previous, reason),
-                Attempt::Pending => return Outcome::Later(now + PENDING_RECHECK),
-                Attempt::Sent(at) => {
-                    let due = after_gap(rules, *at);
-                    if due > now {
-                        return Outcome::Later(due);
-                    }
-                }
-                Attempt::Unknown => {}
-            }
-            if step == Step::Close {
-                t.state = State::Closed;
-                t.closed_at = Some(now);
-                super::lifecycle::restart_silence(t, None);
-                return Outcome::Fired {
-                    effects: vec![
-                        event(
-                            Event::Closed,
-                            Some("resolved: no answer to two follow-ups".into()),
-                        ),
-                        mail(template::CLOSURE, To::Participants),
-                        mail(template::CLOSURE_NOTICE, To::Owner),
-                        Effect::StopClocks,
-                    ],
-                    next: Vec::new(),
-                };
-            }
-            t.followups_sent = 2;
-            Outcome::Fired {
-                effects: vec![
-                    event(Event::Followup, Some("2".into())),
-                    mail(template::FOLLOWUP_2, To::Participants),
-                ],
-                next: vec![(Step::Close, after_gap(rules, now))],
-            }
-        }
+        Step::FollowUp(_) | Step::Close => later_attempt(t, step, now, attempt, rules),
         Step::FollowUpFailed => match attempt {
             Attempt::Failed(reason) if chain_running(t) && t.followups_sent > 0 => {
                 unreachable(t, t.followups_sent, reason)
@@ -275,6 +194,103 @@ pub fn fire(
             _ => Outcome::Void,
         },
     }
+}
+
+fn fired(effects: Vec<Effect>, next: Vec<(Step, DateTime<Utc>)>) -> Outcome {
+    Outcome::Fired { effects, next }
+}
+
+/// Reminders, the breach and the missing-information reminder: only while
+/// the ticket waits for acceptance.
+fn response_clock(t: &mut Ticket, step: Step) -> Outcome {
+    if t.state != State::New {
+        return Outcome::Void;
+    }
+    match step {
+        Step::Reminder(n) => fired(
+            vec![
+                event(Event::Reminder, Some(format!("reminder {n}"))),
+                mail(template::REMINDER, To::Consultants),
+            ],
+            Vec::new(),
+        ),
+        Step::Breach if !t.breached => {
+            t.breached = true;
+            fired(
+                vec![
+                    event(Event::Breached, None),
+                    mail(template::ESCALATION, To::Escalation),
+                ],
+                Vec::new(),
+            )
+        }
+        Step::MissingInfo => {
+            let missing = t.missing_to_remind();
+            if t.spam || missing.is_empty() {
+                return Outcome::Void;
+            }
+            fired(
+                vec![
+                    event(Event::MissingInfoReminder, Some(missing.join(", "))),
+                    mail(template::MISSING_INFO, To::Participants),
+                ],
+                Vec::new(),
+            )
+        }
+        _ => Outcome::Void,
+    }
+}
+
+/// Follow-up 2 and the closing: each interval counts from the actual send
+/// of the previous attempt, which counts only if our server accepted it and
+/// no bounce named it before now.
+fn later_attempt(
+    t: &mut Ticket,
+    step: Step,
+    now: DateTime<Utc>,
+    attempt: &Attempt,
+    rules: &Rules<'_>,
+) -> Outcome {
+    let previous = step.depends_on().unwrap_or(1);
+    if t.followups_sent != previous {
+        return Outcome::Void;
+    }
+    match attempt {
+        Attempt::Failed(reason) => return unreachable(t, previous, reason),
+        Attempt::Pending => return Outcome::Later(now + PENDING_RECHECK),
+        Attempt::Sent(at) => {
+            let due = after_gap(rules, *at);
+            if due > now {
+                return Outcome::Later(due);
+            }
+        }
+        Attempt::Unknown => {}
+    }
+    if step == Step::Close {
+        t.state = State::Closed;
+        t.closed_at = Some(now);
+        super::lifecycle::restart_silence(t, None);
+        return fired(
+            vec![
+                event(
+                    Event::Closed,
+                    Some("resolved: no answer to two follow-ups".into()),
+                ),
+                mail(template::CLOSURE, To::Participants),
+                mail(template::CLOSURE_NOTICE, To::Owner),
+                Effect::StopClocks,
+            ],
+            Vec::new(),
+        );
+    }
+    t.followups_sent = 2;
+    fired(
+        vec![
+            event(Event::Followup, Some("2".into())),
+            mail(template::FOLLOWUP_2, To::Participants),
+        ],
+        vec![(Step::Close, after_gap(rules, now))],
+    )
 }
 
 /// How far a customer mail that would pass the rate limit is moved.
@@ -461,15 +477,16 @@ fn fire_one(
         // Templates are checked when loaded; should one still fail, the
         // step waits (and says why) instead of stopping the other tickets.
         Err(e) => {
-            f.ticket = before;
-            f.summary.moved += 1;
             f.log.push(StepLog::ComposeFailed(step, e.to_string()));
-            f.events.push(Record::ours(
+            let detail = format!("{}: {e}", step.code());
+            return postpone(
+                f,
+                before,
+                step,
+                now + RATE_LIMIT_DELAY,
                 Event::StepFailed,
-                Some(format!("{}: {e}", step.code())),
-            ));
-            f.timers.set.push((step, now + RATE_LIMIT_DELAY));
-            return;
+                detail,
+            );
         }
     };
     let limited = composed.iter().any(|m| {
@@ -477,23 +494,13 @@ fn fire_one(
     });
     if limited {
         // Nothing happens now; the step is tried again later.
-        f.ticket = before;
-        f.summary.moved += 1;
         let later = r
             .rules
             .calendar
             .next_opening(now + RATE_LIMIT_DELAY)
             .unwrap_or(now + RATE_LIMIT_DELAY);
-        f.events.push(Record::ours(
-            Event::RateLimited,
-            Some(format!(
-                "{} moved to {}",
-                step.code(),
-                crate::sla::format_utc(later)
-            )),
-        ));
-        f.timers.set.push((step, later));
-        return;
+        let detail = format!("{} moved to {}", step.code(), crate::sla::format_utc(later));
+        return postpone(f, before, step, later, Event::RateLimited, detail);
     }
     f.summary.fired += 1;
     f.summary.mails += composed.len() as u64;
@@ -515,6 +522,22 @@ fn fire_one(
         }
     }
     f.timers.set.extend(next);
+}
+
+/// A step that could not go out now: the ticket stays as it was, the step
+/// waits until `at`, and the audit trail says why.
+fn postpone(
+    f: &mut Fired,
+    before: Ticket,
+    step: Step,
+    at: DateTime<Utc>,
+    what: Event,
+    detail: String,
+) {
+    f.ticket = before;
+    f.summary.moved += 1;
+    f.events.push(Record::ours(what, Some(detail)));
+    f.timers.set.push((step, at));
 }
 
 #[cfg(test)]
