@@ -4,32 +4,39 @@
 //!
 //! # Layout
 //!
+//! Every arrow points down: a module imports only modules below it.
+//!
 //! Pure core (no I/O, no clock reads; `now` is an argument):
+//! - [`lang`]: the languages we write in;
 //! - [`sla`]: working time on the business calendar, Polish holidays, SLA
 //!   deadlines and their explanations;
-//! - [`mail`]: one raw message -> its analysis (kind, thread, trimmed text,
-//!   report fields, occurrence time, severity, language, consultant tags);
-//! - [`ticket`]: the ticket lifecycle, `(ticket, input) -> (ticket, effects)`,
-//!   and where a message goes;
-//! - [`lang`]: the languages we write in.
+//! - [`mail`]: one raw message -> its analysis (kind, thread keys, trimmed
+//!   text, report fields, occurrence time, severity, language, consultant
+//!   commands);
+//! - [`templates`]: the mails' texts, EN and PL, overridable;
+//! - [`ticket`]: what happens, decided: the lifecycle
+//!   ([`ticket::lifecycle`]), what one message does ([`ticket::decide`]),
+//!   what a due timer does ([`ticket::schedule`]), the typed vocabulary
+//!   ([`ticket::Event`], [`ticket::timer::Step`], [`mail::tags::Command`])
+//!   and the one place that composes every mail ([`ticket::compose`]).
 //!
-//! Edges:
+//! Edges, each above the core:
 //! - [`config`]: the TOML file, parsed and validated in two stages;
 //! - [`store`]: SQLite, the only code that writes SQL;
-//! - [`ingest`]: step 2, an analysed message applied to its ticket;
-//! - [`scheduler`]: fires due SLA timers (the decisions are
-//!   [`ticket::schedule`]'s);
 //! - [`source`], [`outbox`]: the mailbox in (IMAP, Maildir) and mail out
-//!   (SMTP, .eml files);
-//! - [`app`]: `supportd run`, the workers under one shutdown token, signals
-//!   (stop, reload), systemd notify and watchdog, the metrics endpoint;
-//! - [`health`]: each worker's progress and the mailbox's health;
-//! - [`metrics`]: the Prometheus text from one read of the store;
-//! - [`cli`]: the command implementations `main` calls, over generic readers
-//!   and writers so they are tested without a process.
+//!   (SMTP, .eml files); the outbox only sends;
+//! - [`ingest`]: step 2 as a pipeline, **read → decide → write**, the
+//!   analysis on every core and one writer committing in order;
+//! - [`scheduler`]: due SLA timers, read → decide → write;
+//! - [`runtime`]: what commands and the daemon run on (policy, token key,
+//!   templates) and the settings borrowed from it;
+//! - [`health`], [`metrics`]: each worker's progress; the Prometheus text;
+//! - [`app`]: `supportd run`, the workers under one shutdown token and one
+//!   wake mechanism, signals, systemd notify and watchdog, the metrics
+//!   endpoint;
+//! - [`cli`]: one module per command, `cli::<command>::run`.
 //!
-//! `src/main.rs` only parses arguments, calls into [`cli`] and maps results to
-//! exit codes.
+//! `src/main.rs` only parses arguments and dispatches to [`cli`].
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]

@@ -98,7 +98,8 @@ pub const DEFAULT_RULES: &[(&str, u8)] = &[
         5,
     ),
     (
-        r"(?i)\b(question|how (do|can|should) (i|we)|how to|is (it|there) (possible|a way)|documentation|clarif)",
+        // "question", but not "question mark(s)": a report of garbled text.
+        r"(?i)\b(questions?(?:$|[^\s\w]|\s+(?:[^\sm]|m[^a]))|how (do|can|should) (i|we)|how to|is (it|there) (possible|a way)|documentation|clarif)",
         4,
     ),
     (
@@ -205,6 +206,10 @@ mod tests {
             ("", "Od rana nikt nie może się zalogować.", 1),
             ("Pytanie o raport", "Jak mogę wyeksportować dane?", 4),
             ("Question", "How do I export data?", 4),
+            ("A question about exports", "", 4),
+            ("Question: exports?", "", 4),
+            ("Import shows question marks instead of letters", "", 3),
+            ("", "Polish letters show as question marks.", 3),
             ("Feature request: dark mode", "", 5),
             ("Propozycja", "Byłoby dobrze dodać filtr.", 5),
             (

@@ -480,10 +480,11 @@ fn kill_9_at_twenty_random_instants_loses_nothing() {
             }
         })
     };
+    let mut random = crate::util::Seeded::new("kill -9");
     let mut daemon = Daemon::start(&dir.0);
     for _ in 0..KILLS {
         // A random instant in the next 50-550 ms.
-        let pause = 50 + u64::from(getrandom::u32().unwrap() % 500);
+        let pause = 50 + random.below(500);
         std::thread::sleep(Duration::from_millis(pause));
         daemon.kill9();
         daemon = Daemon::start(&dir.0);
@@ -517,7 +518,11 @@ fn kill_9_at_twenty_random_instants_loses_nothing() {
         "the server copies were all moved"
     );
     let (messages, distinct, tickets, _, _, sent) = counts();
-    assert_eq!(messages as usize, MESSAGES, "every message stored once");
+    let seed = random.seed;
+    assert_eq!(
+        messages as usize, MESSAGES,
+        "every message stored once (seed {seed})"
+    );
     assert_eq!(distinct as usize, MESSAGES);
     assert_eq!(tickets as usize, MESSAGES, "every ticket exists once");
     assert_eq!(

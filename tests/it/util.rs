@@ -82,3 +82,31 @@ impl Drop for TempDir {
         let _ = std::fs::remove_dir_all(&self.0);
     }
 }
+
+/// A seeded random source for tests that pick random instants: the seed is
+/// `SUPPORTD_TEST_SEED` when set, else drawn, and printed, so a failure can
+/// be replayed exactly (splitmix64, enough for choosing pauses).
+pub struct Seeded {
+    pub seed: u64,
+    state: u64,
+}
+
+impl Seeded {
+    pub fn new(test: &str) -> Seeded {
+        let seed = std::env::var("SUPPORTD_TEST_SEED")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| getrandom::u64().expect("the OS random source"));
+        eprintln!("{test}: seed {seed} (replay with SUPPORTD_TEST_SEED={seed})");
+        Seeded { seed, state: seed }
+    }
+
+    /// A number in `0..n`.
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.state = self.state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        (z ^ (z >> 31)) % n
+    }
+}
