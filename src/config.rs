@@ -172,6 +172,17 @@ pub struct RawConfig {
     /// `[retention]`: how long bodies are kept.
     #[serde(default)]
     pub retention: RawRetention,
+    /// `[tickets]`: who joins a ticket.
+    #[serde(default)]
+    pub tickets: RawTickets,
+}
+
+/// `[tickets]` as written.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct RawTickets {
+    /// `same-domain` or `none`.
+    pub colleagues: Option<Spanned<String>>,
 }
 
 /// `[metrics]` as written.
@@ -386,6 +397,12 @@ pub struct RawLimits {
     pub auto_per_recipient_per_hour: Option<Spanned<i64>>,
     /// Automatic mails per recipient domain per hour.
     pub auto_per_domain_per_hour: Option<Spanned<i64>>,
+    /// Seconds one message's analysis may take.
+    pub analysis_budget_secs: Option<Spanned<i64>>,
+    /// People on one ticket besides the consultants.
+    pub max_participants: Option<Spanned<i64>>,
+    /// Recipients of one mail.
+    pub max_recipients: Option<Spanned<i64>>,
 }
 
 // ---- stage 2: validated ------------------------------------------------------
@@ -423,6 +440,8 @@ pub struct Config {
     pub metrics_listen: Option<std::net::SocketAddr>,
     /// `[retention]`.
     pub retention: Retention,
+    /// Who joins a ticket without being put on it (`[tickets] colleagues`).
+    pub colleagues: crate::ticket::Colleagues,
 }
 
 /// How long what is kept; `None`: forever (the default for each).
@@ -637,6 +656,13 @@ pub struct Limits {
     pub auto_per_recipient_per_hour: u32,
     /// Automatic mails per recipient domain per hour.
     pub auto_per_domain_per_hour: u32,
+    /// What one message's analysis may take; a message that takes longer is
+    /// quarantined with the reason.
+    pub analysis_budget: std::time::Duration,
+    /// People on one ticket besides the consultants (requester included).
+    pub max_participants: usize,
+    /// Recipients of one mail.
+    pub max_recipients: usize,
 }
 
 /// A secret string. Its `Debug` never shows the value.
@@ -810,6 +836,7 @@ impl Config {
         let severity_rules = v.severity_rules(raw.severity);
         let metrics_listen = raw.metrics.listen.and_then(|l| v.metrics_listen(l));
         let retention = v.retention(raw.retention);
+        let colleagues = v.colleagues(raw.tickets.colleagues);
         if !v.problems.is_empty() {
             return Err(Error::Invalid {
                 path: path.map_or_else(|| PathBuf::from("<built-in>"), Path::to_path_buf),
@@ -817,6 +844,7 @@ impl Config {
             });
         }
         Ok(Config {
+            colleagues,
             metrics_listen,
             retention,
             path: path.map(Path::to_path_buf),
@@ -938,6 +966,15 @@ impl Validator<'_> {
                 50,
                 1,
             ),
+            analysis_budget: self.duration(
+                l.analysis_budget_secs,
+                "limits.analysis-budget-secs",
+                std::time::Duration::from_secs(10),
+                1,
+            ),
+            max_participants: self.count(l.max_participants, "limits.max-participants", 20, 1)
+                as usize,
+            max_recipients: self.count(l.max_recipients, "limits.max-recipients", 20, 1) as usize,
         }
     }
 
@@ -966,6 +1003,26 @@ impl Validator<'_> {
                     ),
                 );
                 None
+            }
+        }
+    }
+
+    /// `[tickets] colleagues`.
+    fn colleagues(&mut self, value: Option<Spanned<String>>) -> crate::ticket::Colleagues {
+        use crate::ticket::Colleagues;
+        let Some(v) = value else {
+            return Colleagues::SameDomain;
+        };
+        match v.get_ref().as_str() {
+            "same-domain" => Colleagues::SameDomain,
+            "none" => Colleagues::None,
+            other => {
+                self.problem(
+                    Some(v.span()),
+                    "tickets.colleagues",
+                    format!("{other:?} is not \"same-domain\" or \"none\""),
+                );
+                Colleagues::SameDomain
             }
         }
     }

@@ -90,9 +90,13 @@ impl Runtime {
                     * WORKING_DAY_SECS,
                 consultant_language: cfg.consultants.language,
                 sending: send.then(|| self.sending()),
+                colleagues: cfg.colleagues,
+                max_participants: cfg.limits.max_participants,
+                deliverable: &deliverable,
             },
             first_number: cfg.support.first_number,
             max_message_bytes: cfg.limits.max_message_bytes,
+            analysis_budget: cfg.limits.analysis_budget,
             stop: None,
         }
     }
@@ -109,6 +113,8 @@ impl Runtime {
                 key: &self.key,
                 calendar: &cfg.calendar,
                 consultant_language: cfg.consultants.language,
+                max_recipients: cfg.limits.max_recipients,
+                deliverable: &deliverable,
             },
             escalation: &cfg.consultants.escalation,
             limits: Limits {
@@ -130,6 +136,13 @@ impl Runtime {
             stop: None,
         }
     }
+}
+
+/// Whether our mail can be sent to an address: the rules of the mail
+/// library that builds and sends it (lettre), so that an address it would
+/// refuse (`"x"@evil.example`) never joins a ticket or a mail's recipients.
+pub fn deliverable(address: &str) -> bool {
+    address.parse::<lettre::Address>().is_ok()
 }
 
 /// A working day is 8 working hours (design.md), whatever the opening

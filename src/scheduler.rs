@@ -156,6 +156,7 @@ fn write(store: &mut Store, s: &Settings<'_>, f: &Fired, now: DateTime<Utc>) -> 
     let markers = Markers {
         support_address: s.sending.composer.support_address,
         prefix: s.sending.composer.prefix,
+        key: s.sending.composer.key,
     };
     store.commit_fired(f, markers, now)
 }

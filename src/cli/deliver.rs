@@ -83,7 +83,7 @@ fn deliver(g: &Global) -> anyhow::Result<()> {
     store.store_raw(
         &[Incoming {
             source_key: None,
-            raw,
+            raw: raw.into(),
             received_at,
         }],
         now,

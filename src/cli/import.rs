@@ -90,7 +90,7 @@ pub fn import(
         messages.map_while(move |m| match m {
             Ok(m) => Some(Incoming {
                 source_key: Some(m.source_key),
-                raw: m.raw,
+                raw: m.raw.into(),
                 received_at: m.received_at,
             }),
             Err(e) => {

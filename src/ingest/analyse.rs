@@ -1,21 +1,24 @@
-//! Step 2's first stage: each stored message parsed and analysed, on every
-//! core. Pure apart from the look-ups of stored Message-IDs, which one
-//! thread makes against its own read-only view of the store; the writer
-//! resolves each thread again in order before it decides (a message
-//! analysed ahead may name one that was not committed yet).
+//! Step 2's first stage: each message parsed and analysed on the analysis
+//! threads ([`super::pool`]), each within its time budget. Pure apart from
+//! the look-ups of stored Message-IDs, which the stage's own thread makes
+//! against its read-only view of the store; the writer resolves each
+//! thread again in order before it decides (a message analysed ahead may
+//! name one that was not committed yet).
 //!
 //! A panic in the analysis is caught: that message fails (and is retried
-//! once, then quarantined) and the others go on.
+//! once, then quarantined) and the others go on. A message whose analysis
+//! runs over its budget is quarantined at once, with the reason.
 
 use std::collections::HashSet;
 use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use rayon::prelude::*;
 
-use crate::mail::{self, Analysis, classify::Kind, parse::Parsed, thread};
-
+use super::pool::{Pool, Task};
 use crate::mail::identity::Identity;
+use crate::mail::{self, Analysis, classify::Kind, parse::Parsed, thread};
 use crate::store::{Incoming, PendingMessage};
 pub use crate::ticket::decide::Sender;
 
@@ -26,6 +29,8 @@ pub enum Outcome {
     Gone,
     /// The analysis failed (a panic): why.
     Failed(String),
+    /// The analysis ran over its budget: quarantined at once.
+    OverBudget(Duration),
     /// Over the size limit: quarantined; the sender (a person, not an
     /// automatic mail) is told.
     TooLarge {
@@ -48,12 +53,13 @@ pub enum Item {
 }
 
 /// Where a message's row is, or will be.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub enum Row {
     /// Stored by step 1.
     Stored(i64),
-    /// To be stored by the writer first (`import`), with its identity.
-    Fresh(Incoming, Identity),
+    /// To be stored by the writer first (`import`), with its identity when
+    /// the analysis got that far.
+    Fresh(Incoming, Option<Identity>),
 }
 
 /// A message after the first stage.
@@ -63,28 +69,18 @@ pub struct Analysed {
     pub row: Row,
     /// When our server received it.
     pub received_at: DateTime<Utc>,
-    /// The raw bytes of a stored message, kept only when the thread may
-    /// need resolving again (the analysis is then redone if the store's
-    /// answer differs). A fresh message keeps them in its row.
-    pub raw: Option<Vec<u8>>,
+    /// Its raw bytes (shared with the analysis; kept for a second analysis
+    /// should the store's answer about its thread differ).
+    pub raw: Option<Arc<[u8]>>,
     /// The result.
     pub outcome: Outcome,
 }
 
-impl Analysed {
-    /// The raw bytes, if still at hand.
-    pub fn raw(&self) -> Option<&[u8]> {
-        match &self.row {
-            Row::Fresh(m, _) => Some(&m.raw),
-            Row::Stored(_) => self.raw.as_deref(),
-        }
-    }
-}
-
-/// A message being analysed: its row, raw bytes and received instant.
+/// A message being analysed.
+#[derive(Clone)]
 struct Work {
     row: Row,
-    raw: Option<Vec<u8>>,
+    raw: Option<Arc<[u8]>>,
     received_at: DateTime<Utc>,
 }
 
@@ -93,24 +89,23 @@ impl Work {
         match item {
             Item::Stored(p) => Work {
                 row: Row::Stored(p.id),
-                raw: p.raw,
+                raw: p.raw.map(Arc::from),
                 received_at: p.received_at,
             },
-            Item::Fresh(m) => {
-                let ident = crate::mail::identity::identity(&m.raw);
-                Work {
-                    received_at: m.received_at,
-                    raw: None,
-                    row: Row::Fresh(m, ident),
-                }
-            }
+            Item::Fresh(m) => Work {
+                received_at: m.received_at,
+                raw: Some(Arc::clone(&m.raw)),
+                row: Row::Fresh(m, None),
+            },
         }
     }
 
-    fn raw(&self) -> Option<&[u8]> {
-        match &self.row {
-            Row::Fresh(m, _) => Some(&m.raw),
-            Row::Stored(_) => self.raw.as_deref(),
+    fn done(self, outcome: Outcome) -> Analysed {
+        Analysed {
+            row: self.row,
+            received_at: self.received_at,
+            raw: self.raw,
+            outcome,
         }
     }
 }
@@ -154,122 +149,142 @@ fn guarded<T>(f: impl FnOnce() -> T) -> Result<T, String> {
     catch_unwind(AssertUnwindSafe(f)).map_err(|p| format!("the analysis failed: {}", panic_text(p)))
 }
 
-/// One message parsed, with its threading keys.
+/// A message parsed, with its threading keys, or what stopped it.
 enum Parsing {
-    Done(Work, Result<Box<(Parsed, thread::Keys)>, String>),
-    TooLarge(Work, u64),
+    Parsed(Work, Box<(Parsed, thread::Keys)>),
+    Done(Analysed),
 }
 
-/// Analyses a chunk in order: parsing and analysis on every core, the
-/// look-ups of stored Message-IDs in this thread. Adds the chunk's
-/// Message-IDs to the snapshot's in-flight set.
-pub fn chunk(
-    items: Vec<Item>,
-    s: &mail::Settings,
-    max_message_bytes: u64,
-    snapshot: &mut Snapshot<'_>,
-    progress: &std::sync::atomic::AtomicU64,
-) -> Vec<Analysed> {
-    let tick = || {
-        progress.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    };
-    let parsed: Vec<Parsing> = items
-        .into_par_iter()
-        .map(|item| {
-            tick();
-            let p = Work::of(item);
-            wedge_injection(p.raw());
-            let size = p.raw().map_or(0, mail::oversize::original_size);
-            if p.raw().is_some() && size > max_message_bytes {
-                return Parsing::TooLarge(p, size);
-            }
-            let result = match p.raw() {
-                Some(raw) => guarded(|| {
-                    fault_injection(raw);
-                    let parsed = mail::parse::parse(raw);
-                    let keys = thread::keys(&parsed, &s.markers);
-                    Box::new((parsed, keys))
-                }),
-                None => Err(String::new()),
-            };
-            Parsing::Done(p, result)
-        })
-        .collect();
-    // Threads, in order: a message may name one analysed just before it.
-    let threaded: Vec<(Parsing, Option<thread::Thread>)> = parsed
-        .into_iter()
-        .map(|item| {
-            let thread = match &item {
-                Parsing::Done(_, Ok(parsed)) => {
-                    let (p, keys) = &**parsed;
-                    let t = thread::resolve(keys, snapshot);
-                    if let Some(id) = &p.message_id {
+/// What one task of the stage returns.
+enum Stage {
+    Parsing(Parsing),
+    Finished(Analysed),
+}
+
+/// What the analysis needs, shared with its threads.
+#[derive(Clone)]
+pub struct Shared {
+    /// Analysis settings.
+    pub settings: Arc<mail::Settings>,
+    /// Larger messages are quarantined and their sender told.
+    pub max_message_bytes: u64,
+    /// What one message's analysis may take.
+    pub budget: Duration,
+}
+
+/// The analysis threads of a pipeline run.
+pub struct Stages {
+    pool: Pool<Stage>,
+    shared: Shared,
+}
+
+impl Stages {
+    /// Threads for `shared`, one per core, progress counted in `progress`.
+    pub fn new(shared: Shared, progress: Arc<std::sync::atomic::AtomicU64>) -> Stages {
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+        Stages {
+            pool: Pool::new(threads, progress),
+            shared,
+        }
+    }
+
+    /// Analyses a chunk, in order: parsing and analysis on the pool, the
+    /// look-ups of stored Message-IDs in this thread. Adds the chunk's
+    /// Message-IDs to the snapshot's in-flight set.
+    pub fn chunk(&mut self, items: Vec<Item>, snapshot: &mut Snapshot<'_>) -> Vec<Analysed> {
+        let works: Vec<Work> = items.into_iter().map(Work::of).collect();
+        let tasks: Vec<Task<Stage>> = works
+            .iter()
+            .cloned()
+            .map(|w| -> Task<Stage> {
+                let shared = self.shared.clone();
+                Box::new(move || Stage::Parsing(parse(w, &shared)))
+            })
+            .collect();
+        let parsed = self.pool.run(tasks, self.shared.budget);
+        let budget = self.shared.budget;
+        let mut finished: Vec<Option<Analysed>> = Vec::with_capacity(works.len());
+        let mut tasks: Vec<Task<Stage>> = Vec::new();
+        let mut slots = Vec::new();
+        for (w, p) in works.into_iter().zip(parsed) {
+            match p {
+                Some(Stage::Parsing(Parsing::Parsed(w, parsed))) => {
+                    // Threads in order: a message may name one analysed
+                    // just before it.
+                    let thread = thread::resolve(&parsed.1, snapshot);
+                    if let Some(id) = &parsed.0.message_id {
                         snapshot.in_flight.insert(id.clone());
                     }
-                    t
+                    let shared = self.shared.clone();
+                    slots.push((finished.len(), w.clone()));
+                    finished.push(None);
+                    tasks.push(Box::new(move || {
+                        Stage::Finished(finish(w, *parsed, thread, &shared))
+                    }));
                 }
-                _ => None,
-            };
-            (item, thread)
-        })
-        .collect();
-    threaded
-        .into_par_iter()
-        .map(|(item, thread)| {
-            tick();
-            finish(item, thread, s)
-        })
-        .collect()
+                Some(Stage::Parsing(Parsing::Done(a)) | Stage::Finished(a)) => {
+                    finished.push(Some(a))
+                }
+                None => finished.push(Some(w.done(Outcome::OverBudget(budget)))),
+            }
+        }
+        let results = self.pool.run(tasks, budget);
+        for ((slot, w), r) in slots.into_iter().zip(results) {
+            finished[slot] = Some(match r {
+                Some(Stage::Finished(a)) => a,
+                _ => w.done(Outcome::OverBudget(budget)),
+            });
+        }
+        finished.into_iter().flatten().collect()
+    }
+}
+
+/// Parses one message (or finds it gone, too large, or failing).
+fn parse(mut w: Work, shared: &Shared) -> Parsing {
+    let Some(raw) = w.raw.clone() else {
+        return Parsing::Done(w.done(Outcome::Gone));
+    };
+    if let Row::Fresh(_, ident) = &mut w.row {
+        *ident = Some(mail::identity::identity(&raw));
+    }
+    let size = mail::oversize::original_size(&raw);
+    if size > shared.max_message_bytes {
+        let sender = too_large_sender(&raw, &shared.settings);
+        return Parsing::Done(w.done(Outcome::TooLarge { size, sender }));
+    }
+    let parsed = guarded(|| {
+        fault_injection(&raw);
+        let parsed = mail::parse::parse(&raw);
+        let keys = thread::keys(&parsed, &shared.settings.markers);
+        Box::new((parsed, keys))
+    });
+    match parsed {
+        Ok(p) => Parsing::Parsed(w, p),
+        Err(reason) => Parsing::Done(w.done(Outcome::Failed(reason))),
+    }
 }
 
 /// The analysis of one parsed message.
-fn finish(item: Parsing, thread: Option<thread::Thread>, s: &mail::Settings) -> Analysed {
-    match item {
-        Parsing::TooLarge(p, size) => {
-            let sender = p.raw().and_then(|raw| too_large_sender(raw, s));
-            Analysed {
-                row: p.row,
-                received_at: p.received_at,
-                raw: None,
-                outcome: Outcome::TooLarge { size, sender },
-            }
-        }
-        Parsing::Done(p, parsed) => {
-            let outcome = match parsed {
-                Err(_) if p.raw().is_none() => Outcome::Gone,
-                Err(reason) => Outcome::Failed(reason),
-                Ok(parsed) => {
-                    let (parsed, keys) = *parsed;
-                    let again = keys.needs_lookup();
-                    match guarded(|| mail::analyze_threaded(parsed, keys, thread, p.received_at, s))
-                    {
-                        Ok(a) => {
-                            return Analysed {
-                                row: p.row,
-                                received_at: p.received_at,
-                                raw: if again { p.raw } else { None },
-                                outcome: Outcome::Analysed(Box::new(a)),
-                            };
-                        }
-                        Err(reason) => Outcome::Failed(reason),
-                    }
-                }
-            };
-            Analysed {
-                row: p.row,
-                received_at: p.received_at,
-                raw: None,
-                outcome,
-            }
-        }
+fn finish(
+    w: Work,
+    (parsed, keys): (Parsed, thread::Keys),
+    thread: Option<thread::Thread>,
+    shared: &Shared,
+) -> Analysed {
+    let received_at = w.received_at;
+    match guarded(|| mail::analyze_threaded(parsed, keys, thread, received_at, &shared.settings)) {
+        Ok(a) => w.done(Outcome::Analysed(Box::new(a))),
+        Err(reason) => w.done(Outcome::Failed(reason)),
     }
 }
 
 /// Who a message over the size limit came from, when it is a person's
-/// (never an automatic mail, never an address-less one).
+/// (never an automatic mail, never an address-less one). Only its header
+/// block is read.
 fn too_large_sender(raw: &[u8], s: &mail::Settings) -> Option<Sender> {
+    let head = &raw[..mail::oversize::header_block_end(raw)];
     guarded(|| {
-        let p = mail::parse::parse(raw);
+        let p = mail::parse::parse(head);
         let who = mail::classify::Who {
             markers: &s.markers,
             support_address: &s.support_address,
@@ -313,17 +328,22 @@ fn injected(raw: &[u8], trigger: &[u8]) -> bool {
 }
 
 /// `X-Supportd-Test-Panic: analysis` panics the analysis, so tests can
-/// prove that a failing message is quarantined and the next one goes on.
+/// prove that a failing message is quarantined and the next one goes on;
+/// `X-Supportd-Test-Slow: analysis` makes it take 60 s, so they can prove
+/// the time budget.
 fn fault_injection(raw: &[u8]) {
     if injected(raw, b"X-Supportd-Test-Panic: analysis") {
         panic!("test fault injection");
     }
+    if injected(raw, b"X-Supportd-Test-Slow: analysis") {
+        std::thread::sleep(Duration::from_secs(60));
+    }
 }
 
-/// `X-Supportd-Test-Wedge: ingest` stops the analysis for good (a
-/// deadlock, as far as anyone can tell), so tests can prove that the
-/// systemd watchdog pings stop.
-fn wedge_injection(raw: Option<&[u8]>) {
+/// `X-Supportd-Test-Wedge: ingest` stops the writer for good (a deadlock,
+/// as far as anyone can tell), so tests can prove that the systemd
+/// watchdog pings stop.
+pub fn wedge_injection(raw: Option<&[u8]>) {
     if raw.is_some_and(|raw| injected(raw, b"X-Supportd-Test-Wedge: ingest")) {
         tracing::error!("test fault injection: the ingest worker wedges");
         loop {

@@ -20,9 +20,11 @@
 //! pass (it is the database's, not the message's).
 
 pub mod analyse;
+pub mod pool;
 pub mod read;
 
 use std::collections::HashSet;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::time::Duration;
@@ -48,6 +50,9 @@ pub struct Settings<'a> {
     pub first_number: u64,
     /// Larger messages are quarantined raw and the sender is told.
     pub max_message_bytes: u64,
+    /// What one message's analysis may take; one that takes longer is
+    /// quarantined with the reason, and the others go on.
+    pub analysis_budget: Duration,
     /// Asked between chunks, and while the analysis shows progress: stop
     /// early (the daemon is shutting down); the rest stays pending for the
     /// next start.
@@ -145,17 +150,21 @@ pub fn pipeline(
     mut source: Source<'_>,
     progress: Option<&dyn Fn(usize)>,
 ) -> store::Result<Run> {
-    let analysed_count = AtomicU64::new(0);
+    let analysed_count = Arc::new(AtomicU64::new(0));
     let path = store.path().to_path_buf();
+    let shared = analyse::Shared {
+        settings: Arc::new(s.analysis.clone()),
+        max_message_bytes: s.max_message_bytes,
+        budget: s.analysis_budget,
+    };
+    let stages = analyse::Stages::new(shared, Arc::clone(&analysed_count));
     std::thread::scope(|scope| {
         // A rendezvous: the analysis of chunk k starts only once the
         // writer took chunk k-1, so chunks before it are committed.
         let (to_writer, analysed) = mpsc::sync_channel::<store::Result<Vec<Analysed>>>(0);
-        let (settings, max, counter) = (s.analysis, s.max_message_bytes, &analysed_count);
         let stop = s.stop;
-        let analysis = scope.spawn(move || {
-            analysis_side(&path, &mut source, settings, max, counter, stop, &to_writer)
-        });
+        let analysis =
+            scope.spawn(move || analysis_side(&path, &mut source, stages, stop, &to_writer));
         let mut w = Writer::default();
         let (mut busy, mut waited) = (Duration::ZERO, Duration::ZERO);
         loop {
@@ -195,9 +204,7 @@ pub fn pipeline(
 fn analysis_side(
     path: &std::path::Path,
     source: &mut Source<'_>,
-    settings: &mail::Settings,
-    max: u64,
-    counter: &AtomicU64,
+    mut stages: analyse::Stages,
     stop: Option<&(dyn Fn() -> bool + Sync)>,
     to_writer: &mpsc::SyncSender<store::Result<Vec<Analysed>>>,
 ) {
@@ -224,7 +231,7 @@ fn analysis_side(
         // that one may still be uncommitted: its Message-IDs, and this
         // chunk's, are in flight.
         let before = snapshot.in_flight.clone();
-        let out = analyse::chunk(chunk, settings, max, &mut snapshot, counter);
+        let out = stages.chunk(chunk, &mut snapshot);
         let this: HashSet<String> = snapshot.in_flight.difference(&before).cloned().collect();
         if to_writer.send(Ok(out)).is_err() {
             return;
@@ -309,23 +316,25 @@ impl Writer {
         let markers = Markers {
             support_address: &s.analysis.support_address,
             prefix: &s.analysis.ticket_prefix,
+            key: s.analysis.token_key.as_deref().unwrap_or_default(),
         };
         self.run.read += 1;
         let id = match std::mem::replace(&mut item.row, Row::Stored(0)) {
             Row::Stored(id) => id,
             // Step 1 in the same transaction: what was already stored is
             // left as it is.
-            Row::Fresh(m, ident) => match store.store_in_batch(&m, ident, now)? {
-                store::Stored::Duplicate(_) => {
-                    self.run.duplicates += 1;
-                    return Ok(());
+            Row::Fresh(m, ident) => {
+                let ident = ident.unwrap_or_else(|| crate::mail::identity::identity(&m.raw));
+                match store.store_in_batch(&m, ident, now)? {
+                    store::Stored::Duplicate(_) => {
+                        self.run.duplicates += 1;
+                        return Ok(());
+                    }
+                    store::Stored::New(id) => id,
                 }
-                store::Stored::New(id) => {
-                    item.raw = Some(m.raw);
-                    id
-                }
-            },
+            }
         };
+        analyse::wedge_injection(item.raw.as_deref());
         let received_at = item.received_at;
         match decided(store, s, id, item, now)? {
             Ok((d, analysis)) => {
@@ -369,6 +378,7 @@ fn decided(
     let sending = s.rules.sending.is_some();
     let a = match item.outcome {
         Outcome::Gone => return Ok(Err("the raw message is gone".into())),
+        Outcome::OverBudget(budget) => return Ok(Ok((decide::over_budget(budget), None))),
         Outcome::Failed(reason) => return Ok(Err(reason)),
         Outcome::TooLarge { size, sender } => {
             let recent = match (&sender, sending) {

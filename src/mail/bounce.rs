@@ -46,7 +46,7 @@ pub struct BounceInfo {
     /// The Message-ID of the mail that bounced, if it can be told.
     pub message_id: Option<String>,
     /// Our outbox row, from our bounce envelope address.
-    pub outbox_id: Option<u64>,
+    pub outbox_id: Option<super::token::Marked>,
     /// What happened.
     pub outcome: Outcome,
     /// The report's status code and diagnostic, e.g. `5.1.1 user unknown`.

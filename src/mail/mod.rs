@@ -14,8 +14,11 @@
 //! - [`tags`]: consultant commands;
 //! - [`token`]: our outbound markers and their HMACs.
 
+pub mod auth;
 pub mod bounce;
 pub mod classify;
+pub mod clean;
+pub mod html;
 pub mod identity;
 pub mod language;
 pub mod occurrence;
@@ -174,12 +177,20 @@ pub struct Reports {
 }
 
 impl Reports {
-    fn of(class: &classify::Class) -> Reports {
+    /// What the classification found; the bounce envelope counts only with
+    /// a MAC that our key made (anyone can write `support+bounce-7@`).
+    fn of(class: &classify::Class, key: Option<&[u8]>) -> Reports {
         let b = class.bounce.as_ref();
         let f = class.feedback.as_ref();
+        let genuine = |m: &token::Marked| {
+            key.is_some_and(|k| token::mac_eq(&m.mac, &token::mail_mac(k, m.number as i64)))
+        };
         Reports {
             bounced_message_id: b.and_then(|b| b.message_id.clone()),
-            bounced_outbox_id: b.and_then(|b| b.outbox_id),
+            bounced_outbox_id: b
+                .and_then(|b| b.outbox_id.as_ref())
+                .filter(|m| genuine(m))
+                .map(|m| m.number),
             bounce_permanent: b.map(|b| b.permanent()),
             bounce_detail: b.and_then(|b| b.detail.clone()),
             bounced_recipients: b.map(|b| b.recipients.clone()).unwrap_or_default(),
@@ -331,7 +342,7 @@ pub fn analyze_threaded(
         ticket_ref,
         ticket: thread.as_ref().map(|t| t.number),
         thread_signal: thread.map(|t| t.signal),
-        report: Reports::of(&class),
+        report: Reports::of(&class, settings.token_key.as_deref()),
         language,
         severity,
         severity_source,
@@ -342,7 +353,10 @@ pub fn analyze_threaded(
         errors,
         authenticated,
         suppress_ack: classify::suppress_ack(&p),
-        dmarc_fail: dmarc_fail(&p, settings),
+        dmarc_fail: auth::dmarc_fail(
+            &auth::trusted(&p.headers, &settings.trusted_authserv_ids),
+            p.from.address.rsplit_once('@').map_or("", |(_, d)| d),
+        ),
         requester: Person {
             address: requester.address,
             name: requester.name,
@@ -419,56 +433,26 @@ fn consultant_tags(
     (t.commands, t.errors, t.text)
 }
 
-/// Addresses in To and Cc other than ours and the consultants', once each.
+/// At most this many copied addresses are read of one message: more than
+/// any ticket takes as participants (`[limits] max-participants`).
+pub const MAX_COPIED: usize = 100;
+
+/// Addresses in To and Cc other than ours and the consultants', once each,
+/// in order, at most [`MAX_COPIED`].
 fn copied(p: &parse::Parsed, settings: &Settings) -> Vec<String> {
-    let mut out: Vec<String> = Vec::new();
-    for a in p.to.iter().chain(&p.cc).map(|m| &m.address) {
-        if a.contains('@')
-            && !settings.markers.is_support_address(a)
-            && !settings.consultants.contains(a)
-            && !out.contains(a)
-        {
-            out.push(a.clone());
-        }
-    }
-    out
-}
-
-/// Authentication-Results headers from trusted servers, lower-cased.
-fn trusted_results<'a>(
-    p: &'a parse::Parsed,
-    settings: &'a Settings,
-) -> impl Iterator<Item = String> + 'a {
-    p.header_values("authentication-results")
-        .filter_map(move |v| {
-            let v = v.to_ascii_lowercase();
-            let id = v.split(';').next()?.split_whitespace().next()?.to_string();
-            settings
-                .trusted_authserv_ids
-                .iter()
-                .any(|t| t.eq_ignore_ascii_case(&id))
-                .then_some(v)
+    let mut seen = std::collections::HashSet::new();
+    p.to.iter()
+        .chain(&p.cc)
+        .map(|m| &m.address)
+        .filter(|a| {
+            a.contains('@')
+                && !settings.markers.is_support_address(a)
+                && !settings.consultants.contains(a)
+                && seen.insert(a.as_str())
         })
-}
-
-/// DKIM or DMARC pass for the sender's domain from a trusted server.
-fn dkim_pass(p: &parse::Parsed, settings: &Settings) -> bool {
-    let Some((_, domain)) = p.from.address.rsplit_once('@') else {
-        return false;
-    };
-    trusted_results(p, settings).any(|v| {
-        v.split(';').any(|clause| {
-            let c = clause.trim();
-            (c.starts_with("dkim=pass")
-                && (c.contains(&format!("header.d={domain}"))
-                    || c.contains(&format!("header.i=@{domain}"))))
-                || (c.starts_with("dmarc=pass") && c.contains(&format!("header.from={domain}")))
-        })
-    })
-}
-
-fn dmarc_fail(p: &parse::Parsed, settings: &Settings) -> bool {
-    trusted_results(p, settings).any(|v| v.split(';').any(|c| c.trim().starts_with("dmarc=fail")))
+        .take(MAX_COPIED)
+        .cloned()
+        .collect()
 }
 
 /// The consultant sender check (design.md "Inbound mail", step 2).
@@ -493,10 +477,17 @@ fn authenticate(p: &parse::Parsed, settings: &Settings, ticket_ref: &str) -> Opt
             .chain(by_id)
             .any(|m| Some(m.number) == number && token::mac_eq(&m.mac, &expected))
     });
+    // DKIM or DMARC pass for exactly the consultant's domain, from our
+    // server, and no failure for it there.
+    let dkim = || {
+        let domain = p.from.address.rsplit_once('@').map_or("", |(_, d)| d);
+        let results = auth::trusted(&p.headers, &settings.trusted_authserv_ids);
+        auth::verdict(&results, domain) == Some(true)
+    };
     match settings.auth {
         ConsultantAuth::Token => token,
-        ConsultantAuth::Dkim => Some(dkim_pass(p, settings)),
-        ConsultantAuth::Either => match (token, dkim_pass(p, settings)) {
+        ConsultantAuth::Dkim => Some(dkim()),
+        ConsultantAuth::Either => match (token, dkim()) {
             (_, true) | (Some(true), _) => Some(true),
             (None, false) => None,
             (Some(false), false) => Some(false),

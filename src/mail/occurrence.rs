@@ -231,21 +231,49 @@ fn is_unit(word: &str) -> bool {
     UNITS.contains(&word)
 }
 
-/// Whether byte `at` of `text` lies inside quotation marks opened earlier
-/// in its paragraph (quotes may wrap over lines; a blank line ends them).
-fn inside_quotes(text: &str, at: usize) -> bool {
-    let para = text[..at].rfind("\n\n").map_or(0, |i| i + 2);
-    let mut open = false;
-    let mut polish = 0i32;
-    for ch in text[para..at].chars() {
+/// Whether a position is inside quotation marks ("…" or „…”) of its
+/// paragraph: the state at a line's start, carried along the line.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct Quotes {
+    open: bool,
+    polish: i32,
+}
+
+impl Quotes {
+    fn step(&mut self, ch: char) {
         match ch {
-            '"' => open = !open,
-            '„' => polish += 1,
-            '”' if polish > 0 => polish -= 1,
+            '"' => self.open = !self.open,
+            '„' => self.polish += 1,
+            '”' if self.polish > 0 => self.polish -= 1,
             _ => {}
         }
     }
-    open || polish > 0
+
+    fn inside(self) -> bool {
+        self.open || self.polish > 0
+    }
+}
+
+/// The quote state at each of `starts` (sorted line starts), in one pass
+/// over the text; a blank line ends every quotation.
+fn quotes_at(text: &str, starts: &[usize]) -> Vec<Quotes> {
+    let mut out = Vec::with_capacity(starts.len());
+    let (mut q, mut at, mut prev) = (Quotes::default(), 0usize, '\0');
+    for &start in starts {
+        for ch in text[at..start].chars() {
+            if ch == '\n' && prev == '\n' {
+                q = Quotes::default();
+            } else if !(ch == '\r' || ch == '\n' && prev == '\n') {
+                q.step(ch);
+            }
+            if ch != '\r' {
+                prev = ch;
+            }
+        }
+        at = start;
+        out.push(q);
+    }
+    out
 }
 
 /// A cheap test for a relative time ("ago", "temu").
@@ -531,6 +559,12 @@ struct ClockHit {
     end: usize,
 }
 
+/// The first few words of a text, lower-cased (what follows a time is read
+/// only that far, however long its line).
+fn lower_start(text: &str) -> String {
+    text[..text.floor_char_boundary(text.len().min(40))].to_lowercase()
+}
+
 /// Words after a time that put it in the afternoon or evening.
 const EVENING: &[&str] = &[
     "wieczorem",
@@ -548,19 +582,21 @@ const EVENING: &[&str] = &[
 /// not "o 2 dni", "at 3 stores").
 fn is_clock_time(c: &regex::Captures<'_>, before: &str, after: &str, ampm: bool) -> bool {
     let sep = c.name("sep").map(|m| m.as_str());
-    let has_pre = c.name("pre").is_some() || TIME_WORDS.is_match(before);
+    // The words right before the time (the pattern is anchored at the end:
+    // only the last few words can match, so only they are read).
+    let near = &before[before.floor_char_boundary(before.len().saturating_sub(40))..];
+    let has_pre = c.name("pre").is_some() || TIME_WORDS.is_match(near);
     match (sep, ampm) {
         (Some(":"), _) => true,
         (Some("." | "h"), _) => has_pre || ampm,
         (None, true) => true,
         (None, false) => {
             let pre = c.name("pre").map(|m| m.as_str().trim().to_lowercase());
-            let next = after
-                .trim_start()
+            let next = lower_start(after.trim_start())
                 .split(|ch: char| !ch.is_alphabetic())
                 .next()
                 .unwrap_or("")
-                .to_lowercase();
+                .to_string();
             let english_ok = pre.as_deref() == Some("at")
                 && (next.is_empty() || ENGLISH_AFTER_AT.contains(&next.as_str()));
             let polish_pre = pre.as_deref().is_some_and(|p| {
@@ -603,7 +639,7 @@ fn clock_hits(line: &str) -> Vec<ClockHit> {
         }
         let m: u32 = c.name("m").map_or(0, |m| m.as_str().parse().unwrap_or(0));
         let s: u32 = c.name("s").map_or(0, |m| m.as_str().parse().unwrap_or(0));
-        let next_words = after.trim_start().to_lowercase();
+        let next_words = lower_start(after.trim_start());
         let evening = EVENING.iter().any(|w| next_words.starts_with(w));
         let h = match ampm.as_deref() {
             Some("pm") if h < 12 => h + 12,
@@ -634,14 +670,14 @@ pub fn find(text: &str, anchor: &Anchor, zone: &crate::sla::Zone, lang: Lang) ->
     let candidates = candidate_lines(text);
     // Prose lines first, then log-like lines.
     for pass in 0..2 {
-        for &(line, is_log, line_start) in &candidates {
+        for &(line, is_log, quotes) in &candidates {
             if (pass == 0) == is_log {
                 continue;
             }
             if let Some(found) = relative(line, anchor) {
                 return found;
             }
-            match clock_time(text, line, line_start, today, anchor, zone, lang) {
+            match clock_time(line, quotes, today, anchor, zone, lang) {
                 Some(Ok(found)) => return found,
                 Some(Err(evidence)) => {
                     pinned_without_instant.get_or_insert(evidence);
@@ -668,23 +704,36 @@ pub fn find(text: &str, anchor: &Anchor, zone: &crate::sla::Zone, lang: Lang) ->
 /// The lines where a time could be (one pass of the cheap patterns over the
 /// whole text finds them), outside quoted history: (line, whether it looks
 /// like a log line, where it starts).
-fn candidate_lines(text: &str) -> Vec<(&str, bool, usize)> {
-    let mut starts: Vec<usize> = CLOCK_QUICK
+fn candidate_lines(text: &str) -> Vec<(&str, bool, Quotes)> {
+    let mut hits: Vec<usize> = CLOCK_QUICK
         .find_iter(text)
         .chain(RELATIVE_QUICK.find_iter(text))
-        .map(|m| text[..m.start()].rfind('\n').map_or(0, |i| i + 1))
+        .map(|m| m.start())
         .collect();
-    starts.sort_unstable();
-    starts.dedup();
+    hits.sort_unstable();
+    // The start of each hit's line, looking back only to the previous hit:
+    // one pass however long the line.
+    let (mut starts, mut from, mut line) = (Vec::new(), 0usize, 0usize);
+    for h in hits {
+        if let Some(i) = text[from..h].rfind('\n') {
+            line = from + i + 1;
+        }
+        from = h;
+        if starts.last() != Some(&line) {
+            starts.push(line);
+        }
+    }
+    let quotes = quotes_at(text, &starts);
     starts
         .iter()
-        .map(|&s| {
+        .zip(quotes)
+        .map(|(&s, q)| {
             let line = text[s..]
                 .split('\n')
                 .next()
                 .unwrap_or("")
                 .trim_end_matches('\r');
-            (line, LOG_LINE.is_match(line), s)
+            (line, LOG_LINE.is_match(line), q)
         })
         .filter(|(l, _, _)| !l.trim_start().starts_with('>'))
         .collect()
@@ -718,21 +767,25 @@ fn relative(line: &str, anchor: &Anchor) -> Option<Occurrence> {
 /// A clock time in a line (with the date the line names, else today):
 /// `Ok` with the instant when it is not in the future, `Err` with the
 /// evidence when it is (pinned, but no instant); `None` without one.
-#[allow(clippy::too_many_arguments)]
 fn clock_time(
-    text: &str,
     line: &str,
-    line_start: usize,
+    quotes: Quotes,
     today: NaiveDate,
     anchor: &Anchor,
     zone: &crate::sla::Zone,
     lang: Lang,
 ) -> Option<Result<Occurrence, String>> {
     // A time inside quotation marks belongs to a quoted error text
-    // ("Token expired at 01:26:13Z"), not to when it happened.
-    let hit = clock_hits(line)
-        .into_iter()
-        .find(|h| !inside_quotes(text, line_start + h.start))?;
+    // ("Token expired at 01:26:13Z"), not to when it happened. The line is
+    // read once, however many times it names.
+    let (mut q, mut at) = (quotes, 0);
+    let hit = clock_hits(line).into_iter().find(|h| {
+        for ch in line[at..h.start.max(at)].chars() {
+            q.step(ch);
+        }
+        at = at.max(h.start);
+        !q.inside()
+    })?;
     let date = date_in(line, today, lang);
     let d = date.as_ref().map_or(today, |(d, _)| *d);
     let offset = zone_offset(&hit.zone, d).unwrap_or_else(|| sender_offset(anchor, zone, d));

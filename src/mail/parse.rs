@@ -252,7 +252,10 @@ fn from_message(msg: &Message<'_>) -> Parsed {
         reply_to: msg.reply_to().and_then(first_mailbox),
         to: msg.to().map(mailboxes).unwrap_or_default(),
         cc: msg.cc().map(mailboxes).unwrap_or_default(),
-        subject: msg.subject().unwrap_or("").trim().to_string(),
+        subject: super::clean::one_line(
+            msg.subject().unwrap_or(""),
+            super::clean::MAX_SUBJECT_CHARS,
+        ),
         message_id: msg.message_id().map(clean_id).filter(|s| !s.is_empty()),
         in_reply_to: ids(msg.in_reply_to()),
         references: ids(msg.references()),
@@ -458,7 +461,7 @@ fn attachment(part: &MessagePart<'_>, content_type: String, size: usize) -> Atta
     Attachment {
         filename: part
             .attachment_name()
-            .map(|s| s.trim().to_string())
+            .map(|s| super::clean::one_line(s, super::clean::MAX_NAME_CHARS))
             .filter(|s| !s.is_empty()),
         size,
         inline: disposition_inline || (content_id.is_some() && !is_attachment(part)),
@@ -510,7 +513,9 @@ fn mailbox(a: &mail_parser::Addr<'_>) -> Mailbox {
         name: a
             .name
             .as_deref()
-            .map(|n| n.trim().trim_matches('"').trim().to_string())
+            .map(|n| {
+                super::clean::one_line(n.trim().trim_matches('"'), super::clean::MAX_NAME_CHARS)
+            })
             .filter(|n| !n.is_empty()),
     }
 }
@@ -603,10 +608,7 @@ fn message_ids_in_headers(text: &str) -> Vec<String> {
 
 /// HTML to plain text with html2text; quoted blocks come out with `> `.
 pub fn html_to_text(html: &str) -> String {
-    let html = &html[..html.floor_char_boundary(html.len().min(MAX_TEXT_BYTES))];
-    html2text::config::plain_no_decorate()
-        .string_from_read(html.as_bytes(), 10_000)
-        .unwrap_or_default()
+    super::html::to_text(html)
 }
 
 fn truncate(mut s: String) -> String {

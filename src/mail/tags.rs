@@ -11,7 +11,7 @@ use crate::sla::Severity;
 /// A valid consultant command (design.md "Consultant tags"). The lifecycle
 /// matches on it exhaustively; its name and argument are strings only in
 /// JSON (`{"name": "severity", "arg": "2"}`) and in mail.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
     /// `#accept`: confirms acceptance; the sender becomes the owner.
     Accept,
@@ -27,15 +27,18 @@ pub enum Command {
     Close,
     /// `#reopen`: back to work.
     Reopen,
-    /// `#note`: internal, never sent to the customer.
-    Note,
+    /// `#note [text]`: internal, never sent to the customer; the text on
+    /// the tag's line begins the note, the mail's message continues it.
+    Note(Option<String>),
     /// `#spam`: closed silently.
     Spam,
+    /// `#remove ADDRESS`: takes a participant off the ticket.
+    Remove(String),
 }
 
 impl Command {
     /// The tag's name without `#`.
-    pub fn name(self) -> &'static str {
+    pub fn name(&self) -> &'static str {
         match self {
             Command::Accept => "accept",
             Command::Severity(_) => "severity",
@@ -44,22 +47,28 @@ impl Command {
             Command::Resolved => "resolved",
             Command::Close => "close",
             Command::Reopen => "reopen",
-            Command::Note => "note",
+            Command::Note(_) => "note",
             Command::Spam => "spam",
+            Command::Remove(_) => "remove",
         }
     }
 
     /// The argument as written, e.g. `2` for `#severity 2`.
-    pub fn arg(self) -> Option<String> {
+    pub fn arg(&self) -> Option<String> {
         match self {
             Command::Severity(s) => Some(s.number().to_string()),
+            Command::Note(text) => text.clone(),
+            Command::Remove(a) => Some(a.clone()),
             _ => None,
         }
     }
 
     /// Whether it changes the ticket's state (two in one mail is an error).
-    pub fn changes_state(self) -> bool {
-        !matches!(self, Command::Severity(_) | Command::Note)
+    pub fn changes_state(&self) -> bool {
+        !matches!(
+            self,
+            Command::Severity(_) | Command::Note(_) | Command::Remove(_)
+        )
     }
 }
 
@@ -91,6 +100,8 @@ pub enum Problem {
     UnexpectedArgument(&'static str),
     /// `#severity` without a severity 1-5.
     BadSeverity,
+    /// `#remove` without one address.
+    BadAddress,
     /// Two tags that change the state in one mail.
     TwoStateChanges(&'static str, &'static str),
     /// A consultant mail that names no ticket.
@@ -114,6 +125,12 @@ impl Problem {
             }
             (Problem::BadSeverity, Pl) => {
                 "#severity wymaga jednego priorytetu od 1 do 5, np. #severity 2".into()
+            }
+            (Problem::BadAddress, En) => {
+                "#remove needs one address, e.g. #remove jan@acme.example".into()
+            }
+            (Problem::BadAddress, Pl) => {
+                "#remove wymaga jednego adresu, np. #remove jan@acme.example".into()
             }
             (Problem::TwoStateChanges(a, b), En) => {
                 format!("#{a} and #{b} both change the ticket's state; send one per mail")
@@ -161,37 +178,40 @@ impl TagError {
     }
 }
 
-/// Tags and their argument rule.
+/// Tags and what they take.
 const TAGS: &[(&str, Arg)] = &[
-    ("accept", Arg::None(Command::Accept)),
+    ("accept", Arg::None),
     ("severity", Arg::Severity),
-    ("waiting", Arg::None(Command::Waiting)),
-    ("needinfo", Arg::None(Command::NeedInfo)),
-    ("resolved", Arg::None(Command::Resolved)),
-    ("close", Arg::None(Command::Close)),
-    ("reopen", Arg::None(Command::Reopen)),
-    ("note", Arg::None(Command::Note)),
-    ("spam", Arg::None(Command::Spam)),
+    ("waiting", Arg::None),
+    ("needinfo", Arg::None),
+    ("resolved", Arg::None),
+    ("close", Arg::None),
+    ("reopen", Arg::None),
+    ("note", Arg::Text),
+    ("spam", Arg::None),
+    ("remove", Arg::Address),
 ];
 
 /// What a tag takes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Arg {
-    /// Nothing: the tag is this command.
-    None(Command),
+    /// Nothing.
+    None,
     /// A severity 1-5.
     Severity,
+    /// Free text (the rest of the line), or nothing.
+    Text,
+    /// One address.
+    Address,
 }
 
 /// The valid tags, for error replies.
 pub fn valid_tags() -> String {
     TAGS.iter()
-        .map(|(n, a)| {
-            if *a == Arg::Severity {
-                format!("#{n} 1-5")
-            } else {
-                format!("#{n}")
-            }
+        .map(|(n, a)| match a {
+            Arg::Severity => format!("#{n} 1-5"),
+            Arg::Address => format!("#{n} ADDRESS"),
+            Arg::None | Arg::Text => format!("#{n}"),
         })
         .collect::<Vec<_>>()
         .join(", ")
@@ -208,13 +228,71 @@ pub struct Tags {
     pub text: String,
 }
 
+/// Format characters (Unicode category Cf: soft hyphen, zero-width space
+/// and joiners, direction marks and embeddings, word joiner, invisible
+/// operators, byte order mark, interlinear annotation): invisible, so a
+/// line that starts with one still starts with what the reader sees.
+fn is_format(c: char) -> bool {
+    matches!(c,
+        '\u{00AD}' | '\u{061C}' | '\u{180E}' | '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}'
+        | '\u{2060}'..='\u{2064}' | '\u{2066}'..='\u{206F}' | '\u{FEFF}' | '\u{FFF9}'..='\u{FFFB}')
+}
+
+/// A line as a reader sees it: format characters dropped, compatibility
+/// forms folded (NFKC: the fullwidth `＃` is `#`), trimmed.
+fn seen(line: &str) -> String {
+    use unicode_normalization::UnicodeNormalization;
+    line.chars()
+        .filter(|c| !is_format(*c))
+        .nfkc()
+        .collect::<String>()
+        .trim()
+        .to_string()
+}
+
+/// One tag line (after its `#`) as a command, or the problem with it.
+fn command(rest: &str) -> Result<Command, Problem> {
+    let (name, arg) = match rest.split_once(char::is_whitespace) {
+        Some((n, a)) => (n, a.trim()),
+        None => (rest, ""),
+    };
+    let name = name.to_ascii_lowercase();
+    let Some((tag, rule)) = TAGS.iter().find(|(n, _)| *n == name) else {
+        return Err(Problem::Unknown(name));
+    };
+    let words: Vec<&str> = arg.split_whitespace().collect();
+    Ok(match (rule, words.as_slice()) {
+        (Arg::None, []) => match *tag {
+            "accept" => Command::Accept,
+            "waiting" => Command::Waiting,
+            "needinfo" => Command::NeedInfo,
+            "resolved" => Command::Resolved,
+            "close" => Command::Close,
+            "reopen" => Command::Reopen,
+            _ => Command::Spam,
+        },
+        (Arg::None, _) => return Err(Problem::UnexpectedArgument(tag)),
+        (Arg::Severity, [n]) => match n.parse::<u8>().ok().and_then(Severity::from_number) {
+            Some(s) if n.len() == 1 => Command::Severity(s),
+            _ => return Err(Problem::BadSeverity),
+        },
+        (Arg::Severity, _) => return Err(Problem::BadSeverity),
+        (Arg::Text, []) => Command::Note(None),
+        (Arg::Text, _) => Command::Note(Some(arg.to_string())),
+        (Arg::Address, [a]) if a.contains('@') => {
+            Command::Remove(a.trim_matches(['<', '>']).to_ascii_lowercase())
+        }
+        (Arg::Address, _) => return Err(Problem::BadAddress),
+    })
+}
+
 /// Reads the tag lines at the top of a (trimmed) consultant mail.
 pub fn parse_tags(text: &str) -> Tags {
     let mut tags = Tags::default();
     let mut body_start = 0;
-    let mut state_tag: Option<&str> = None;
+    let mut state_tag: Option<&'static str> = None;
     for (i, line) in text.lines().enumerate() {
-        let t = line.trim();
+        let t = seen(line);
         if t.is_empty() {
             body_start = i + 1;
             continue;
@@ -223,39 +301,21 @@ pub fn parse_tags(text: &str) -> Tags {
             break;
         };
         body_start = i + 1;
-        let mut words = rest.split_whitespace();
-        let name = words.next().unwrap_or("").to_ascii_lowercase();
-        let args: Vec<&str> = words.collect();
-        let error = |problem: Problem| TagError::new(i + 1, t, problem);
-        let Some((tag, rule)) = TAGS.iter().find(|(n, _)| *n == name) else {
-            tags.errors.push(error(Problem::Unknown(name)));
-            continue;
-        };
-        let command = match (rule, args.as_slice()) {
-            (Arg::None(c), []) => *c,
-            (Arg::None(_), _) => {
-                tags.errors.push(error(Problem::UnexpectedArgument(tag)));
-                continue;
-            }
-            (Arg::Severity, [n]) => match n.parse::<u8>().ok().and_then(Severity::from_number) {
-                Some(s) if n.len() == 1 => Command::Severity(s),
-                _ => {
-                    tags.errors.push(error(Problem::BadSeverity));
-                    continue;
-                }
-            },
-            (Arg::Severity, _) => {
-                tags.errors.push(error(Problem::BadSeverity));
+        let error = |problem: Problem| TagError::new(i + 1, &t, problem);
+        let command = match command(rest) {
+            Ok(c) => c,
+            Err(p) => {
+                tags.errors.push(error(p));
                 continue;
             }
         };
         if command.changes_state() {
             if let Some(first) = state_tag {
                 tags.errors
-                    .push(error(Problem::TwoStateChanges(tag, first)));
+                    .push(error(Problem::TwoStateChanges(command.name(), first)));
                 continue;
             }
-            state_tag = Some(tag);
+            state_tag = Some(command.name());
         }
         tags.commands.push(command);
     }
@@ -312,6 +372,23 @@ mod tests {
                 "Plain reply\n#accept later in the text",
             ),
             ("#spam", &[("spam", None)], 0, ""),
+            (
+                "#note Root cause: the cache\nmore",
+                &[("note", Some("Root cause: the cache"))],
+                0,
+                "more",
+            ),
+            ("\u{feff}#note\nsecret", &[("note", None)], 0, "secret"),
+            ("\u{200b}#note\nsecret", &[("note", None)], 0, "secret"),
+            ("＃note\nsecret", &[("note", None)], 0, "secret"),
+            ("\u{202e}#NOTE\nsecret", &[("note", None)], 0, "secret"),
+            (
+                "#remove <Eve@Evil.example>\nbye",
+                &[("remove", Some("eve@evil.example"))],
+                0,
+                "bye",
+            ),
+            ("#remove\nbye", &[], 1, "bye"),
         ];
         for (mail, commands, errors, text) in table {
             let t = parse_tags(mail);

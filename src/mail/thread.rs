@@ -94,6 +94,11 @@ impl Keys {
     }
 }
 
+/// At most this many Message-IDs of In-Reply-To, and of References (the
+/// newest), are looked up: clients keep about twenty; a message naming
+/// thousands must not cost thousands of look-ups.
+pub const MAX_IDS: usize = 50;
+
 /// The threading keys of a message.
 pub fn keys(p: &Parsed, markers: &Markers) -> Keys {
     let id = |id: &String| match markers.message_id(id) {
@@ -104,8 +109,8 @@ pub fn keys(p: &Parsed, markers: &Markers) -> Keys {
     let found = |k: &[IdKey]| k.iter().any(|k| matches!(k, IdKey::Ours(_)));
     let mut k = Keys {
         subject_tag,
-        in_reply_to: p.in_reply_to.iter().map(id).collect(),
-        references: p.references.iter().rev().map(id).collect(),
+        in_reply_to: p.in_reply_to.iter().take(MAX_IDS).map(id).collect(),
+        references: p.references.iter().rev().take(MAX_IDS).map(id).collect(),
         reply_address: p
             .to
             .iter()

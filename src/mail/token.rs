@@ -3,7 +3,10 @@
 //! - body footer `[SS-1042:<mac>]`, which survives Message-ID rewriting;
 //! - Reply-To `support+SS-1042.<mac>@<support domain>` on consultant mail,
 //!   with the consultant's own MAC;
-//! - envelope sender `support+bounce-<outbox id>@<support domain>`.
+//! - envelope sender `support+bounce-<outbox id>.<mac>@<support domain>`,
+//!   with the MAC of the outbox id: a delivery report changes a mail only
+//!   when it names the envelope with its MAC (or quotes the mail's
+//!   Message-ID, which carries one too).
 //!
 //! A MAC is the first [`MAC_LEN`] hex digits of HMAC-SHA256 under the token
 //! key: of the ticket reference for the footer and Message-ID, of the ticket
@@ -58,6 +61,12 @@ pub fn consultant_mac(key: &[u8], ticket_ref: &str, consultant: &str) -> String 
             &consultant.to_ascii_lowercase(),
         ],
     )
+}
+
+/// The MAC of an outbox row: in its bounce envelope, and in the
+/// Message-ID of a mail that has no ticket.
+pub fn mail_mac(key: &[u8], outbox_id: i64) -> String {
+    mac(key, &["mail", &outbox_id.to_string()])
 }
 
 /// Constant-time comparison of two MACs.
@@ -121,7 +130,9 @@ impl Markers {
             plus: re(format!(
                 r"(?i)^{l}\+{p}-0*(\d{{1,18}})\.([0-9a-f]{{{MAC_LEN}}})@{d}$"
             )),
-            bounce: re(format!(r"(?i)^{l}\+bounce-(\d{{1,18}})@{d}$")),
+            bounce: re(format!(
+                r"(?i)^{l}\+bounce-(\d{{1,18}})(?:\.([0-9a-f]{{{MAC_LEN}}}))?@{d}$"
+            )),
             subject: re(format!(r"(?i)\[\s*{p}-0*(\d{{1,18}})\s*\]")),
         }
     }
@@ -162,9 +173,16 @@ impl Markers {
         marked(&self.plus.captures(address.trim())?)
     }
 
-    /// Our bounce envelope `support+bounce-<outbox id>@domain`.
-    pub fn bounce_address(&self, address: &str) -> Option<u64> {
-        self.bounce.captures(address.trim())?[1].parse().ok()
+    /// Our bounce envelope `support+bounce-<outbox id>.<mac>@domain`: the
+    /// outbox id, and the MAC as written (empty in the form without one).
+    pub fn bounce_address(&self, address: &str) -> Option<Marked> {
+        let c = self.bounce.captures(address.trim())?;
+        Some(Marked {
+            number: c[1].parse().ok()?,
+            mac: c
+                .get(2)
+                .map_or(String::new(), |m| m.as_str().to_ascii_lowercase()),
+        })
     }
 
     /// A Message-ID we would write for `ticket_ref` and outbox row `id`.
@@ -217,7 +235,8 @@ mod tests {
                 .is_some()
         );
         assert_eq!(
-            m.bounce_address("SUPPORT+bounce-77@smartstock.cloud"),
+            m.bounce_address("SUPPORT+bounce-77@smartstock.cloud")
+                .map(|b| b.number),
             Some(77)
         );
         assert!(m.is_support_address("support+bounce-77@smartstock.cloud"));

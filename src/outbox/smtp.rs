@@ -34,12 +34,19 @@ pub enum SendError {
     /// No connection (refused, timed out, TLS handshake).
     #[error("{0}")]
     Network(String),
+    /// The server refused every recipient for good (each with its words).
+    #[error("every recipient refused: {0}")]
+    Refused(String),
 }
 
 impl SendError {
     /// A 5xx answer: retrying cannot help.
     pub fn is_permanent(&self) -> bool {
-        matches!(self, SendError::Smtp(e) if e.is_permanent())
+        match self {
+            SendError::Smtp(e) => e.is_permanent(),
+            SendError::Refused(_) => true,
+            SendError::Network(_) => false,
+        }
     }
 }
 
@@ -257,23 +264,98 @@ impl SmtpClient {
         }
     }
 
-    /// Sends one message; the server's answer or lettre's error.
-    pub async fn send(&self, envelope: &Envelope, bytes: &[u8]) -> Result<Response, SendError> {
+    /// Sends one message in one transaction; the server's answer and the
+    /// recipients it refused for good, or lettre's error. A recipient
+    /// refused at RCPT does not stop the others (nor turn the mail into a
+    /// transaction per recipient); when every one is refused, that is the
+    /// error.
+    pub async fn send(&self, envelope: &Envelope, bytes: &[u8]) -> Result<Delivered, SendError> {
         if let Some(mut conn) = self.take_idle() {
-            match conn.send(envelope, bytes).await {
-                Ok(r) => {
+            match transaction(&mut conn, envelope, bytes).await {
+                Ok(d) => {
                     self.put_idle(conn);
-                    return Ok(r);
+                    return Ok(d);
                 }
                 // The server answered: that answer stands.
-                Err(e) if e.status().is_some() => return Err(SendError::Smtp(e)),
+                Err(SendError::Smtp(e)) if e.status().is_some() => {
+                    return Err(SendError::Smtp(e));
+                }
                 // A stale connection: try once on a fresh one.
                 Err(_) => {}
             }
         }
         let mut conn = self.connect().await?;
-        let r = conn.send(envelope, bytes).await?;
+        let d = transaction(&mut conn, envelope, bytes).await?;
         self.put_idle(conn);
-        Ok(r)
+        Ok(d)
+    }
+}
+
+/// What the server accepted.
+#[derive(Debug)]
+pub struct Delivered {
+    /// Its answer to the message.
+    pub answer: Response,
+    /// Recipients refused for good at RCPT, with the server's words.
+    pub refused: Vec<(lettre::Address, String)>,
+}
+
+/// MAIL FROM, one RCPT TO per recipient, DATA: lettre's commands, with
+/// permanent refusals of single recipients collected instead of ending
+/// the transaction.
+async fn transaction(
+    conn: &mut AsyncSmtpConnection,
+    envelope: &Envelope,
+    bytes: &[u8],
+) -> Result<Delivered, SendError> {
+    use lettre::transport::smtp::commands::{Data, Mail, Rcpt, Rset};
+    use lettre::transport::smtp::extension::{Extension, MailBodyParameter, MailParameter};
+    let mut options = Vec::new();
+    let non_ascii = envelope
+        .from()
+        .into_iter()
+        .chain(envelope.to())
+        .any(|a: &lettre::Address| !AsRef::<str>::as_ref(a).is_ascii());
+    if non_ascii {
+        options.push(MailParameter::SmtpUtfEight);
+    }
+    if !bytes.is_ascii() && conn.server_info().supports_feature(Extension::EightBitMime) {
+        options.push(MailParameter::Body(MailBodyParameter::EightBitMime));
+    }
+    if let Err(e) = conn
+        .command(Mail::new(envelope.from().cloned(), options))
+        .await
+    {
+        conn.abort().await;
+        return Err(SendError::Smtp(e));
+    }
+    let mut refused = Vec::new();
+    for to in envelope.to() {
+        match conn.command(Rcpt::new(to.clone(), vec![])).await {
+            Ok(_) => {}
+            Err(e) if e.is_permanent() => refused.push((to.clone(), e.to_string())),
+            Err(e) => {
+                conn.abort().await;
+                return Err(SendError::Smtp(e));
+            }
+        }
+    }
+    if refused.len() == envelope.to().len() {
+        // Nobody to send to: the transaction ends cleanly, the connection
+        // stays usable; the error is the last refusal.
+        let _ = conn.command(Rset).await;
+        let words: Vec<String> = refused.iter().map(|(a, e)| format!("{a}: {e}")).collect();
+        return Err(SendError::Refused(words.join("; ")));
+    }
+    let answer = match conn.command(Data).await {
+        Ok(_) => conn.message(bytes).await,
+        Err(e) => Err(e),
+    };
+    match answer {
+        Ok(answer) => Ok(Delivered { answer, refused }),
+        Err(e) => {
+            conn.abort().await;
+            Err(SendError::Smtp(e))
+        }
     }
 }

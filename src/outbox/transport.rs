@@ -19,8 +19,8 @@ pub enum Outcome {
     Temporary(String),
     /// Refused for good (5xx, or a mail that cannot be built).
     Permanent(String),
-    /// Accepted for some recipients, refused for good for the others (the
-    /// server refused a recipient, so each was tried on its own).
+    /// Accepted for some recipients, refused for good for the others at
+    /// RCPT (one transaction).
     Partial {
         /// The server's answer for the accepted ones.
         answer: String,
@@ -103,65 +103,51 @@ impl Transport {
                     Err(e) => Outcome::Temporary(format!("writer task failed: {e}")),
                 }
             }
-            Transport::Smtp(smtp) => {
-                let from = match m.envelope_from.parse::<Address>() {
-                    Ok(a) => a,
-                    Err(e) => {
-                        return Outcome::Permanent(format!(
-                            "envelope sender {:?}: {e}",
-                            m.envelope_from
-                        ));
-                    }
-                };
-                let mut to = Vec::new();
-                for r in &m.recipients {
-                    match r.parse::<Address>() {
-                        Ok(a) => to.push(a),
-                        Err(e) => {
-                            return Outcome::Permanent(format!("recipient {r:?}: {e}"));
-                        }
-                    }
-                }
-                let envelope = match Envelope::new(Some(from.clone()), to.clone()) {
-                    Ok(e) => e,
-                    Err(e) => return Outcome::Permanent(format!("envelope: {e}")),
-                };
-                let answer = |r: lettre::transport::smtp::response::Response| {
-                    format!("{} {}", r.code(), r.message().collect::<Vec<_>>().join(" "))
-                };
-                match smtp.send(&envelope, bytes).await {
-                    Ok(r) => Outcome::Sent(answer(r)),
-                    // One refused recipient aborts the whole transaction:
-                    // each recipient on its own, so the others still get it.
-                    Err(e) if e.is_permanent() && to.len() > 1 => {
-                        let (mut accepted, mut refused, mut errors) =
-                            (None, Vec::new(), Vec::new());
-                        for (addr, raw) in to.iter().zip(&m.recipients) {
-                            let one = match Envelope::new(Some(from.clone()), vec![addr.clone()]) {
-                                Ok(e) => e,
-                                Err(e) => return Outcome::Permanent(format!("envelope: {e}")),
-                            };
-                            match smtp.send(&one, bytes).await {
-                                Ok(r) => accepted = Some(answer(r)),
-                                Err(e) => {
-                                    refused.push(raw.clone());
-                                    errors.push(format!("{raw}: {e}"));
-                                }
-                            }
-                        }
-                        match accepted {
-                            None => Outcome::Permanent(errors.join("; ")),
-                            Some(answer) => Outcome::Partial {
-                                answer,
-                                refused,
-                                error: errors.join("; "),
-                            },
-                        }
-                    }
-                    Err(e) if e.is_permanent() => Outcome::Permanent(e.to_string()),
-                    Err(e) => Outcome::Temporary(e.to_string()),
-                }
+            Transport::Smtp(smtp) => send_smtp(smtp, m, bytes).await,
+        }
+    }
+}
+
+/// One mail over SMTP, in one transaction whatever its recipients.
+async fn send_smtp(smtp: &SmtpClient, m: &Outgoing, bytes: &[u8]) -> Outcome {
+    let from = match m.envelope_from.parse::<Address>() {
+        Ok(a) => a,
+        Err(e) => return Outcome::Permanent(format!("envelope sender {:?}: {e}", m.envelope_from)),
+    };
+    let mut to = Vec::new();
+    for r in &m.recipients {
+        match r.parse::<Address>() {
+            Ok(a) => to.push(a),
+            Err(e) => return Outcome::Permanent(format!("recipient {r:?}: {e}")),
+        }
+    }
+    let envelope = match Envelope::new(Some(from), to) {
+        Ok(e) => e,
+        Err(e) => return Outcome::Permanent(format!("envelope: {e}")),
+    };
+    match smtp.send(&envelope, bytes).await {
+        Ok(d) => {
+            let answer = format!(
+                "{} {}",
+                d.answer.code(),
+                d.answer.message().collect::<Vec<_>>().join(" ")
+            );
+            if d.refused.is_empty() {
+                return Outcome::Sent(answer);
+            }
+            let error = d
+                .refused
+                .iter()
+                .map(|(a, e)| format!("{a}: {e}"))
+                .collect::<Vec<_>>()
+                .join("; ");
+            Outcome::Partial {
+                answer,
+                refused: d.refused.iter().map(|(a, _)| a.to_string()).collect(),
+                error,
             }
         }
+        Err(e) if e.is_permanent() => Outcome::Permanent(e.to_string()),
+        Err(e) => Outcome::Temporary(e.to_string()),
     }
 }

@@ -504,7 +504,7 @@ impl Imap {
                     uid,
                     Incoming {
                         source_key: Some(format!("imap:{}:{}:{uid}", self.folder, sel.validity)),
-                        raw,
+                        raw: raw.into(),
                         received_at: DateTime::from_timestamp(received_at.timestamp(), 0)
                             .unwrap_or(received_at),
                     },

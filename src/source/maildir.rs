@@ -87,7 +87,7 @@ pub fn pass(store: &mut Store, dir: &Path, now: DateTime<Utc>) -> Result<usize, 
                 Ok(m) => {
                     batch.push(Incoming {
                         source_key: Some(m.source_key),
-                        raw: m.raw,
+                        raw: m.raw.into(),
                         received_at: m.received_at,
                     });
                     moved.push(name);

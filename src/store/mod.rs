@@ -25,7 +25,7 @@ use crate::mail::identity;
 use crate::ticket::compose::{Attach, Mail};
 use crate::ticket::decide::Decision;
 use crate::ticket::timer::{Step, TimerChange};
-use crate::ticket::{Record, Ticket};
+use crate::ticket::{Event, Record, Ticket};
 
 pub mod analysis;
 mod maintenance;
@@ -143,8 +143,9 @@ pub struct Incoming {
     /// Where it came from, unique per copy (`imap:INBOX:1700000000:42`,
     /// `maildir:<file name>`, `file:<path>#<n>`); `None` for `deliver`.
     pub source_key: Option<String>,
-    /// The raw bytes.
-    pub raw: Vec<u8>,
+    /// The raw bytes (shared: the analysis reads them while the writer
+    /// stores them).
+    pub raw: std::sync::Arc<[u8]>,
     /// When our mail server received it (design.md "received").
     pub received_at: DateTime<Utc>,
 }
@@ -764,10 +765,8 @@ pub struct QueuedMail<'a> {
     pub mail: &'a Mail,
     /// Its ticket.
     pub ticket: Option<u64>,
-    /// The support address (for the envelope and Message-ID domain).
-    pub support_address: &'a str,
-    /// Ticket prefix.
-    pub prefix: &'a str,
+    /// What its Message-ID and envelope are made of.
+    pub markers: Markers<'a>,
     /// Held back by the rate limit.
     pub held: bool,
 }
@@ -864,7 +863,7 @@ fn insert_incoming(
     .map_err(query("store a message"))?;
     let id = conn.last_insert_rowid();
     conn.prepare_cached("INSERT INTO message_raw (message, raw) VALUES (?1, ?2)")
-        .and_then(|mut st| st.execute(params![id, m.raw]))
+        .and_then(|mut st| st.execute(params![id, &m.raw[..]]))
         .map_err(query("store a message"))?;
     Ok(Stored::New(id))
 }
@@ -882,9 +881,10 @@ fn insert_mail(conn: &Connection, q: &QueuedMail<'_>, now: DateTime<Utc>) -> Res
     let mail = q.mail;
     let (to, suppressed_error) = without_suppressed(conn, mail)?;
     let (local, domain) = q
+        .markers
         .support_address
         .rsplit_once('@')
-        .unwrap_or((q.support_address, ""));
+        .unwrap_or((q.markers.support_address, ""));
     let mut headers = std::borrow::Cow::Borrowed(&mail.headers);
     if let Some(Attach::AttachmentsOf(_)) = mail.attach {
         headers
@@ -928,16 +928,19 @@ fn insert_mail(conn: &Connection, q: &QueuedMail<'_>, now: DateTime<Utc>) -> Res
             .map_err(query("queue a mail"))?;
         }
     }
+    // Our envelope and a ticketless Message-ID carry the row's MAC: a
+    // delivery report must know it to fail the mail.
+    let row_mac = crate::mail::token::mail_mac(q.markers.key, id);
     let message_id = match q.ticket {
-        Some(n) => format!("{}-{n}.{id}.{}@{domain}", q.prefix, mail.id_mac),
-        None => format!("supportd.{id}@{domain}"),
+        Some(n) => format!("{}-{n}.{id}.{}@{domain}", q.markers.prefix, mail.id_mac),
+        None => format!("supportd.{id}.{row_mac}@{domain}"),
     };
     conn.prepare_cached("UPDATE outbox SET message_id = ?2, envelope_from = ?3 WHERE id = ?1")
         .and_then(|mut st| {
             st.execute(params![
                 id,
                 message_id,
-                format!("{local}+bounce-{id}@{domain}")
+                format!("{local}+bounce-{id}.{row_mac}@{domain}")
             ])
         })
         .map_err(query("queue a mail"))?;
@@ -1021,6 +1024,8 @@ pub struct Markers<'a> {
     pub support_address: &'a str,
     /// Ticket prefix.
     pub prefix: &'a str,
+    /// The token key (the envelope's and a ticketless Message-ID's MAC).
+    pub key: &'a [u8],
 }
 
 fn write_change(conn: &Connection, c: &Change<'_>, now: DateTime<Utc>) -> Result<()> {
@@ -1105,6 +1110,16 @@ fn write_ticket(conn: &Connection, c: &Change<'_>, now: DateTime<Utc>) -> Result
             .and_then(|mut st| st.execute(params![t.number as i64, p, role]))
             .map_err(query("add a participant"))?;
         }
+        // `#remove ADDRESS`: the event names who left the ticket.
+        let removed = c
+            .events
+            .iter()
+            .filter(|r| r.what == Event::ParticipantRemoved);
+        for address in removed.filter_map(|r| r.detail.as_deref()) {
+            conn.prepare_cached("DELETE FROM participants WHERE ticket = ?1 AND address = ?2")
+                .and_then(|mut st| st.execute(params![t.number as i64, address]))
+                .map_err(query("remove a participant"))?;
+        }
     }
     Ok(())
 }
@@ -1168,8 +1183,7 @@ fn write_decision(
         .map(|(mail, held)| QueuedMail {
             mail,
             ticket: number,
-            support_address: m.support_address,
-            prefix: m.prefix,
+            markers: m,
             held: *held,
         })
         .collect();
@@ -1372,8 +1386,7 @@ impl Store {
             .map(|mail| QueuedMail {
                 mail,
                 ticket: Some(f.ticket.number),
-                support_address: m.support_address,
-                prefix: m.prefix,
+                markers: m,
                 held: false,
             })
             .collect();
@@ -1582,7 +1595,7 @@ mod tests {
     fn incoming(key: Option<&str>, raw: &str) -> Incoming {
         Incoming {
             source_key: key.map(Into::into),
-            raw: raw.as_bytes().to_vec(),
+            raw: raw.as_bytes().into(),
             received_at: "2026-11-25T10:00:00Z".parse().unwrap(),
         }
     }

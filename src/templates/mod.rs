@@ -168,6 +168,10 @@ const SPECS: &[Spec] = &[
         ["ref", "subject", "requester", "since", "reopen_until"]
     ),
     spec!(
+        "participant-added",
+        ["ref", "subject", "added", "support_name"]
+    ),
+    spec!(
         "customer-unreachable",
         ["ref", "subject", "requester", "state", "attempt", "reason"]
     ),
@@ -401,6 +405,7 @@ mod tests {
             "close_on": if pl { "śr., 16 gru 2026, 11:20 (czasu warszawskiego)" } else { "Wed 16 Dec 2026, 11:20 Warsaw time" },
             "reopen_until": if pl { "śr., 30 gru 2026, 11:20 (czasu warszawskiego)" } else { "Wed 30 Dec 2026, 11:20 Warsaw time" },
             "reopen_days": 14,
+            "added": ["ewa@acme.example"],
             "attempt": 1,
             "reason": "bounced: permanent failure: 5.1.1 (host mx.acme.example said: 550 5.1.1 <jan@acme.example>: Recipient address rejected: User unknown)",
         })

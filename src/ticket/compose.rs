@@ -93,6 +93,10 @@ pub struct Composer<'a> {
     pub calendar: &'a Calendar,
     /// Language of consultant mail.
     pub consultant_language: Lang,
+    /// Recipients of one mail at most.
+    pub max_recipients: usize,
+    /// Whether our mail can be sent to an address.
+    pub deliverable: &'a (dyn Fn(&str) -> bool + Sync),
 }
 
 /// The contract's name of each severity, for customers (§5.1-§5.5).
@@ -201,14 +205,8 @@ impl Composer<'_> {
         let r = self.templates.render(template, lang, &ctx)?;
         let mac = token::ticket_mac(self.key, &self.reference(t));
         let mut headers = self.base_headers(&r.subject, automatic);
-        headers.insert(
-            "To".into(),
-            t.participants
-                .iter()
-                .cloned()
-                .collect::<Vec<_>>()
-                .join(", "),
-        );
+        let to = self.customer_recipients(t, automatic);
+        headers.insert("To".into(), to.join(", "));
         if let Some(id) = in_reply_to {
             headers.insert("In-Reply-To".into(), format!("<{id}>"));
             headers.insert("References".into(), format!("<{id}>"));
@@ -218,7 +216,7 @@ impl Composer<'_> {
             template,
             automatic,
             audience: Audience::Customer,
-            to: t.participants.iter().cloned().collect(),
+            to,
             headers,
             body: format!(
                 "{}\n{}\n",
@@ -228,6 +226,26 @@ impl Composer<'_> {
             id_mac: mac,
             attach: None,
         })
+    }
+
+    /// Who a mail to the ticket's customers goes to: automatic mail to the
+    /// requester alone (support@ never mails strangers on its own); a
+    /// person's words (a consultant's relay, a request for information) to
+    /// the participants, at most `max_recipients`. Only addresses our mail
+    /// can be sent to; none: the mail is not sent.
+    fn customer_recipients(&self, t: &Ticket, automatic: bool) -> Vec<String> {
+        let mut to: Vec<String> = if automatic {
+            vec![t.requester.clone()]
+        } else {
+            // The requester first, then the others in order.
+            std::iter::once(&t.requester)
+                .chain(t.participants.iter().filter(|p| **p != t.requester))
+                .cloned()
+                .collect()
+        };
+        to.retain(|a| (self.deliverable)(a));
+        to.truncate(self.max_recipients);
+        to
     }
 
     /// A mail to one consultant, carrying that consultant's token.
@@ -408,6 +426,8 @@ pub struct MessageMails<'a> {
     pub held: u32,
     /// This message completed the report.
     pub completed: bool,
+    /// Who joined the ticket by this message.
+    pub joined: &'a [String],
 }
 
 /// The mails one message causes: an error reply to a consultant, the
@@ -489,6 +509,7 @@ pub fn message_mails(
     for e in p.effects {
         out.extend(effect_mails(x, consultants, t, p, e, &missing, &notify)?);
     }
+    out.retain(|m| !m.to.is_empty());
     Ok(out)
 }
 
@@ -554,7 +575,7 @@ fn effect_mails(
             format!("{template}:m{}", p.message),
             template,
             *automatic,
-            json!({"text": a.text, "consultant_name": sender_name}),
+            json!({"text": a.text, "consultant_name": sender_name, "added": p.joined}),
             missing,
             None,
         )?),
@@ -664,6 +685,7 @@ pub fn step_mails(
                 .insert("Auto-Submitted".into(), "auto-generated".into());
         }
     }
+    out.retain(|m| !m.to.is_empty());
     Ok(out)
 }
 
@@ -754,6 +776,8 @@ mod tests {
             key: b"k",
             calendar: &cal,
             consultant_language: Lang::Pl,
+            max_recipients: 20,
+            deliverable: &|a: &str| a.contains('@'),
         };
         let t = ticket();
         let ack = c
@@ -771,7 +795,9 @@ mod tests {
         assert_eq!(ack.headers["X-Loop"], "support@smartstock.cloud");
         assert_eq!(ack.headers["Auto-Submitted"], "auto-replied");
         assert_eq!(ack.headers["In-Reply-To"], "<m1@acme.example>");
-        assert_eq!(ack.to, ["ewa@acme.example", "jan@acme.example"]);
+        // Automatic mail goes to the requester alone (issue 16: support@ is
+        // no amplifier for whoever a first mail copies).
+        assert_eq!(ack.to, ["jan@acme.example"]);
         assert!(
             ack.body.contains("Wed 25 Nov 2026, 17:00 Warsaw time"),
             "{}",
@@ -801,6 +827,8 @@ mod tests {
             !relay.headers.contains_key("Auto-Submitted"),
             "a person's words are not automatic"
         );
+        // A person's words go to every participant, the requester first.
+        assert_eq!(relay.to, ["jan@acme.example", "ewa@acme.example"]);
 
         let n = c
             .to_consultant(&t, "anna@smartstock.cloud", "notify:7:anna".into(), "consultant-notification",

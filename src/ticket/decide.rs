@@ -39,6 +39,13 @@ pub struct Rules<'a> {
     pub consultant_language: Lang,
     /// Queue outgoing mail (the daemon, `import --send`); `None`: record only.
     pub sending: Option<Sending<'a>>,
+    /// Who joins a ticket without being put on it.
+    pub colleagues: super::Colleagues,
+    /// People on one ticket besides the consultants.
+    pub max_participants: usize,
+    /// Whether an address is one our mail can be sent to (the sender's own
+    /// rules): others never join a ticket.
+    pub deliverable: &'a (dyn Fn(&str) -> bool + Sync),
 }
 
 /// What the store knew when the message was read.
@@ -210,8 +217,11 @@ pub fn decide(
         a.kind,
         &a.requester.address,
         known.ticket.as_ref(),
-        r.consultants,
-        r.reopen_days,
+        &super::Membership {
+            consultants: r.consultants,
+            colleagues: r.colleagues,
+            reopen_days: r.reopen_days,
+        },
         m.received_at,
     );
     let actor = actor(a);
@@ -278,6 +288,18 @@ pub fn too_large(
         let held = recent.over(&x.limits, &mail.to);
         d.mails.push((mail, held));
     }
+    d
+}
+
+/// A message whose analysis ran over its budget: quarantined at once with
+/// the reason (analysing it again would only take as long).
+pub fn over_budget(budget: std::time::Duration) -> Decision {
+    let mut d = Decision::new(None);
+    d.quarantine = Some(format!(
+        "its analysis ran over the budget of {} s ([limits] analysis-budget-secs); nothing applied",
+        budget.as_secs()
+    ));
+    d.summary.quarantined += 1;
     d
 }
 
@@ -399,7 +421,7 @@ fn input<'a>(
         Kind::ConsultantCommand => Ok(Input::Consultant {
             from,
             commands: &a.commands,
-            has_text: !a.text.trim().is_empty(),
+            text: &a.text,
             added: &a.copied,
             at,
         }),
@@ -411,6 +433,7 @@ fn input<'a>(
             fields_present: fields,
             // Only the requester's copies join the ticket.
             added: if from == t.requester { &a.copied } else { &[] },
+            may_add: !a.dmarc_fail,
             at,
         }),
     }
@@ -428,7 +451,15 @@ fn sender_check_failed(lang: Lang) -> String {
 fn tag_errors(a: &Analysis, r: &Rules<'_>) -> Vec<String> {
     a.errors
         .iter()
-        .map(|e| e.problem.message(r.consultant_language))
+        .map(|e| {
+            let message = e.problem.message(r.consultant_language);
+            if e.line == 0 {
+                message
+            } else {
+                // The line as written, so the consultant sees which one.
+                format!("{} — {message}", crate::mail::clean::one_line(&e.text, 80))
+            }
+        })
         .collect()
 }
 
@@ -452,6 +483,8 @@ fn existing(
     let ctx = super::Context {
         deadline_for: &deadline_for,
         consultants: r.consultants,
+        max_participants: r.max_participants,
+        deliverable: r.deliverable,
     };
     let mut effects = Vec::new();
     let mut errors = Vec::new();
@@ -560,6 +593,14 @@ fn queue_mails(
         (Some(_), None) => known.held_on_ticket,
         _ => u32::from(ack_held),
     };
+    let joined: Vec<String> = match (t, &known.ticket) {
+        (Some(after), Some(before)) if applied.opened.is_none() => after
+            .participants
+            .difference(&before.participants)
+            .cloned()
+            .collect(),
+        _ => Vec::new(),
+    };
     let plan = MessageMails {
         a,
         message: m.id,
@@ -570,22 +611,25 @@ fn queue_mails(
         errors: &applied.errors,
         held,
         completed: d.has(Event::ReportCompleted),
+        joined: &joined,
     };
     let mails = super::compose::message_mails(x, r.consultants, t, &plan)
         .map_err(|e| format!("cannot compose a mail: {e}"))?;
+    let mut recent = known.recent.clone();
     for mail in mails {
+        let automatic = mail.audience == super::compose::Audience::Customer && mail.automatic;
         let held = if mail.template == template::ACK {
             ack_held
         } else {
-            mail.audience == super::compose::Audience::Customer
-                && mail.automatic
-                && known.recent.over(&x.limits, &mail.to)
+            automatic && recent.over(&x.limits, &mail.to)
         };
         if held {
             d.events.push(Record::ours(
                 Event::HeldByRateLimit,
                 Some(mail.to.join(", ")),
             ));
+        } else if automatic {
+            recent.count(&mail.to);
         }
         d.mails.push((mail, held));
     }
@@ -663,10 +707,13 @@ fn new_ticket(number: u64, a: &Analysis, received_at: DateTime<Utc>, r: &Rules<'
     Ticket {
         number,
         requester: requester.clone(),
-        // The requester and whoever they copied on the request.
+        // The requester and whoever they copied on the request (none when
+        // our server recorded a DMARC failure: the From is forged), only
+        // addresses our mail can go to, at most the cap.
         participants: std::iter::once(requester)
-            .chain(a.copied.iter().cloned())
-            .filter(|r| !r.is_empty())
+            .chain(a.copied.iter().filter(|_| !a.dmarc_fail).cloned())
+            .filter(|p| !p.is_empty() && (r.deliverable)(p) && !r.consultants.contains(p))
+            .take(r.max_participants)
             .collect(),
         subject: crate::mail::thread::strip_reply_prefixes(&a.subject).to_string(),
         severity,

@@ -76,6 +76,10 @@ pub enum Event {
     MailPartlyRefused,
     /// Retention purged the ticket's raw messages.
     Retention,
+    /// People joined the ticket (detail: their addresses).
+    ParticipantAdded,
+    /// A consultant took a participant off the ticket (detail: the address).
+    ParticipantRemoved,
 }
 
 /// Every event with its stable name.
@@ -114,6 +118,8 @@ const NAMES: &[(Event, &str)] = &[
     (Event::MailFailed, "mail-failed"),
     (Event::MailPartlyRefused, "mail-partly-refused"),
     (Event::Retention, "retention"),
+    (Event::ParticipantAdded, "participant_added"),
+    (Event::ParticipantRemoved, "participant_removed"),
 ];
 
 impl Event {

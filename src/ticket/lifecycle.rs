@@ -49,6 +49,9 @@ pub enum Input<'a> {
         fields_present: &'a [&'a str],
         /// Addresses in To/Cc other than ours.
         added: &'a [String],
+        /// Whether the sender may bring people onto the ticket (not when
+        /// our server recorded a DMARC failure: the From is forged).
+        may_add: bool,
         /// Received instant.
         at: DateTime<Utc>,
     },
@@ -58,8 +61,8 @@ pub enum Input<'a> {
         from: &'a str,
         /// Valid commands (the caller rejected mails with errors).
         commands: &'a [Command],
-        /// Whether there is text to relay.
-        has_text: bool,
+        /// The message after the tags (relayed, or the note's text).
+        text: &'a str,
         /// Addresses in To/Cc other than ours and consultants'.
         added: &'a [String],
         /// Received instant.
@@ -78,6 +81,10 @@ pub struct Context<'a> {
     pub deadline_for: &'a dyn Fn(Severity) -> DateTime<Utc>,
     /// Consultant addresses.
     pub consultants: &'a [String],
+    /// People on one ticket besides the consultants.
+    pub max_participants: usize,
+    /// Whether our mail can be sent to an address (others never join).
+    pub deliverable: &'a (dyn Fn(&str) -> bool + Sync),
 }
 
 fn event(what: Event, detail: Option<String>) -> Effect {
@@ -106,12 +113,23 @@ pub(super) fn restart_silence(t: &mut Ticket, since: Option<DateTime<Utc>>) {
     t.unreachable = false;
 }
 
-fn add_participants(t: &mut Ticket, added: &[String], consultants: &[String]) {
+/// Puts addresses on the ticket: never a consultant, never one our mail
+/// cannot go to, never beyond the cap. The ones that joined.
+fn add_participants(t: &mut Ticket, added: &[String], ctx: &Context<'_>) -> Vec<String> {
+    let mut joined = Vec::new();
     for a in added {
-        if !consultants.contains(a) && !a.is_empty() {
-            t.participants.insert(a.clone());
+        if t.participants.len() >= ctx.max_participants {
+            break;
+        }
+        if !ctx.consultants.contains(a)
+            && !a.is_empty()
+            && (ctx.deliverable)(a)
+            && t.participants.insert(a.clone())
+        {
+            joined.push(a.clone());
         }
     }
+    joined
 }
 
 fn required_set(severity: Severity) -> BTreeSet<String> {
@@ -138,36 +156,57 @@ pub fn apply(t: &mut Ticket, input: &Input<'_>, ctx: &Context<'_>) -> Vec<Effect
             from,
             fields_present,
             added,
+            may_add,
             at: _,
-        } => customer(t, from, fields_present, added, ctx, &mut fx),
+        } => {
+            if may_add {
+                joins(t, from, added, ctx, &mut fx);
+            }
+            customer(t, from, fields_present, &mut fx);
+        }
         Input::Consultant {
             from,
             commands,
-            has_text,
+            text,
             added,
             at,
         } => {
-            add_participants(t, added, ctx.consultants);
-            for c in commands {
-                command(t, *c, from, at, ctx, &mut fx);
+            let joined = add_participants(t, added, ctx);
+            if !joined.is_empty() {
+                fx.push(event(Event::ParticipantAdded, Some(joined.join(", "))));
             }
-            plain_reply(t, commands, has_text, from, at, &mut fx);
+            for c in commands {
+                command(t, c, from, text, at, ctx, &mut fx);
+            }
+            plain_reply(t, commands, !text.trim().is_empty(), from, at, &mut fx);
         }
     }
     fx
 }
 
+/// A customer's mail brings its sender (a colleague) and whom they copied
+/// onto the ticket.
+fn joins(t: &mut Ticket, from: &str, added: &[String], ctx: &Context<'_>, fx: &mut Vec<Effect>) {
+    let mut joined = Vec::new();
+    if !t.participants.contains(from) && t.participants.len() < ctx.max_participants {
+        t.participants.insert(from.to_string());
+        joined.push(from.to_string());
+    }
+    joined.extend(add_participants(t, added, ctx));
+    if !joined.is_empty() {
+        // The requester hears of anyone who joins their ticket by a
+        // customer's mail: a stranger passing for a colleague is noticed.
+        fx.push(event(Event::ParticipantAdded, Some(joined.join(", "))));
+        fx.push(Effect::Mail {
+            template: template::PARTICIPANT_ADDED,
+            to: To::Participants,
+            automatic: true,
+        });
+    }
+}
+
 /// A customer or participant wrote.
-fn customer(
-    t: &mut Ticket,
-    from: &str,
-    fields_present: &[&str],
-    added: &[String],
-    ctx: &Context<'_>,
-    fx: &mut Vec<Effect>,
-) {
-    t.participants.insert(from.to_string());
-    add_participants(t, added, ctx.consultants);
+fn customer(t: &mut Ticket, from: &str, fields_present: &[&str], fx: &mut Vec<Effect>) {
     let missing_before = !t.fields_found.is_superset(&required_set(t.severity));
     t.fields_found
         .extend(fields_present.iter().map(|f| f.to_string()));
@@ -209,8 +248,9 @@ fn customer(
 /// One consultant command.
 fn command(
     t: &mut Ticket,
-    c: Command,
+    c: &Command,
     from: &str,
+    text: &str,
     at: DateTime<Utc>,
     ctx: &Context<'_>,
     fx: &mut Vec<Effect>,
@@ -231,11 +271,11 @@ fn command(
                 t.owner = Some(from.to_string());
             }
         }
-        Command::Severity(sev) => severity(t, sev, at, ctx, fx),
+        Command::Severity(sev) => severity(t, *sev, at, ctx, fx),
         // Waiting for the customer; needinfo also asks (clause 4).
         Command::Waiting | Command::NeedInfo | Command::Resolved => {
             accept(t, from, at, fx);
-            let resolved = c == Command::Resolved;
+            let resolved = *c == Command::Resolved;
             t.state = if resolved {
                 State::Resolved
             } else {
@@ -252,7 +292,7 @@ fn command(
             ));
             fx.push(Effect::StopClocks);
             fx.push(Effect::StartSilenceClock);
-            if c == Command::NeedInfo {
+            if *c == Command::NeedInfo {
                 fx.push(Effect::Mail {
                     template: template::NEEDINFO,
                     to: To::Participants,
@@ -276,8 +316,23 @@ fn command(
             fx.push(event(Event::Reopened, Some(from.to_string())));
             fx.push(Effect::StopClocks);
         }
-        // Internal only; never leaves.
-        Command::Note => fx.push(event(Event::Note, None)),
+        // Internal only; never leaves: the text on the tag's line and the
+        // mail's message.
+        Command::Note(line) => {
+            let note = [line.as_deref().unwrap_or(""), text.trim()]
+                .iter()
+                .filter(|s| !s.is_empty())
+                .copied()
+                .collect::<Vec<_>>()
+                .join("\n");
+            fx.push(event(Event::Note, (!note.is_empty()).then_some(note)));
+        }
+        // A participant taken off the ticket (never the requester).
+        Command::Remove(address) => {
+            if *address != t.requester && t.participants.remove(address) {
+                fx.push(event(Event::ParticipantRemoved, Some(address.clone())));
+            }
+        }
         // Closed silently, nothing sent.
         Command::Spam => {
             t.state = State::Closed;
@@ -337,7 +392,7 @@ fn plain_reply(
     at: DateTime<Utc>,
     fx: &mut Vec<Effect>,
 ) {
-    let note = commands.contains(&Command::Note);
+    let note = commands.iter().any(|c| matches!(c, Command::Note(_)));
     let spam = commands.contains(&Command::Spam);
     if !has_text || note || spam {
         return;

@@ -51,6 +51,21 @@ impl Recent {
     }
 }
 
+impl Recent {
+    /// Counts a mail about to be queued, so that the next one of the same
+    /// decision sees it (a decision that writes twice to one person must
+    /// not pass the limit by writing both at once).
+    pub fn count(&mut self, to: &[String]) {
+        for addr in to {
+            *self.by_address.entry(addr.clone()).or_default() += 1;
+            *self
+                .by_domain
+                .entry(domain_of(addr).to_string())
+                .or_default() += 1;
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -68,53 +68,44 @@ impl fmt::Display for State {
     }
 }
 
-/// Free-mail domains: people there are not colleagues of each other.
-pub const FREE_MAIL_DOMAINS: &[&str] = &[
-    "gmail.com",
-    "googlemail.com",
-    "outlook.com",
-    "hotmail.com",
-    "live.com",
-    "msn.com",
-    "yahoo.com",
-    "icloud.com",
-    "me.com",
-    "aol.com",
-    "proton.me",
-    "protonmail.com",
-    "gmx.com",
-    "gmx.net",
-    "gmx.de",
-    "web.de",
-    "mail.com",
-    "wp.pl",
-    "o2.pl",
-    "onet.pl",
-    "onet.eu",
-    "op.pl",
-    "interia.pl",
-    "interia.eu",
-    "poczta.fm",
-    "tlen.pl",
-    "gazeta.pl",
-    "vp.pl",
-    "autograf.pl",
-    "buziaczek.pl",
-    "go2.pl",
-    "yandex.com",
-    "mail.ru",
-];
+/// Free and disposable mail domains (`free_mail_domains.txt`: its source
+/// and licence are in its header), sorted for a binary search.
+static FREE_MAIL: std::sync::LazyLock<Vec<&'static str>> = std::sync::LazyLock::new(|| {
+    let mut v: Vec<&str> = include_str!("free_mail_domains.txt")
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .collect();
+    v.sort_unstable();
+    v
+});
+
+/// Whether a domain is a free-mail provider's: its people are strangers
+/// to each other.
+pub fn is_free_mail(domain: &str) -> bool {
+    FREE_MAIL
+        .binary_search(&domain.to_ascii_lowercase().as_str())
+        .is_ok()
+}
 
 fn domain(address: &str) -> &str {
     address.rsplit_once('@').map_or("", |(_, d)| d)
 }
 
+/// Who joins a ticket without being put on it (`[tickets] colleagues`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Colleagues {
+    /// People at the requester's company domain (never a free-mail one).
+    #[default]
+    SameDomain,
+    /// Nobody: only the requester and those put in To/Cc.
+    None,
+}
+
 /// Whether two addresses are colleagues: the same domain, not a free-mail one.
 pub fn colleagues(a: &str, b: &str) -> bool {
     let (da, db) = (domain(a), domain(b));
-    !da.is_empty()
-        && da.eq_ignore_ascii_case(db)
-        && !FREE_MAIL_DOMAINS.iter().any(|f| f.eq_ignore_ascii_case(da))
+    !da.is_empty() && da.eq_ignore_ascii_case(db) && !is_free_mail(da)
 }
 
 /// A ticket as the lifecycle sees it.
@@ -232,6 +223,8 @@ pub mod template {
     pub const CLOSURE_NOTICE: &str = "closure-notice";
     /// A follow-up bounced: the customer cannot be reached, to the owner.
     pub const UNREACHABLE: &str = "customer-unreachable";
+    /// Someone joined the ticket, to the requester.
+    pub const PARTICIPANT_ADDED: &str = "participant-added";
 }
 
 /// Where an analysed message goes.
@@ -252,15 +245,26 @@ pub enum Route {
     Alone,
 }
 
+/// What routing needs besides the message and its ticket.
+#[derive(Debug, Clone, Copy)]
+pub struct Membership<'a> {
+    /// Consultant addresses.
+    pub consultants: &'a [String],
+    /// Who joins without being put on the ticket.
+    pub colleagues: Colleagues,
+    /// Days in which a customer message reopens a closed ticket.
+    pub reopen_days: u32,
+}
+
 /// Decides where a message goes. `existing` is the ticket it threads to.
 pub fn route(
     kind: Kind,
     from: &str,
     existing: Option<&Ticket>,
-    consultants: &[String],
-    reopen_days: u32,
+    m: &Membership<'_>,
     received_at: DateTime<Utc>,
 ) -> Route {
+    let (consultants, reopen_days) = (m.consultants, m.reopen_days);
     match (kind, existing) {
         // Non-human mail never opens a ticket.
         (Kind::AutoReply | Kind::Bounce | Kind::OwnLoop | Kind::Feedback, Some(t)) => {
@@ -284,7 +288,7 @@ pub fn route(
         (Kind::Reply, Some(t)) => {
             let member = t.participants.contains(from)
                 || consultants.iter().any(|c| c == from)
-                || colleagues(from, &t.requester);
+                || m.colleagues == Colleagues::SameDomain && colleagues(from, &t.requester);
             if !member {
                 // A stranger opens a ticket of their own, linked for consultants.
                 return Route::NewTicket {

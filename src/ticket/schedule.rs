@@ -418,8 +418,9 @@ pub fn decide_due(due: Due, r: &StepRules<'_>, now: DateTime<Utc>) -> Fired {
         ));
         f.timers.remove.extend(skip);
     }
+    let mut recent = due.recent;
     for step in fire_now {
-        fire_one(&mut f, step, &due.followups, &due.recent, r, now);
+        fire_one(&mut f, step, &due.followups, &mut recent, r, now);
     }
     f
 }
@@ -441,7 +442,7 @@ fn fire_one(
     f: &mut Fired,
     step: Step,
     followups: &[Attempt; 2],
-    recent: &Recent,
+    recent: &mut Recent,
     r: &StepRules<'_>,
     now: DateTime<Utc>,
 ) {
@@ -501,6 +502,12 @@ fn fire_one(
             .unwrap_or(now + RATE_LIMIT_DELAY);
         let detail = format!("{} moved to {}", step.code(), crate::sla::format_utc(later));
         return postpone(f, before, step, later, Event::RateLimited, detail);
+    }
+    for m in composed
+        .iter()
+        .filter(|m| m.audience == Audience::Customer && m.automatic)
+    {
+        recent.count(&m.to);
     }
     f.summary.fired += 1;
     f.summary.mails += composed.len() as u64;

@@ -52,6 +52,8 @@ fn run(t: &mut Ticket, input: &Input<'_>) -> Vec<Effect> {
         &Context {
             deadline_for: &deadline_for,
             consultants: &consultants,
+            max_participants: 20,
+            deliverable: &|a: &str| a.contains('@'),
         },
     )
 }
@@ -63,7 +65,7 @@ fn cmd(name: &'static str, arg: Option<&str>) -> Command {
     };
     let tags = crate::mail::tags::parse_tags(&mail);
     assert!(tags.errors.is_empty(), "{mail}: {:?}", tags.errors);
-    tags.commands[0]
+    tags.commands[0].clone()
 }
 
 fn has(fx: &[Effect], e: &Effect) -> bool {
@@ -100,6 +102,7 @@ fn customer_message_in_every_state() {
                 from: "jan@acme.example",
                 fields_present: &[],
                 added: &[],
+                may_add: true,
                 at: at("2026-11-25T09:00:00Z"),
             },
         );
@@ -142,7 +145,7 @@ fn consultant_commands_in_every_state() {
             &Input::Consultant {
                 from: "anna@smartstock.cloud",
                 commands: &[cmd(name, None)],
-                has_text: false,
+                text: "",
                 added: &[],
                 at: at("2026-11-25T09:00:00Z"),
             },
@@ -182,7 +185,7 @@ fn plain_consultant_reply_accepts_and_relays() {
         &Input::Consultant {
             from: "piotr@smartstock.cloud",
             commands: &[],
-            has_text: true,
+            text: "Hello.",
             added: &[],
             at: at("2026-11-24T10:00:00Z"),
         },
@@ -199,7 +202,7 @@ fn plain_consultant_reply_accepts_and_relays() {
         &Input::Consultant {
             from: "anna@smartstock.cloud",
             commands: &[],
-            has_text: true,
+            text: "Hello.",
             added: &[],
             at: at("2026-11-26T10:00:00Z"),
         },
@@ -216,7 +219,7 @@ fn second_accept_transfers_ownership() {
         &Input::Consultant {
             from: "piotr@smartstock.cloud",
             commands: &[cmd("accept", None)],
-            has_text: false,
+            text: "",
             added: &[],
             at: at("2026-11-25T09:00:00Z"),
         },
@@ -241,7 +244,7 @@ fn severity_change_recomputes_and_escalates_when_past() {
         &Input::Consultant {
             from: "anna@smartstock.cloud",
             commands: &[cmd("severity", Some("1"))],
-            has_text: false,
+            text: "",
             added: &[],
             at: at("2026-11-25T09:00:00Z"),
         },
@@ -268,7 +271,7 @@ fn needinfo_sends_its_own_mail_with_the_text() {
         &Input::Consultant {
             from: "anna@smartstock.cloud",
             commands: &[cmd("needinfo", None)],
-            has_text: true,
+            text: "Hello.",
             added: &[],
             at: at("2026-11-25T09:00:00Z"),
         },
@@ -303,6 +306,7 @@ fn spam_tickets_swallow_customer_mail() {
             from: "jan@acme.example",
             fields_present: &[],
             added: &[],
+            may_add: true,
             at: at("2026-11-25T09:00:00Z"),
         },
     );
@@ -319,6 +323,7 @@ fn fields_accumulate_and_completion_is_noticed() {
             from: "jan@acme.example",
             fields_present: &["subject", "description"],
             added: &[],
+            may_add: true,
             at: at("2026-11-23T09:00:00Z"),
         },
     );
@@ -328,6 +333,7 @@ fn fields_accumulate_and_completion_is_noticed() {
             from: "jan@acme.example",
             fields_present: &["occurrence_time", "diagnosis_steps", "screenshots"],
             added: &[],
+            may_add: true,
             at: at("2026-11-24T09:00:00Z"),
         },
     );
@@ -457,7 +463,17 @@ fn routing_table() {
     ];
     for (kind, from, t, when, expected) in table {
         assert_eq!(
-            route(kind, from, t, &consultants, 14, when),
+            route(
+                kind,
+                from,
+                t,
+                &Membership {
+                    consultants: &consultants,
+                    colleagues: Colleagues::SameDomain,
+                    reopen_days: 14,
+                },
+                when
+            ),
             expected,
             "{kind:?} from {from}"
         );

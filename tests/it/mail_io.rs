@@ -79,27 +79,13 @@ fn conversation(opts: Options, source_tls: &str, transport: &str) {
     assert!(out.contains("\"ref\": \"SS-1\""), "{out}");
 
     // The consultant answers from their mail client: Reply-To and threading.
-    let notification = notification.unwrap();
-    let n = mail_parser::MessageParser::default()
-        .parse(&notification)
-        .unwrap();
-    let reply_to = n
-        .reply_to()
-        .and_then(|a| a.first())
-        .and_then(|a| a.address())
-        .expect("Reply-To on the notification")
-        .to_string();
-    let reply = format!(
-        "From: Consultant One <{c}>\r\nTo: {reply_to}\r\nSubject: Re: {subject}\r\n\
-         Message-ID: <accept-1@smartstock.test>\r\nIn-Reply-To: <{nid}>\r\nReferences: <{nid}>\r\n\
-         Date: Mon, 23 Nov 2026 11:00:00 +0100\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n\
-         #accept\r\nPlease restart the scanner service; we are preparing a fix.\r\n\r\n\
+    let reply_to = answer(
+        &ms,
+        &notification.unwrap(),
+        "accept-1",
+        "#accept\r\nPlease restart the scanner service; we are preparing a fix.\r\n\r\n\
          > quoted notification text\r\n",
-        c = CONSULTANTS[0],
-        subject = n.subject().unwrap(),
-        nid = n.message_id().unwrap(),
     );
-    ms.send(CONSULTANTS[0], &[&reply_to], reply.as_bytes());
     let relayed = ms.wait_for(customer, "INBOX", WAIT, "consultant's answer", |m| {
         m.body_text(0)
             .is_some_and(|b| b.contains("Please restart the scanner service"))
@@ -142,6 +128,30 @@ fn conversation(opts: Options, source_tls: &str, transport: &str) {
     ] {
         assert!(log.contains(line), "the log lacks {line:?}:\n{log}");
     }
+}
+
+/// Consultant one answers a notification from their mail client, to its
+/// Reply-To and in its thread; returns the Reply-To address.
+fn answer(ms: &MailServer, notification: &[u8], id: &str, body: &str) -> String {
+    let n = mail_parser::MessageParser::default()
+        .parse(notification)
+        .unwrap();
+    let reply_to = n
+        .reply_to()
+        .and_then(|a| a.first())
+        .and_then(|a| a.address())
+        .expect("Reply-To on the notification")
+        .to_string();
+    let reply = format!(
+        "From: Consultant One <{c}>\r\nTo: {reply_to}\r\nSubject: Re: {subject}\r\n\
+         Message-ID: <{id}@smartstock.test>\r\nIn-Reply-To: <{nid}>\r\nReferences: <{nid}>\r\n\
+         Date: Mon, 23 Nov 2026 11:00:00 +0100\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n{body}",
+        c = CONSULTANTS[0],
+        subject = n.subject().unwrap(),
+        nid = n.message_id().unwrap(),
+    );
+    ms.send(CONSULTANTS[0], &[&reply_to], reply.as_bytes());
+    reply_to
 }
 
 #[test]
@@ -800,25 +810,44 @@ fn one_refused_recipient_does_not_stop_the_others() {
     );
     ms.send(customer, &[SUPPORT], raw.as_bytes());
     assert_eq!(ms.wait_count(SUPPORT, "INBOX", 1, WAIT), 1);
-    let (code, out, err) = supportd(&dir.0, &["run", "--once"]);
+    let (code, _, err) = supportd(&dir.0, &["run", "--once"]);
     assert_eq!(code, 0, "{err}");
     ms.wait_for(customer, "INBOX", WAIT, "the acknowledgement", |m| {
         subject_has(m, "[SS-1]")
     });
+    // The acknowledgement went to the requester alone; the consultant's
+    // answer goes to everyone on the ticket, the refused Cc among them.
+    let notification = ms.wait_for(CONSULTANTS[0], "INBOX", WAIT, "notification", |m| {
+        subject_has(m, "[SS-1]")
+    });
+    answer(
+        &ms,
+        &notification,
+        "pr-answer",
+        "Please print a test page from the driver dialog.\r\n",
+    );
+    assert_eq!(ms.wait_count(SUPPORT, "INBOX", 1, WAIT), 1);
+    let (code, out, err) = supportd(&dir.0, &["run", "--once"]);
+    assert_eq!(code, 0, "{err}");
+    ms.wait_for(customer, "INBOX", WAIT, "the consultant's answer", |m| {
+        m.body_text(0)
+            .is_some_and(|b| b.contains("print a test page"))
+    });
     let (_, show, _) = supportd(&dir.0, &["tickets", "show", "SS-1", "--json"]);
     let t: serde_json::Value = serde_json::from_str(&show).unwrap();
-    let ack = t["outgoing"]
+    let relay = t["outgoing"]
         .as_array()
         .unwrap()
         .iter()
-        .find(|m| m["template"] == "acknowledgement")
+        .find(|m| m["template"] == "consultant-relay")
         .unwrap();
-    assert_eq!(ack["state"], "sent", "{out}\n{ack}");
+    assert_eq!(relay["to"], serde_json::json!([customer, ghost]), "{relay}");
+    assert_eq!(relay["state"], "sent", "{out}\n{relay}");
     assert!(
-        ack["last_error"]
+        relay["last_error"]
             .as_str()
             .is_some_and(|e| e.contains(ghost) && e.contains("550")),
-        "{ack}"
+        "{relay}"
     );
     assert!(
         t["events"]

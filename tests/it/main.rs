@@ -8,6 +8,7 @@
 //! - `inspect_cli`: `supportd inspect` with files, stdin and `--db`;
 //! - `mail_io`: real Dovecot and Postfix (IMAP, SMTP, bounces, kill -9);
 //! - `mailserver`: the test harness that starts them on loopback ports;
+//! - `participants`: who is on a ticket, `#remove`, the participant cap;
 //! - `privacy`: metrics, retention, data-subject export and erasure;
 //! - `real_mail`: mail in the shapes real servers write it (line endings,
 //!   not-mail, delivery and feedback reports, Maildir++, mbox), and a
@@ -25,6 +26,7 @@ mod import;
 mod inspect_cli;
 mod mail_io;
 mod mailserver;
+mod participants;
 mod privacy;
 mod real_mail;
 mod scheduler;

@@ -36,10 +36,11 @@ fn http_get(port: u16, path: &str) -> (String, String) {
     )
 }
 
-fn dsn(bounced_outbox: i64, recipient: &str, status: &str) -> String {
+fn dsn(d: &Desk, bounced_outbox: i64, recipient: &str, status: &str) -> String {
+    let envelope = d.envelope(bounced_outbox);
     format!(
         "Return-Path: <>\nFrom: MAILER-DAEMON@mx.smartstock.cloud (Mail Delivery System)\n\
-         To: support+bounce-{bounced_outbox}@smartstock.cloud\nSubject: Undelivered Mail Returned to Sender\n\
+         To: {envelope}\nSubject: Undelivered Mail Returned to Sender\n\
          Message-Id: <dsn-{bounced_outbox}@mx.smartstock.cloud>\nMIME-Version: 1.0\n\
          Content-Type: multipart/report; report-type=delivery-status; boundary=\"b\"\n\n--b\nContent-Type: text/plain\n\nUser unknown.\n\n\
          --b\nContent-Type: message/delivery-status\n\nReporting-MTA: dns; mx\n\nFinal-Recipient: rfc822; {recipient}\nAction: failed\nStatus: {status}\n\n\
@@ -112,7 +113,7 @@ fn every_metric_is_served_over_http_and_parses_as_prometheus_text() {
         + 1;
     d.receive(
         "Mon, 16 Nov 2026 11:05:00 +0100",
-        &dsn(followup, "ewa@shop.example", "5.1.1"),
+        &dsn(&d, followup, "ewa@shop.example", "5.1.1"),
     );
     d.run("2026-11-16T10:05:05Z");
     // The next mails cannot be written (a folder sits where each file's

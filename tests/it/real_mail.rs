@@ -147,9 +147,10 @@ fn maildirpp_subfolders_and_dateless_mbox_lines_are_read() {
 }
 
 /// A delivery report for outbox row `id`, with one per-recipient block.
-fn dsn(id: i64, recipient: &str, action: &str, status: &str) -> String {
+fn dsn(d: &Desk, id: i64, recipient: &str, action: &str, status: &str) -> String {
+    let envelope = d.envelope(id);
     format!(
-        "Return-Path: <>\nFrom: MAILER-DAEMON@mx.acme.example\nTo: support+bounce-{id}@smartstock.cloud\n\
+        "Return-Path: <>\nFrom: MAILER-DAEMON@mx.acme.example\nTo: {envelope}\n\
          Subject: Delivery report\nMessage-Id: <dsn-{id}-{action}@mx.acme.example>\nMIME-Version: 1.0\n\
          Content-Type: multipart/report; report-type=delivery-status; boundary=\"b\"\n\n\
          --b\nContent-Type: text/plain\n\nA delivery report.\n\n--b\nContent-Type: message/delivery-status\n\n\
@@ -184,13 +185,13 @@ fn success_reports_never_fail_a_mail_and_an_expired_queue_does() {
     for action in ["delivered", "relayed", "expanded"] {
         d.receive(
             "Mon, 23 Nov 2026 10:01:00 +0100",
-            &dsn(jan, "jan@acme.example", action, "2.0.0"),
+            &dsn(&d, jan, "jan@acme.example", action, "2.0.0"),
         );
     }
     // A queue that expired: Action failed with a 4.x.x status.
     d.receive(
         "Mon, 23 Nov 2026 10:01:00 +0100",
-        &dsn(ewa, "ewa@acme.example", "failed", "4.4.7"),
+        &dsn(&d, ewa, "ewa@acme.example", "failed", "4.4.7"),
     );
     d.run("2026-11-23T09:01:05Z");
     assert_eq!(ack_of(&d, "jan@acme.example").1, "sent");

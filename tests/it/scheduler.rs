@@ -78,6 +78,12 @@ dir = "var/outbox"
         }
     }
 
+    /// The envelope sender of outgoing mail `id` (with its MAC): where
+    /// a delivery report about it is sent.
+    pub fn envelope(&self, id: i64) -> String {
+        crate::util::envelope(&self.db(), id)
+    }
+
     fn db(&self) -> PathBuf {
         self.dir.0.join("var/supportd.db")
     }
@@ -264,7 +270,7 @@ fn with_screenshot(from: &str, subject: &str, id: &str, body: &str) -> String {
     )
 }
 
-const FULL_REPORT: &str = "Since 08:15 today the stock report shows zero for every warehouse.\n\
+pub const FULL_REPORT: &str = "Since 08:15 today the stock report shows zero for every warehouse.\n\
     Error message: \"STOCK-0 no data\".\n\
     We restarted the application and checked the network connection.\n\
     The report is used by our buyers every morning in the Gdansk warehouse.\n\
@@ -1224,18 +1230,20 @@ fn a_severity_change_recomputes_from_receipt_and_escalates_a_past_deadline_once(
     );
 }
 
-/// A delivery report for follow-up 1 of a ticket with two participants.
-fn followup_bounce(d: &Desk, received: &str, failed: &str) {
+/// A delivery report for the mail of `template` on a ticket with two
+/// participants.
+fn bounce_of(d: &Desk, template: &str, received: &str, failed: &str) {
     let id = d
         .outbox_ids()
         .into_iter()
-        .find(|(_, m)| m.template == "followup-1")
-        .expect("follow-up 1")
+        .find(|(_, m)| m.template == template)
+        .expect("the bounced mail")
         .0;
+    let envelope = d.envelope(id);
     d.receive(
         received,
         &format!(
-            "Return-Path: <>\nFrom: MAILER-DAEMON@mx.acme.example\nTo: support+bounce-{id}@smartstock.cloud\n\
+            "Return-Path: <>\nFrom: MAILER-DAEMON@mx.acme.example\nTo: {envelope}\n\
              Subject: Undelivered Mail Returned to Sender\nMessage-Id: <dsn-{id}-{failed}>\nMIME-Version: 1.0\n\
              Content-Type: multipart/report; report-type=delivery-status; boundary=\"b\"\n\n\
              --b\nContent-Type: text/plain\n\nOne recipient failed.\n\n--b\nContent-Type: message/delivery-status\n\n\
@@ -1246,7 +1254,12 @@ fn followup_bounce(d: &Desk, received: &str, failed: &str) {
 
 #[test]
 fn a_bounce_for_a_copied_colleague_leaves_the_customer_reachable() {
-    for (failed, unreachable) in [("ewa@acme.example", false), ("jan@acme.example", true)] {
+    // Follow-ups go to the requester alone; the consultant's answer went to
+    // both, and the colleague's copy of it bounces.
+    for (template, failed, unreachable) in [
+        ("consultant-relay", "ewa@acme.example", false),
+        ("followup-1", "jan@acme.example", true),
+    ] {
         let d = Desk::new(&format!("sched-partial-{unreachable}"));
         d.receive(
             "Mon, 23 Nov 2026 10:00:00 +0100",
@@ -1264,7 +1277,14 @@ fn a_bounce_for_a_copied_colleague_leaves_the_customer_reachable() {
         );
         d.run("2026-11-24T09:00:05Z");
         d.run("2026-12-08T09:00:00Z");
-        followup_bounce(&d, "Tue, 08 Dec 2026 10:05:00 +0100", failed);
+        let relay = d
+            .outbox()
+            .into_iter()
+            .find(|m| m.template == "consultant-relay");
+        assert_eq!(relay.unwrap().to, ["jan@acme.example", "ewa@acme.example"]);
+        let followup = d.outbox().into_iter().find(|m| m.template == "followup-1");
+        assert_eq!(followup.unwrap().to, ["jan@acme.example"]);
+        bounce_of(&d, template, "Tue, 08 Dec 2026 10:05:00 +0100", failed);
         d.run("2026-12-08T09:05:05Z");
         let t = d.ticket("SS-1");
         assert_eq!(t["unreachable"], unreachable, "{failed}: {t}");

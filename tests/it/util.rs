@@ -110,3 +110,16 @@ impl Seeded {
         (z ^ (z >> 31)) % n
     }
 }
+
+/// The envelope sender of outgoing mail `id` in the database `db` (it
+/// carries the row's MAC, so a delivery report must name it whole).
+pub fn envelope(db: &Path, id: i64) -> String {
+    rusqlite::Connection::open(db)
+        .unwrap()
+        .query_row(
+            "SELECT envelope_from FROM outbox WHERE id = ?1",
+            [id],
+            |r| r.get(0),
+        )
+        .unwrap()
+}

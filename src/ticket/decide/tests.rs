@@ -17,6 +17,13 @@ const KEY: &[u8] = b"test key";
 const ANNA: &str = "anna@smartstock.cloud";
 const PIOTR: &str = "piotr@smartstock.cloud";
 
+/// What the sender's rules accept, for these tables: an `@` between two
+/// parts without quotes.
+fn deliverable(a: &str) -> bool {
+    a.split_once('@')
+        .is_some_and(|(l, d)| !l.is_empty() && !d.is_empty() && !l.contains('"'))
+}
+
 fn at(s: &str) -> DateTime<Utc> {
     s.parse().unwrap()
 }
@@ -126,6 +133,9 @@ fn run(raw: &str, known: Known, sending: bool) -> Decision {
         consultants: &consultants,
         calendar: &cal,
         policy: &policy,
+        colleagues: super::super::Colleagues::SameDomain,
+        max_participants: 20,
+        deliverable: &deliverable,
         reopen_days: 14,
         silence_days: 14,
         missing_info_secs: 2 * 8 * 3600,
@@ -139,6 +149,8 @@ fn run(raw: &str, known: Known, sending: bool) -> Decision {
                 key: KEY,
                 calendar: &cal,
                 consultant_language: Lang::En,
+                max_recipients: 20,
+                deliverable: &deliverable,
             },
             escalation: &[],
             limits: Limits::default(),
@@ -379,6 +391,9 @@ fn not_mail_and_oversize_are_quarantined() {
         consultants: &[],
         calendar: &cal,
         policy: &policy,
+        colleagues: super::super::Colleagues::SameDomain,
+        max_participants: 20,
+        deliverable: &deliverable,
         reopen_days: 14,
         silence_days: 14,
         missing_info_secs: 0,
@@ -392,6 +407,8 @@ fn not_mail_and_oversize_are_quarantined() {
                 key: KEY,
                 calendar: &cal,
                 consultant_language: Lang::En,
+                max_recipients: 20,
+                deliverable: &deliverable,
             },
             escalation: &[],
             limits: Limits::default(),
