@@ -403,6 +403,8 @@ pub struct RawLimits {
     pub max_participants: Option<Spanned<i64>>,
     /// Recipients of one mail.
     pub max_recipients: Option<Spanned<i64>>,
+    /// Mails to one consultant per hour caused by incoming mail.
+    pub consultant_mails_per_hour: Option<Spanned<i64>>,
 }
 
 // ---- stage 2: validated ------------------------------------------------------
@@ -663,6 +665,10 @@ pub struct Limits {
     pub max_participants: usize,
     /// Recipients of one mail.
     pub max_recipients: usize,
+    /// Automatic mails to one consultant per hour caused by incoming mail
+    /// (notifications, relays, command errors); further ones are held and
+    /// the next one that goes out says how many.
+    pub consultant_mails_per_hour: u32,
 }
 
 /// A secret string. Its `Debug` never shows the value.
@@ -740,6 +746,15 @@ impl Default for Config {
 }
 
 impl Config {
+    /// The token key from `[consultants] token-key*`, if configured (else
+    /// the store's is used).
+    pub fn configured_token_key(&self) -> anyhow::Result<Option<Vec<u8>>> {
+        match &self.consultants.token_key {
+            Some(source) => Ok(Some(source.load()?.expose().as_bytes().to_vec())),
+            None => Ok(None),
+        }
+    }
+
     /// What the message analysis needs to know of this config (the token
     /// key comes from the store or a credential).
     pub fn analysis_settings(&self, token_key: Option<Vec<u8>>) -> crate::mail::Settings {
@@ -975,6 +990,12 @@ impl Validator<'_> {
             max_participants: self.count(l.max_participants, "limits.max-participants", 20, 1)
                 as usize,
             max_recipients: self.count(l.max_recipients, "limits.max-recipients", 20, 1) as usize,
+            consultant_mails_per_hour: self.count(
+                l.consultant_mails_per_hour,
+                "limits.consultant-mails-per-hour",
+                30,
+                1,
+            ),
         }
     }
 

@@ -49,3 +49,39 @@ impl FromStr for Lang {
         }
     }
 }
+
+/// The Polish form of a noun phrase for `n`: `one` (1), `few` (2–4, 22–24,
+/// ... but not 12–14) or `many` (0, 5–21, 25–31, ...), as Polish grammar
+/// counts (e.g. 1 wiadomość, 3 wiadomości, 5 wiadomości; 1 zgłoszenie,
+/// 2 zgłoszenia, 5 zgłoszeń).
+pub fn pl_plural<'a>(n: u32, one: &'a str, few: &'a str, many: &'a str) -> &'a str {
+    match (n, n % 10, n % 100) {
+        (1, _, _) => one,
+        (_, 2..=4, r) if !(12..=14).contains(&r) => few,
+        _ => many,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn polish_plurals() {
+        let table = [
+            (1, "one"),
+            (2, "few"),
+            (4, "few"),
+            (5, "many"),
+            (11, "many"),
+            (12, "many"),
+            (14, "many"),
+            (21, "many"),
+            (22, "few"),
+            (104, "few"),
+            (112, "many"),
+            (0, "many"),
+        ];
+        for (n, want) in table {
+            assert_eq!(super::pl_plural(n, "one", "few", "many"), want, "{n}");
+        }
+    }
+}

@@ -51,6 +51,7 @@ pub mod lang;
 pub mod mail;
 pub mod metrics;
 pub mod outbox;
+pub mod private;
 pub mod runtime;
 pub mod scheduler;
 pub mod sla;

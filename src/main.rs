@@ -57,7 +57,15 @@ enum Command {
 /// Logs to stderr, filtered by `SUPPORTD_LOG` (e.g. `debug`,
 /// `supportd=debug,info`); under systemd (JOURNAL_STREAM set) without
 /// timestamps, which the journal adds itself.
+/// Crates that log the protocol they speak at trace level, login
+/// included (async-imap writes the LOGIN command, password and all): never
+/// below debug, whatever `SUPPORTD_LOG` asks.
+const PROTOCOL_TRACERS: [&str; 2] = ["async_imap", "imap_proto"];
+
 fn init_logging(default: &str) {
+    use tracing_subscriber::Layer as _;
+    use tracing_subscriber::layer::SubscriberExt as _;
+    use tracing_subscriber::util::SubscriberInitExt as _;
     // html5ever (inside html2text) warns through `log` about HTML it reads
     // its own way ("foster parenting not implemented"): ordinary mail, not
     // news for the journal. Quiet unless SUPPORTD_LOG names it.
@@ -69,16 +77,23 @@ fn init_logging(default: &str) {
     };
     let filter = tracing_subscriber::EnvFilter::try_new(&directives)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+    let no_secrets = tracing_subscriber::filter::filter_fn(|m| {
+        *m.level() != tracing::Level::TRACE
+            || !PROTOCOL_TRACERS.iter().any(|t| m.target().starts_with(t))
+    });
+    let layer = tracing_subscriber::fmt::layer()
         .with_writer(io::stderr)
         .with_target(false);
-    let colour = io::IsTerminal::is_terminal(&io::stderr());
-    if std::env::var_os("JOURNAL_STREAM").is_some() {
-        builder.without_time().with_ansi(false).init();
+    let layer = if std::env::var_os("JOURNAL_STREAM").is_some() {
+        layer.without_time().with_ansi(false).boxed()
     } else {
-        builder.with_ansi(colour).init();
-    }
+        layer
+            .with_ansi(io::IsTerminal::is_terminal(&io::stderr()))
+            .boxed()
+    };
+    tracing_subscriber::registry()
+        .with(layer.with_filter(filter).with_filter(no_secrets))
+        .init();
 }
 
 fn main() -> ExitCode {

@@ -59,11 +59,7 @@ pub struct Runtime {
 impl Runtime {
     /// Loads templates and the token key for `config` and `store`.
     pub fn load(config: Config, store: &mut crate::store::Store) -> anyhow::Result<Runtime> {
-        let configured = match &config.consultants.token_key {
-            Some(source) => Some(source.load()?.expose().as_bytes().to_vec()),
-            None => None,
-        };
-        let key = store.token_key(configured.as_deref())?;
+        let key = store.token_key(config.configured_token_key()?.as_deref())?;
         let templates = crate::templates::Templates::load(config.support.templates_dir.as_deref())?;
         let analysis = config.analysis_settings(Some(key.clone()));
         Ok(Runtime {
@@ -120,6 +116,7 @@ impl Runtime {
             limits: Limits {
                 per_recipient_per_hour: cfg.limits.auto_per_recipient_per_hour,
                 per_domain_per_hour: cfg.limits.auto_per_domain_per_hour,
+                consultant_per_hour: cfg.limits.consultant_mails_per_hour,
             },
         }
     }

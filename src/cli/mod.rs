@@ -18,6 +18,7 @@ pub mod quarantine;
 pub mod retention;
 pub mod run;
 pub mod sla;
+pub mod terminal;
 pub mod tickets;
 
 use std::path::PathBuf;

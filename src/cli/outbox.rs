@@ -152,7 +152,7 @@ pub fn run(g: &super::Global, cmd: &Command) -> super::Outcome {
                 filter,
                 &cfg.support.ticket_prefix,
                 *json,
-                &mut std::io::stdout().lock(),
+                &mut super::terminal::for_text(std::io::stdout().lock(), *json),
             )?;
             Ok(std::process::ExitCode::SUCCESS)
         }

@@ -1,65 +1,163 @@
 //! `supportd privacy export|erase EMAIL`: data-subject requests.
 
+use std::collections::HashSet;
 use std::io::Write;
 use std::path::Path;
 
 use chrono::{DateTime, Utc};
-use serde_json::json;
+use serde_json::{Value, json};
 
 use super::Policy;
-use crate::store::Store;
+use crate::config::{Config, Source, Transport};
+use crate::mail::mention::Person;
+use crate::store::{Store, Subject};
 
-/// Writes everything stored about `address` into the folder `out`:
+/// What an export needs to know besides the store.
+pub struct ExportContext<'a> {
+    /// Ticket prefix.
+    pub prefix: &'a str,
+    /// The consultants and escalation addresses: mail to them is internal.
+    pub internal: HashSet<String>,
+    /// The token key: consultants' tokens are blanked out.
+    pub key: Option<Vec<u8>>,
+    /// Policy, for the ticket views.
+    pub policy: &'a Policy,
+}
+
+/// Finds `address` everywhere, saying on stderr how far the scan of raw
+/// messages got when there are many.
+fn find(store: &Store, address: &str) -> anyhow::Result<(Person, Subject)> {
+    let person = Person::new(address, &store.names_of(address)?);
+    let mut progress = |read: u64, total: u64| {
+        if total >= 5000 {
+            eprint!("\rreading messages: {read} of {total}");
+            if read == total {
+                eprintln!();
+            }
+        }
+    };
+    let s = store.data_subject(&person, &mut progress)?;
+    Ok((person, s))
+}
+
+/// Writes everything stored about `address` into the new folder `out`:
 /// `export.json` (tickets with their messages, events and mail; other
 /// events and mail naming them) and the raw messages as `messages/ID.eml`.
+/// Internal material stays out: consultants' notes, their own mails and
+/// mail to them; any consultant token left in the text is blanked.
 /// Returns (tickets, messages, mails) exported.
 pub fn export(
     store: &Store,
     address: &str,
     out: &Path,
-    prefix: &str,
-    policy: &Policy,
+    cx: &ExportContext<'_>,
     now: DateTime<Utc>,
 ) -> anyhow::Result<(usize, usize, usize)> {
-    let s = store.data_subject(address)?;
-    std::fs::create_dir_all(out.join("messages"))
-        .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", out.display()))?;
+    let (_, s) = find(store, address)?;
+    // A new, private folder: never one someone prepared (or a symlink).
+    crate::private::create_dir(out).map_err(|e| {
+        anyhow::anyhow!(
+            "cannot create {}: {e}; give --out a folder that does not exist yet",
+            out.display()
+        )
+    })?;
+    crate::private::create_dir(&out.join("messages"))?;
+    let redact = |text: &str| redact_tokens(text, cx);
     let mut tickets = Vec::new();
     for n in &s.tickets {
         let mut buf = Vec::new();
         super::tickets::show(
             store,
-            &format!("{prefix}-{n}"),
+            &format!("{}-{n}", cx.prefix),
             true,
-            prefix,
-            policy,
+            cx.prefix,
+            cx.policy,
             None,
             &mut buf,
         )?;
-        tickets.push(serde_json::from_slice::<serde_json::Value>(&buf)?);
+        let mut t: Value = serde_json::from_slice(&buf)?;
+        if let Some(events) = t["events"].as_array_mut() {
+            events.retain(|e| e["what"] != "note");
+        }
+        if let Some(mails) = t["outgoing"].as_array_mut() {
+            mails.retain(|m| !internal(&m["to"], cx));
+        }
+        tickets.push(t);
     }
-    let mut files = 0;
-    for m in &s.messages {
+    let consultants = store.consultant_messages(&s.messages)?;
+    let mut files = Vec::new();
+    for m in s.messages.iter().filter(|m| !consultants.contains(m)) {
         if let Some(raw) = store.raw_message(*m)? {
-            std::fs::write(out.join("messages").join(format!("{m}.eml")), raw)?;
-            files += 1;
+            let name = format!("messages/{m}.eml");
+            let text = redact(&String::from_utf8_lossy(&raw));
+            let bytes = if text.as_bytes() == raw.as_slice() {
+                raw
+            } else {
+                text.into_bytes()
+            };
+            crate::private::create_new(&out.join(&name))?.write_all(&bytes)?;
+            files.push(name);
         }
     }
-    let mails = store.export_mails(&s.outbox)?;
-    let events = store.export_events(&s.events)?;
+    let mut mails = store.export_mails(&s.outbox)?;
+    mails.retain(|m| !internal(&m.recipients, cx));
+    let mut events = store.export_events(&s.events)?;
+    events.retain(|e| e.what != "note");
     let doc = json!({
         "address": address,
         "exported_at": crate::sla::format_utc(now),
         "names": s.names,
         "tickets": tickets,
-        "message_files": s.messages.iter().map(|m| format!("messages/{m}.eml")).collect::<Vec<_>>(),
+        "message_files": files,
         "outgoing": mails,
         "events": events,
     });
-    let mut f = std::fs::File::create(out.join("export.json"))?;
-    serde_json::to_writer_pretty(&mut f, &doc)?;
-    writeln!(f)?;
-    Ok((s.tickets.len(), files, mails.len()))
+    let text = redact(&serde_json::to_string_pretty(&doc)?);
+    let mut f = crate::private::create_new(&out.join("export.json"))?;
+    writeln!(f, "{text}")?;
+    Ok((s.tickets.len(), files.len(), mails.len()))
+}
+
+/// Whether a mail's recipients (a JSON array) are all internal.
+fn internal(to: &Value, cx: &ExportContext<'_>) -> bool {
+    to.as_array().is_some_and(|a| {
+        !a.is_empty()
+            && a.iter().all(|r| {
+                r.as_str()
+                    .is_some_and(|r| cx.internal.contains(&r.to_lowercase()))
+            })
+    })
+}
+
+/// `text` with every MAC that is not the customer's own ticket token
+/// blanked: a consultant's token in a Reply-To or Message-ID
+/// (`SS-7.<mac>`, `SS-7.12.<mac>`) would let the reader act as that
+/// consultant.
+fn redact_tokens(text: &str, cx: &ExportContext<'_>) -> String {
+    let Some(key) = &cx.key else {
+        return text.to_string();
+    };
+    let re = regex::Regex::new(&format!(
+        r"(?i)\b({}-0*(\d{{1,18}}))((?:\.\d{{1,18}})?[.:])([0-9a-f]{{{}}})\b",
+        regex::escape(cx.prefix),
+        crate::mail::token::MAC_LEN
+    ))
+    .expect("a valid pattern");
+    re.replace_all(text, |c: &regex::Captures<'_>| {
+        let reference = format!("{}-{}", cx.prefix, &c[2]);
+        let own = crate::mail::token::ticket_mac(key, &reference);
+        if crate::mail::token::mac_eq(&c[4].to_ascii_lowercase(), &own) {
+            c[0].to_string()
+        } else {
+            format!(
+                "{}{}{}",
+                &c[1],
+                &c[3],
+                "x".repeat(crate::mail::token::MAC_LEN)
+            )
+        }
+    })
+    .into_owned()
 }
 
 /// Data-subject requests: export or erase everything stored about one
@@ -102,14 +200,23 @@ pub fn run(g: &super::Global, cmd: &Command) -> super::Outcome {
                 .unwrap_or_else(|| std::path::PathBuf::from(format!("supportd-export-{email}")));
             let store = Store::open_read_only(&db)?;
             let policy = Policy::from_config(&cfg);
-            let (t, m, o) = export(
-                &store,
-                &email,
-                &dir,
-                &cfg.support.ticket_prefix,
-                &policy,
-                g.now(),
-            )?;
+            let key = match cfg.configured_token_key()? {
+                Some(k) => Some(k),
+                None => store.stored_token_key()?,
+            };
+            let cx = ExportContext {
+                prefix: &cfg.support.ticket_prefix,
+                internal: cfg
+                    .consultants
+                    .addresses
+                    .iter()
+                    .chain(&cfg.consultants.escalation)
+                    .map(|a| a.to_lowercase())
+                    .collect(),
+                key,
+                policy: &policy,
+            };
+            let (t, m, o) = export(&store, &email, &dir, &cx, g.now())?;
             writeln!(
                 out,
                 "{}: {t} tickets, {m} messages, {o} outgoing mails about {email}",
@@ -119,28 +226,69 @@ pub fn run(g: &super::Global, cmd: &Command) -> super::Outcome {
         Command::Erase { email, dry_run } => {
             let email = email.trim().to_lowercase();
             let mut store = Store::open(&db)?;
-            erase(&mut store, &email, *dry_run, &mut out)?;
+            erase(&mut store, &cfg, &email, *dry_run, &mut out)?;
         }
     }
     Ok(std::process::ExitCode::SUCCESS)
 }
 
+/// The files outside the database that hold a person's mail: the dir
+/// transport's `.eml` files of their outgoing mail, and the Maildir
+/// source's copies of their messages (`cur/` and `new/`).
+fn copies(cfg: &Config, s: &Subject) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    if let Transport::Dir { path } = &cfg.transport {
+        out.extend(
+            s.outbox
+                .iter()
+                .map(|id| path.join(crate::outbox::dir::file_name(*id)))
+                .filter(|p| p.symlink_metadata().is_ok()),
+        );
+    }
+    if let Source::Maildir { path } = &cfg.source {
+        let uniques: HashSet<&str> = s
+            .source_keys
+            .iter()
+            .filter_map(|k| k.strip_prefix("maildir:"))
+            .collect();
+        for sub in ["cur", "new"] {
+            let Ok(listing) = std::fs::read_dir(path.join(sub)) else {
+                continue;
+            };
+            out.extend(
+                listing
+                    .filter_map(|e| e.ok())
+                    .map(|e| e.path())
+                    .filter(|p| {
+                        p.file_name().and_then(|n| n.to_str()).is_some_and(|n| {
+                            uniques.contains(crate::source::files::maildir_unique(n))
+                        })
+                    }),
+            );
+        }
+    }
+    out
+}
+
 /// Erases a person (or, with `dry_run`, says what would go).
 fn erase(
     store: &mut Store,
+    cfg: &Config,
     email: &str,
     dry_run: bool,
     out: &mut impl Write,
 ) -> anyhow::Result<()> {
-    let s = store.data_subject(email)?;
+    let (person, s) = find(store, email)?;
+    let files = copies(cfg, &s);
     if dry_run {
         writeln!(
             out,
-            "would erase {email}: {} tickets, {} messages (raw deleted), {} outgoing mails (bodies deleted), {} events; names: {}",
+            "would erase {email}: {} tickets, {} messages (raw deleted), {} outgoing mails (bodies deleted), {} events, {} mail files; names: {}",
             s.tickets.len(),
             s.messages.len(),
             s.outbox.len(),
             s.events.len(),
+            files.len(),
             if s.names.is_empty() {
                 "-".to_string()
             } else {
@@ -149,18 +297,35 @@ fn erase(
         )?;
         return Ok(());
     }
-    let key = store.token_key(None)?;
+    let key = store.token_key(cfg.configured_token_key()?.as_deref())?;
     let pseudonym = crate::mail::token::pseudonym(&key, email);
-    let (e, checkpointed) = store.erase_subject(email, &pseudonym, &s)?;
+    let (e, checkpointed) = store.erase_subject(&person, &pseudonym, &s)?;
+    let mut removed = 0;
+    for f in &files {
+        match std::fs::remove_file(f) {
+            Ok(()) => removed += 1,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => writeln!(out, "cannot delete {}: {e}; delete it by hand", f.display())?,
+        }
+    }
     writeln!(
         out,
-        "erased {email} as {pseudonym}: {} raw messages and {} mail bodies deleted, {} quarantine entries dropped, {} values replaced; database vacuumed",
+        "erased {email} as {pseudonym}: {} raw messages and {} mail bodies deleted, {} quarantine entries dropped, {} values replaced, {removed} mail files deleted; database vacuumed",
         e.raw_messages, e.outbox_bodies, e.quarantined, e.pseudonymised
     )?;
     if !checkpointed {
         writeln!(
             out,
             "note: another process had the database open, so its write-ahead log may still hold old pages; run the erasure again with the daemon stopped"
+        )?;
+    }
+    if let Source::Imap {
+        processed_folder, ..
+    } = &cfg.source
+    {
+        writeln!(
+            out,
+            "the IMAP server keeps its own copies of the messages (folder {processed_folder}): delete them there"
         )?;
     }
     writeln!(

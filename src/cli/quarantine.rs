@@ -154,7 +154,8 @@ pub enum Command {
 pub fn run(g: &super::Global, cmd: &Command) -> super::Outcome {
     let (cfg, db) = g.config_and_db()?;
     let mut store = Store::open(&db)?;
-    let mut out = std::io::stdout().lock();
+    let json = matches!(cmd, Command::List { json: true });
+    let mut out = super::terminal::for_text(std::io::stdout().lock(), json);
     match cmd {
         Command::List { json } => list(&store, *json, &mut out)?,
         Command::Show { id } => show(&store, *id, &mut out)?,

@@ -381,7 +381,10 @@ pub fn run(g: &super::Global, cmd: &Command) -> super::Outcome {
     let store = Store::open_read_only(&db)?;
     let prefix = &cfg.support.ticket_prefix;
     let policy = Policy::from_config(&cfg);
-    let mut out = std::io::stdout().lock();
+    let json = match cmd {
+        Command::List { json, .. } | Command::Show { json, .. } => *json,
+    };
+    let mut out = super::terminal::for_text(std::io::stdout().lock(), json);
     match cmd {
         Command::List { state, json } => {
             if let Some(s) = state

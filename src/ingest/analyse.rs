@@ -279,8 +279,8 @@ fn finish(
 }
 
 /// Who a message over the size limit came from, when it is a person's
-/// (never an automatic mail, never an address-less one). Only its header
-/// block is read.
+/// (never an automatic mail, never an address-less one, never a forged
+/// one). Only its header block is read.
 fn too_large_sender(raw: &[u8], s: &mail::Settings) -> Option<Sender> {
     let head = &raw[..mail::oversize::header_block_end(raw)];
     guarded(|| {
@@ -291,7 +291,9 @@ fn too_large_sender(raw: &[u8], s: &mail::Settings) -> Option<Sender> {
             consultants: &s.consultants,
         };
         let kind: Kind = mail::classify::classify(&p, &who, false).kind;
-        if kind.is_automatic() || !p.from.address.contains('@') {
+        // A forged From (our server recorded a DMARC failure) is not told
+        // either: the notice would go to whoever was impersonated.
+        if kind.is_automatic() || !p.from.address.contains('@') || mail::sender_dmarc_fail(&p, s) {
             return None;
         }
         Some(Sender {

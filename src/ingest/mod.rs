@@ -401,7 +401,8 @@ fn decided(
         Ok(a) => a,
         Err(reason) => return Ok(Err(reason)),
     };
-    let known = read::known(store, &a, s.first_number, sending, now)?;
+    let consultants = sending.then_some(s.rules.consultants);
+    let known = read::known(store, &a, s.first_number, consultants, now)?;
     let m = Message {
         id,
         analysis: &a,

@@ -3,6 +3,8 @@
 //! our mail a report names, the next ticket number, and (when mail is
 //! queued) the rate-limit counts of everyone it may write to.
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, Duration, Utc};
 
 use crate::mail::{Analysis, classify::Kind};
@@ -18,7 +20,7 @@ pub fn known(
     store: &Store,
     a: &Analysis,
     first_number: u64,
-    sending: bool,
+    sending: Option<&[String]>,
     now: DateTime<Utc>,
 ) -> store::Result<Known> {
     let named_mail = match a.kind {
@@ -34,30 +36,35 @@ pub fn known(
         Some(n) => store.ticket(n)?,
         None => None,
     };
-    let (held_on_ticket, recent) = if sending {
-        let held = match &ticket {
-            Some(t) => store.held_mails(t.number)?,
-            None => 0,
-        };
+    // With sending on (`Some(consultants)`): the rate-limit counts.
+    let (mut held_on_ticket, mut recent, mut held_for) = (0, Recent::default(), HashMap::new());
+    if let Some(consultants) = sending {
+        if let Some(t) = &ticket {
+            held_on_ticket = store.held_mails(t.number)?;
+        }
         // Everyone an automatic mail of this decision may go to.
         let candidates = ticket
             .iter()
             .flat_map(|t| t.participants.iter())
             .chain(std::iter::once(&a.requester.address))
             .chain(&a.copied);
-        (
-            held,
-            store.recent_automatic(candidates, now - LIMIT_WINDOW)?,
-        )
-    } else {
-        (0, Recent::default())
-    };
+        recent = store.recent_automatic(candidates, now - LIMIT_WINDOW)?;
+        for c in consultants {
+            let sent = store.automatic_to(c, now - LIMIT_WINDOW)?;
+            recent.by_address.insert(c.clone(), sent);
+            let n = store.held_for_consultant(c)?;
+            if n > 0 {
+                held_for.insert(c.clone(), n);
+            }
+        }
+    }
     Ok(Known {
         ticket,
         next_number: store.next_ticket_number(first_number)?,
         named_mail,
         held_on_ticket,
         recent,
+        held_for,
     })
 }
 

@@ -21,6 +21,7 @@ pub mod clean;
 pub mod html;
 pub mod identity;
 pub mod language;
+pub mod mention;
 pub mod occurrence;
 pub mod oversize;
 pub mod parse;
@@ -202,6 +203,16 @@ impl Reports {
     }
 }
 
+/// Whether a server we trust recorded a DMARC failure for the sender's
+/// domain: the From is forged, so the mail adds nobody to a ticket and
+/// gets no notice back.
+pub fn sender_dmarc_fail(p: &parse::Parsed, settings: &Settings) -> bool {
+    auth::dmarc_fail(
+        &auth::trusted(&p.headers, &settings.trusted_authserv_ids),
+        p.from.address.rsplit_once('@').map_or("", |(_, d)| d),
+    )
+}
+
 /// The analysis of one message. Field names are stable (documented in the
 /// README under `supportd inspect`).
 #[derive(Debug, Clone, Serialize)]
@@ -353,10 +364,7 @@ pub fn analyze_threaded(
         errors,
         authenticated,
         suppress_ack: classify::suppress_ack(&p),
-        dmarc_fail: auth::dmarc_fail(
-            &auth::trusted(&p.headers, &settings.trusted_authserv_ids),
-            p.from.address.rsplit_once('@').map_or("", |(_, d)| d),
-        ),
+        dmarc_fail: sender_dmarc_fail(&p, settings),
         requester: Person {
             address: requester.address,
             name: requester.name,

@@ -304,19 +304,14 @@ Content-Type: multipart/mixed; boundary=\"b\"\r\n\r\n--b\r\nContent-Type: text/p
     }
 
     #[test]
-    fn building_is_linear_in_the_recipients() {
+    fn twenty_thousand_recipients_are_all_in_the_header() {
         let mut o = outgoing();
         let to: Vec<String> = (0..20_000).map(|i| format!("r{i}@acme.test")).collect();
         o.headers.insert("To".into(), to.join(", "));
         o.recipients = to;
-        let t = std::time::Instant::now();
+        // 20,000 recipients took minutes when each was added on its own;
+        // `cargo bench --bench hostile` times it now.
         let bytes = render(&o, None).unwrap();
-        // 20,000 recipients took minutes when each was added on its own.
-        assert!(
-            t.elapsed() < std::time::Duration::from_secs(5),
-            "{:?}",
-            t.elapsed()
-        );
         let m = parse(&bytes);
         assert_eq!(m.to().unwrap().iter().count(), 20_000);
     }

@@ -90,7 +90,7 @@ impl Transport {
         match self {
             Transport::Dir(dir) => {
                 let dir = dir.clone();
-                let name = format!("{:06}.eml", m.id);
+                let name = super::dir::file_name(m.id);
                 let mut file = format!("Return-Path: <{}>\r\n", m.envelope_from).into_bytes();
                 file.extend_from_slice(bytes);
                 match tokio::task::spawn_blocking(move || {

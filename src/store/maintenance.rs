@@ -32,7 +32,15 @@ impl Store {
             path: tmp.clone(),
             source,
         };
-        let mut dst = Connection::open(&tmp).map_err(open_err)?;
+        crate::private::precreate(&tmp).map_err(|source| Error::Write {
+            path: tmp.clone(),
+            source,
+        })?;
+        let mut dst = Connection::open_with_flags(
+            &tmp,
+            rusqlite::OpenFlags::default() | rusqlite::OpenFlags::SQLITE_OPEN_NOFOLLOW,
+        )
+        .map_err(open_err)?;
         {
             let b = rusqlite::backup::Backup::new(&self.conn, &mut dst)
                 .map_err(query("start the backup"))?;

@@ -45,6 +45,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0002_outbox_sending.sql"),
     include_str!("migrations/0003_scheduler.sql"),
     include_str!("migrations/0004_feedback.sql"),
+    include_str!("migrations/0005_consultant_held.sql"),
 ];
 
 /// The schema version this binary writes.
@@ -194,12 +195,22 @@ impl Store {
     /// Opens (creating if missing, with its folder) and migrates the database.
     pub fn open(path: &Path) -> Result<Store> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|source| Error::CreateDir {
+            crate::private::create_dir_all(dir).map_err(|source| Error::CreateDir {
                 path: dir.to_path_buf(),
                 source,
             })?;
         }
-        let conn = Connection::open(path).map_err(|source| Error::Open {
+        // 0600 from the first byte (it holds the token key), never through
+        // a symlink.
+        crate::private::precreate(path).map_err(|source| Error::Write {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let conn = Connection::open_with_flags(
+            path,
+            OpenFlags::default() | OpenFlags::SQLITE_OPEN_NOFOLLOW,
+        )
+        .map_err(|source| Error::Open {
             path: path.to_path_buf(),
             source,
         })?;
@@ -585,6 +596,30 @@ impl Store {
             .map_err(query("count held mail"))
     }
 
+    /// Automatic mails to consultant `address` held back by the hourly
+    /// limit since the last one that went out.
+    pub fn held_for_consultant(&self, address: &str) -> Result<u32> {
+        self.cached_row(
+            "SELECT mails FROM consultant_held WHERE address = ?1",
+            [address],
+            |r| r.get(0),
+        )
+        .optional()
+        .map(Option::unwrap_or_default)
+        .map_err(query("count held mail"))
+    }
+
+    /// Automatic mails queued to `address` since an instant (a consultant's
+    /// hourly limit; their domain is never counted as a whole).
+    pub fn automatic_to(&self, address: &str, since: DateTime<Utc>) -> Result<u32> {
+        self.cached_row(
+            "SELECT COUNT(*) FROM outbox_automatic WHERE address = ?1 AND created_at >= ?2",
+            params![address, ts(since)],
+            |r| r.get(0),
+        )
+        .map_err(query("count automatic mail"))
+    }
+
     /// A ticket's timers, earliest first.
     pub fn timers(&self, ticket: u64) -> Result<Vec<(String, DateTime<Utc>)>> {
         let mut stmt = self
@@ -877,6 +912,23 @@ fn random_bytes(buf: &mut [u8], what: &'static str) -> Result<()> {
     })
 }
 
+/// Keeps the count of mails held back for each consultant: one more when a
+/// mail to them is held, none once one goes out (it said how many).
+fn count_consultant_held(conn: &Connection, to: &[String], held: bool) -> Result<()> {
+    for address in to {
+        let sql = if held {
+            "INSERT INTO consultant_held (address, mails) VALUES (?1, 1) \
+             ON CONFLICT (address) DO UPDATE SET mails = mails + 1"
+        } else {
+            "DELETE FROM consultant_held WHERE address = ?1"
+        };
+        conn.prepare_cached(sql)
+            .and_then(|mut st| st.execute([address]))
+            .map_err(query("count held mail"))?;
+    }
+    Ok(())
+}
+
 fn insert_mail(conn: &Connection, q: &QueuedMail<'_>, now: DateTime<Utc>) -> Result<Option<i64>> {
     let mail = q.mail;
     let (to, suppressed_error) = without_suppressed(conn, mail)?;
@@ -921,6 +973,9 @@ fn insert_mail(conn: &Connection, q: &QueuedMail<'_>, now: DateTime<Utc>) -> Res
         return Ok(None);
     }
     let id = conn.last_insert_rowid();
+    if mail.audience == crate::ticket::compose::Audience::Consultant && mail.automatic {
+        count_consultant_held(conn, &mail.to, q.held)?;
+    }
     if mail.automatic {
         for to in to.iter() {
             let domain = to.rsplit_once('@').map_or("", |(_, d)| d);

@@ -4,17 +4,22 @@
 //! analyses and mail records are replaced by a pseudonym, so the audit trail
 //! keeps its shape.
 
-use rusqlite::params;
+use rusqlite::OptionalExtension;
 
 use super::{Result, Store, query};
+use crate::mail::mention::Person;
 
 /// The rows about one person.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Subject {
     /// Tickets they asked, joined or were copied on.
     pub tickets: Vec<u64>,
-    /// Messages of those tickets, and any other message naming them.
+    /// Messages of those tickets, and any other message naming them (in
+    /// its bytes or decoded text).
     pub messages: Vec<i64>,
+    /// The source keys of those messages (`maildir:NAME`, `imap:...`), so
+    /// copies outside the database can be found.
+    pub source_keys: Vec<String>,
     /// Outgoing mail of those tickets, or to them.
     pub outbox: Vec<i64>,
     /// Events naming them (any ticket), and those of their tickets.
@@ -47,73 +52,202 @@ fn ids<T: rusqlite::types::FromSql>(
         .map_err(query("find a person's data"))
 }
 
-fn like(address: &str) -> String {
-    let escaped = address
-        .replace('\\', "\\\\")
-        .replace('%', "\\%")
-        .replace('_', "\\_");
-    format!("%{escaped}%")
+/// The ids of rows whose `column` names `person` by exact address: SQL
+/// narrows by substring, [`Person::address_in`] decides.
+fn naming(
+    conn: &rusqlite::Connection,
+    table: &str,
+    id: &str,
+    columns: &[&str],
+    person: &Person,
+) -> Result<Vec<i64>> {
+    let mut out = Vec::new();
+    for column in columns {
+        let mut st = conn
+            .prepare(&format!(
+                "SELECT {id}, {column} FROM {table} WHERE instr(lower({column}), ?1) > 0"
+            ))
+            .map_err(query("find a person's data"))?;
+        let rows = st
+            .query_map([person.address()], |r| {
+                Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))
+            })
+            .map_err(query("find a person's data"))?;
+        for row in rows {
+            let (n, text) = row.map_err(query("find a person's data"))?;
+            if person.address_in(&text) {
+                out.push(n);
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// `v` sorted without repeats.
+fn set<T: Ord>(mut v: Vec<T>) -> Vec<T> {
+    v.sort_unstable();
+    v.dedup();
+    v
+}
+
+/// The tickets a person asked, joined or was copied on.
+const THEIRS: &str = "(SELECT ticket FROM participants WHERE address = ?1 \
+     UNION SELECT id FROM tickets WHERE requester = ?1)";
+
+/// Where an erasure replaces the address (every row) and the names (only
+/// the rows about the person: `(table, column, key column, scope)`).
+const COLUMNS: [(&str, &str, &str, Scope); 17] = [
+    ("tickets", "requester", "id", Scope::Tickets),
+    ("tickets", "requester_name", "id", Scope::Tickets),
+    ("tickets", "subject", "id", Scope::Tickets),
+    ("participants", "address", "", Scope::None),
+    ("events", "actor", "id", Scope::Events),
+    ("events", "detail", "id", Scope::Events),
+    ("messages", "analysis", "id", Scope::Messages),
+    ("messages", "error", "id", Scope::Messages),
+    ("outbox", "recipients", "id", Scope::Outbox),
+    ("outbox", "bounced_to", "id", Scope::Outbox),
+    ("outbox", "headers", "id", Scope::Outbox),
+    ("outbox", "last_error", "id", Scope::Outbox),
+    ("outbox", "answer", "id", Scope::Outbox),
+    ("outbox_automatic", "address", "", Scope::None),
+    ("quarantine", "reason", "message", Scope::Messages),
+    ("suppressed", "address", "", Scope::None),
+    ("suppressed", "reason", "", Scope::None),
+];
+
+/// Which of a [`Subject`]'s id lists a column's names are erased in.
+#[derive(Debug, Clone, Copy)]
+enum Scope {
+    Tickets,
+    Messages,
+    Outbox,
+    Events,
+    None,
+}
+
+impl Subject {
+    fn scope(&self, s: Scope) -> Vec<i64> {
+        match s {
+            Scope::Tickets => self.tickets.iter().map(|t| *t as i64).collect(),
+            Scope::Messages => self.messages.clone(),
+            Scope::Outbox => self.outbox.clone(),
+            Scope::Events => self.events.clone(),
+            Scope::None => Vec::new(),
+        }
+    }
 }
 
 impl Store {
-    /// Everything stored about `address` (lower-case).
-    pub fn data_subject(&self, address: &str) -> Result<Subject> {
+    /// Everything stored about `person`. Reads every raw message once
+    /// (decoded, see [`Person::in_raw`]); `progress` hears how many of how
+    /// many were read.
+    pub fn data_subject(
+        &self,
+        person: &Person,
+        progress: &mut dyn FnMut(u64, u64),
+    ) -> Result<Subject> {
         let c = &self.conn;
-        let pattern = like(address);
-        // The tickets they asked, joined or were copied on.
-        const THEIRS: &str = "(SELECT ticket FROM participants WHERE address = ?1 \
-             UNION SELECT id FROM tickets WHERE requester = ?1)";
-        // Every query names the address (?1) and its LIKE pattern (?2).
-        let sorted = |sql: String| -> Result<Vec<i64>> {
-            ids(
-                c,
-                &format!("SELECT * FROM ({sql}) WHERE ?2 IS NOT NULL ORDER BY 1"),
-                params![address, pattern],
-            )
-        };
-        let tickets = sorted(format!("SELECT * FROM {THEIRS}"))?;
-        let messages = sorted(format!(
-            "SELECT id FROM messages WHERE ticket IN {THEIRS} \
-             UNION SELECT id FROM messages WHERE lower(analysis) LIKE ?2 ESCAPE '\\' \
-             UNION SELECT message FROM message_raw WHERE instr(lower(CAST(raw AS TEXT)), ?1) > 0"
-        ))?;
-        let outbox = sorted(format!(
-            "SELECT id FROM outbox WHERE ticket IN {THEIRS} \
-             UNION SELECT id FROM outbox WHERE lower(recipients) LIKE ?2 ESCAPE '\\' \
-             OR lower(headers) LIKE ?2 ESCAPE '\\' OR lower(body) LIKE ?2 ESCAPE '\\'"
-        ))?;
-        let events = sorted(format!(
-            "SELECT id FROM events WHERE actor = ?1 OR lower(detail) LIKE ?2 ESCAPE '\\' \
-             OR ticket IN {THEIRS}"
-        ))?;
-        let mut names: Vec<String> = ids(
+        let address = person.address();
+        let tickets: Vec<i64> = ids(c, &format!("SELECT * FROM {THEIRS}"), [address])?;
+        let mut messages: Vec<i64> = ids(
             c,
+            &format!("SELECT id FROM messages WHERE ticket IN {THEIRS}"),
+            [address],
+        )?;
+        messages.extend(naming(c, "messages", "id", &["analysis"], person)?);
+        messages.extend(self.raw_naming(person, progress)?);
+        let messages = set(messages);
+        let mut outbox: Vec<i64> = ids(
+            c,
+            &format!("SELECT id FROM outbox WHERE ticket IN {THEIRS}"),
+            [address],
+        )?;
+        outbox.extend(naming(
+            c,
+            "outbox",
+            "id",
+            &["recipients", "headers", "body"],
+            person,
+        )?);
+        let mut events: Vec<i64> = ids(
+            c,
+            &format!("SELECT id FROM events WHERE actor = ?1 OR ticket IN {THEIRS}"),
+            [address],
+        )?;
+        events.extend(naming(c, "events", "id", &["detail"], person)?);
+        let mut source_keys = Vec::new();
+        for m in &messages {
+            source_keys.extend(
+                ids::<Option<String>>(c, "SELECT source_key FROM messages WHERE id = ?1", [m])?
+                    .into_iter()
+                    .flatten(),
+            );
+        }
+        Ok(Subject {
+            tickets: set(tickets).into_iter().map(|t| t as u64).collect(),
+            messages,
+            source_keys,
+            outbox: set(outbox),
+            events: set(events),
+            names: person.names().to_vec(),
+        })
+    }
+
+    /// The names `address` (lower-case) used: the display names of their
+    /// mail, three characters or longer.
+    pub fn names_of(&self, address: &str) -> Result<Vec<String>> {
+        let mut names: Vec<String> = ids(
+            &self.conn,
             "SELECT requester_name FROM tickets WHERE requester = ?1 AND requester_name IS NOT NULL \
              UNION SELECT json_extract(analysis, '$.requester.name') FROM messages \
              WHERE json_extract(analysis, '$.requester.address') = ?1 \
              AND json_extract(analysis, '$.requester.name') IS NOT NULL",
             [address],
         )?;
-        names.retain(|n| n.trim().len() >= 3);
-        names.sort();
-        names.dedup();
-        Ok(Subject {
-            tickets: tickets.into_iter().map(|t| t as u64).collect(),
-            messages,
-            outbox,
-            events,
-            names,
-        })
+        names.retain(|n| n.trim().chars().count() >= 3);
+        Ok(set(names))
     }
 
-    /// Erases `address` (lower-case) as [`Subject`] found it, replacing it
-    /// by `pseudonym`, in one transaction; then VACUUMs and truncates the
-    /// WAL, so no copy stays in the file's free pages. Returns what changed
-    /// and whether the WAL could be emptied (not while another process
-    /// reads the database).
+    /// Raw messages that name `person`, decoded.
+    fn raw_naming(&self, person: &Person, progress: &mut dyn FnMut(u64, u64)) -> Result<Vec<i64>> {
+        let total: i64 = self
+            .conn
+            .query_row("SELECT count(*) FROM message_raw", [], |r| r.get(0))
+            .map_err(query("count raw messages"))?;
+        let mut st = self
+            .conn
+            .prepare("SELECT message, raw FROM message_raw ORDER BY message")
+            .map_err(query("read raw messages"))?;
+        let mut rows = st.query([]).map_err(query("read raw messages"))?;
+        let (mut out, mut read) = (Vec::new(), 0u64);
+        while let Some(row) = rows.next().map_err(query("read raw messages"))? {
+            let id: i64 = row.get(0).map_err(query("read raw messages"))?;
+            let raw = row
+                .get_ref(1)
+                .and_then(|v| Ok(v.as_blob()?.to_vec()))
+                .map_err(query("read raw messages"))?;
+            if person.in_raw(&raw) {
+                out.push(id);
+            }
+            read += 1;
+            if read % 1000 == 0 || read == total as u64 {
+                progress(read, total as u64);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Erases `person` as [`Subject`] found them, in one transaction: raw
+    /// messages, mail bodies and quarantine entries go; the exact address
+    /// is replaced by `pseudonym` wherever it stands, and their whole names
+    /// by `(erased)` in the rows about them (never in other people's
+    /// tickets). Then VACUUMs and truncates the WAL, so no copy stays in
+    /// the file's free pages. Returns what changed and whether the WAL could
+    /// be emptied (not while another process reads the database).
     pub fn erase_subject(
         &mut self,
-        address: &str,
+        person: &Person,
         pseudonym: &str,
         s: &Subject,
     ) -> Result<(Erased, bool)> {
@@ -139,49 +273,9 @@ impl Store {
                     &[o],
                 )?;
             }
-            let mut texts: Vec<String> = vec![address.to_string()];
-            texts.extend(s.names.iter().cloned());
-            // Every text column that may name them, by replacement: the
-            // address first, then the names they used.
-            let columns = [
-                ("tickets", "requester"),
-                ("tickets", "requester_name"),
-                ("tickets", "subject"),
-                ("participants", "address"),
-                ("events", "actor"),
-                ("events", "detail"),
-                ("messages", "analysis"),
-                ("messages", "error"),
-                ("outbox", "recipients"),
-                ("outbox", "bounced_to"),
-                ("outbox", "headers"),
-                ("outbox", "last_error"),
-                ("outbox", "answer"),
-                ("outbox_automatic", "address"),
-                ("quarantine", "reason"),
-                ("suppressed", "address"),
-                ("suppressed", "reason"),
-            ];
-            for (i, text) in texts.iter().enumerate() {
-                let with = if i == 0 { pseudonym } else { "(erased)" };
-                let pattern = like(&text.to_lowercase());
-                for (table, column) in columns {
-                    // Case-insensitive: replace each spelling found.
-                    let spellings: Vec<String> = ids(
-                        &tx,
-                        &format!(
-                            "SELECT DISTINCT {column} FROM {table} WHERE lower({column}) LIKE ?1 ESCAPE '\\'"
-                        ),
-                        [&pattern],
-                    )?;
-                    for value in spellings {
-                        let replaced = replace_ci(&value, text, with);
-                        e.pseudonymised += exec(
-                            &format!("UPDATE {table} SET {column} = ?2 WHERE {column} = ?1"),
-                            &[&value, &replaced],
-                        )?;
-                    }
-                }
+            for (table, column, key, scope) in COLUMNS {
+                e.pseudonymised +=
+                    rewrite(&tx, table, column, key, &s.scope(scope), person, pseudonym)?;
             }
         }
         tx.commit().map_err(query("commit an erasure"))?;
@@ -194,6 +288,100 @@ impl Store {
             .map_err(query("checkpoint after an erasure"))?;
         Ok((e, busy == 0))
     }
+}
+
+/// Replaces the address in `table.column`, value by value (for tables
+/// without a rowid, and columns where names are never erased).
+fn rewrite_values(
+    tx: &rusqlite::Transaction<'_>,
+    table: &str,
+    column: &str,
+    person: &Person,
+    pseudonym: &str,
+) -> Result<u64> {
+    let values: Vec<String> = ids(
+        tx,
+        &format!("SELECT DISTINCT {column} FROM {table} WHERE instr(lower({column}), ?1) > 0"),
+        [person.address()],
+    )?;
+    let mut changed = 0;
+    for value in values {
+        let replaced = person.replace(&value, pseudonym, false);
+        if replaced != value {
+            changed += tx
+                .execute(
+                    &format!("UPDATE OR REPLACE {table} SET {column} = ?2 WHERE {column} = ?1"),
+                    rusqlite::params![value, replaced.as_ref()],
+                )
+                .map_err(query("erase a person's data"))? as u64;
+        }
+    }
+    Ok(changed)
+}
+
+/// Replaces the address in every row of `table.column` that names it, and
+/// the names too in the rows whose `key` is in `scope`. Returns the rows
+/// changed.
+fn rewrite(
+    tx: &rusqlite::Transaction<'_>,
+    table: &str,
+    column: &str,
+    key: &str,
+    scope: &[i64],
+    person: &Person,
+    pseudonym: &str,
+) -> Result<u64> {
+    if scope.is_empty() {
+        return rewrite_values(tx, table, column, person, pseudonym);
+    }
+    let mut rows: Vec<(i64, String, bool)> = Vec::new();
+    let mut read = |sql: &str, p: &dyn rusqlite::ToSql, names: bool| -> Result<()> {
+        let mut st = tx
+            .prepare_cached(sql)
+            .map_err(query("erase a person's data"))?;
+        let found = st
+            .query_map([p], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))
+            .and_then(|r| r.collect::<std::result::Result<Vec<_>, _>>())
+            .map_err(query("erase a person's data"))?;
+        rows.extend(found.into_iter().map(|(k, v)| (k, v, names)));
+        Ok(())
+    };
+    read(
+        &format!("SELECT rowid, {column} FROM {table} WHERE instr(lower({column}), ?1) > 0"),
+        &person.address(),
+        false,
+    )?;
+    for k in scope {
+        read(
+            &format!(
+                "SELECT rowid, {column} FROM {table} WHERE {key} = ?1 AND {column} IS NOT NULL"
+            ),
+            k,
+            true,
+        )?;
+    }
+    let mut changed = 0;
+    for (rowid, value, names) in rows {
+        // Read again: an earlier pass may have rewritten the row.
+        let now: Option<String> = tx
+            .query_row(
+                &format!("SELECT {column} FROM {table} WHERE rowid = ?1"),
+                [rowid],
+                |r| r.get(0),
+            )
+            .map_err(query("erase a person's data"))?;
+        let current = now.unwrap_or(value);
+        let replaced = person.replace(&current, pseudonym, names);
+        if replaced != current {
+            changed += tx
+                .execute(
+                    &format!("UPDATE OR REPLACE {table} SET {column} = ?2 WHERE rowid = ?1"),
+                    rusqlite::params![rowid, replaced.as_ref()],
+                )
+                .map_err(query("erase a person's data"))? as u64;
+        }
+    }
+    Ok(changed)
 }
 
 /// One outgoing mail as exported: who it went to, its headers and body.
@@ -235,6 +423,27 @@ pub struct ExportedEvent {
 }
 
 impl Store {
+    /// Of `ids`, the messages consultants wrote: internal (their notes,
+    /// their tokens), never exported.
+    pub fn consultant_messages(&self, ids: &[i64]) -> Result<std::collections::HashSet<i64>> {
+        let mut st = self
+            .conn
+            .prepare_cached("SELECT kind = 'consultant_command' FROM messages WHERE id = ?1")
+            .map_err(query("read message kinds"))?;
+        let mut out = std::collections::HashSet::new();
+        for id in ids {
+            let theirs: Option<bool> = st
+                .query_row([id], |r| r.get(0))
+                .optional()
+                .map_err(query("read message kinds"))?
+                .flatten();
+            if theirs == Some(true) {
+                out.insert(*id);
+            }
+        }
+        Ok(out)
+    }
+
     /// The outgoing mails with these ids, for an export.
     pub fn export_mails(&self, ids: &[i64]) -> Result<Vec<ExportedMail>> {
         let mut st = self
@@ -288,47 +497,5 @@ impl Store {
             );
         }
         Ok(out)
-    }
-}
-
-/// `text` with every case-insensitive occurrence of `what` replaced.
-fn replace_ci(text: &str, what: &str, with: &str) -> String {
-    let (lower, needle) = (text.to_lowercase(), what.to_lowercase());
-    if needle.is_empty() || lower.len() != text.len() {
-        return text.replace(what, with);
-    }
-    let mut out = String::with_capacity(text.len());
-    let mut i = 0;
-    while let Some(at) = lower[i..].find(&needle) {
-        out.push_str(&text[i..i + at]);
-        out.push_str(with);
-        i += at + needle.len();
-    }
-    out.push_str(&text[i..]);
-    out
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn replace_ci_finds_every_spelling() {
-        let table = [
-            (
-                "Jan@Acme.example and jan@acme.example",
-                "jan@acme.example",
-                "X",
-                "X and X",
-            ),
-            ("nothing here", "jan@acme.example", "X", "nothing here"),
-            (
-                "\"Jan Kowalski\" <jan@acme.example>",
-                "Jan Kowalski",
-                "(erased)",
-                "\"(erased)\" <jan@acme.example>",
-            ),
-        ];
-        for (text, what, with, expected) in table {
-            assert_eq!(super::replace_ci(text, what, with), expected);
-        }
     }
 }

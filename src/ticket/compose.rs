@@ -58,6 +58,40 @@ pub struct Mail {
     pub attach: Option<Attach>,
 }
 
+/// Puts a paragraph on top of a consultant's mail saying that `n` mails
+/// to them were held back by the hourly limit (nothing when `n` is 0).
+pub fn note_held(mail: &mut Mail, n: u32, lang: Lang) {
+    if n == 0 {
+        return;
+    }
+    let note = match lang {
+        Lang::En => format!(
+            "{n} earlier {} to you {} held back by the hourly limit ([limits] consultant-mails-per-hour); \
+             list {} with: supportd outbox list --held",
+            if n == 1 { "mail" } else { "mails" },
+            if n == 1 { "was" } else { "were" },
+            if n == 1 { "it" } else { "them" },
+        ),
+        Lang::Pl => format!(
+            "{n} {} do Ciebie {} przez limit godzinowy ([limits] consultant-mails-per-hour); \
+             lista: supportd outbox list --held",
+            crate::lang::pl_plural(
+                n,
+                "wcześniejsza wiadomość",
+                "wcześniejsze wiadomości",
+                "wcześniejszych wiadomości"
+            ),
+            crate::lang::pl_plural(
+                n,
+                "została wstrzymana",
+                "zostały wstrzymane",
+                "zostało wstrzymanych"
+            ),
+        ),
+    };
+    mail.body = format!("{note}\n\n{}", mail.body);
+}
+
 /// What of a stored message a mail carries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]

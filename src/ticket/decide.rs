@@ -64,6 +64,8 @@ pub struct Known {
     /// Automatic mail in the past hour to the addresses this decision may
     /// write to.
     pub recent: Recent,
+    /// Per consultant: mails held back since the last one that went out.
+    pub held_for: std::collections::HashMap<String, u32>,
 }
 
 /// A delivery report's verdict on one of our mails.
@@ -616,10 +618,14 @@ fn queue_mails(
     let mails = super::compose::message_mails(x, r.consultants, t, &plan)
         .map_err(|e| format!("cannot compose a mail: {e}"))?;
     let mut recent = known.recent.clone();
-    for mail in mails {
+    for mut mail in mails {
+        let to_consultant = mail.audience == super::compose::Audience::Consultant;
         let automatic = mail.audience == super::compose::Audience::Customer && mail.automatic;
         let held = if mail.template == template::ACK {
             ack_held
+        } else if to_consultant {
+            // A flood of (forged) mail cannot bury a consultant's inbox.
+            mail.automatic && mail.to.iter().any(|c| recent.over_consultant(&x.limits, c))
         } else {
             automatic && recent.over(&x.limits, &mail.to)
         };
@@ -628,8 +634,13 @@ fn queue_mails(
                 Event::HeldByRateLimit,
                 Some(mail.to.join(", ")),
             ));
-        } else if automatic {
+        } else if automatic || to_consultant && mail.automatic {
             recent.count(&mail.to);
+        }
+        if to_consultant && !held {
+            // The first mail through after a hold owns up to what was held.
+            let n: u32 = mail.to.iter().filter_map(|c| known.held_for.get(c)).sum();
+            super::compose::note_held(&mut mail, n, r.consultant_language);
         }
         d.mails.push((mail, held));
     }

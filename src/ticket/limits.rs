@@ -12,6 +12,8 @@ pub struct Limits {
     pub per_recipient_per_hour: u32,
     /// Automatic mails to one customer domain per hour.
     pub per_domain_per_hour: u32,
+    /// Automatic mails to one consultant per hour caused by incoming mail.
+    pub consultant_per_hour: u32,
 }
 
 impl Default for Limits {
@@ -19,6 +21,7 @@ impl Default for Limits {
         Limits {
             per_recipient_per_hour: 5,
             per_domain_per_hour: 50,
+            consultant_per_hour: 30,
         }
     }
 }
@@ -52,6 +55,12 @@ impl Recent {
 }
 
 impl Recent {
+    /// Whether a consultant had the hour's share of automatic mail (their
+    /// company domain is never limited as a whole).
+    pub fn over_consultant(&self, limits: &Limits, consultant: &str) -> bool {
+        self.by_address.get(consultant).copied().unwrap_or(0) >= limits.consultant_per_hour
+    }
+
     /// Counts a mail about to be queued, so that the next one of the same
     /// decision sees it (a decision that writes twice to one person must
     /// not pass the limit by writing both at once).

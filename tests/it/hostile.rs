@@ -8,6 +8,9 @@ use std::process::{Command, Stdio};
 
 use supportd::mail::{self, Settings, classify::Kind, thread::NoLookup};
 
+#[path = "../common/hostile.rs"]
+mod set;
+
 fn cases() -> Vec<(&'static str, Vec<u8>)> {
     let mut nested = String::from("From: a@b.example\r\nSubject: nested\r\n");
     for i in 0..10_000 {
@@ -124,5 +127,28 @@ fn inspect_prints_one_line_for_each_hostile_input() {
             "{name}: {}",
             v["kind"]
         );
+    }
+}
+
+/// The 1 MB hostile set (its speed is `benches/hostile.rs`'s business):
+/// each is a request from its sender or not mail, never a crash, and keeps
+/// what a desk needs (a one-line subject, a bounded list of copies).
+#[test]
+fn the_one_megabyte_hostile_set_gives_requests() {
+    let settings = Settings::new("support@smartstock.cloud", "SS", &[]);
+    let at = "2026-11-25T10:00:00Z".parse().unwrap();
+    for (name, raw) in set::inputs() {
+        let a = mail::analyze(&raw, at, &settings, &NoLookup);
+        assert!(
+            matches!(a.kind, Kind::New | Kind::NotMail),
+            "{name}: {:?}",
+            a.kind
+        );
+        assert_eq!(a.requester.address, "a@b.example", "{name}");
+        assert!(
+            !a.subject.contains('\n') && a.subject.chars().count() <= 250,
+            "{name}"
+        );
+        assert!(a.copied.len() <= 100, "{name}: {} copied", a.copied.len());
     }
 }

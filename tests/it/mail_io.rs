@@ -462,7 +462,8 @@ fn kill_9_at_twenty_random_instants_loses_nothing() {
     let ms = MailServer::start();
     let dir = TempDir::new("mailio-kill9");
     let cfg = quick_retry_config(&ms, "implicit", "plain")
-        + "\n[limits]\nauto-per-recipient-per-hour = 100000\nauto-per-domain-per-hour = 100000\n";
+        + "\n[limits]\nauto-per-recipient-per-hour = 100000\nauto-per-domain-per-hour = 100000\n\
+           consultant-mails-per-hour = 100000\n";
     dir.write("config.toml", &cfg);
 
     // The customers' mail arrives while the daemon is killed and restarted.
@@ -857,4 +858,44 @@ fn one_refused_recipient_does_not_stop_the_others() {
             .any(|e| e["what"] == "mail-partly-refused"),
         "{t}"
     );
+}
+
+/// `SUPPORTD_LOG=trace` (what one tries when debugging a login) shows the
+/// protocol crates' debug but never the passwords: not as written, not as
+/// the base64 of AUTHENTICATE PLAIN.
+#[test]
+fn trace_logging_never_shows_the_passwords() {
+    let ms = MailServer::start();
+    let dir = TempDir::new("mailio-trace");
+    dir.write("config.toml", &ms.supportd_config("implicit", "smtps"));
+    let customer = CUSTOMERS[0];
+    ms.send(
+        customer,
+        &[SUPPORT],
+        &request(
+            customer,
+            "Trace me",
+            "trace-1@acme.test",
+            "The scanner is offline since 08:00.",
+        ),
+    );
+    assert_eq!(ms.wait_count(SUPPORT, "INBOX", 1, WAIT), 1);
+    let (code, _, log) =
+        crate::mailserver::supportd_env(&dir.0, &["run", "--once"], &[("SUPPORTD_LOG", "trace")]);
+    assert_eq!(code, 0, "{log}");
+    ms.wait_for(customer, "INBOX", WAIT, "the acknowledgement", |m| {
+        subject_has(m, "[SS-1]")
+    });
+    assert!(
+        log.contains("TRACE") || log.contains("DEBUG"),
+        "trace logging was on: {log}"
+    );
+    let password = crate::mailserver::PASSWORD;
+    for secret in [
+        password.to_string(),
+        crate::util::b64(&format!("\0{SUPPORT}\0{password}")),
+        crate::util::b64(password),
+    ] {
+        assert!(!log.contains(&secret), "{secret} in the log");
+    }
 }

@@ -2,6 +2,8 @@
 //!
 //! Modules:
 //! - `util`: running the binary, temp folders;
+//! - `attacks`: a stranger's worst mail (forged commands, spam through
+//!   support@, forged bounces, injection, floods, poison, private files);
 //! - `fixtures`: the golden .eml corpus under `fixtures/eml`;
 //! - `hostile`: bad input never panics and always gives a result;
 //! - `import`: `supportd import` and `tickets` with mail files;
@@ -20,6 +22,7 @@
 //! - `sla_oracle`: deadlines and working time against an independent Python
 //!   oracle (`tests/oracle/sla_oracle.py`).
 
+mod attacks;
 mod fixtures;
 mod hostile;
 mod import;

@@ -392,8 +392,8 @@ fn privacy_export_finds_a_person_everywhere_and_erase_leaves_no_trace() {
         &format!(
             "From: Ewa <ewa@shop.example>\nTo: support@smartstock.cloud\nSubject: Export broken\n\
              Message-ID: <att-1@shop.example>\nMIME-Version: 1.0\nContent-Type: multipart/mixed; boundary=\"b\"\n\n\
-             --b\nContent-Type: text/plain\n\n{REPORT}\n--b\nContent-Type: text/plain; name=\"{who}.txt\"\n\
-             Content-Disposition: attachment; filename=\"{who}.txt\"\n\nnotes\n--b--\n"
+             --b\nContent-Type: text/plain\n\n{REPORT}\n--b\nContent-Type: text/plain; name=\"{who} - notes.txt\"\n\
+             Content-Disposition: attachment; filename=\"{who} - notes.txt\"\n\nnotes\n--b--\n"
         ),
     );
     d.run("2026-11-23T09:10:05Z");
@@ -433,7 +433,7 @@ fn privacy_export_finds_a_person_everywhere_and_erase_leaves_no_trace() {
         "Label printer prints blank pages",
         "Cc: Ola Sekretna",
         "It happened again at 10:50",
-        &format!("filename=\"{who}.txt\""),
+        &format!("filename=\"{who} - notes.txt\""),
     ] {
         assert!(emls.contains(planted), "{planted} not exported");
     }
@@ -547,4 +547,150 @@ fn the_daemon_runs_retention_by_itself() {
         "{}",
         daemon.log()
     );
+}
+
+/// Files in a Maildir subfolder.
+fn listing(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(dir)
+        .map(|l| {
+            l.filter_map(|e| e.ok())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    v.sort();
+    v
+}
+
+#[test]
+fn erasure_is_exact_reaches_encoded_text_and_every_copy() {
+    let d = Desk::new("priv-exact");
+    let who = "an@acme.example";
+    // 1. Her request, as "Error" (a real display name someone used).
+    d.customer(
+        "Mon, 23 Nov 2026 10:00:00 +0100",
+        &format!("Error <{who}>"),
+        "Printer offline",
+        REPORT,
+    );
+    // 2. Jan, whose address contains hers, with "Error" in his subject.
+    d.customer(
+        "Mon, 23 Nov 2026 10:01:00 +0100",
+        "Jan <jan@acme.example>",
+        "Error in the export",
+        REPORT,
+    );
+    // 3. Ewa names her only in a base64 body; 4. Piotr only in an RFC 2047
+    // encoded header of his own.
+    d.receive(
+        "Mon, 23 Nov 2026 10:02:00 +0100",
+        &format!(
+            "From: Ewa <ewa@shop.example>\nTo: support@smartstock.cloud\nSubject: Export broken\n\
+             Message-ID: <b64@shop.example>\nMIME-Version: 1.0\nContent-Type: text/plain; charset=utf-8\n\
+             Content-Transfer-Encoding: base64\n\n{}\n",
+            crate::util::b64(&format!("{REPORT}\nPlease also tell {who} when fixed."))
+        ),
+    );
+    d.receive(
+        "Mon, 23 Nov 2026 10:03:00 +0100",
+        &format!(
+            "From: Piotr <piotr@shop.example>\nTo: support@smartstock.cloud\nSubject: Scanner\n\
+             X-Also-Notify: =?utf-8?B?{}?=\nMessage-ID: <rfc2047@shop.example>\n\n{REPORT}\n",
+            crate::util::b64(who)
+        ),
+    );
+    d.run("2026-11-23T09:05:05Z");
+    // The consultant's internal note and answer on her ticket.
+    d.consultant(
+        "Mon, 23 Nov 2026 11:00:00 +0100",
+        "anna@smartstock.cloud",
+        "SS-1",
+        "#note she is the difficult one",
+    );
+    d.consultant(
+        "Mon, 23 Nov 2026 11:01:00 +0100",
+        "anna@smartstock.cloud",
+        "SS-1",
+        "Please restart the printer.",
+    );
+    d.run("2026-11-23T10:00:05Z");
+
+    // Export: her data, not the desk's internals.
+    let key = supportd::store::Store::open(&d.dir.0.join("var/supportd.db"))
+        .unwrap()
+        .token_key(None)
+        .unwrap();
+    let anna_token = supportd::mail::token::consultant_mac(&key, "SS-1", "anna@smartstock.cloud");
+    let (export, dir) = export_json(&d, who, "2026-11-23T12:00:00Z");
+    let mut everything = export.to_string();
+    for f in listing(&dir.join("messages")) {
+        everything.push_str(&std::fs::read_to_string(dir.join("messages").join(f)).unwrap());
+    }
+    assert!(
+        everything.contains("Please restart the printer"),
+        "the answer to her is hers"
+    );
+    for internal in ["she is the difficult one", anna_token.as_str()] {
+        assert!(!everything.contains(internal), "{internal} exported");
+    }
+    let exported: Vec<&str> = export["tickets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["ref"].as_str().unwrap())
+        .collect();
+    assert_eq!(exported, ["SS-1"]);
+    assert_eq!(
+        export["message_files"].as_array().unwrap().len(),
+        3,
+        "her request and the two encoded mentions: {}",
+        export["message_files"]
+    );
+    let mode = std::fs::metadata(dir.join("export.json")).unwrap();
+    assert_eq!(
+        std::os::unix::fs::PermissionsExt::mode(&mode.permissions()) & 0o777,
+        0o600
+    );
+
+    let cur = d.dir.0.join("var/inbox/cur");
+    let outbox = d.dir.0.join("var/outbox");
+    let (cur_before, outbox_before) = (listing(&cur), listing(&outbox));
+    let r = d.supportd(&["privacy", "erase", who]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+
+    // Jan keeps his address, his name and his subject.
+    let jan = d.ticket("SS-2");
+    assert_eq!(jan["requester"], "jan@acme.example");
+    assert_eq!(jan["subject"], "Error in the export");
+    assert!(
+        d.ticket("SS-1")["requester"]
+            .as_str()
+            .unwrap()
+            .starts_with("erased-")
+    );
+    // The Maildir copies of her ticket's mail (hers, the consultant's two)
+    // and of the two naming her are gone, and the mails to her; Jan's stay.
+    let cur_after = listing(&cur);
+    assert_eq!(cur_after, ["2.test:2,S"], "{cur_before:?}");
+    let outbox_after = listing(&outbox);
+    assert!(outbox_after.len() < outbox_before.len());
+    let left: String = outbox_after
+        .iter()
+        .chain(&cur_after)
+        .map(|f| {
+            let p = if outbox.join(f).exists() {
+                outbox.join(f)
+            } else {
+                cur.join(f)
+            };
+            std::fs::read_to_string(p).unwrap()
+        })
+        .collect();
+    let her = supportd::mail::mention::Person::new(who, &[]);
+    assert!(!her.address_in(&left), "a file still names her");
+    assert!(
+        left.contains("jan@acme.example"),
+        "Jan's mail was erased too"
+    );
+    assert!(r.stdout.contains("mail files deleted"), "{}", r.stdout);
 }

@@ -99,10 +99,16 @@ dir = "var/outbox"
     /// A message arriving in the mailbox, received (by our server) at
     /// `received` (RFC 2822, local offset).
     pub fn receive(&self, received: &str, raw_rest: &str) {
+        self.deliver_raw(&format!(
+            "Received: from mx.example by mx.smartstock.cloud; {received}\n{raw_rest}"
+        ));
+    }
+
+    /// A message exactly as given: the test writes every header, our
+    /// server's trace and Authentication-Results included.
+    pub fn deliver_raw(&self, raw: &str) {
         let n = self.next_file.get() + 1;
         self.next_file.set(n);
-        let raw =
-            format!("Received: from mx.example by mx.smartstock.cloud; {received}\n{raw_rest}");
         // As a mail delivery agent does: written in tmp/, renamed into new/.
         let tmp = self.dir.0.join(format!("var/inbox/tmp/{n}.test"));
         std::fs::write(&tmp, raw).unwrap();

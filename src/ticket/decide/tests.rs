@@ -361,6 +361,39 @@ fn the_rate_limit_holds_the_acknowledgement_and_says_so() {
 }
 
 #[test]
+fn a_consultant_at_the_hourly_limit_gets_nothing_more_then_a_summary() {
+    // Anna had her 30 mails this hour: the notification of a new ticket is
+    // held for her, Piotr still gets his.
+    let mut k = known(None);
+    k.recent.by_address.insert(ANNA.into(), 30);
+    let d = run(VAGUE, k, true);
+    let held: Vec<(String, bool)> = d
+        .mails
+        .iter()
+        .filter(|(m, _)| m.template == template::NOTIFY)
+        .map(|(m, held)| (m.to[0].clone(), *held))
+        .collect();
+    assert_eq!(held, [(ANNA.to_string(), true), (PIOTR.to_string(), false)]);
+    assert!(seen(&d).events.contains(&Event::HeldByRateLimit));
+    // An hour later: the first mail through says how many were held.
+    let mut k = known(None);
+    k.held_for.insert(ANNA.into(), 12);
+    let d = run(VAGUE, k, true);
+    let anna = d
+        .mails
+        .iter()
+        .find(|(m, _)| m.to == [ANNA])
+        .map(|(m, _)| m.body.clone())
+        .unwrap();
+    assert!(
+        anna.starts_with("12 earlier mails to you were held back by the hourly limit"),
+        "{anna}"
+    );
+    let piotr = d.mails.iter().find(|(m, _)| m.to == [PIOTR]).unwrap();
+    assert!(!piotr.0.body.contains("held back"));
+}
+
+#[test]
 fn a_bounce_naming_our_mail_fails_it_in_the_same_decision() {
     let raw = "From: MAILER-DAEMON@mx.acme.example\nTo: support+bounce-3@smartstock.cloud\n\
 Subject: Undelivered Mail Returned to Sender\nMessage-ID: <b1@mx>\nContent-Type: multipart/report; report-type=delivery-status; boundary=\"b\"\n\n\
