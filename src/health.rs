@@ -66,6 +66,28 @@ pub struct Health {
     failures: AtomicU64,
     /// The last mailbox error, if the last poll failed.
     last_error: Mutex<Option<String>>,
+    /// What is wrong now beyond the mailbox, by area (`database`,
+    /// `transport`): shown in `STATUS=` and as metrics until it clears.
+    faults: Mutex<std::collections::BTreeMap<&'static str, Fault>>,
+    /// Database errors since the start, by kind (a metric).
+    store_errors: Mutex<std::collections::BTreeMap<&'static str, u64>>,
+}
+
+/// Whether test fault injection is on: only when the process was started
+/// with `SUPPORTD_TEST_FAULTS=1` (no mail can switch it on), in every build
+/// profile, so the tests that prove the failure paths run in all of them.
+pub fn faults_enabled() -> bool {
+    static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *ON.get_or_init(|| std::env::var_os("SUPPORTD_TEST_FAULTS").is_some_and(|v| v == "1"))
+}
+
+/// Something wrong that ops should see, by area.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fault {
+    /// A metric label for its kind (`disk_full`, `refusing`, ...).
+    pub kind: &'static str,
+    /// In words, with the underlying reason.
+    pub text: String,
 }
 
 impl Health {
@@ -79,7 +101,54 @@ impl Health {
             last_poll: AtomicI64::new(0),
             failures: AtomicU64::new(0),
             last_error: Mutex::new(None),
+            faults: Mutex::default(),
+            store_errors: Mutex::default(),
         }
+    }
+
+    /// Something is wrong in `area` (`None`: it works again).
+    pub fn set_fault(&self, area: &'static str, fault: Option<Fault>) {
+        if let Ok(mut f) = self.faults.lock() {
+            match fault {
+                Some(x) => f.insert(area, x),
+                None => f.remove(area),
+            };
+        }
+    }
+
+    /// What is wrong now, by area.
+    pub fn faults(&self) -> Vec<(&'static str, Fault)> {
+        self.faults
+            .lock()
+            .map(|f| f.iter().map(|(a, x)| (*a, x.clone())).collect())
+            .unwrap_or_default()
+    }
+
+    /// A database error of kind `kind` happened: counted, and shown as the
+    /// database's fault until [`Health::store_ok`].
+    pub fn store_failed(&self, kind: &'static str, text: String) {
+        if let Ok(mut m) = self.store_errors.lock() {
+            *m.entry(kind).or_default() += 1;
+        }
+        self.set_fault("database", Some(Fault { kind, text }));
+    }
+
+    /// The database works again.
+    pub fn store_ok(&self) {
+        if let Ok(f) = self.faults.lock()
+            && !f.contains_key("database")
+        {
+            return;
+        }
+        self.set_fault("database", None);
+    }
+
+    /// Database errors since the start, by kind.
+    pub fn store_errors(&self) -> Vec<(&'static str, u64)> {
+        self.store_errors
+            .lock()
+            .map(|m| m.iter().map(|(k, v)| (*k, *v)).collect())
+            .unwrap_or_default()
     }
 
     fn slot(w: Worker) -> usize {
@@ -162,6 +231,17 @@ impl Health {
             (Some(at), None) => format!("mailbox ok, last poll {at}"),
             (None, None) => "mailbox not polled yet".into(),
         }
+    }
+
+    /// The faults part of the status line (empty when all is well).
+    pub fn faults_status(&self) -> String {
+        self.faults()
+            .iter()
+            .map(|(area, f)| {
+                let text: String = f.text.chars().take(160).collect();
+                format!("; {area} failing: {text}")
+            })
+            .collect()
     }
 }
 

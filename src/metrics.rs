@@ -98,10 +98,35 @@ pub fn render(d: &MetricsData, policy: &Policy, now: DateTime<Utc>) -> String {
     for (name, help, v) in gauges {
         r.register(name, help, gauge(v));
     }
+    faults(&mut r, d);
     let mut out = String::new();
     // Writing into a String cannot fail.
     let _ = prometheus_client::encoding::text::encode(&mut out, &r);
     out
+}
+
+/// What the running daemon finds wrong now (one series per fault, value
+/// 1), and the database errors it met, by kind.
+fn faults(r: &mut Registry, d: &MetricsData) {
+    let now = Family::<Labels, Gauge>::default();
+    for (area, kind) in &d.faults {
+        now.get_or_create(&labels(&[("area", area), ("kind", kind)]))
+            .set(1);
+    }
+    r.register(
+        "supportd_fault",
+        "Something the daemon cannot do now, by area (database, transport) and kind (disk_full, read_only, locked, refusing, ...); 0 series when all is well",
+        now,
+    );
+    let errors = Family::<Labels, Counter>::default();
+    for (kind, n) in &d.store_errors {
+        errors.get_or_create(&labels(&[("kind", kind)])).inc_by(*n);
+    }
+    r.register(
+        "supportd_store_errors",
+        "Database errors the daemon met since it started, by kind (disk_full, read_only, locked, corrupt, io, gone)",
+        errors,
+    );
 }
 
 /// Tickets by state and severity; those waiting for acceptance at risk,

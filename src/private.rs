@@ -71,15 +71,15 @@ pub fn create_dir(dir: &Path) -> io::Result<()> {
     std::fs::DirBuilder::new().mode(DIR_MODE).create(dir)
 }
 
-/// Writes `dir/name` so that a reader never sees half a file: a new 0600
-/// temporary file, fsync, rename (which replaces a symlink at `name`
-/// rather than following it).
-pub fn write_atomically(dir: &Path, name: &str, bytes: &[u8]) -> io::Result<PathBuf> {
+/// Writes `dir/name` so that a reader never sees half a file (a new 0600
+/// temporary file, fsync, then a hard link to the name), and never over an
+/// existing file or through a symlink planted there: the same bytes there already (a mail written just before a crash)
+/// count as written; other bytes (an earlier database's mail of the same
+/// number) keep their file, and these go to `name` with `.2`, `.3`, ...
+/// before its extension. Returns the path written.
+pub fn write_new(dir: &Path, name: &str, bytes: &[u8]) -> io::Result<PathBuf> {
     create_dir_all(dir)?;
     let tmp = dir.join(format!(".{name}.tmp"));
-    let path = dir.join(name);
-    // A left-over temporary file (a crash between create and rename), or
-    // something planted there: removed, never opened.
     match std::fs::remove_file(&tmp) {
         Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
         _ => {}
@@ -87,8 +87,37 @@ pub fn write_atomically(dir: &Path, name: &str, bytes: &[u8]) -> io::Result<Path
     let mut f = create_new(&tmp)?;
     f.write_all(bytes)?;
     f.sync_all()?;
-    std::fs::rename(&tmp, &path)?;
-    Ok(path)
+    drop(f);
+    let (stem, ext) = name.rsplit_once('.').unwrap_or((name, ""));
+    let result = (1..=1000)
+        .map(|n| match n {
+            1 => name.to_string(),
+            n if ext.is_empty() => format!("{stem}.{n}"),
+            n => format!("{stem}.{n}.{ext}"),
+        })
+        .find_map(|candidate| {
+            let path = dir.join(&candidate);
+            // A hard link is created only where nothing is: no race with
+            // another writer, no overwrite.
+            match std::fs::hard_link(&tmp, &path) {
+                Ok(()) => Some(Ok(path)),
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                    let same = std::fs::symlink_metadata(&path)
+                        .is_ok_and(|m| m.file_type().is_file())
+                        && std::fs::read(&path).is_ok_and(|old| old == bytes);
+                    same.then_some(Ok(path))
+                }
+                Err(e) => Some(Err(e)),
+            }
+        })
+        .unwrap_or_else(|| {
+            Err(io::Error::new(
+                io::ErrorKind::AlreadyExists,
+                format!("{name} and 999 numbered variants exist already"),
+            ))
+        });
+    let _ = std::fs::remove_file(&tmp);
+    result
 }
 
 /// Takes group and other permissions off an open file.
@@ -121,7 +150,7 @@ mod tests {
         // Under the usual umask 022 a plain create gives 0644 (0755 for a
         // folder); these must still be private.
         let d = temp("mode");
-        let written = write_atomically(&d.join("out"), "1.eml", b"x").unwrap();
+        let written = write_new(&d.join("out"), "1.eml", b"x").unwrap();
         precreate(&d.join("db/supportd.db")).unwrap();
         drop(open(&d.join("db/supportd.db.lock")).unwrap());
         std::fs::write(d.join("loose"), b"x").unwrap();
@@ -139,6 +168,36 @@ mod tests {
     }
 
     #[test]
+    fn an_existing_file_is_never_overwritten() {
+        let d = temp("noclobber");
+        assert_eq!(
+            write_new(&d, "000001.eml", b"first").unwrap(),
+            d.join("000001.eml")
+        );
+        // The same mail again (a crash before its result was recorded).
+        assert_eq!(
+            write_new(&d, "000001.eml", b"first").unwrap(),
+            d.join("000001.eml")
+        );
+        // Another database's mail number 1.
+        assert_eq!(
+            write_new(&d, "000001.eml", b"second").unwrap(),
+            d.join("000001.2.eml")
+        );
+        assert_eq!(std::fs::read(d.join("000001.eml")).unwrap(), b"first");
+        assert_eq!(
+            write_new(&d, "000001.eml", b"third").unwrap(),
+            d.join("000001.3.eml")
+        );
+        std::os::unix::fs::symlink("/etc/passwd", d.join("000002.eml")).unwrap();
+        assert_eq!(
+            write_new(&d, "000002.eml", b"x").unwrap(),
+            d.join("000002.2.eml")
+        );
+        assert_eq!(mode(&d.join("000001.3.eml")), 0o600);
+    }
+
+    #[test]
     fn planted_symlinks_are_never_written_through() {
         let d = temp("symlink");
         let target = d.join("target");
@@ -147,9 +206,9 @@ mod tests {
         assert!(open(&d.join("lock")).is_err());
         std::os::unix::fs::symlink(&target, d.join(".2.eml.tmp")).unwrap();
         std::os::unix::fs::symlink(&target, d.join("2.eml")).unwrap();
-        write_atomically(&d, "2.eml", b"mail").unwrap();
+        let written = write_new(&d, "2.eml", b"mail").unwrap();
         assert_eq!(std::fs::read(&target).unwrap(), b"precious");
-        assert_eq!(std::fs::read(d.join("2.eml")).unwrap(), b"mail");
+        assert_eq!(std::fs::read(written).unwrap(), b"mail");
         std::os::unix::fs::symlink(&d, d.join("export")).unwrap();
         assert!(create_dir(&d.join("export")).is_err());
         std::os::unix::fs::symlink(&target, d.join("db")).unwrap();

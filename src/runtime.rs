@@ -113,11 +113,29 @@ impl Runtime {
                 deliverable: &deliverable,
             },
             escalation: &cfg.consultants.escalation,
-            limits: Limits {
-                per_recipient_per_hour: cfg.limits.auto_per_recipient_per_hour,
-                per_domain_per_hour: cfg.limits.auto_per_domain_per_hour,
-                consultant_per_hour: cfg.limits.consultant_mails_per_hour,
-            },
+            limits: self.limits(),
+        }
+    }
+
+    /// Our own addresses (consultants, escalation, the support address): a
+    /// server that refuses them is at fault, not the mail.
+    pub fn internal_addresses(&self) -> Vec<String> {
+        let c = &self.config.consultants;
+        c.addresses
+            .iter()
+            .chain(&c.escalation)
+            .chain(std::iter::once(&self.config.support.address))
+            .map(|a| a.to_lowercase())
+            .collect()
+    }
+
+    /// The hourly limits of automatic mail.
+    pub fn limits(&self) -> Limits {
+        let l = &self.config.limits;
+        Limits {
+            per_recipient_per_hour: l.auto_per_recipient_per_hour,
+            per_domain_per_hour: l.auto_per_domain_per_hour,
+            consultant_per_hour: l.consultant_mails_per_hour,
         }
     }
 

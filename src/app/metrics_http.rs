@@ -75,6 +75,16 @@ async fn metrics_response(
         let mut data = store.metrics_data()?;
         // The daemon knows its last poll better than the minutely record.
         data.last_poll = health.last_poll().or(data.last_poll);
+        data.faults = health
+            .faults()
+            .into_iter()
+            .map(|(area, f)| (area.to_string(), f.kind.to_string()))
+            .collect();
+        data.store_errors = health
+            .store_errors()
+            .into_iter()
+            .map(|(k, n)| (k.to_string(), n))
+            .collect();
         let rt = current(&shared);
         Ok(crate::metrics::render(
             &data,

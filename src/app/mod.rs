@@ -21,6 +21,7 @@
 //!
 //! `run --once` does one pass of each, in order, and returns.
 
+pub mod fresh;
 pub mod lock;
 pub mod metrics_http;
 pub mod signals;
@@ -60,7 +61,7 @@ pub struct Daemon {
 }
 
 /// What one `run --once` did.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct OnceSummary {
     /// Messages taken from the source.
     pub fetched: usize,
@@ -102,11 +103,27 @@ impl std::fmt::Display for OnceSummary {
 }
 
 impl Daemon {
-    /// Opens the database (creating and migrating it), loads templates and
-    /// the token key, and sets up the transport.
-    pub fn open(config: crate::config::Config, db: PathBuf) -> anyhow::Result<Daemon> {
+    /// Opens the database (creating and migrating it; `new_database`: even
+    /// where an earlier one evidently was), loads templates and the token
+    /// key, and sets up the transport.
+    pub fn open(
+        config: crate::config::Config,
+        db: PathBuf,
+        new_database: bool,
+    ) -> anyhow::Result<Daemon> {
+        if !new_database && let Some(why) = fresh::earlier_state(&config, &db) {
+            anyhow::bail!(why);
+        }
         let lock = InstanceLock::acquire(&db)?;
-        let mut store = Store::open(&db)?;
+        let mut store = Store::open(&db).map_err(|e| damaged_or(e, &db))?;
+        fresh::mark(&db);
+        // A damaged file is refused before anything is written into it.
+        if !store.check_at_start(START_CHECK_LIMIT)? {
+            tracing::info!(
+                limit_secs = START_CHECK_LIMIT.as_secs(),
+                "the database is too large to check at every start; supportd db check reads all of it"
+            );
+        }
         let tokio = Self::tokio()?;
         let transport = Transport::from_config(&config.transport, &config.sending)?;
         if let Source::Maildir { path } = &config.source {
@@ -164,14 +181,19 @@ impl Daemon {
         summary.seconds[0] = t.elapsed().as_secs_f64();
         let t = std::time::Instant::now();
         store.relax_durability_for_sending()?;
+        store.release_held(&self.runtime.limits(), clock())?;
         summary.sent = self.tokio.block_on(send::send_due(
             store,
             &self.transport,
             &cfg.sending,
+            &self.runtime.internal_addresses(),
             &clock,
             &|| false,
         ))?;
         summary.seconds[1] = t.elapsed().as_secs_f64();
+        if let Some(reply) = &summary.sent.server_refusing {
+            tracing::error!(reply = %reply, "the mail server refuses mail of its own accord (policy, relay settings, our own consultants); mail is kept and retried");
+        }
         Ok(summary)
     }
 
@@ -186,6 +208,7 @@ impl Daemon {
             health: Arc::new(Health::new(sd_notify::watchdog_enabled())),
             wake: Wakes::default(),
             db: self.db.clone(),
+            fatal: std::sync::Mutex::new(None),
         });
         // Each worker has its own connection; open them all before starting,
         // so a database problem stops the start, not a worker.
@@ -228,8 +251,27 @@ impl Daemon {
                 .map_err(|_| anyhow::anyhow!("the {name} worker panicked"))??;
         }
         result?;
+        if let Some(why) = ctx.fatal.lock().ok().and_then(|f| f.clone()) {
+            anyhow::bail!(why);
+        }
         tracing::info!("supportd stopped");
         Ok(())
+    }
+}
+
+/// How long the check of the database at start may take.
+const START_CHECK_LIMIT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// An error opening the database, with the way out when the file is
+/// damaged.
+fn damaged_or(e: crate::store::Error, db: &std::path::Path) -> crate::store::Error {
+    if e.fault() == Some(crate::store::Fault::Corrupt) {
+        crate::store::Error::Damaged {
+            path: db.to_path_buf(),
+            problems: e.to_string(),
+        }
+    } else {
+        e
     }
 }
 
@@ -245,6 +287,44 @@ pub struct Ctx {
     pub wake: Wakes,
     /// The database file.
     pub db: PathBuf,
+    /// Why the daemon stopped on its own, if it did.
+    pub fatal: std::sync::Mutex<Option<String>>,
+}
+
+impl Ctx {
+    /// Stops the daemon because going on would lose data (the database
+    /// file was deleted, replaced or damaged): says why (log, STATUS=) and
+    /// makes `run` exit non-zero, so systemd restarts it and the journal
+    /// shows the reason.
+    pub fn stop_fatal(&self, why: String) {
+        tracing::error!(error = %why, "stopping");
+        notify(&[
+            sd_notify::NotifyState::Status(&format!("stopping: {why}")),
+            sd_notify::NotifyState::Stopping,
+        ]);
+        if let Ok(mut f) = self.fatal.lock()
+            && f.is_none()
+        {
+            *f = Some(why);
+        }
+        self.shutdown.cancel();
+        self.wake.all();
+    }
+
+    /// A store error in `worker`: fatal ones stop the daemon; the others
+    /// are counted and shown until the store works again. Returns whether
+    /// it was fatal.
+    pub fn store_error(&self, worker: &str, e: &crate::store::Error) -> bool {
+        if e.is_fatal() {
+            self.stop_fatal(e.to_string());
+            return true;
+        }
+        if let Some(f) = e.fault() {
+            self.health.store_failed(f.label(), e.to_string());
+        }
+        tracing::error!(worker, error = %e, "database error; retrying");
+        false
+    }
 }
 
 /// A worker on a thread of its own, with its name.

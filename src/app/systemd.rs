@@ -38,7 +38,7 @@ pub async fn watchdog(health: Arc<Health>, mut store: Store, shutdown: Cancellat
                     withheld = true;
                     tracing::error!(
                         worker = worker.name(),
-                        silent_secs = silent.as_secs_f32(),
+                        silent_secs = silent.as_secs(),
                         "a worker made no progress; withholding the watchdog ping"
                     );
                 }
@@ -77,5 +77,9 @@ fn status_line(health: &Health, store: &Store) -> String {
         ),
         Err(e) => format!("outbox unknown ({e})"),
     };
-    format!("{}; {outbox}", health.mailbox_status())
+    format!(
+        "{}; {outbox}{}",
+        health.mailbox_status(),
+        health.faults_status()
+    )
 }

@@ -61,6 +61,11 @@ pub async fn source(mut store: Store, runtime: Arc<Runtime>, ctx: Arc<Ctx>) -> a
                             ctx.wake.ingest.wake();
                         }
                     }
+                    Err(maildir::Error::Store(e)) => {
+                        if ctx.store_error("source", &e) {
+                            break;
+                        }
+                    }
                     Err(e) => {
                         health.poll_failed(&e.to_string());
                         tracing::warn!(error = %e, "Maildir source failed");
@@ -74,11 +79,13 @@ pub async fn source(mut store: Store, runtime: Arc<Runtime>, ctx: Arc<Ctx>) -> a
         }
         Source::Imap { .. } => {
             let imap = Imap::from_config(cfg).expect("an IMAP source");
+            let fatal = |e: &crate::store::Error| ctx.store_error("source", e);
             imap.run(
                 &mut store,
                 &|| ctx.wake.ingest.wake(),
                 &ctx.shutdown,
                 health,
+                &fatal,
             )
             .await;
         }
@@ -99,15 +106,22 @@ pub fn ingest(mut store: Store, ctx: &Ctx) -> anyhow::Result<()> {
         let mut settings = runtime.ingest(true);
         settings.stop = Some(&stop);
         match ingest::apply_pending(&mut store, &settings, Utc::now()) {
-            Ok(s) if s != ingest::Summary::default() => {
-                tracing::debug!(?s, "applied messages");
-                ctx.wake.outbox.wake();
-                ctx.wake.scheduler.wake();
+            Ok(s) => {
+                ctx.health.store_ok();
+                if s != ingest::Summary::default() {
+                    tracing::debug!(?s, "applied messages");
+                    ctx.wake.outbox.wake();
+                    ctx.wake.scheduler.wake();
+                }
             }
-            Ok(_) => {}
             // A store error here is the database's (disk full, locked for
-            // longer than the busy timeout): log it and try again.
-            Err(e) => tracing::error!(error = %e, "step 2 failed; retrying"),
+            // longer than the busy timeout): said, and tried again; or the
+            // file is gone or damaged, and the daemon stops.
+            Err(e) => {
+                if ctx.store_error("ingest", &e) {
+                    break;
+                }
+            }
         }
         ctx.wake
             .ingest
@@ -150,7 +164,11 @@ pub fn scheduler(mut store: Store, ctx: &Ctx) -> anyhow::Result<()> {
                 tracing::debug!(?s, "scheduler pass")
             }
             Ok(_) => {}
-            Err(e) => tracing::error!(error = %e, "scheduler pass failed; retrying"),
+            Err(e) => {
+                if ctx.store_error("scheduler", &e) {
+                    break;
+                }
+            }
         }
         let wait = match store.next_timer_due() {
             // Due instants are whole seconds: wake just after.
@@ -210,6 +228,7 @@ pub async fn outbox(
     ctx: Arc<Ctx>,
 ) -> anyhow::Result<()> {
     let sending = runtime.config.sending;
+    let internal = runtime.internal_addresses();
     let clock = Utc::now;
     let health = &ctx.health;
     // Asked before each mail: sending a long queue is progress.
@@ -219,6 +238,20 @@ pub async fn outbox(
     };
     while !ctx.shutdown.is_cancelled() {
         health.beat(Worker::Outbox);
+        // Held mail whose hour allows it now joins the queue.
+        let limits = current(&ctx.shared).limits();
+        match tokio::task::block_in_place(|| store.release_held(&limits, clock())) {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(
+                mails = n,
+                "held mail released: the hourly limit allows it now"
+            ),
+            Err(e) => {
+                if ctx.store_error("outbox", &e) {
+                    break;
+                }
+            }
+        }
         // On shutdown no new mail starts; the mails in flight get a grace
         // period to finish and be recorded. One cut short stays pending (a
         // server that had accepted it gets it again, same Message-ID).
@@ -227,11 +260,16 @@ pub async fn outbox(
             tokio::time::sleep(SHUTDOWN_GRACE).await;
         };
         let pass = tokio::select! {
-            r = beating(send::send_due(&mut store, &transport, &sending, &clock, &stop), health, Worker::Outbox, health.tick) => r,
+            r = beating(send::send_due(&mut store, &transport, &sending, &internal, &clock, &stop), health, Worker::Outbox, health.tick) => r,
             _ = grace => break,
         };
+        if let Ok(summary) = &pass {
+            server_health(health, summary);
+        }
         if let Err(e) = pass {
-            tracing::error!(error = %e, "outbox pass failed; retrying");
+            if ctx.store_error("outbox", &e) {
+                break;
+            }
             tokio::select! {
                 _ = tokio::time::sleep(OUTBOX_RECHECK) => {}
                 _ = ctx.shutdown.cancelled() => {}
@@ -250,4 +288,30 @@ pub async fn outbox(
         }
     }
     Ok(())
+}
+
+/// What a send pass showed of the mail server, for `STATUS=` and the
+/// metrics: refusing mail of its own accord, or accepting it again.
+fn server_health(health: &crate::health::Health, s: &send::PassSummary) {
+    let area = "transport";
+    let was = health.faults().into_iter().any(|(a, _)| a == area);
+    match &s.server_refusing {
+        Some(reply) => {
+            if !was {
+                tracing::error!(reply = %reply, "the mail server refuses mail of its own accord (policy, relay settings, our own consultants); mail is kept and retried");
+            }
+            health.set_fault(
+                area,
+                Some(crate::health::Fault {
+                    kind: "refusing",
+                    text: format!("the mail server refuses mail: {reply}"),
+                }),
+            );
+        }
+        None if s.sent > 0 && was => {
+            tracing::info!("the mail server accepts mail again");
+            health.set_fault(area, None);
+        }
+        None => {}
+    }
 }

@@ -167,11 +167,56 @@ fn online_checks(cfg: &Config, r: &mut Report) {
         );
         match client {
             Ok(c) => match rt.block_on(c.check()) {
-                Ok(line) => r.ok.push(line),
+                Ok(line) => {
+                    r.ok.push(line);
+                    probe_recipients(cfg, &c, &rt, r);
+                }
                 Err(e) => r.problems.push(format!("[transport] {}", chain(&e))),
             },
             Err(e) => r.problems.push(chain(&e)),
         }
+    }
+}
+
+/// Asks the SMTP server whether it takes mail from the support address to
+/// a consultant and to the support address (MAIL FROM, RCPT TO, RSET):
+/// a relay that refuses recipients is found before the daemon starts.
+fn probe_recipients(
+    cfg: &Config,
+    c: &crate::outbox::smtp::SmtpClient,
+    rt: &tokio::runtime::Runtime,
+    r: &mut Report,
+) {
+    let parse = |a: &str| a.parse::<lettre::Address>().ok();
+    let Some(from) = parse(&cfg.support.address) else {
+        return;
+    };
+    let to: Vec<lettre::Address> = cfg
+        .consultants
+        .addresses
+        .first()
+        .into_iter()
+        .chain(std::iter::once(&cfg.support.address))
+        .filter_map(|a| parse(a))
+        .collect();
+    match rt.block_on(c.probe(&from, &to)) {
+        Ok(refused) if refused.is_empty() => r.ok.push(format!(
+            "SMTP takes mail from {from} to {} (MAIL FROM and RCPT TO tried, nothing sent)",
+            to.iter()
+                .map(|a| a.to_string())
+                .collect::<Vec<_>>()
+                .join(" and ")
+        )),
+        Ok(refused) => {
+            for (a, e) in refused {
+                r.problems.push(format!(
+                    "[transport] the server refuses mail from {from} to {a}: {e}; supportd's mail would not go out (check the relay's recipient and sender restrictions)"
+                ));
+            }
+        }
+        Err(e) => r
+            .problems
+            .push(format!("[transport] MAIL FROM {from}: {}", chain(&e))),
     }
 }
 

@@ -79,7 +79,13 @@ fn deliver(g: &Global) -> anyhow::Result<()> {
     }
     let now = g.now();
     let received_at = DateTime::from_timestamp(now.timestamp(), 0).unwrap_or(now);
+    // No message goes into an empty database standing in for a deleted
+    // one: the MTA keeps it (exit 75) until the database is back.
+    if let Some(why) = crate::app::fresh::earlier_state(&cfg, &db) {
+        anyhow::bail!(why);
+    }
     let mut store = Store::open(&db)?;
+    crate::app::fresh::mark(&db);
     store.store_raw(
         &[Incoming {
             source_key: None,

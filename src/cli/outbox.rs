@@ -44,7 +44,8 @@ pub fn list(
             .unwrap_or_default();
         let when = match r.state.as_str() {
             "sent" => r.sent_at.clone(),
-            "pending" => r.next_attempt_at.clone(),
+            // When it goes: its next attempt; held, when its hour allows.
+            "pending" | "held" => r.next_attempt_at.clone(),
             _ => None,
         }
         .unwrap_or_else(|| r.created_at.clone());
@@ -122,11 +123,26 @@ pub enum Command {
         json: bool,
     },
     /// Send failed, held or pending mails again now (after fixing an
-    /// address or the mail server), with a fresh give-up period.
+    /// address or the mail server), with a fresh give-up period: the ones
+    /// named, or with --failed every failed one (bounced mail excepted).
+    ///   supportd outbox retry 12 13
+    ///   supportd outbox retry --failed --since 2026-12-01T08:00:00Z
+    #[command(verbatim_doc_comment)]
     Retry {
         /// Mail ids from `outbox list`.
-        #[arg(required = true, value_name = "ID")]
+        #[arg(
+            value_name = "ID",
+            required_unless_present = "failed",
+            conflicts_with = "failed"
+        )]
         ids: Vec<i64>,
+        /// Every mail that failed (refused or given up on; not bounced).
+        #[arg(long)]
+        failed: bool,
+        /// With --failed: only mail that failed at or after this instant
+        /// (RFC 3339, e.g. 2026-12-01T08:00:00Z).
+        #[arg(long, requires = "failed", value_name = "WHEN")]
+        since: Option<String>,
     },
 }
 
@@ -156,11 +172,27 @@ pub fn run(g: &super::Global, cmd: &Command) -> super::Outcome {
             )?;
             Ok(std::process::ExitCode::SUCCESS)
         }
-        Command::Retry { ids } => {
+        Command::Retry { ids, failed, since } => {
             let mut store = Store::open(&db)?;
+            let ids = if *failed {
+                let since = match since {
+                    Some(s) => Some(crate::sla::parse_instant(s).map_err(|e| {
+                        anyhow::anyhow!("--since {s:?}: {e}; write it as 2026-12-01T08:00:00Z")
+                    })?),
+                    None => None,
+                };
+                let ids = store.failed_mails(since)?;
+                if ids.is_empty() {
+                    writeln!(std::io::stdout().lock(), "no failed mail to retry")?;
+                    return Ok(std::process::ExitCode::SUCCESS);
+                }
+                ids
+            } else {
+                ids.clone()
+            };
             let ok = retry(
                 &mut store,
-                ids,
+                &ids,
                 g.now(),
                 &mut std::io::stdout().lock(),
                 &mut std::io::stderr().lock(),

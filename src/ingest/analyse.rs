@@ -316,13 +316,7 @@ pub fn again(
     guarded(|| mail::analyze(raw, received_at, s, lookup))
 }
 
-/// Whether test fault injection is on: only when the process was started
-/// with `SUPPORTD_TEST_FAULTS=1` (no mail can switch it on), in every build
-/// profile, so the tests that prove the failure paths run in all of them.
-fn faults_enabled() -> bool {
-    static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    *ON.get_or_init(|| std::env::var_os("SUPPORTD_TEST_FAULTS").is_some_and(|v| v == "1"))
-}
+use crate::health::faults_enabled;
 
 /// Whether a message carries a test fault header (with faults enabled).
 fn injected(raw: &[u8], trigger: &[u8]) -> bool {

@@ -185,8 +185,8 @@ pub fn pipeline(
         if w.run.read > 0 {
             tracing::debug!(
                 messages = w.run.read,
-                writer_secs = busy.as_secs_f32(),
-                waiting_secs = waited.as_secs_f32(),
+                writer_secs = format!("{:.2}", busy.as_secs_f64()),
+                waiting_secs = format!("{:.2}", waited.as_secs_f64()),
                 "step 2 pass"
             );
         }

@@ -6,4 +6,4 @@ pub fn file_name(id: i64) -> String {
     format!("{id:06}.eml")
 }
 
-pub use crate::private::write_atomically;
+pub use crate::private::write_new;

@@ -28,7 +28,7 @@ pub fn retry_delay(attempts: u32, initial: Duration, max: Duration) -> Duration 
 }
 
 /// Counts of one pass.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PassSummary {
     /// Accepted by the server (or written).
     pub sent: u64,
@@ -36,6 +36,41 @@ pub struct PassSummary {
     pub deferred: u64,
     /// Failed for good.
     pub failed: u64,
+    /// Why the first deferred mail was deferred (the pass logs one line).
+    pub deferred_because: Option<String>,
+    /// The server refused mail for a reason that is its own (policy, a
+    /// relay that refuses everything, our own consultants refused): the
+    /// mail waits and ops are told.
+    pub server_refusing: Option<String>,
+}
+
+/// Whether a 5xx answer is the server's fault rather than the mail's: the
+/// mail is kept and retried, and ops are told. A mail's fault is a problem
+/// with its recipient's mailbox (RFC 3463 status 5.1.x, 5.2.x), its size
+/// (5.3.4) or its content (5.6.x), or a plain 550-553 without a status;
+/// everything else (5.7.x policy, "relay access denied", 5.0.0, 554,
+/// authentication) is the server's, and so is any refusal of our own
+/// consultants or support address.
+pub fn server_fault(reply: &str, recipients: &[String], internal: &[String]) -> bool {
+    if recipients
+        .iter()
+        .any(|r| internal.iter().any(|i| i.eq_ignore_ascii_case(r)))
+    {
+        return true;
+    }
+    static STATUS: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+        regex::Regex::new(r"(?:^|[\s(#\[])5\.([0-9]{1,3})\.([0-9]{1,3})\b").expect("valid")
+    });
+    static BASIC: std::sync::LazyLock<regex::Regex> =
+        std::sync::LazyLock::new(|| regex::Regex::new(r"\b(5[0-9]{2})\b").expect("valid"));
+    if let Some(c) = STATUS.captures(reply) {
+        let mail_fault = matches!((&c[1], &c[2]), ("1" | "2" | "6", _) | ("3", "4"));
+        return !mail_fault;
+    }
+    !matches!(
+        BASIC.captures(reply).map(|c| c[1].to_string()).as_deref(),
+        Some("550" | "551" | "552" | "553")
+    )
 }
 
 /// How many due rows are read at a time.
@@ -49,17 +84,25 @@ pub async fn send_due(
     store: &mut Store,
     transport: &Transport,
     sending: &Sending,
+    internal: &[String],
     now: &(dyn Fn() -> DateTime<Utc> + Sync),
     stop: &(dyn Fn() -> bool + Sync),
 ) -> store::Result<PassSummary> {
     let mut summary = PassSummary::default();
+    // No mail goes out of a database file that was deleted or replaced: it
+    // would be sent again from the restored one.
+    let guard = store.file_guard();
+    let file_ok = || guard.as_ref().is_none_or(|g| g.check().is_ok());
     loop {
-        if stop() {
-            return Ok(summary);
+        // A server that refuses mail of its own accord is not given the
+        // rest of the queue this pass: it waits with its backoff.
+        if stop() || summary.server_refusing.is_some() {
+            return Ok(finish(summary));
         }
+        store.check_file()?;
         let due = store.due_outbox(now(), DUE_BATCH)?;
         if due.is_empty() {
-            return Ok(summary);
+            return Ok(finish(summary));
         }
         let mut jobs = Vec::with_capacity(due.len());
         for m in due {
@@ -70,33 +113,55 @@ pub async fn send_due(
             jobs.push((m, attached));
         }
         let timeout = sending.timeout * 3;
-        let mut results = futures::stream::iter(jobs.into_iter().take_while(|_| !stop()))
-            .map(|(m, attached)| {
-                let span = mail_span(&m);
-                async move {
-                    let outcome = match super::render::render(&m, attached.as_deref()) {
-                        Err(e) => Outcome::Permanent(e.to_string()),
-                        Ok(bytes) => {
-                            match tokio::time::timeout(timeout, transport.send(&m, &bytes)).await {
-                                Ok(o) => o,
-                                Err(_) => Outcome::Temporary(format!(
-                                    "no answer within {} s",
-                                    timeout.as_secs()
-                                )),
+        let mut results =
+            futures::stream::iter(jobs.into_iter().take_while(|_| !stop() && file_ok()))
+                .map(|(m, attached)| {
+                    let span = mail_span(&m);
+                    async move {
+                        let outcome = match super::render::render(&m, attached.as_deref()) {
+                            Err(e) => Outcome::Permanent(e.to_string()),
+                            Ok(bytes) => {
+                                match tokio::time::timeout(timeout, transport.send(&m, &bytes))
+                                    .await
+                                {
+                                    Ok(o) => o,
+                                    Err(_) => Outcome::Temporary(format!(
+                                        "no answer within {} s",
+                                        timeout.as_secs()
+                                    )),
+                                }
                             }
-                        }
-                    };
-                    (m, outcome)
-                }
-                .instrument(span)
-            })
-            .buffer_unordered(sending.concurrency.max(1));
+                        };
+                        (m, outcome)
+                    }
+                    .instrument(span)
+                })
+                .buffer_unordered(sending.concurrency.max(1));
         while let Some((m, outcome)) = results.next().await {
             let at = now();
             let _span = mail_span(&m).entered();
+            let outcome = match outcome {
+                Outcome::Refused(reply) if server_fault(&reply, &m.recipients, internal) => {
+                    summary.server_refusing.get_or_insert_with(|| reply.clone());
+                    Outcome::Temporary(format!(
+                        "the server refuses mail ({reply}); kept and retried"
+                    ))
+                }
+                Outcome::Refused(reply) => Outcome::Permanent(reply),
+                o => o,
+            };
             record(store, &m, outcome, at, sending, &mut summary)?;
         }
     }
+}
+
+/// One line for the mails a pass deferred (an outage defers them all for
+/// the same reason: one line per round, not one per mail).
+fn finish(summary: PassSummary) -> PassSummary {
+    if let Some(why) = &summary.deferred_because {
+        tracing::warn!(mails = summary.deferred, reason = %why, "mail deferred; trying again with backoff");
+    }
+    summary
 }
 
 /// Records what became of one attempt, as soon as it is known.
@@ -114,7 +179,8 @@ fn record(
             summary.sent += 1;
             tracing::info!(template = %m.template, to = m.recipients.len(), "mail sent");
         }
-        Outcome::Permanent(error) => {
+        // The caller has classified refusals; one left here is the mail's.
+        Outcome::Permanent(error) | Outcome::Refused(error) => {
             store.outbox_failed(m.id, &error, at)?;
             summary.failed += 1;
             tracing::warn!(template = %m.template, %error, "mail failed");
@@ -148,7 +214,8 @@ fn record(
                     .unwrap_or_default();
                 store.outbox_retry_later(m.id, &error, next)?;
                 summary.deferred += 1;
-                tracing::info!(%error, next = %crate::sla::format_utc(next), "mail deferred");
+                tracing::debug!(%error, next = %crate::sla::format_utc(next), "mail deferred");
+                summary.deferred_because.get_or_insert(error);
             }
         }
     }
@@ -169,6 +236,43 @@ fn mail_span(m: &Outgoing) -> tracing::Span {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn refusals_that_are_the_servers_fault() {
+        let internal = ["anna@smartstock.test".to_string()];
+        let customer = ["jan@acme.test".to_string()];
+        let table = [
+            (
+                "554 5.7.1 <jan@acme.test>: Recipient address rejected: Access denied",
+                &customer,
+                true,
+            ),
+            (
+                "554 5.7.1 <jan@acme.test>: Relay access denied",
+                &customer,
+                true,
+            ),
+            (
+                "550 5.1.1 <jan@acme.test>: Recipient address rejected: User unknown",
+                &customer,
+                false,
+            ),
+            ("552 5.2.2 mailbox full", &customer, false),
+            ("552 5.3.4 message too big", &customer, false),
+            ("550 5.6.0 content rejected", &customer, false),
+            ("550 No such user here", &customer, false),
+            ("554 Transaction failed", &customer, true),
+            ("535 5.7.8 authentication failed", &customer, true),
+            (
+                "550 5.1.1 <anna@smartstock.test>: User unknown",
+                &internal,
+                true,
+            ),
+        ];
+        for (reply, to, server) in table {
+            assert_eq!(server_fault(reply, to, &internal), server, "{reply}");
+        }
+    }
 
     #[test]
     fn retry_delays_double_to_thirty_minutes() {

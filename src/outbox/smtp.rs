@@ -244,6 +244,29 @@ impl SmtpClient {
         ))
     }
 
+    /// `check-config --online`: MAIL FROM `from` and RCPT TO each of `to`,
+    /// then RSET and QUIT: nothing is sent. The recipients refused, with
+    /// the server's words (a relay that refuses everything shows here
+    /// before the daemon starts).
+    pub async fn probe(
+        &self,
+        from: &lettre::Address,
+        to: &[lettre::Address],
+    ) -> Result<Vec<(lettre::Address, String)>, SendError> {
+        use lettre::transport::smtp::commands::{Mail, Rcpt, Rset};
+        let mut conn = self.connect().await?;
+        conn.command(Mail::new(Some(from.clone()), vec![])).await?;
+        let mut refused = Vec::new();
+        for a in to {
+            if let Err(e) = conn.command(Rcpt::new(a.clone(), vec![])).await {
+                refused.push((a.clone(), e.to_string()));
+            }
+        }
+        let _ = conn.command(Rset).await;
+        conn.quit().await.ok();
+        Ok(refused)
+    }
+
     fn take_idle(&self) -> Option<AsyncSmtpConnection> {
         let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
         while let Some((conn, since)) = idle.pop() {

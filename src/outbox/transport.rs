@@ -17,8 +17,11 @@ pub enum Outcome {
     Sent(String),
     /// Try again later (4xx, network, TLS, timeout).
     Temporary(String),
-    /// Refused for good (5xx, or a mail that cannot be built).
+    /// The mail cannot be built or addressed (a broken row).
     Permanent(String),
+    /// The server answered 5xx: refused for good, unless the sender finds
+    /// the server, not the mail, at fault ([`super::send::server_fault`]).
+    Refused(String),
     /// Accepted for some recipients, refused for good for the others at
     /// RCPT (one transaction).
     Partial {
@@ -93,10 +96,8 @@ impl Transport {
                 let name = super::dir::file_name(m.id);
                 let mut file = format!("Return-Path: <{}>\r\n", m.envelope_from).into_bytes();
                 file.extend_from_slice(bytes);
-                match tokio::task::spawn_blocking(move || {
-                    super::dir::write_atomically(&dir, &name, &file)
-                })
-                .await
+                match tokio::task::spawn_blocking(move || super::dir::write_new(&dir, &name, &file))
+                    .await
                 {
                     Ok(Ok(path)) => Outcome::Sent(format!("written to {}", path.display())),
                     Ok(Err(e)) => Outcome::Temporary(format!("cannot write the mail file: {e}")),
@@ -147,7 +148,7 @@ async fn send_smtp(smtp: &SmtpClient, m: &Outgoing, bytes: &[u8]) -> Outcome {
                 error,
             }
         }
-        Err(e) if e.is_permanent() => Outcome::Permanent(e.to_string()),
+        Err(e) if e.is_permanent() => Outcome::Refused(e.to_string()),
         Err(e) => Outcome::Temporary(e.to_string()),
     }
 }

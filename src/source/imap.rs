@@ -417,9 +417,14 @@ impl Imap {
         let mut new: Vec<u32> = all.iter().copied().filter(|u| *u > last).collect();
         new.sort_unstable();
         let mut summary = SyncSummary::default();
+        let mut leftovers: Vec<u32> = all.iter().copied().filter(|u| *u <= last).collect();
+        leftovers.sort_unstable();
+        if !leftovers.is_empty() {
+            summary.moved += self.move_leftovers(sel, store, &leftovers).await?;
+        }
         // Committed messages are moved in large sets: Dovecot's cost of a
         // MOVE (an expunge) grows with the folder's size, not the set's.
-        let mut to_move: Vec<u32> = all.iter().copied().filter(|u| *u <= last).collect();
+        let mut to_move: Vec<u32> = Vec::new();
         for chunk in new.chunks(self.limits.fetch_batch.max(1)) {
             let t = std::time::Instant::now();
             let batch = self.fetch(sel, chunk).await?;
@@ -445,6 +450,100 @@ impl Imap {
             }
         }
         Ok((summary, to_move))
+    }
+
+    /// Messages an earlier session committed but did not move (a kill, or a
+    /// connection lost between the commit and the move). If that move was
+    /// cut off after the server had copied them, their copies are in the
+    /// processed folder already: those are only removed from this folder,
+    /// never copied a second time. Returns how many left the folder.
+    async fn move_leftovers(
+        &self,
+        sel: &mut Selected,
+        store: &mut Store,
+        uids: &[u32],
+    ) -> anyhow::Result<usize> {
+        let t = self.limits.timeout;
+        let mut ids = Vec::new();
+        for uid in uids {
+            let key = format!("imap:{}:{}:{uid}", self.folder, sel.validity);
+            if let Some(id) = tokio::task::block_in_place(|| store.message_id_of_source(&key))?
+                && let Some(q) = search_string(&id)
+            {
+                ids.push((*uid, q));
+            }
+        }
+        let mut already = HashSet::new();
+        if !ids.is_empty() {
+            within(t, "EXAMINE", sel.session.examine(&self.processed)).await?;
+            for (uid, q) in &ids {
+                let found = within(
+                    t,
+                    "UID SEARCH HEADER Message-ID",
+                    sel.session.uid_search(format!("HEADER Message-ID {q}")),
+                )
+                .await?;
+                if !found.is_empty() {
+                    already.insert(*uid);
+                }
+            }
+            within(t, "SELECT", sel.session.select(&self.folder)).await?;
+        }
+        let copied: Vec<u32> = uids
+            .iter()
+            .copied()
+            .filter(|u| already.contains(u))
+            .collect();
+        let rest: Vec<u32> = uids
+            .iter()
+            .copied()
+            .filter(|u| !already.contains(u))
+            .collect();
+        if !copied.is_empty() {
+            self.remove(sel, &copied).await?;
+            tracing::info!(
+                messages = copied.len(),
+                folder = %self.processed,
+                "already in the processed folder (an earlier move was cut off): removed here, not copied again"
+            );
+        }
+        let moved = if rest.is_empty() {
+            0
+        } else {
+            self.acknowledge(sel, &rest).await?
+        };
+        Ok(copied.len() + moved)
+    }
+
+    /// Flags `uids` deleted and expunges them (their copies are elsewhere).
+    async fn remove(&self, sel: &mut Selected, uids: &[u32]) -> anyhow::Result<()> {
+        let t = self.limits.timeout;
+        let set = uid_set(uids);
+        let session = &mut sel.session;
+        within(t, "UID STORE \\Deleted", async {
+            session
+                .uid_store(&set, "+FLAGS.SILENT (\\Seen \\Deleted)")
+                .await?
+                .try_collect::<Vec<_>>()
+                .await
+        })
+        .await?;
+        if sel.caps.uidplus {
+            within(t, "UID EXPUNGE", async {
+                session
+                    .uid_expunge(&set)
+                    .await?
+                    .try_collect::<Vec<_>>()
+                    .await
+            })
+            .await?;
+        } else {
+            within(t, "EXPUNGE", async {
+                session.expunge().await?.try_collect::<Vec<_>>().await
+            })
+            .await?;
+        }
+        Ok(())
     }
 
     /// Fetches one batch: sizes first, then whole messages within the size
@@ -532,6 +631,14 @@ impl Imap {
                 .await
         })
         .await?;
+        // Test fault: the connection is lost in the middle of a move, after
+        // the server copied the messages (`SUPPORTD_TEST_CUT_MOVE=1`).
+        if crate::health::faults_enabled()
+            && std::env::var_os("SUPPORTD_TEST_CUT_MOVE").is_some_and(|v| v == "1")
+        {
+            within(t, "UID COPY", session.uid_copy(&set, &self.processed)).await?;
+            anyhow::bail!("test fault: the connection was lost during the move");
+        }
         if sel.caps.mv {
             within(t, "UID MOVE", session.uid_mv(&set, &self.processed)).await?;
         } else {
@@ -594,6 +701,7 @@ impl Imap {
         notify: &(dyn Fn() + Sync),
         shutdown: &CancellationToken,
         health: &Health,
+        store_error: &(dyn Fn(&crate::store::Error) -> bool + Sync),
     ) {
         let mut backoff = BACKOFF_MIN;
         while !shutdown.is_cancelled() {
@@ -611,11 +719,23 @@ impl Imap {
             };
             match result {
                 Ok(()) => return,
+                // The database's trouble, not the server's: said as such; a
+                // deleted or damaged database stops the daemon.
+                Err(e) if e.downcast_ref::<crate::store::Error>().is_some() => {
+                    let se = e.downcast_ref::<crate::store::Error>().expect("checked");
+                    if store_error(se) {
+                        return;
+                    }
+                    tokio::select! {
+                        _ = beating(tokio::time::sleep(BACKOFF_MIN), health, Worker::Source, health.tick) => {}
+                        _ = shutdown.cancelled() => return,
+                    }
+                }
                 Err(e) => {
                     let wait = jitter(backoff);
                     let error = format!("{e:#}");
                     health.poll_failed(&error);
-                    tracing::warn!(server = %self.name(), error = %error, retry_in_secs = wait.as_secs_f32(), "IMAP source failed");
+                    tracing::warn!(server = %self.name(), error = %error, retry_in_secs = wait.as_secs(), "IMAP source failed");
                     tokio::select! {
                         _ = beating(tokio::time::sleep(wait), health, Worker::Source, health.tick) => {}
                         _ = shutdown.cancelled() => return,
@@ -697,6 +817,20 @@ fn arrived_meanwhile(sel: &mut Selected) -> bool {
 fn jitter(d: Duration) -> Duration {
     let r = getrandom::u32().unwrap_or(0) % 401; // 0..=400
     d * (800 + r) / 1000
+}
+
+/// A Message-ID (without brackets) as an IMAP quoted string for `SEARCH
+/// HEADER Message-ID` (RFC 3501 quoted: `"` and `\` escaped), or `None` for
+/// one that cannot be searched as ASCII (our own made-up ids have no
+/// header to find).
+fn search_string(id: &str) -> Option<String> {
+    if id.is_empty() || !id.bytes().all(|b| (0x20..0x7f).contains(&b)) {
+        return None;
+    }
+    Some(format!(
+        "\"<{}>\"",
+        id.replace('\\', "\\\\").replace('"', "\\\"")
+    ))
 }
 
 #[cfg(test)]

@@ -54,6 +54,21 @@ fn cur_name(name: &str) -> String {
     }
 }
 
+/// How long a file written straight into `new/` must have been left alone
+/// before it is read.
+const SETTLE: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Whether a file in `new/` is whole: nobody has written it for
+/// [`SETTLE`]. Maildir writers write into `tmp/` and rename into `new/`;
+/// a file copied straight into `new/` (`cp big.eml new/`) may still be
+/// growing, so it waits for a later pass (the daemon scans every second).
+fn settled(m: &std::fs::Metadata, now: std::time::SystemTime) -> bool {
+    m.modified()
+        .ok()
+        .and_then(|t| now.duration_since(t).ok())
+        .is_none_or(|age| age >= SETTLE)
+}
+
 /// One pass: commits every message in `new/` and moves it to `cur/`.
 /// Returns how many files were taken (new and duplicate).
 pub fn pass(store: &mut Store, dir: &Path, now: DateTime<Utc>) -> Result<usize, Error> {
@@ -70,9 +85,11 @@ pub fn pass(store: &mut Store, dir: &Path, now: DateTime<Utc>) -> Result<usize, 
         }
         r => r.map_err(io)?,
     };
+    let wall = std::time::SystemTime::now();
     let mut names: Vec<String> = listing
         .filter_map(|e| e.ok())
         .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
+        .filter(|e| e.metadata().is_ok_and(|m| settled(&m, wall)))
         .map(|e| e.file_name().to_string_lossy().into_owned())
         .filter(|n| !n.starts_with('.'))
         .collect();

@@ -28,9 +28,9 @@ impl Store {
     pub fn backup_to(&self, to: &Path) -> Result<Backup> {
         let tmp = PathBuf::from(format!("{}.partial", to.display()));
         let _ = std::fs::remove_file(&tmp);
-        let open_err = |source| Error::Open {
+        let open_err = |cause| Error::Open {
             path: tmp.clone(),
-            source,
+            cause,
         };
         crate::private::precreate(&tmp).map_err(|source| Error::Write {
             path: tmp.clone(),
@@ -74,9 +74,54 @@ impl Store {
     }
 
     /// SQLite's `integrity_check` of the whole file: the problems found
-    /// (none: the database is sound).
+    /// (none: the database is sound). A file too damaged for the check to
+    /// run gives the error SQLite gave as its one problem.
     pub fn integrity_check(&self) -> Result<Vec<String>> {
-        integrity(&self.conn, false)
+        match integrity(&self.conn, false) {
+            Err(Error::Query { cause, .. })
+                if super::Fault::of(&cause) == Some(super::Fault::Corrupt) =>
+            {
+                Ok(vec![format!("SQLite cannot read the file: {cause}")])
+            }
+            r => r,
+        }
+    }
+
+    /// SQLite's `quick_check` at start, given up after `limit` (a large
+    /// file takes long; `supportd db check` goes through all of it). A
+    /// damaged file is `Err(Damaged)` with SQLite's first findings.
+    /// Returns whether the check ran to its end.
+    pub fn check_at_start(&self, limit: std::time::Duration) -> Result<bool> {
+        // A watchman interrupts the check at the limit unless it ended.
+        let handle = self.conn.get_interrupt_handle();
+        let (done, ended) = std::sync::mpsc::channel::<()>();
+        let watchman = std::thread::spawn(move || {
+            if ended.recv_timeout(limit) == Err(std::sync::mpsc::RecvTimeoutError::Timeout) {
+                handle.interrupt();
+            }
+        });
+        let result = integrity(&self.conn, true);
+        drop(done);
+        let _ = watchman.join();
+        let damaged = |problems: Vec<String>| Error::Damaged {
+            path: self.path.clone(),
+            problems: problems.into_iter().take(5).collect::<Vec<_>>().join("; "),
+        };
+        match result {
+            Ok(problems) if problems.is_empty() => Ok(true),
+            Ok(problems) => Err(damaged(problems)),
+            Err(Error::Query { cause, .. })
+                if cause.sqlite_error_code() == Some(rusqlite::ErrorCode::OperationInterrupted) =>
+            {
+                Ok(false)
+            }
+            Err(Error::Query { cause, .. })
+                if super::Fault::of(&cause) == Some(super::Fault::Corrupt) =>
+            {
+                Err(damaged(vec![cause.to_string()]))
+            }
+            Err(e) => Err(e),
+        }
     }
 }
 

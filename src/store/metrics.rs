@@ -33,6 +33,11 @@ pub struct MetricsData {
     pub last_send: Option<DateTime<Utc>>,
     /// When the daemon last polled the mailbox successfully.
     pub last_poll: Option<DateTime<Utc>>,
+    /// What the running daemon finds wrong now: (area, kind), e.g.
+    /// (`database`, `disk_full`), (`transport`, `refusing`).
+    pub faults: Vec<(String, String)>,
+    /// Database errors the running daemon met, by kind.
+    pub store_errors: Vec<(String, u64)>,
 }
 
 /// Meta key of the last successful mailbox poll (written by the daemon at

@@ -65,12 +65,13 @@ fn outbox_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<OutboxRow> {
         automatic: r.get(5)?,
         created_at: crate::sla::format_utc(from_ts(r.get(6)?)),
         attempts: r.get(7)?,
-        next_attempt_at: (state == "pending")
-            .then(|| {
-                r.get::<_, i64>(8)
-                    .map(|t| crate::sla::format_utc(from_ts(t)))
-            })
-            .transpose()?,
+        // When it goes: a pending mail's next attempt; a held one's release
+        // (none for mail held for a consultant, who was told instead).
+        next_attempt_at: (state == "pending" || state == "held")
+            .then(|| r.get::<_, i64>(8))
+            .transpose()?
+            .filter(|t| *t < super::NEVER)
+            .map(|t| crate::sla::format_utc(from_ts(t))),
         sent_at: r
             .get::<_, Option<i64>>(9)?
             .map(|t| crate::sla::format_utc(from_ts(t))),
@@ -166,8 +167,9 @@ impl Store {
         let t: Option<i64> = self
             .conn
             .query_row(
-                "SELECT MIN(next_attempt_at) FROM outbox WHERE state = 'pending'",
-                [],
+                "SELECT MIN(t) FROM (SELECT MIN(next_attempt_at) AS t FROM outbox WHERE state = 'pending' \
+                 UNION ALL SELECT MIN(next_attempt_at) FROM outbox WHERE state = 'held' AND next_attempt_at < ?1)",
+                [super::NEVER],
                 |r| r.get(0),
             )
             .map_err(query("find the next due mail"))?;
@@ -233,9 +235,9 @@ impl Store {
     pub fn outbox_failed(&mut self, id: i64, error: &str, now: DateTime<Utc>) -> Result<()> {
         self.settle(
             id,
-            "UPDATE outbox SET state = 'failed', attempts = attempts + 1, last_error = ?2 \
+            "UPDATE outbox SET state = 'failed', attempts = attempts + 1, last_error = ?2, failed_at = ?3 \
              WHERE id = ?1 AND state = 'pending' RETURNING ticket",
-            params![id, error],
+            params![id, error, ts(now)],
             (
                 "mail-failed",
                 serde_json::json!({"outbox": id, "error": error}),
@@ -255,6 +257,7 @@ impl Store {
         (what, detail): (&str, serde_json::Value),
         now: DateTime<Utc>,
     ) -> Result<()> {
+        self.check_file()?;
         let tx = self
             .conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
@@ -289,6 +292,79 @@ impl Store {
             failed: count("SELECT COUNT(*) FROM outbox WHERE state = 'failed'")?,
             held: count("SELECT COUNT(*) FROM outbox WHERE state = 'held'")?,
         })
+    }
+
+    /// Held automatic mail whose hour allows it now: it becomes due (and
+    /// counts towards the limits from now); the rest get the instant their
+    /// recipient's hour will allow them, which `outbox list` shows. Mail
+    /// held for a consultant stays (the next mail to them said so).
+    /// Returns how many were released.
+    pub fn release_held(
+        &mut self,
+        limits: &crate::ticket::limits::Limits,
+        now: DateTime<Utc>,
+    ) -> Result<u64> {
+        let window = now - chrono::Duration::hours(1);
+        let held: Vec<(i64, String)> = {
+            let mut st = self
+                .conn
+                .prepare_cached(
+                    "SELECT id, recipients FROM outbox WHERE state = 'held' \
+                     AND next_attempt_at <= ?1 ORDER BY id LIMIT 1000",
+                )
+                .map_err(query("read held mail"))?;
+            st.query_map([ts(now)], |r| Ok((r.get(0)?, r.get(1)?)))
+                .and_then(|rows| rows.collect())
+                .map_err(query("read held mail"))?
+        };
+        if held.is_empty() {
+            return Ok(0);
+        }
+        self.check_file()?;
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(query("release held mail"))?;
+        let mut released = 0;
+        for (id, recipients) in held {
+            let to: Vec<String> = serde_json::from_str(&recipients).unwrap_or_default();
+            let recent = recent_in(&tx, &to, window)?;
+            if recent.over(limits, &to) {
+                let next = next_allowed(&tx, &to, limits, window)?
+                    .max(now + chrono::Duration::seconds(60));
+                tx.execute(
+                    "UPDATE outbox SET next_attempt_at = ?2 WHERE id = ?1",
+                    params![id, ts(next)],
+                )
+                .map_err(query("release held mail"))?;
+            } else {
+                tx.execute(
+                    "UPDATE outbox SET state = 'pending', next_attempt_at = ?2, retry_from = ?2 WHERE id = ?1",
+                    params![id, ts(now)],
+                )
+                .map_err(query("release held mail"))?;
+                super::count_automatic(&tx, id, &to, now)?;
+                released += 1;
+            }
+        }
+        tx.commit().map_err(query("release held mail"))?;
+        Ok(released)
+    }
+
+    /// Failed mails (`since`: failed at or after it), oldest first; bounced
+    /// ones are left out (their address is wrong, sending again changes
+    /// nothing).
+    pub fn failed_mails(&self, since: Option<DateTime<Utc>>) -> Result<Vec<i64>> {
+        let mut st = self
+            .conn
+            .prepare_cached(
+                "SELECT id FROM outbox WHERE state = 'failed' AND bounced_to IS NULL \
+                 AND (?1 IS NULL OR COALESCE(failed_at, created_at) >= ?1) ORDER BY id",
+            )
+            .map_err(query("find failed mail"))?;
+        st.query_map([since.map(ts)], |r| r.get(0))
+            .and_then(|rows| rows.collect())
+            .map_err(query("find failed mail"))
     }
 
     /// `outbox retry ID`: a failed, held or pending mail is due now, with a
@@ -358,4 +434,65 @@ pub struct OutboxCounts {
     pub failed: u64,
     /// Held back by the rate limit.
     pub held: u64,
+}
+
+/// The hourly counts for `to` since `since`, inside a transaction.
+fn recent_in(
+    conn: &rusqlite::Connection,
+    to: &[String],
+    since: DateTime<Utc>,
+) -> Result<crate::ticket::limits::Recent> {
+    let mut recent = crate::ticket::limits::Recent::default();
+    for a in to {
+        let domain = crate::ticket::limits::domain_of(a);
+        let n: u32 = conn
+            .prepare_cached(
+                "SELECT COUNT(*) FROM outbox_automatic WHERE address = ?1 AND created_at >= ?2",
+            )
+            .and_then(|mut st| st.query_row(params![a, ts(since)], |r| r.get(0)))
+            .map_err(query("count automatic mail"))?;
+        let repeats: u32 = conn
+            .prepare_cached(super::LOOP_LIKE_SQL)
+            .and_then(|mut st| st.query_row(params![domain, ts(since)], |r| r.get(0)))
+            .map_err(query("count automatic mail"))?;
+        recent.by_address.insert(a.clone(), n);
+        recent.by_domain.insert(domain.to_string(), repeats);
+    }
+    Ok(recent)
+}
+
+/// When each of `to` will be under its hourly limit again: an hour after
+/// the mail that must leave the window first.
+fn next_allowed(
+    conn: &rusqlite::Connection,
+    to: &[String],
+    limits: &crate::ticket::limits::Limits,
+    since: DateTime<Utc>,
+) -> Result<DateTime<Utc>> {
+    let mut latest = since;
+    for a in to {
+        let n: u32 = conn
+            .prepare_cached(
+                "SELECT COUNT(*) FROM outbox_automatic WHERE address = ?1 AND created_at >= ?2",
+            )
+            .and_then(|mut st| st.query_row(params![a, ts(since)], |r| r.get(0)))
+            .map_err(query("count automatic mail"))?;
+        if n < limits.per_recipient_per_hour {
+            continue;
+        }
+        let offset = n - limits.per_recipient_per_hour;
+        let leaves: Option<i64> = conn
+            .prepare_cached(
+                "SELECT created_at FROM outbox_automatic WHERE address = ?1 AND created_at >= ?2 \
+                 ORDER BY created_at LIMIT 1 OFFSET ?3",
+            )
+            .and_then(|mut st| st.query_row(params![a, ts(since), offset], |r| r.get(0)))
+            .optional()
+            .map_err(query("count automatic mail"))?;
+        if let Some(t) = leaves {
+            latest =
+                latest.max(from_ts(t) + chrono::Duration::hours(1) + chrono::Duration::seconds(1));
+        }
+    }
+    Ok(latest)
 }

@@ -475,6 +475,28 @@ elsewhere unix - n n - - pipe
         self.start_postfix()
     }
 
+    /// Makes the submission port refuse every recipient (a misconfigured
+    /// relay: `554 5.7.1 ... Access denied` at RCPT), or take mail again.
+    /// Port 25, which the customers use, is left as it is.
+    pub fn submission_refuses(&self, refuse: bool) {
+        let file = self.dir.join("postfix/etc/master.cf");
+        let master = std::fs::read_to_string(&file).unwrap();
+        // The submission service is the one that demands TLS.
+        let normal = "encrypt -o smtpd_recipient_restrictions=permit_sasl_authenticated,reject";
+        let refusing = "encrypt -o smtpd_recipient_restrictions=reject";
+        let next = if refuse {
+            master.replace(normal, refusing)
+        } else {
+            master.replace(refusing, normal)
+        };
+        std::fs::write(&file, next).unwrap();
+        let d = self.dir.display();
+        must(&format!("touch -d '10 seconds ago' {d}/postfix/etc/*"));
+        must(&format!(
+            "postfix -c {d}/postfix/etc reload >>{d}/postfix.log 2>&1"
+        ));
+    }
+
     pub fn stop_dovecot(&self) {
         stop_group(&self.dir.join("run/master.pid"));
     }

@@ -4,6 +4,8 @@
 //! - `util`: running the binary, temp folders;
 //! - `attacks`: a stranger's worst mail (forged commands, spam through
 //!   support@, forged bounces, injection, floods, poison, private files);
+//! - `faults`: the database deleted, replaced or damaged, one instance per
+//!   file, growing Maildir files, held mail, a refusing relay, a cut move;
 //! - `fixtures`: the golden .eml corpus under `fixtures/eml`;
 //! - `hostile`: bad input never panics and always gives a result;
 //! - `import`: `supportd import` and `tickets` with mail files;
@@ -23,6 +25,7 @@
 //!   oracle (`tests/oracle/sla_oracle.py`).
 
 mod attacks;
+mod faults;
 mod fixtures;
 mod hostile;
 mod import;

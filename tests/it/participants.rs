@@ -174,3 +174,34 @@ fn a_reply_copying_many_people_adds_at_most_the_participant_cap() {
     assert_eq!(relay[0].to.len(), 20);
     assert_eq!(relay[0].to[0], "jan@acme.example");
 }
+
+#[test]
+fn with_colleagues_none_a_coworker_writing_opens_a_ticket_of_their_own() {
+    // Same domain, but the desk asked that only people put on a ticket join.
+    let d = Desk::with_config("part-none", "[tickets]\ncolleagues = \"none\"\n");
+    d.receive(
+        "Mon, 23 Nov 2026 10:00:00 +0100",
+        &format!(
+            "From: Jan <jan@acme.example>\nTo: support@smartstock.cloud\nSubject: Stock report shows zero\n\
+             Message-ID: <p-1@customer.example>\n\n{FULL_REPORT}\n"
+        ),
+    );
+    d.run("2026-11-23T09:00:05Z");
+    d.receive(
+        "Mon, 23 Nov 2026 11:00:00 +0100",
+        "From: Ewa <ewa@acme.example>\nTo: support@smartstock.cloud\n\
+         Subject: Re: [SS-1] Stock report shows zero\nMessage-ID: <e-1@acme.example>\n\nSame here.\n",
+    );
+    d.run("2026-11-23T10:00:05Z");
+    assert_eq!(participants(&d), ["jan@acme.example"]);
+    assert_eq!(d.ticket("SS-2")["requester"], "ewa@acme.example");
+    // Under the default, she would have joined SS-1.
+    let d = opened("part-same-domain", "jan@acme.example");
+    d.receive(
+        "Mon, 23 Nov 2026 11:00:00 +0100",
+        "From: Ewa <ewa@acme.example>\nTo: support@smartstock.cloud\n\
+         Subject: Re: [SS-1] Stock report shows zero\nMessage-ID: <e-1@acme.example>\n\nSame here.\n",
+    );
+    d.run("2026-11-23T10:00:05Z");
+    assert_eq!(participants(&d), ["ewa@acme.example", "jan@acme.example"]);
+}

@@ -57,12 +57,15 @@ fn every_metric_is_served_over_http_and_parses_as_prometheus_text() {
     let d = Desk::with_config(
         "priv-metrics",
         &format!(
-            "[metrics]\nlisten = \"127.0.0.1:{port}\"\n[limits]\nauto-per-recipient-per-hour = 1\nmax-message-mb = 1\n"
+            "[metrics]\nlisten = \"127.0.0.1:{port}\"\n[limits]\nauto-per-recipient-per-hour = 1\nmax-message-mb = 1\n\
+             consultant-mails-per-hour = 1\n"
         ),
     );
     // Monday 2 Nov 2026: a severity-1 request nobody accepts (at risk,
     // breached, escalated), the same customer again within the hour (its
-    // acknowledgement is held back), and a request that will wait.
+    // acknowledgement waits for the next hour), and a request that will
+    // wait; the consultants' notifications beyond one an hour are held for
+    // good (the next one says how many).
     d.customer(
         "Mon, 02 Nov 2026 10:00:00 +0100",
         "jan@acme.example",
@@ -203,7 +206,7 @@ fn every_metric_is_served_over_http_and_parses_as_prometheus_text() {
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(
         r.stdout.contains("supportd_unreachable_customers 1")
-            && r.stdout.contains("supportd_mails_held 1"),
+            && r.stdout.contains("supportd_mails_held 5"),
         "{}",
         r.stdout
     );

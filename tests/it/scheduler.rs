@@ -109,9 +109,17 @@ dir = "var/outbox"
     pub fn deliver_raw(&self, raw: &str) {
         let n = self.next_file.get() + 1;
         self.next_file.set(n);
-        // As a mail delivery agent does: written in tmp/, renamed into new/.
+        // As a mail delivery agent does: written in tmp/, renamed into new/;
+        // written a while ago, so the source sees it settled (it leaves a
+        // file written in the last 2 s for its next pass).
         let tmp = self.dir.0.join(format!("var/inbox/tmp/{n}.test"));
         std::fs::write(&tmp, raw).unwrap();
+        let written = std::time::SystemTime::now() - std::time::Duration::from_secs(10);
+        std::fs::File::options()
+            .write(true)
+            .open(&tmp)
+            .and_then(|f| f.set_modified(written))
+            .unwrap();
         std::fs::rename(&tmp, self.dir.0.join(format!("var/inbox/new/{n}.test"))).unwrap();
     }
 
