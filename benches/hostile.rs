@@ -100,7 +100,7 @@ fn mail_to(to: &[String]) -> supportd::store::Outgoing {
     supportd::store::Outgoing {
         id: 42,
         ticket: Some(7),
-        template: "consultant-relay".into(),
+        template: "consultant-reply".into(),
         envelope_from: "support+bounce-42.abcdefabcdef@smartstock.test".into(),
         recipients: to.to_vec(),
         message_id: "SS-7.42.abcdef@smartstock.test".into(),

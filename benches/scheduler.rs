@@ -66,6 +66,7 @@ fn ticket(n: u64, received: DateTime<Utc>) -> Ticket {
         followups_sent: 0,
         silence_since: None,
         closed_at: None,
+        thread_root: None,
     }
 }
 

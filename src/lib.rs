@@ -12,7 +12,7 @@
 //!   deadlines and their explanations;
 //! - [`mail`]: one raw message -> its analysis (kind, thread keys, trimmed
 //!   text, report fields, occurrence time, severity, language, consultant
-//!   commands);
+//!   commands, a customer's message a consultant forwarded or `#open`ed);
 //! - [`templates`]: the mails' texts, EN and PL, overridable;
 //! - [`ticket`]: what happens, decided: the lifecycle
 //!   ([`ticket::lifecycle`]), what one message does ([`ticket::decide`]),

@@ -352,6 +352,26 @@ struct Tasks {
     metrics: Option<tokio::net::TcpListener>,
 }
 
+/// What the daemon reads, for its start-up line.
+fn describe_source(s: &crate::config::Source) -> String {
+    match s {
+        crate::config::Source::Maildir { path } => format!("Maildir {}", path.display()),
+        crate::config::Source::Imap { server, folder, .. } => {
+            format!("IMAP {}:{} folder {folder}", server.host, server.port)
+        }
+    }
+}
+
+/// Where the daemon's mail goes, for its start-up line.
+fn describe_transport(t: &crate::config::Transport) -> String {
+    match t {
+        crate::config::Transport::Dir { path } => format!(".eml files in {}", path.display()),
+        crate::config::Transport::Smtp { server } => {
+            format!("SMTP {}:{}", server.host, server.port)
+        }
+    }
+}
+
 /// The async workers, until the source and the outbox have stopped.
 async fn serve(ctx: Arc<Ctx>, runtime: Arc<Runtime>, t: Tasks) -> anyhow::Result<()> {
     let signals = tokio::spawn(signals::signals(Arc::clone(&ctx)));
@@ -382,7 +402,15 @@ async fn serve(ctx: Arc<Ctx>, runtime: Arc<Runtime>, t: Tasks) -> anyhow::Result
         ))
     });
     notify(&[sd_notify::NotifyState::Ready]);
-    tracing::info!(db = %ctx.db.display(), "supportd running");
+    let cfg = &runtime.config;
+    tracing::info!(
+        source = %describe_source(&cfg.source),
+        transport = %describe_transport(&cfg.transport),
+        db = %ctx.db.display(),
+        consultants = %cfg.consultants.addresses.join(", "),
+        support = %cfg.support.address,
+        "supportd running"
+    );
     let (source, outbox) = tokio::join!(source, outbox);
     signals.abort();
     watchdog.abort();

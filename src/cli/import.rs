@@ -144,10 +144,11 @@ impl std::fmt::Display for ImportSummary {
         let a = &self.applied;
         write!(
             f,
-            "imported {} messages: {} new tickets, {} replies, {} commands applied, {} rejected, \
+            "read {} messages, {} of them new: {} new tickets, {} replies, {} commands applied, {} rejected, \
              {} auto-replies, {} delivery reports and {} feedback reports recorded, {} duplicates skipped, \
              {} quarantined ({} not mail)",
             self.read,
+            self.read.saturating_sub(self.duplicates),
             a.new_tickets,
             a.replies,
             a.commands_applied,

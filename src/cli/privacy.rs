@@ -79,6 +79,11 @@ pub fn export(
         if let Some(events) = t["events"].as_array_mut() {
             events.retain(|e| e["what"] != "note");
         }
+        // The consultants' own mails are the desk's (their notes, their
+        // tags); what they told the person is in the outgoing mail.
+        if let Some(messages) = t["messages"].as_array_mut() {
+            messages.retain(|m| m["kind"] != "consultant_command");
+        }
         if let Some(mails) = t["outgoing"].as_array_mut() {
             mails.retain(|m| !internal(&m["to"], cx));
         }

@@ -111,10 +111,63 @@ fn to_json(t: &Ticket, prefix: &str, policy: &Policy, now: Option<DateTime<Utc>>
     }
 }
 
+/// Which tickets `tickets list` prints.
+#[derive(Debug, Default, Clone, clap::Args)]
+pub struct Filter {
+    /// new, open, waiting, resolved, closed, or all (default: all but closed).
+    #[arg(long, value_name = "STATE")]
+    pub state: Option<String>,
+    /// Only tickets this consultant owns ("none": not yet owned).
+    #[arg(long, value_name = "ADDRESS")]
+    pub owner: Option<String>,
+    /// Only tickets of this requester.
+    #[arg(long, value_name = "ADDRESS")]
+    pub requester: Option<String>,
+    /// Only tickets of requesters at this domain (a customer).
+    #[arg(long, value_name = "DOMAIN")]
+    pub domain: Option<String>,
+    /// Only tickets of this severity (1-5).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u8).range(1..=5))]
+    pub severity: Option<u8>,
+    /// Only tickets whose subject, requester or messages contain this text
+    /// (case-insensitive).
+    #[arg(long, value_name = "TEXT")]
+    pub search: Option<String>,
+}
+
+impl Filter {
+    fn keeps(&self, t: &Ticket, found: Option<&std::collections::HashSet<u64>>) -> bool {
+        let same = |a: &str, b: &str| a.trim().eq_ignore_ascii_case(b.trim());
+        let owner = match self.owner.as_deref() {
+            None => true,
+            Some("none") => t.owner.is_none(),
+            Some(o) => t.owner.as_deref().is_some_and(|x| same(x, o)),
+        };
+        let domain = self.domain.as_deref().is_none_or(|d| {
+            t.requester
+                .rsplit_once('@')
+                .is_some_and(|(_, x)| same(x, d.trim_start_matches('@')))
+        });
+        owner
+            && domain
+            && self
+                .requester
+                .as_deref()
+                .is_none_or(|r| same(&t.requester, r))
+            && self.severity.is_none_or(|s| t.severity.number() == s)
+            && self.search.as_deref().is_none_or(|q| {
+                let q = q.to_lowercase();
+                t.subject.to_lowercase().contains(&q)
+                    || t.requester.to_lowercase().contains(&q)
+                    || found.is_some_and(|f| f.contains(&t.number))
+            })
+    }
+}
+
 /// `tickets list`: a table, or one JSON array.
 pub fn list(
     store: &Store,
-    state: Option<&str>,
+    filter: &Filter,
     json: bool,
     prefix: &str,
     policy: &Policy,
@@ -122,9 +175,15 @@ pub fn list(
     out: &mut impl Write,
 ) -> anyhow::Result<()> {
     let calendar = &*policy.calendar;
+    let found = match filter.search.as_deref() {
+        Some(q) => Some(store.tickets_mentioning(q)?),
+        None => None,
+    };
     let mut rows = Vec::new();
-    for n in store.ticket_numbers(state)? {
-        if let Some(t) = store.ticket(n)? {
+    for n in store.ticket_numbers(filter.state.as_deref())? {
+        if let Some(t) = store.ticket(n)?
+            && filter.keeps(&t, found.as_ref())
+        {
             rows.push(t);
         }
     }
@@ -137,10 +196,17 @@ pub fn list(
         writeln!(out)?;
         return Ok(());
     }
+    // Columns fit the terminal: the subject takes what the others leave.
+    let width = std::env::var("COLUMNS")
+        .ok()
+        .and_then(|c| c.parse::<usize>().ok())
+        .unwrap_or(160)
+        .max(80);
+    let subject_width = width.saturating_sub(10 + 9 + 4 + 2 + 24 + 28 + 44).max(16);
     writeln!(
         out,
-        "{:<10} {:<9} {:>3}  {:<32} {:<40} DEADLINE",
-        "REF", "STATE", "SEV", "REQUESTER", "SUBJECT"
+        "{:<10}{:<9}{:>3}  {:<24}{:<28}{:<subject_width$}  DEADLINE",
+        "REF", "STATE", "SEV", "OWNER", "REQUESTER", "SUBJECT"
     )?;
     for t in &rows {
         let deadline = local::render_local(t.deadline_at, calendar.timezone(), Lang::En);
@@ -164,18 +230,28 @@ pub fn list(
                 }
             })
             .unwrap_or_default();
-        let subject: String = t.subject.chars().take(40).collect();
         writeln!(
             out,
-            "{:<10} {:<9} {:>3}  {:<32} {:<40} {deadline}{left}",
+            "{:<10}{:<9}{:>3}  {:<24}{:<28}{:<subject_width$}  {deadline}{left}",
             format!("{prefix}-{}", t.number),
             t.state.as_str(),
             t.severity.number(),
-            t.requester,
-            subject
+            clip(t.owner.as_deref().unwrap_or("-"), 23),
+            clip(&t.requester, 27),
+            clip(&t.subject, subject_width),
         )?;
     }
     Ok(())
+}
+
+/// `s` cut to `width` characters, with "…" where it was cut.
+fn clip(s: &str, width: usize) -> String {
+    if s.chars().count() <= width {
+        return s.to_string();
+    }
+    let mut out: String = s.chars().take(width.saturating_sub(1)).collect();
+    out.push('…');
+    out
 }
 
 /// Everything `tickets show` prints of a ticket.
@@ -184,6 +260,7 @@ struct Shown {
     messages: Vec<crate::store::MessageRow>,
     events: Vec<crate::store::EventRow>,
     outbox: Vec<crate::store::OutboxRow>,
+    bodies: std::collections::HashMap<i64, Option<String>>,
     next_steps: Vec<Step>,
 }
 
@@ -210,11 +287,20 @@ pub fn show(
     let Some(ticket) = store.ticket(number)? else {
         return Ok(false);
     };
+    let mut messages = store.ticket_messages(number)?;
+    for m in &mut messages {
+        // Each message's own words, read again from its raw bytes.
+        m.text = store.raw_message(m.id)?.map(|raw| {
+            let p = crate::mail::parse::parse(&raw);
+            crate::mail::trim::trim(&p.text).text
+        });
+    }
     let shown = Shown {
         ticket,
-        messages: store.ticket_messages(number)?,
+        messages,
         events: store.events(number)?,
         outbox: store.ticket_outbox(number)?,
+        bodies: store.ticket_outbox_bodies(number)?,
         next_steps: store
             .timers(number)?
             .into_iter()
@@ -263,90 +349,123 @@ fn show_json(
 
 fn show_text(s: &Shown, prefix: &str, policy: &Policy, out: &mut impl Write) -> anyhow::Result<()> {
     let (t, calendar) = (&s.ticket, &*policy.calendar);
-    let (messages, events, outbox, next_steps) = (&s.messages, &s.events, &s.outbox, &s.next_steps);
     let tz = calendar.timezone();
+    let when = |at: DateTime<Utc>| local::render_local(at, tz, Lang::En);
     writeln!(out, "{prefix}-{}  {}", t.number, t.subject)?;
     writeln!(
         out,
-        "state {}, severity {}, requester {}",
-        t.state, t.severity, t.requester
+        "state        {}",
+        crate::ticket::compose::state_name(t.state, Lang::En)
     )?;
     writeln!(
         out,
-        "received {}",
-        local::render_local(t.received_at, tz, Lang::En)
+        "severity     {} ({})",
+        t.severity.number(),
+        crate::ticket::compose::severity_name(t.severity, Lang::En)
     )?;
+    writeln!(out, "requester    {}", t.requester)?;
+    let others: Vec<&str> = t
+        .participants
+        .iter()
+        .filter(|p| **p != t.requester)
+        .map(String::as_str)
+        .collect();
+    if !others.is_empty() {
+        writeln!(out, "participants {}", others.join(", "))?;
+    }
     writeln!(
         out,
-        "deadline {}",
-        local::render_local(t.deadline_at, tz, Lang::En)
+        "owner        {}",
+        t.owner.as_deref().unwrap_or("none yet")
     )?;
-    if let (Some(at), Some(owner)) = (t.accepted_at, &t.owner) {
-        writeln!(
-            out,
-            "accepted {} by {owner}",
-            local::render_local(at, tz, Lang::En)
-        )?;
+    writeln!(out, "received     {}", when(t.received_at))?;
+    writeln!(out, "deadline     {}", when(t.deadline_at))?;
+    if let Some(at) = t.accepted_at {
+        let late = if at > t.deadline_at { " (late)" } else { "" };
+        writeln!(out, "accepted     {}{late}", when(at))?;
+    }
+    let missing = t.missing_fields();
+    if !missing.is_empty() && t.state == crate::ticket::State::New {
+        writeln!(out, "missing      {}", missing.join(", "))?;
     }
     if t.breached {
-        writeln!(out, "breached: the deadline passed before acceptance")?;
+        writeln!(out, "breached     the deadline passed before acceptance")?;
     }
     if t.unreachable {
         writeln!(
             out,
-            "unreachable: a follow-up bounced; the follow-ups stopped"
+            "unreachable  a follow-up bounced; the follow-ups stopped"
         )?;
     }
-    for s in next_steps {
-        writeln!(out, "next     {} at {}", s.step, s.due)?;
+    for step in &s.next_steps {
+        let due = DateTime::parse_from_rfc3339(&step.due)
+            .map(|d| when(d.with_timezone(&Utc)))
+            .unwrap_or_else(|_| step.due.clone());
+        writeln!(out, "next         {} at {due}", step.step)?;
     }
-    timeline(messages, events, outbox, out)
+    writeln!(
+        out,
+        "\nconversation (times: {}):",
+        local::zone_label(tz, Lang::En)
+    )?;
+    conversation(s, tz, out)
 }
 
-/// One timeline: messages in, mails out and events, by time (all instants
-/// are written YYYY-MM-DDTHH:MM:SSZ, so they sort as text).
-fn timeline(
-    messages: &[crate::store::MessageRow],
-    events: &[crate::store::EventRow],
-    outbox: &[crate::store::OutboxRow],
-    out: &mut impl Write,
-) -> anyhow::Result<()> {
-    let mut timeline: Vec<(String, u8, String)> = Vec::new();
-    for m in messages {
-        let line = format!(
-            "in   {:<18} {}  <{}>",
-            m.kind.as_deref().unwrap_or("-"),
-            m.from.as_deref().unwrap_or("-"),
-            m.message_id
-        );
-        timeline.push((m.received_at.clone(), 0, line));
+/// One conversation: messages in with their own words, notes, events and
+/// mails out with their text, by time, in the calendar's zone.
+fn conversation(s: &Shown, tz: &crate::sla::Zone, out: &mut impl Write) -> anyhow::Result<()> {
+    // (instant as written YYYY-MM-DDTHH:MM:SSZ, order, heading, text)
+    let mut items: Vec<(String, u8, String, Option<String>)> = Vec::new();
+    for m in &s.messages {
+        let kind = m.kind.as_deref().unwrap_or("-");
+        let heading = format!("from {}  ({kind})", m.from.as_deref().unwrap_or("-"));
+        // A note's text is shown with its event.
+        let text = m.text.clone().filter(|_| {
+            !s.events
+                .iter()
+                .any(|e| e.what == "note" && e.message == Some(m.id))
+        });
+        items.push((m.received_at.clone(), 0, heading, text));
     }
-    for e in events {
-        let detail = e
-            .detail
-            .as_ref()
-            .map(|d| format!(" ({d})"))
-            .unwrap_or_default();
-        timeline.push((
-            e.at.clone(),
-            1,
-            format!("     {:<18} {}{detail}", e.what, e.actor),
-        ));
+    for e in &s.events {
+        let (heading, text) = if e.what == "note" {
+            (
+                format!("note by {}  (consultants only)", e.actor),
+                e.detail.clone(),
+            )
+        } else {
+            let detail = e
+                .detail
+                .as_ref()
+                .map(|d| format!(" ({d})"))
+                .unwrap_or_default();
+            (format!("{} by {}{detail}", e.what, e.actor), None)
+        };
+        items.push((e.at.clone(), 1, heading, text));
     }
-    for m in outbox {
-        let line = format!(
-            "out  {:<18} {} [{}]  <{}>",
-            m.template,
-            m.to.join(", "),
-            m.state,
-            m.message_id
-        );
-        timeline.push((m.created_at.clone(), 2, line));
+    for m in &s.outbox {
+        let heading = format!("to {}  ({}, {})", m.to.join(", "), m.template, m.state);
+        let text = s.bodies.get(&m.id).cloned().flatten();
+        items.push((m.created_at.clone(), 2, heading, text));
     }
-    timeline.sort();
-    writeln!(out, "\ntimeline:")?;
-    for (at, _, line) in timeline {
-        writeln!(out, "  {at}  {line}")?;
+    items.sort_by(|a, b| (&a.0, a.1).cmp(&(&b.0, b.1)));
+    for (at, _, heading, text) in items {
+        let local = DateTime::parse_from_rfc3339(&at)
+            .map(|d| {
+                tz.to_local(d.with_timezone(&Utc))
+                    .format("%Y-%m-%d %H:%M")
+                    .to_string()
+            })
+            .unwrap_or(at);
+        writeln!(out, "\n{local}  {heading}")?;
+        if let Some(text) = text.filter(|t| !t.trim().is_empty()) {
+            for line in text.trim_end().lines().take(60) {
+                writeln!(out, "    {line}")?;
+            }
+            if text.trim_end().lines().count() > 60 {
+                writeln!(out, "    [...]")?;
+            }
+        }
     }
     Ok(())
 }
@@ -357,14 +476,15 @@ pub enum Command {
     /// Every ticket that is not closed (or those in --state), with deadlines
     /// in local time; with --now, the working time left.
     List {
-        /// new, open, waiting, resolved, closed, or all.
-        #[arg(long, value_name = "STATE")]
-        state: Option<String>,
+        /// Which tickets.
+        #[command(flatten)]
+        filter: Filter,
         /// Print a JSON array (field names in the README).
         #[arg(long)]
         json: bool,
     },
-    /// One ticket with its messages and events.
+    /// One ticket: who is on it, its clock, and the conversation (each
+    /// message's own words, notes, events and the mails sent, in local time).
     Show {
         /// The reference, e.g. SS-7.
         #[arg(value_name = "REF")]
@@ -386,8 +506,9 @@ pub fn run(g: &super::Global, cmd: &Command) -> super::Outcome {
     };
     let mut out = super::terminal::for_text(std::io::stdout().lock(), json);
     match cmd {
-        Command::List { state, json } => {
-            if let Some(s) = state
+        Command::List { filter, json } => {
+            if let Some(s) = filter
+                .state
                 .as_deref()
                 .filter(|s| *s != "all" && crate::ticket::State::parse(s).is_none())
             {
@@ -399,15 +520,7 @@ pub fn run(g: &super::Global, cmd: &Command) -> super::Outcome {
             // The table shows working time left as of now; JSON depends on
             // the moment only when --now says which.
             let now = if *json { g.now } else { Some(g.now()) };
-            list(
-                &store,
-                state.as_deref(),
-                *json,
-                prefix,
-                &policy,
-                now,
-                &mut out,
-            )?;
+            list(&store, filter, *json, prefix, &policy, now, &mut out)?;
             Ok(std::process::ExitCode::SUCCESS)
         }
         Command::Show { reference, json } => {

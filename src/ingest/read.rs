@@ -14,6 +14,8 @@ use crate::ticket::limits::Recent;
 
 /// The hour the rate limits count.
 const LIMIT_WINDOW: Duration = Duration::hours(1);
+/// Internal notes a consultant notification shows (the latest ones).
+const NOTES_SHOWN: usize = 3;
 
 /// What the store knows that `a`'s decision needs.
 pub fn known(
@@ -38,9 +40,11 @@ pub fn known(
     };
     // With sending on (`Some(consultants)`): the rate-limit counts.
     let (mut held_on_ticket, mut recent, mut held_for) = (0, Recent::default(), HashMap::new());
+    let mut notes = Vec::new();
     if let Some(consultants) = sending {
         if let Some(t) = &ticket {
             held_on_ticket = store.held_mails(t.number)?;
+            notes = store.notes(t.number, NOTES_SHOWN)?;
         }
         // Everyone an automatic mail of this decision may go to.
         let candidates = ticket
@@ -65,6 +69,7 @@ pub fn known(
         held_on_ticket,
         recent,
         held_for,
+        notes,
     })
 }
 

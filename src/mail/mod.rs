@@ -18,6 +18,7 @@ pub mod auth;
 pub mod bounce;
 pub mod classify;
 pub mod clean;
+pub mod forward;
 pub mod html;
 pub mod identity;
 pub mod language;
@@ -266,6 +267,10 @@ pub struct Analysis {
     pub copied: Vec<String>,
     /// Quoted history was removed from the text.
     pub quote_removed: bool,
+    /// A consultant opened this ticket for the requester (`#open`, or a
+    /// customer's message forwarded to support@): their address.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub opened_by: Option<String>,
     /// The text: trimmed of quotes, signature and (for consultants) tags.
     pub text: String,
     /// What threading read (to resolve the thread again against a store
@@ -311,16 +316,32 @@ pub fn analyze_threaded(
         support_address: &settings.support_address,
         consultants: &settings.consultants,
     };
-    let class = classify::classify(&p, &who, thread.is_some());
+    let mut class = classify::classify(&p, &who, thread.is_some());
     let ticket_ref = thread
         .as_ref()
         .map(|t| format!("{}-{}", settings.ticket_prefix, t.number));
 
     let own = own_words(&p, class.kind, settings);
-    let (commands, errors, text) =
-        consultant_tags(&p, class.kind, ticket_ref.is_none(), own.text, settings);
-    let language = own.language;
-    let (severity, severity_source) = settings.severity_rules.suggest(&p.subject, &text);
+    let opening = opening(&p, class.kind, thread.is_none(), &own.text, settings);
+    let (commands, errors, text, language) = match &opening {
+        // A consultant opens a ticket for a customer: the report is the
+        // customer's text (or the consultant's, for a phone call).
+        Some(o) => {
+            class.kind = Kind::New;
+            let language = language::detect(&o.subject, &o.text, settings.default_language);
+            (Vec::new(), Vec::new(), o.text.clone(), language)
+        }
+        None => {
+            let (c, e, t) =
+                consultant_tags(&p, class.kind, ticket_ref.is_none(), own.text, settings);
+            (c, e, t, own.language)
+        }
+    };
+    let subject = match &opening {
+        Some(o) if !o.subject.is_empty() => o.subject.clone(),
+        _ => p.subject.clone(),
+    };
+    let (severity, severity_source) = settings.severity_rules.suggest(&subject, &text);
     let anchor = occurrence::anchor(p.date, received_at);
     let occurrence = if class.kind.is_automatic() {
         occurrence::Occurrence::default()
@@ -341,10 +362,15 @@ pub fn analyze_threaded(
         ),
         _ => None,
     };
-    let requester = if settings.form_senders.contains(&p.from.address) {
-        p.reply_to.clone().unwrap_or_else(|| p.from.clone())
-    } else {
-        p.from.clone()
+    let requester = match &opening {
+        Some(o) => parse::Mailbox {
+            address: o.address.clone(),
+            name: o.name.clone(),
+        },
+        None if settings.form_senders.contains(&p.from.address) => {
+            p.reply_to.clone().unwrap_or_else(|| p.from.clone())
+        }
+        None => p.from.clone(),
     };
     let quote_removed = own.quote_removed;
     Analysis {
@@ -370,10 +396,17 @@ pub fn analyze_threaded(
             name: requester.name,
         },
         message_id: p.message_id.clone(),
-        subject: p.subject.clone(),
+        subject,
         attachments: p.attachments.clone(),
-        copied: copied(&p, settings),
+        // An opened ticket is the customer's alone: the consultant's own
+        // copies do not join it.
+        copied: if opening.is_some() {
+            Vec::new()
+        } else {
+            copied(&p, settings)
+        },
         quote_removed,
+        opened_by: opening.map(|_| p.from.address.clone()),
         text,
         thread_keys: keys,
     }
@@ -417,6 +450,53 @@ fn own_words(p: &parse::Parsed, kind: Kind, settings: &Settings) -> OwnWords {
     }
 }
 
+/// A ticket a consultant's mail that names none opens for a customer:
+/// `#open ADDRESS [Name]` on its first line (the text after it is the
+/// report), or a customer's message forwarded in it (attached, or inline
+/// as the common clients forward). Never from a mail our server marked
+/// DMARC fail.
+fn opening(
+    p: &parse::Parsed,
+    kind: Kind,
+    no_ticket: bool,
+    own_text: &str,
+    settings: &Settings,
+) -> Option<forward::Forwarded> {
+    if kind != Kind::ConsultantCommand || !no_ticket || sender_dmarc_fail(p, settings) {
+        return None;
+    }
+    let tags = tags::parse_tags(own_text);
+    let consultant = |a: &str| settings.consultants.iter().any(|c| c == a);
+    let found = match tags.commands.first() {
+        Some(Command::Open(address, name))
+            if tags.errors.is_empty() && tags.commands.len() == 1 =>
+        {
+            Some(forward::Forwarded {
+                address: address.clone(),
+                name: name.clone(),
+                subject: thread::strip_reply_prefixes(&p.subject).to_string(),
+                text: tags.text,
+            })
+        }
+        Some(_) => None,
+        None if tags.errors.is_empty() => p
+            .forwarded
+            .clone()
+            .or_else(|| forward::inline(&p.text))
+            .map(|mut f| {
+                if f.subject.is_empty() {
+                    f.subject = thread::strip_reply_prefixes(&p.subject).to_string();
+                }
+                f
+            }),
+        None => None,
+    };
+    // Never a ticket for ourselves or a colleague.
+    found.filter(|f| {
+        f.address != settings.support_address && !consultant(&f.address) && f.address.contains('@')
+    })
+}
+
 /// A consultant mail's tags (and the text after them); a consultant mail
 /// that names no ticket is an error and applies nothing.
 fn consultant_tags(
@@ -430,6 +510,14 @@ fn consultant_tags(
         return (Vec::new(), Vec::new(), text);
     }
     let mut t = tags::parse_tags(&text);
+    if !no_ticket && t.commands.iter().any(|c| matches!(c, Command::Open(..))) {
+        t.errors.push(tags::TagError::new(
+            0,
+            &p.subject,
+            tags::Problem::OpenInReply,
+        ));
+        t.commands.clear();
+    }
     if no_ticket {
         t.errors.push(tags::TagError::new(
             0,

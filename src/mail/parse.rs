@@ -100,6 +100,9 @@ pub struct Parsed {
     pub report_type: Option<String>,
     /// Text of `message/delivery-status` parts (DSN fields).
     pub delivery_status: String,
+    /// The first message attached as `message/rfc822` outside a report
+    /// (a forward as attachment).
+    pub forwarded: Option<super::forward::Forwarded>,
     /// Message-IDs found in headers of returned messages (`message/rfc822`,
     /// `text/rfc822-headers`) in a report.
     pub returned_message_ids: Vec<String>,
@@ -364,6 +367,9 @@ fn parts(msg: &Message<'_>, p: &mut Parsed) {
         match &part.body {
             PartType::Multipart(_) => {}
             PartType::Message(inner) => {
+                if p.forwarded.is_none() && p.content_type != "multipart/report" {
+                    p.forwarded = forwarded(inner);
+                }
                 if let Some(id) = inner.message_id() {
                     p.returned_message_ids.push(clean_id(id));
                 }
@@ -387,6 +393,28 @@ fn parts(msg: &Message<'_>, p: &mut Parsed) {
             _ => p.attachments.push(attachment(part, ctype, part.len())),
         }
     }
+}
+
+/// A message attached as `message/rfc822`: its sender, subject and text.
+fn forwarded(inner: &Message<'_>) -> Option<super::forward::Forwarded> {
+    let from = inner.from().and_then(first_mailbox)?;
+    if from.address.is_empty() {
+        return None;
+    }
+    Some(super::forward::Forwarded {
+        address: from.address,
+        name: from.name,
+        subject: super::clean::one_line(
+            inner.subject().unwrap_or(""),
+            super::clean::MAX_SUBJECT_CHARS,
+        ),
+        text: truncate(
+            inner
+                .body_text(0)
+                .map(|t| t.into_owned())
+                .unwrap_or_default(),
+        ),
+    })
 }
 
 /// The machine-readable parts of reports, by content type.

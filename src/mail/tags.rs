@@ -34,6 +34,9 @@ pub enum Command {
     Spam,
     /// `#remove ADDRESS`: takes a participant off the ticket.
     Remove(String),
+    /// `#open ADDRESS [Name]`: in a new mail to support@, opens a ticket
+    /// for that customer (a phone call) with the mail's text as the report.
+    Open(String, Option<String>),
 }
 
 impl Command {
@@ -50,6 +53,7 @@ impl Command {
             Command::Note(_) => "note",
             Command::Spam => "spam",
             Command::Remove(_) => "remove",
+            Command::Open(..) => "open",
         }
     }
 
@@ -59,6 +63,8 @@ impl Command {
             Command::Severity(s) => Some(s.number().to_string()),
             Command::Note(text) => text.clone(),
             Command::Remove(a) => Some(a.clone()),
+            Command::Open(a, None) => Some(a.clone()),
+            Command::Open(a, Some(n)) => Some(format!("{a} {n}")),
             _ => None,
         }
     }
@@ -67,7 +73,7 @@ impl Command {
     pub fn changes_state(&self) -> bool {
         !matches!(
             self,
-            Command::Severity(_) | Command::Note(_) | Command::Remove(_)
+            Command::Severity(_) | Command::Note(_) | Command::Remove(_) | Command::Open(..)
         )
     }
 }
@@ -106,6 +112,8 @@ pub enum Problem {
     TwoStateChanges(&'static str, &'static str),
     /// A consultant mail that names no ticket.
     NoTicket(String),
+    /// `#open` in a reply about a ticket.
+    OpenInReply,
 }
 
 impl Problem {
@@ -147,6 +155,12 @@ impl Problem {
                 format!(
                     "ta wiadomość nie wskazuje zgłoszenia; odpowiedz na wiadomość zgłoszenia albo wpisz [{prefix}-N] w temacie"
                 )
+            }
+            (Problem::OpenInReply, En) => {
+                "#open opens a new ticket: write a new mail to the support address, not a reply about a ticket".into()
+            }
+            (Problem::OpenInReply, Pl) => {
+                "#open otwiera nowe zgłoszenie: napisz nową wiadomość na adres pomocy, a nie odpowiedź w sprawie zgłoszenia".into()
             }
         }
     }
@@ -190,6 +204,7 @@ const TAGS: &[(&str, Arg)] = &[
     ("note", Arg::Text),
     ("spam", Arg::None),
     ("remove", Arg::Address),
+    ("open", Arg::Customer),
 ];
 
 /// What a tag takes.
@@ -203,6 +218,8 @@ enum Arg {
     Text,
     /// One address.
     Address,
+    /// An address and, optionally, the person's name.
+    Customer,
 }
 
 /// The valid tags, for error replies.
@@ -211,6 +228,7 @@ pub fn valid_tags() -> String {
         .map(|(n, a)| match a {
             Arg::Severity => format!("#{n} 1-5"),
             Arg::Address => format!("#{n} ADDRESS"),
+            Arg::Customer => format!("#{n} ADDRESS [Name]"),
             Arg::None | Arg::Text => format!("#{n}"),
         })
         .collect::<Vec<_>>()
@@ -282,7 +300,14 @@ fn command(rest: &str) -> Result<Command, Problem> {
         (Arg::Address, [a]) if a.contains('@') => {
             Command::Remove(a.trim_matches(['<', '>']).to_ascii_lowercase())
         }
-        (Arg::Address, _) => return Err(Problem::BadAddress),
+        (Arg::Address | Arg::Customer, [a, ..]) if a.contains('@') && *tag == "open" => {
+            let name = words[1..].join(" ");
+            Command::Open(
+                a.trim_matches(['<', '>', ',']).to_ascii_lowercase(),
+                (!name.is_empty()).then(|| name.trim_matches('"').to_string()),
+            )
+        }
+        (Arg::Address | Arg::Customer, _) => return Err(Problem::BadAddress),
     })
 }
 

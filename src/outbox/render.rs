@@ -146,26 +146,100 @@ pub fn render(m: &Outgoing, attached: Option<&[u8]>) -> Result<Vec<u8>, RenderEr
     Ok(message.formatted())
 }
 
-/// The original message as `message/rfc822` (RFC 2046 §5.2.1 allows only
-/// 7bit, 8bit or binary there); a message that fits neither (NUL bytes,
-/// overlong lines) goes as a base64 `application/octet-stream` .eml file.
+/// The longest line RFC 5322 (section 2.1.1) allows, without its CRLF.
+const MAX_LINE: usize = 998;
+
+/// The original message as `message/rfc822`, shown inline by mail clients.
+/// RFC 2046 section 5.2.1 allows only 7bit, 8bit or binary there, and 8bit
+/// means lines of at most 998 octets in CRLF: the message goes as stored
+/// (line ends made CRLF) when it fits, else re-encoded part by part (the
+/// same headers, text and attachments, with encodings that fit). Only a
+/// message that cannot even be parsed goes as a base64 `.eml` file.
 fn original(raw: &[u8]) -> SinglePart {
-    let disposition = ContentDisposition::attachment("original.eml");
-    for cte in [
-        ContentTransferEncoding::SevenBit,
-        ContentTransferEncoding::EightBit,
-    ] {
-        if let Ok(body) = Body::new_with_encoding(raw.to_vec(), cte) {
-            return SinglePart::builder()
+    let fitting = if fits_8bit(raw) {
+        Some(crlf(raw))
+    } else {
+        reencoded(raw).map(|m| crlf(&m)).filter(|m| fits_8bit(m))
+    };
+    match fitting {
+        Some(inner) => {
+            let cte = if inner.is_ascii() {
+                ContentTransferEncoding::SevenBit
+            } else {
+                ContentTransferEncoding::EightBit
+            };
+            SinglePart::builder()
                 .header(ContentType::parse("message/rfc822").expect("valid content type"))
-                .header(disposition)
-                .body(body);
+                .header(ContentDisposition::inline_with_name("original.eml"))
+                .body(Body::dangerous_pre_encoded(inner, cte))
+        }
+        None => Attachment::new("original.eml".into()).body(
+            raw.to_vec(),
+            ContentType::parse("application/octet-stream").expect("valid content type"),
+        ),
+    }
+}
+
+/// Whether a message can travel as an 8bit body: no NUL, no line over
+/// [`MAX_LINE`] octets.
+fn fits_8bit(raw: &[u8]) -> bool {
+    !raw.contains(&0)
+        && raw
+            .split(|b| *b == b'\n')
+            .all(|l| l.strip_suffix(b"\r").unwrap_or(l).len() <= MAX_LINE)
+}
+
+/// Line ends as CRLF (a bare LF or CR becomes CRLF).
+fn crlf(raw: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(raw.len() + raw.len() / 40);
+    let mut i = 0;
+    while i < raw.len() {
+        match raw[i] {
+            b'\r' if raw.get(i + 1) == Some(&b'\n') => {
+                out.extend_from_slice(b"\r\n");
+                i += 1;
+            }
+            b'\r' | b'\n' => out.extend_from_slice(b"\r\n"),
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    out
+}
+
+/// A message rebuilt with its header lines as they were (but the MIME
+/// ones) and a body lettre builds from what mail-parser reads of it: text
+/// and HTML bodies and attachments, each in an encoding that fits.
+fn reencoded(raw: &[u8]) -> Option<Vec<u8>> {
+    let msg = mail_parser::MessageParser::default().parse(raw)?;
+    let text = msg.body_text(0).map(|t| t.into_owned());
+    let html = msg.body_html(0).map(|h| h.into_owned());
+    let mut parts = MultiPart::mixed().build();
+    parts = match (text, html) {
+        (Some(t), Some(h)) => parts.multipart(MultiPart::alternative_plain_html(t, h)),
+        (Some(t), None) => parts.singlepart(SinglePart::plain(t)),
+        (None, Some(h)) => parts.singlepart(SinglePart::html(h)),
+        (None, None) => parts.singlepart(SinglePart::plain(String::new())),
+    };
+    for part in attachments_of(raw) {
+        parts = parts.singlepart(part);
+    }
+    let end = msg.root_part().raw_body_offset() as usize;
+    let mut out = Vec::with_capacity(raw.len());
+    let mut mime = false;
+    for line in raw[..end.min(raw.len())].split_inclusive(|b| *b == b'\n') {
+        let folded = line.first().is_some_and(|b| *b == b' ' || *b == b'\t');
+        if !folded {
+            let lower = line.to_ascii_lowercase();
+            mime = lower.starts_with(b"content-") || lower.starts_with(b"mime-version");
+        }
+        if !mime && !line.iter().all(|b| b.is_ascii_whitespace()) {
+            out.extend_from_slice(line);
         }
     }
-    Attachment::new("original.eml".into()).body(
-        raw.to_vec(),
-        ContentType::parse("application/octet-stream").expect("valid content type"),
-    )
+    out.extend_from_slice(b"MIME-Version: 1.0\r\n");
+    out.extend_from_slice(&parts.formatted());
+    Some(out)
 }
 
 /// The attachments of a stored message, decoded and re-attached with
@@ -285,6 +359,58 @@ mod tests {
         let inner = att.message().expect("message/rfc822");
         assert_eq!(inner.subject(), Some("help"));
         assert_eq!(inner.body_text(0).unwrap().trim_end(), "It broke.");
+    }
+
+    /// Real mail as clients and MTAs shape it: long Received lines, bare
+    /// LF, 8-bit text, lines over 998 octets (HTML without line breaks),
+    /// a screenshot. Each is attached as message/rfc822 a client opens
+    /// inline, with its text, headers and attachment readable.
+    #[test]
+    fn every_original_goes_inline_as_message_rfc822() {
+        let long_received = format!(
+            "Received: from mx.acme.test (mx.acme.test [192.0.2.1]) by mx.smartstock.test (Postfix) with ESMTPS id 4F1; {}\r\n",
+            "x".repeat(120)
+        );
+        let html_line = format!("<p>{}</p>", "Błąd eksportu ".repeat(120));
+        let cases: Vec<(&str, Vec<u8>)> = vec![
+            ("long header", format!("{long_received}From: jan@acme.test\r\nSubject: help\r\n\r\nIt broke.\r\n").into_bytes()),
+            ("bare LF, 8-bit", "From: jan@acme.test\nSubject: help\nContent-Type: text/plain; charset=utf-8\nContent-Transfer-Encoding: 8bit\n\nZażółć: it broke.\n".as_bytes().to_vec()),
+            ("overlong line", format!(
+                "Received: a\r\nReceived: b\r\nFrom: jan@acme.test\r\nSubject: help\r\nMIME-Version: 1.0\r\n\
+                 Content-Type: multipart/mixed; boundary=\"b1\"\r\n\r\n--b1\r\n\
+                 Content-Type: text/html; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n{html_line}\r\n\
+                 --b1\r\nContent-Type: image/png\r\nContent-Disposition: attachment; filename=\"shot.png\"\r\n\
+                 Content-Transfer-Encoding: base64\r\n\r\niVBORw0KGgo=\r\n--b1--\r\n"
+            ).into_bytes()),
+        ];
+        for (what, raw) in cases {
+            let mut o = outgoing();
+            o.attach = Some(Attach::Original(1));
+            let bytes = render(&o, Some(&raw)).unwrap();
+            assert!(fits_8bit(&bytes), "{what}: the mail itself fits SMTP");
+            let m = parse(&bytes);
+            let att = m.attachment(0).expect("one attachment");
+            let ctype = att.content_type().unwrap();
+            assert_eq!(
+                (ctype.ctype(), ctype.subtype()),
+                ("message", Some("rfc822")),
+                "{what}"
+            );
+            let inner = att.message().expect("message/rfc822");
+            assert_eq!(inner.subject(), Some("help"), "{what}");
+            let text = inner.body_text(0).unwrap_or_default().to_string();
+            assert!(
+                text.contains("broke") || text.contains("Błąd eksportu"),
+                "{what}: {text}"
+            );
+            if what == "overlong line" {
+                assert_eq!(inner.header_values("Received").count(), 2, "{what}");
+                assert_eq!(
+                    inner.attachment(0).and_then(|a| a.attachment_name()),
+                    Some("shot.png")
+                );
+            }
+        }
     }
 
     #[test]

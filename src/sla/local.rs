@@ -1,8 +1,10 @@
 //! Local time as people write it in mails: "Tue 24 Nov 2026, 15:00 Warsaw
-//! time", "wt., 24 lis 2026, 15:00 (czasu warszawskiego)". Used by the CLI's
-//! explanations and by templates. Pure: the zone and language are arguments.
+//! time", "wt., 24 listopada 2026 r., godz. 15:00 czasu warszawskiego". Used
+//! by the CLI's explanations and by templates, to the minute (seconds are
+//! cut off, never rounded up: a deadline shown is never later than the
+//! real one). Pure: the zone and language are arguments.
 
-use chrono::{DateTime, Datelike, NaiveDate, Timelike, Utc};
+use chrono::{DateTime, Datelike, NaiveDate, Utc};
 
 use super::zone::Zone;
 use crate::lang::Lang;
@@ -13,11 +15,23 @@ const WEEKDAYS_PL: [&str; 7] = ["pon.", "wt.", "śr.", "czw.", "pt.", "sob.", "n
 const MONTHS_EN: [&str; 12] = [
     "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
 ];
+// Month names in the genitive, as a date is written in Polish letters.
 const MONTHS_PL: [&str; 12] = [
-    "sty", "lut", "mar", "kwi", "maj", "cze", "lip", "sie", "wrz", "paź", "lis", "gru",
+    "stycznia",
+    "lutego",
+    "marca",
+    "kwietnia",
+    "maja",
+    "czerwca",
+    "lipca",
+    "sierpnia",
+    "września",
+    "października",
+    "listopada",
+    "grudnia",
 ];
 
-/// A local date: "Tue 24 Nov 2026" / "wt., 24 lis 2026".
+/// A local date: "Tue 24 Nov 2026" / "wt., 24 listopada 2026 r.".
 pub fn render_date(date: NaiveDate, lang: Lang) -> String {
     let wd = date.weekday().num_days_from_monday() as usize;
     let m = date.month0() as usize;
@@ -30,7 +44,7 @@ pub fn render_date(date: NaiveDate, lang: Lang) -> String {
             date.year()
         ),
         Lang::Pl => format!(
-            "{}, {} {} {}",
+            "{}, {} {} {} r.",
             WEEKDAYS_PL[wd],
             date.day(),
             MONTHS_PL[m],
@@ -39,20 +53,16 @@ pub fn render_date(date: NaiveDate, lang: Lang) -> String {
     }
 }
 
-/// An instant in the calendar's zone, labelled with the zone:
-/// "Tue 24 Nov 2026, 15:00 Warsaw time" / "wt., 24 lis 2026, 15:00 (czasu
-/// warszawskiego)". Seconds are shown only when they are not zero.
+/// An instant in the calendar's zone, to the minute, labelled with the
+/// zone: "Tue 24 Nov 2026, 15:00 Warsaw time" / "wt., 24 listopada 2026 r.,
+/// godz. 15:00 czasu warszawskiego".
 pub fn render_local(at: DateTime<Utc>, tz: &Zone, lang: Lang) -> String {
     let local = tz.to_local(at);
-    let time = if local.second() == 0 {
-        local.format("%H:%M").to_string()
-    } else {
-        local.format("%H:%M:%S").to_string()
-    };
+    let time = local.format("%H:%M");
     let date = render_date(local.date(), lang);
     match lang {
         Lang::En => format!("{date}, {time} {}", zone_label(tz, lang)),
-        Lang::Pl => format!("{date}, {time} ({})", zone_label(tz, lang)),
+        Lang::Pl => format!("{date}, godz. {time} {}", zone_label(tz, lang)),
     }
 }
 
@@ -70,19 +80,15 @@ pub fn zone_label(tz: &Zone, lang: Lang) -> String {
     }
 }
 
-/// A working-time span: "16 h 00 min" / "16 godz. 00 min"; seconds only when
-/// not zero.
+/// A working-time span to the minute (seconds cut off): "16 h 00 min" /
+/// "16 godz. 00 min".
 pub fn render_duration(secs: u64, lang: Lang) -> String {
-    let (h, m, s) = (secs / 3600, secs % 3600 / 60, secs % 60);
+    let (h, m) = (secs / 3600, secs % 3600 / 60);
     let hours = match lang {
         Lang::En => "h",
         Lang::Pl => "godz.",
     };
-    if s == 0 {
-        format!("{h} {hours} {m:02} min")
-    } else {
-        format!("{h} {hours} {m:02} min {s:02} s")
-    }
+    format!("{h} {hours} {m:02} min")
 }
 
 #[cfg(test)]
@@ -97,20 +103,24 @@ mod tests {
         let w = &Zone::warsaw();
         let table = [
             (Lang::En, "Tue 24 Nov 2026, 15:00 Warsaw time"),
-            (Lang::Pl, "wt., 24 lis 2026, 15:00 (czasu warszawskiego)"),
+            (
+                Lang::Pl,
+                "wt., 24 listopada 2026 r., godz. 15:00 czasu warszawskiego",
+            ),
         ];
         for (lang, expected) in table {
             assert_eq!(render_local(at, w, lang), expected);
         }
         let ny = render_local(at, &Zone::get("America/New_York").unwrap(), Lang::En);
         assert_eq!(ny, "Tue 24 Nov 2026, 09:00 New York time");
-        // Summer time shows the summer offset's wall clock.
-        let summer = DateTime::parse_from_rfc3339("2026-07-01T07:30:15Z")
+        // Summer time shows the summer offset's wall clock; seconds are
+        // cut off, never rounded up.
+        let summer = DateTime::parse_from_rfc3339("2026-07-01T07:30:59Z")
             .unwrap()
             .with_timezone(&Utc);
         assert_eq!(
             render_local(summer, w, Lang::En),
-            "Wed 1 Jul 2026, 09:30:15 Warsaw time"
+            "Wed 1 Jul 2026, 09:30 Warsaw time"
         );
     }
 
@@ -120,7 +130,7 @@ mod tests {
             (0, "0 h 00 min"),
             (1800, "0 h 30 min"),
             (112 * 3600, "112 h 00 min"),
-            (61, "0 h 01 min 01 s"),
+            (119, "0 h 01 min"),
         ];
         for (secs, expected) in table {
             assert_eq!(render_duration(secs, Lang::En), expected);

@@ -422,7 +422,7 @@ mod tests {
         );
         let pl = e.render(&cal, Lang::Pl);
         assert!(
-            pl.contains("śr., 11 lis 2026  nieczynne: Narodowe Święto Niepodległości"),
+            pl.contains("śr., 11 listopada 2026 r.  nieczynne: Narodowe Święto Niepodległości"),
             "{pl}"
         );
     }

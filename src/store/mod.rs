@@ -842,6 +842,30 @@ impl Store {
         .map_err(query("count held mail"))
     }
 
+    /// A ticket's latest internal notes as "author: text", oldest first.
+    pub fn notes(&self, ticket: u64, limit: usize) -> Result<Vec<String>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT actor, detail FROM events WHERE ticket = ?1 AND what = 'note' \
+                 AND detail IS NOT NULL ORDER BY id DESC LIMIT ?2",
+            )
+            .map_err(query("read notes"))?;
+        let mut notes = stmt
+            .query_map(params![ticket as i64, limit as i64], |r| {
+                Ok(format!(
+                    "{}: {}",
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?
+                ))
+            })
+            .map_err(query("read notes"))?
+            .collect::<std::result::Result<Vec<_>, _>>()
+            .map_err(query("read notes"))?;
+        notes.reverse();
+        Ok(notes)
+    }
+
     /// Automatic mails queued to `address` since an instant (a consultant's
     /// hourly limit; their domain is never counted as a whole).
     pub fn automatic_to(&self, address: &str, since: DateTime<Utc>) -> Result<u32> {
@@ -1020,6 +1044,9 @@ pub struct MessageRow {
     pub from: Option<String>,
     /// Subject.
     pub subject: Option<String>,
+    /// Its own words, trimmed of quoted history (filled in by `tickets
+    /// show` from the raw message; `None` once the raw bytes are gone).
+    pub text: Option<String>,
 }
 
 /// What became of an outgoing mail.
@@ -1251,6 +1278,11 @@ fn insert_mail(conn: &Connection, q: &QueuedMail<'_>, now: DateTime<Utc>) -> Res
     // delivery report must know it to fail the mail.
     let row_mac = crate::mail::token::mail_mac(q.markers.key, id);
     let message_id = match q.ticket {
+        // A ticket's mail without a MAC of its own takes the row's: the
+        // Message-ID stays valid (`SS-1.5.<mac>@`, never `SS-1.5.@`).
+        Some(n) if mail.id_mac.is_empty() => {
+            format!("{}-{n}.{id}.{row_mac}@{domain}", q.markers.prefix)
+        }
         Some(n) => format!("{}-{n}.{id}.{}@{domain}", q.markers.prefix, mail.id_mac),
         None => format!("supportd.{id}.{row_mac}@{domain}"),
     };
@@ -1589,7 +1621,9 @@ impl Store {
         use crate::ticket::State;
         let row = self.cached_row(
                 "SELECT requester, subject, severity, state, language, received_at, deadline_at, accepted_at, owner, \
-                 fields_found, spam, unreachable, silence_since, closed_at, breached, followups_sent FROM tickets WHERE id = ?1",
+                 fields_found, spam, unreachable, silence_since, closed_at, breached, followups_sent, \
+                 (SELECT message_id FROM messages WHERE ticket = tickets.id AND direction = 'in' ORDER BY id LIMIT 1) \
+                 FROM tickets WHERE id = ?1",
                 [number as i64],
                 |r| {
                     Ok((
@@ -1609,6 +1643,7 @@ impl Store {
                         r.get::<_, Option<i64>>(13)?,
                         r.get::<_, bool>(14)?,
                         r.get::<_, u8>(15)?,
+                        r.get::<_, Option<String>>(16)?,
                     ))
                 },
             )
@@ -1643,6 +1678,7 @@ impl Store {
             closed_at: r.13.map(from_ts),
             breached: r.14,
             followups_sent: r.15,
+            thread_root: r.16,
         }))
     }
 
@@ -1838,6 +1874,33 @@ impl Store {
             .map_err(query("list tickets"))
     }
 
+    /// Tickets whose mail contains `text` (case-insensitive for ASCII, as
+    /// SQLite's LIKE), for `tickets list --search`: the mails supportd
+    /// wrote about them (notifications carry the customers' words, relays
+    /// the consultants'), and the raw messages as they came.
+    pub fn tickets_mentioning(&self, text: &str) -> Result<std::collections::HashSet<u64>> {
+        let pattern = format!(
+            "%{}%",
+            text.replace('\\', "\\\\")
+                .replace('%', "\\%")
+                .replace('_', "\\_")
+        );
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT ticket FROM outbox WHERE ticket IS NOT NULL AND body LIKE ?1 ESCAPE '\\' \
+                 UNION SELECT m.ticket FROM messages m JOIN message_raw r ON r.message = m.id \
+                 WHERE m.ticket IS NOT NULL AND CAST(r.raw AS TEXT) LIKE ?1 ESCAPE '\\'",
+            )
+            .map_err(query("search messages"))?;
+        let rows = stmt
+            .query_map([pattern], |r| r.get::<_, i64>(0))
+            .map_err(query("search messages"))?;
+        rows.map(|r| r.map(|n| n as u64))
+            .collect::<std::result::Result<_, _>>()
+            .map_err(query("search messages"))
+    }
+
     /// A ticket's events, oldest first.
     pub fn events(&self, ticket: u64) -> Result<Vec<EventRow>> {
         let mut stmt = self
@@ -1867,7 +1930,8 @@ impl Store {
             .conn
             .prepare_cached(
                 "SELECT id, message_id, received_at, kind, json_extract(analysis, '$.requester.address'), \
-                 json_extract(analysis, '$.subject') FROM messages WHERE ticket = ?1 ORDER BY received_at, id",
+                 json_extract(analysis, '$.subject') \
+                 FROM messages WHERE ticket = ?1 ORDER BY received_at, id",
             )
             .map_err(query("read messages"))?;
         let rows = stmt
@@ -1879,6 +1943,7 @@ impl Store {
                     kind: r.get(3)?,
                     from: r.get(4)?,
                     subject: r.get(5)?,
+                    text: None,
                 })
             })
             .map_err(query("read messages"))?;

@@ -101,6 +101,22 @@ impl Store {
         self.outbox_rows("WHERE ticket = ?1", ticket as i64)
     }
 
+    /// The bodies of a ticket's outgoing mails by row id (`None`: purged).
+    pub fn ticket_outbox_bodies(
+        &self,
+        ticket: u64,
+    ) -> Result<std::collections::HashMap<i64, Option<String>>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT id, body FROM outbox WHERE ticket = ?1")
+            .map_err(query("read outgoing mail"))?;
+        let rows = stmt
+            .query_map([ticket as i64], |r| Ok((r.get(0)?, r.get(1)?)))
+            .map_err(query("read outgoing mail"))?;
+        rows.collect::<std::result::Result<_, _>>()
+            .map_err(query("read outgoing mail"))
+    }
+
     /// Every outgoing mail, oldest first.
     pub fn all_outbox(&self) -> Result<Vec<OutboxRow>> {
         self.outbox_list(OutboxFilter::All)

@@ -48,10 +48,13 @@ const NOTIFICATION_VARS: &[&str] = &[
     "severity",
     "severity_name",
     "state",
+    "state_name",
+    "owner",
     "deadline",
     "working_time_left",
     "missing",
     "held",
+    "notes",
     "text",
 ];
 
@@ -69,42 +72,50 @@ const SPECS: &[Spec] = &[
         ]
     ),
     spec!("consultant-notification", NOTIFICATION_VARS),
+    // Everything one consultant mail tells the customer, in one mail: the
+    // acceptance, a new severity, the consultant's words, a request for
+    // information, and a change of state.
     spec!(
-        "consultant-relay",
-        ["ref", "subject", "text", "consultant_name", "support_name"]
-    ),
-    spec!(
-        "acceptance",
-        ["ref", "subject", "consultant_name", "support_name"]
-    ),
-    spec!(
-        "severity-changed",
+        "consultant-reply",
         [
             "ref",
             "subject",
+            "text",
+            "consultant_name",
+            "support_name",
+            "accepted",
+            "severity_changed",
             "severity",
             "severity_name",
             "state",
             "deadline",
-            "support_name"
+            "change",
+            "needinfo",
+            "missing",
+            "next_contact",
+            "reopen_until",
+            "sign"
         ]
     ),
     spec!("reopened", ["ref", "subject", "requester", "text"]),
     spec!(
         "linked-new-ticket",
-        ["ref", "subject", "requester", "linked_ref", "text"]
+        [
+            "ref",
+            "subject",
+            "requester",
+            "linked_ref",
+            "linked_why",
+            "text"
+        ]
     ),
     spec!(
         "command-error",
-        ["subject", "errors", "valid_tags", "prefix"]
+        ["subject", "errors", "valid_tags", "prefix", "quoted"]
     ),
     spec!(
         "message-too-large",
         ["subject", "size_mb", "limit_mb", "support_name"]
-    ),
-    spec!(
-        "needinfo",
-        ["ref", "subject", "text", "consultant_name", "support_name"]
     ),
     spec!(
         "escalation",
@@ -173,7 +184,14 @@ const SPECS: &[Spec] = &[
     ),
     spec!(
         "customer-unreachable",
-        ["ref", "subject", "requester", "state", "attempt", "reason"]
+        [
+            "ref",
+            "subject",
+            "requester",
+            "state_name",
+            "attempt",
+            "reason"
+        ]
     ),
 ];
 
@@ -358,9 +376,20 @@ impl Templates {
         let text = template
             .render(Value::from(minijinja::value::Serde(&ctx)))
             .map_err(render_err)?;
-        let (first, body) = text.split_once('\n').unwrap_or((&text, ""));
+        let first = text.split_once('\n').map_or(text.as_str(), |(f, _)| f);
         let subject = first.trim_start_matches("Subject:").trim().to_string();
-        let mut body = body.trim_start_matches('\n').trim_end().to_string();
+        // Blocks a template leaves out leave no runs of blank lines.
+        let mut body = String::with_capacity(text.len());
+        let mut blank = 0;
+        for line in text.split_once('\n').map_or("", |(_, b)| b).lines() {
+            let line = line.trim_end();
+            blank = if line.is_empty() { blank + 1 } else { 0 };
+            if blank < 2 && !(line.is_empty() && body.is_empty()) {
+                body.push_str(line);
+                body.push('\n');
+            }
+        }
+        let mut body = body.trim_end().to_string();
         body.push('\n');
         Ok(Rendered { subject, body })
     }
@@ -378,7 +407,7 @@ mod tests {
             "subject": if pl { "Eksport faktur nie działa" } else { "Invoice export fails" },
             "severity": 2,
             "severity_name": if pl { "awaria komponentu" } else { "component out of order" },
-            "deadline": if pl { "śr., 25 lis 2026, 17:00 (czasu warszawskiego)" } else { "Wed 25 Nov 2026, 17:00 Warsaw time" },
+            "deadline": if pl { "śr., 25 listopada 2026 r., godz. 17:00 czasu warszawskiego" } else { "Wed 25 Nov 2026, 17:00 Warsaw time" },
             "missing": [
                 {"label": if pl { "czas wystąpienia" } else { "time of occurrence" },
                  "prompt": if pl { "kiedy dokładnie wystąpił problem (data i godzina)?" } else { "when exactly did it happen (date and time)?" }},
@@ -389,8 +418,19 @@ mod tests {
             "event_line": if pl { "Nowe zgłoszenie." } else { "New request." },
             "requester": "Jan Kowalski <jan@acme.example>",
             "state": "new",
+            "state_name": if pl { "nowe" } else { "new" },
+            "owner": "anna@smartstock.cloud",
+            "notes": ["anna@smartstock.cloud: the export job times out on the reporting replica"],
+            "accepted": true,
+            "severity_changed": true,
+            "change": "resolved",
+            "needinfo": false,
+            "next_contact": if pl { "pt., 11 grudnia 2026 r., godz. 11:20 czasu warszawskiego" } else { "Fri 11 Dec 2026, 11:20 Warsaw time" },
+            "sign": true,
+            "linked_why": if pl { "które jest zamknięte" } else { "which is closed" },
+            "quoted": "> #acept\n> Looking into it.",
             "working_time_left": if pl { "15 godz. 30 min" } else { "15 h 30 min" },
-            "held": 0,
+            "held": "",
             "text": if pl { "Od rana eksport kończy się błędem 503." } else { "Since this morning the export fails with error 503." },
             "consultant_name": "Anna Nowak",
             "linked_ref": "SS-1001",
@@ -399,11 +439,11 @@ mod tests {
             "prefix": "SS",
             "size_mb": 31,
             "limit_mb": 25,
-            "received": if pl { "pon., 23 lis 2026, 10:00 (czasu warszawskiego)" } else { "Mon 23 Nov 2026, 10:00 Warsaw time" },
-            "since": if pl { "wt., 24 lis 2026, 11:20 (czasu warszawskiego)" } else { "Tue 24 Nov 2026, 11:20 Warsaw time" },
-            "next_step": if pl { "pt., 11 gru 2026, 11:20 (czasu warszawskiego)" } else { "Fri 11 Dec 2026, 11:20 Warsaw time" },
-            "close_on": if pl { "śr., 16 gru 2026, 11:20 (czasu warszawskiego)" } else { "Wed 16 Dec 2026, 11:20 Warsaw time" },
-            "reopen_until": if pl { "śr., 30 gru 2026, 11:20 (czasu warszawskiego)" } else { "Wed 30 Dec 2026, 11:20 Warsaw time" },
+            "received": if pl { "pon., 23 listopada 2026 r., godz. 10:00 czasu warszawskiego" } else { "Mon 23 Nov 2026, 10:00 Warsaw time" },
+            "since": if pl { "wt., 24 listopada 2026 r., godz. 11:20 czasu warszawskiego" } else { "Tue 24 Nov 2026, 11:20 Warsaw time" },
+            "next_step": if pl { "pt., 11 grudnia 2026 r., godz. 11:20 czasu warszawskiego" } else { "Fri 11 Dec 2026, 11:20 Warsaw time" },
+            "close_on": if pl { "śr., 16 grudnia 2026 r., godz. 11:20 czasu warszawskiego" } else { "Wed 16 Dec 2026, 11:20 Warsaw time" },
+            "reopen_until": if pl { "śr., 30 grudnia 2026 r., godz. 11:20 czasu warszawskiego" } else { "Wed 30 Dec 2026, 11:20 Warsaw time" },
             "reopen_days": 14,
             "added": ["ewa@acme.example"],
             "attempt": 1,
@@ -452,22 +492,22 @@ mod tests {
             |name: &str, text: &str| std::fs::write(dir.join("pl").join(name), text).unwrap();
 
         write(
-            "acceptance.txt",
+            "closure.txt",
             "Subject: Przyjęte {{ ref }}\nZgłoszenie {{ ref }} przyjęte.\n",
         );
         let t = Templates::load(Some(&dir)).unwrap();
-        let r = t.render("acceptance", Lang::Pl, sample(Lang::Pl)).unwrap();
+        let r = t.render("closure", Lang::Pl, sample(Lang::Pl)).unwrap();
         assert_eq!(r.subject, "Przyjęte SS-1042");
         assert_eq!(r.body, "Zgłoszenie SS-1042 przyjęte.\n");
 
-        write("acceptance.txt", "Subject: x\n{{ ticket_number }}\n");
+        write("closure.txt", "Subject: x\n{{ ticket_number }}\n");
         let err = Templates::load(Some(&dir)).unwrap_err().to_string();
         assert!(
-            err.contains("unknown variable(s) ticket_number") && err.contains("acceptance.txt"),
+            err.contains("unknown variable(s) ticket_number") && err.contains("closure.txt"),
             "{err}"
         );
 
-        write("acceptance.txt", "no subject line\n");
+        write("closure.txt", "no subject line\n");
         assert!(
             Templates::load(Some(&dir))
                 .unwrap_err()
@@ -475,10 +515,10 @@ mod tests {
                 .contains("Subject")
         );
 
-        write("acceptance.txt", "Subject: x\n{% if %}\n");
+        write("closure.txt", "Subject: x\n{% if %}\n");
         assert!(Templates::load(Some(&dir)).is_err());
 
-        std::fs::remove_file(dir.join("pl/acceptance.txt")).unwrap();
+        std::fs::remove_file(dir.join("pl/closure.txt")).unwrap();
         write("acknowlegement.txt", "Subject: typo\n");
         let err = Templates::load(Some(&dir)).unwrap_err().to_string();
         assert!(
@@ -492,7 +532,7 @@ mod tests {
     fn a_missing_variable_fails_the_render() {
         let t = Templates::embedded().unwrap();
         let err = t
-            .render("acceptance", Lang::En, json!({"ref": "SS-1"}))
+            .render("closure", Lang::En, json!({"ref": "SS-1"}))
             .unwrap_err();
         assert!(matches!(err, Error::Render { .. }), "{err}");
     }

@@ -205,7 +205,9 @@ impl Composer<'_> {
         let tz = self.calendar.timezone();
         json!({
             "ref": self.reference(t),
-            "subject": t.subject,
+            "subject": without_our_tags(&t.subject, self.prefix),
+            "state_name": state_name(t.state, lang),
+            "owner": t.owner.clone().unwrap_or_default(),
             "severity": t.severity.number(),
             "severity_name": severity_name(t.severity, lang),
             "deadline": local::render_local(t.deadline_at, tz, lang),
@@ -241,10 +243,7 @@ impl Composer<'_> {
         let mut headers = self.base_headers(&r.subject, automatic);
         let to = self.customer_recipients(t, automatic);
         headers.insert("To".into(), to.join(", "));
-        if let Some(id) = in_reply_to {
-            headers.insert("In-Reply-To".into(), format!("<{id}>"));
-            headers.insert("References".into(), format!("<{id}>"));
-        }
+        self.thread_headers(t, in_reply_to, &mut headers);
         Ok(Mail {
             key,
             template,
@@ -310,6 +309,7 @@ impl Composer<'_> {
             "Reply-To".into(),
             format!("{local}+{reference}.{mac}@{}", self.domain()),
         );
+        self.thread_headers(t, None, &mut headers);
         let footer_mac = token::ticket_mac(self.key, &reference);
         Ok(Mail {
             key,
@@ -328,19 +328,25 @@ impl Composer<'_> {
         })
     }
 
-    /// A mail about a consultant's own mail that names no usable ticket.
+    /// A mail about a consultant's own mail whose tags could not be
+    /// applied: the errors and what they wrote, quoted. On a ticket it
+    /// carries their token and sits in the ticket's thread, so that a
+    /// corrected reply to it is applied.
     pub fn command_error(
         &self,
         consultant: &str,
         key: String,
-        subject: &str,
-        errors: &[String],
+        failed: &FailedMail<'_>,
+        t: Option<&Ticket>,
     ) -> templates::Result<Mail> {
         let ctx = json!({
-            "subject": subject,
-            "errors": errors,
+            "subject": crate::mail::thread::strip_reply_prefixes(
+                &crate::mail::clean::one_line(failed.subject, 200)
+            ),
+            "errors": failed.errors,
             "valid_tags": crate::mail::tags::valid_tags(),
             "prefix": self.prefix,
+            "quoted": quote(failed.text, 40),
         });
         let r = self.templates.render(
             super::template::COMMAND_ERROR,
@@ -349,6 +355,23 @@ impl Composer<'_> {
         )?;
         let mut headers = self.base_headers(&r.subject, true);
         headers.insert("To".into(), consultant.to_string());
+        let mut id_mac = String::new();
+        if let Some(t) = t {
+            let reference = self.reference(t);
+            id_mac = token::consultant_mac(self.key, &reference, consultant);
+            let local = self
+                .support_address
+                .rsplit_once('@')
+                .map_or(self.support_address, |(l, _)| l);
+            headers.insert(
+                "Reply-To".into(),
+                format!("{local}+{reference}.{id_mac}@{}", self.domain()),
+            );
+            self.thread_headers(t, failed.message_id, &mut headers);
+        } else if let Some(id) = failed.message_id.and_then(safe_id) {
+            headers.insert("In-Reply-To".into(), format!("<{id}>"));
+            headers.insert("References".into(), format!("<{id}>"));
+        }
         Ok(Mail {
             key,
             template: super::template::COMMAND_ERROR,
@@ -357,9 +380,45 @@ impl Composer<'_> {
             to: vec![consultant.to_string()],
             headers,
             body: r.body,
-            id_mac: String::new(),
+            id_mac,
             attach: None,
         })
+    }
+
+    /// `In-Reply-To` and `References` that chain a mail into its ticket's
+    /// thread (RFC 5322 section 3.6.4): every mail of a ticket refers to
+    /// the ticket's first message, and answers `parent` when it is about
+    /// one message. A ticket with no usable first Message-ID gets one of
+    /// ours, the same for all its mails.
+    pub fn thread_headers(
+        &self,
+        t: &Ticket,
+        parent: Option<&str>,
+        headers: &mut BTreeMap<String, String>,
+    ) {
+        let root = t
+            .thread_root
+            .as_deref()
+            .and_then(safe_id)
+            .map(str::to_string)
+            .unwrap_or_else(|| {
+                let reference = self.reference(t);
+                let mac = token::ticket_mac(self.key, &reference);
+                format!("{reference}.thread.{mac}@{}", self.domain())
+            });
+        let parent = parent.and_then(safe_id).unwrap_or(&root);
+        headers.insert("In-Reply-To".into(), format!("<{parent}>"));
+        let references = if parent == root {
+            format!("<{root}>")
+        } else {
+            format!("<{root}> <{parent}>")
+        };
+        headers.insert("References".into(), references);
+    }
+
+    /// Chains a composed mail to the message it is about.
+    pub fn answer(&self, t: &Ticket, mail: &mut Mail, parent: Option<&str>) {
+        self.thread_headers(t, parent, &mut mail.headers);
     }
 
     /// An automatic mail to a sender who has no ticket (a message too large).
@@ -431,12 +490,31 @@ pub fn recipients(
 }
 
 /// The first line of a notification about a customer's message.
-fn event_line(lang: Lang, new: bool) -> &'static str {
-    match (lang, new) {
-        (Lang::En, true) => "New request.",
-        (Lang::En, false) => "The customer wrote.",
-        (Lang::Pl, true) => "Nowe zgłoszenie.",
-        (Lang::Pl, false) => "Klient napisał.",
+fn event_line(lang: Lang, new: bool, before: Option<super::State>) -> &'static str {
+    use super::State;
+    match (lang, new, before) {
+        (Lang::En, true, _) => "New request.",
+        (Lang::En, false, Some(State::Resolved)) => {
+            "The customer answered your proposed solution: reply #close if it is solved, or answer them."
+        }
+        (Lang::En, false, Some(State::Waiting)) => "The customer answered.",
+        (Lang::En, false, _) => "The customer wrote.",
+        (Lang::Pl, true, _) => "Nowe zgłoszenie.",
+        (Lang::Pl, false, Some(State::Resolved)) => {
+            "Klient odpowiedział na zaproponowane rozwiązanie: odpisz #close, jeśli problem jest rozwiązany, albo odpowiedz klientowi."
+        }
+        (Lang::Pl, false, Some(State::Waiting)) => "Klient odpowiedział.",
+        (Lang::Pl, false, _) => "Klient napisał.",
+    }
+}
+
+/// Why a new ticket was linked to an earlier one, for consultants.
+fn linked_why(lang: Lang, closed: bool) -> &'static str {
+    match (lang, closed) {
+        (Lang::En, true) => "which is closed",
+        (Lang::En, false) => "whose participants do not include this sender",
+        (Lang::Pl, true) => "które jest zamknięte",
+        (Lang::Pl, false) => "do którego ten nadawca nie należy",
     }
 }
 
@@ -448,10 +526,15 @@ pub struct MessageMails<'a> {
     pub message: i64,
     /// When our server received it.
     pub received_at: chrono::DateTime<chrono::Utc>,
-    /// A ticket was opened (linked to the given closed one, if any).
+    /// A ticket was opened (linked to the given earlier one, if any).
     pub opened: Option<Option<u64>>,
+    /// The earlier ticket a new one is linked to is closed (else the
+    /// sender is not one of its people).
+    pub linked_closed: bool,
     /// It was opened without acknowledgement (list mail).
     pub quiet: bool,
+    /// The ticket's state before the message (`None`: a new ticket).
+    pub state_before: Option<super::State>,
     /// What the lifecycle asked for.
     pub effects: &'a [super::Effect],
     /// Errors to tell the consultant.
@@ -462,11 +545,17 @@ pub struct MessageMails<'a> {
     pub completed: bool,
     /// Who joined the ticket by this message.
     pub joined: &'a [String],
+    /// The ticket's internal notes, newest last, for consultants.
+    pub notes: &'a [String],
+    /// When the customer is written to next if they stay silent.
+    pub next_contact: Option<chrono::DateTime<chrono::Utc>>,
+    /// Until when a reply reopens the ticket once it is closed.
+    pub reopen_until: chrono::DateTime<chrono::Utc>,
 }
 
 /// The mails one message causes: an error reply to a consultant, the
-/// acknowledgement and notifications of a new ticket, relays, and the
-/// lifecycle's template mails.
+/// acknowledgement and notifications of a new ticket, the one mail a
+/// consultant's mail sends the customer, and the lifecycle's other mails.
 pub fn message_mails(
     x: &Sending<'_>,
     consultants: &[String],
@@ -481,12 +570,21 @@ pub fn message_mails(
         if !consultants.iter().any(|c| c == sender) {
             return Ok(out);
         }
-        out.push(c.command_error(
-            sender,
-            format!("error:m{}", p.message),
-            &a.subject,
-            p.errors,
-        )?);
+        let mut written: Vec<&str> = a
+            .errors
+            .iter()
+            .filter(|e| e.line > 0)
+            .map(|e| e.text.as_str())
+            .collect();
+        written.push(&a.text);
+        let text = written.join("\n");
+        let failed = FailedMail {
+            subject: &a.subject,
+            text: &text,
+            message_id: a.message_id.as_deref(),
+            errors: p.errors,
+        };
+        out.push(c.command_error(sender, format!("error:m{}", p.message), &failed, t)?);
     }
     let Some(t) = t else { return Ok(out) };
     let missing = t.missing_fields();
@@ -496,8 +594,15 @@ pub fn message_mails(
         .working_seconds(p.received_at, t.deadline_at)
         .map(|secs| local::render_duration(secs.max(0) as u64, clang))
         .unwrap_or_default();
+    let parent = a.message_id.as_deref();
+    // Each note on one line of the notification.
+    let notes: Vec<String> = p
+        .notes
+        .iter()
+        .map(|n| crate::mail::clean::one_line(&n.replace('\n', " / "), 300))
+        .collect();
     let notify = |to: &str, event_line: &str, template: &'static str| {
-        c.to_consultant(
+        let mut m = c.to_consultant(
             t,
             to,
             format!("{template}:m{}:{to}", p.message),
@@ -505,13 +610,16 @@ pub fn message_mails(
             json!({
                 "event_line": event_line,
                 "working_time_left": left,
-                "held": p.held,
+                "held": held_line(p.held, clang),
+                "notes": notes,
                 "text": a.text,
                 "linked_ref": "",
             }),
             &missing,
             Some(p.message),
-        )
+        )?;
+        c.answer(t, &mut m, parent);
+        Ok(m)
     };
     if let Some(linked) = p.opened {
         if !p.quiet && !a.suppress_ack && !a.dmarc_fail {
@@ -522,23 +630,45 @@ pub fn message_mails(
                 true,
                 json!({}),
                 &missing,
-                a.message_id.as_deref(),
+                parent,
             )?);
         }
         for to in consultants {
             out.push(match linked {
-                Some(l) => c.to_consultant(
-                    t,
-                    to,
-                    format!("linked:m{}:{to}", p.message),
-                    super::template::LINKED,
-                    json!({"linked_ref": format!("{}-{l}", c.prefix), "text": a.text}),
-                    &missing,
-                    Some(p.message),
-                )?,
-                None => notify(to, event_line(clang, true), super::template::NOTIFY)?,
+                Some(l) => {
+                    let mut m = c.to_consultant(
+                        t,
+                        to,
+                        format!("linked:m{}:{to}", p.message),
+                        super::template::LINKED,
+                        json!({
+                            "linked_ref": format!("{}-{l}", c.prefix),
+                            "linked_why": linked_why(clang, p.linked_closed),
+                            "text": a.text,
+                        }),
+                        &missing,
+                        Some(p.message),
+                    )?;
+                    c.answer(t, &mut m, parent);
+                    m
+                }
+                None => {
+                    let line = match (&a.opened_by, clang) {
+                        (Some(by), Lang::En) => {
+                            format!("New request, opened by {by} for the customer.")
+                        }
+                        (Some(by), Lang::Pl) => {
+                            format!("Nowe zgłoszenie otwarte przez {by} w imieniu klienta.")
+                        }
+                        (None, _) => event_line(clang, true, None).to_string(),
+                    };
+                    notify(to, &line, super::template::NOTIFY)?
+                }
             });
         }
+    }
+    if a.kind == crate::mail::classify::Kind::ConsultantCommand {
+        out.extend(consultant_reply(x, t, p)?);
     }
     for e in p.effects {
         out.extend(effect_mails(x, consultants, t, p, e, &missing, &notify)?);
@@ -547,7 +677,80 @@ pub fn message_mails(
     Ok(out)
 }
 
-/// The mails of one lifecycle effect of a message.
+/// The one mail a consultant's mail sends the customer: acceptance, a new
+/// severity with its deadline, their words, a request for information and
+/// a change of state, together. Nothing when it tells them nothing.
+fn consultant_reply(
+    x: &Sending<'_>,
+    t: &Ticket,
+    p: &MessageMails<'_>,
+) -> templates::Result<Option<Mail>> {
+    use super::{Effect, State, Tell};
+    let c = &x.composer;
+    let a = p.a;
+    let tell = |what: Tell| p.effects.contains(&Effect::Tell(what));
+    let relay = p.effects.contains(&Effect::Relay {
+        to: To::Participants,
+    });
+    let (accepted, severity, needinfo) = (
+        tell(Tell::Accepted),
+        tell(Tell::SeverityChanged),
+        tell(Tell::NeedInfo),
+    );
+    let change = match (p.state_before, t.state) {
+        (Some(before), after) if before == after => "",
+        (_, State::Waiting) => "waiting",
+        (_, State::Resolved) => "resolved",
+        (_, State::Closed) if !t.spam => "closed",
+        (Some(State::Closed), State::Open) => "reopened",
+        _ => "",
+    };
+    let words = relay || needinfo;
+    if !(words || accepted || severity || matches!(change, "resolved" | "closed" | "reopened")) {
+        return Ok(None);
+    }
+    let name = a
+        .requester
+        .name
+        .clone()
+        .unwrap_or_else(|| a.requester.address.clone());
+    let text = if words { a.text.trim_end() } else { "" };
+    let tz = c.calendar.timezone();
+    let when = |at| local::render_local(at, tz, t.language);
+    let missing = if needinfo {
+        t.missing_to_remind()
+    } else {
+        Vec::new()
+    };
+    let mut m = c.to_customer(
+        t,
+        format!("reply:m{}", p.message),
+        super::template::REPLY,
+        // A person's words go to the participants; news alone is automatic.
+        !words,
+        json!({
+            "text": text,
+            "consultant_name": name,
+            "accepted": accepted,
+            "severity_changed": severity,
+            "change": change,
+            "needinfo": needinfo,
+            "next_contact": p.next_contact.map(when).unwrap_or_default(),
+            "reopen_until": when(p.reopen_until),
+            "sign": text.is_empty() || !signed_by(text, &name),
+        }),
+        &missing,
+        None,
+    )?;
+    if relay {
+        // The consultant's attachments go along (not their whole mail).
+        m.attach = Some(Attach::AttachmentsOf(p.message));
+    }
+    Ok(Some(m))
+}
+
+/// The mails of one lifecycle effect of a message (a consultant's news for
+/// the customer is [`consultant_reply`]'s).
 fn effect_mails(
     x: &Sending<'_>,
     consultants: &[String],
@@ -560,30 +763,13 @@ fn effect_mails(
     use super::Effect;
     let c = &x.composer;
     let a = p.a;
-    let sender_name = a
-        .requester
-        .name
-        .clone()
-        .unwrap_or_else(|| a.requester.address.clone());
     let to_consultants = |to: &To| recipients(to, t, consultants, x.escalation);
     let mut out = Vec::new();
     match e {
         Effect::Relay {
             to: To::Participants,
-        } => {
-            let mut m = c.to_customer(
-                t,
-                format!("relay:m{}", p.message),
-                "consultant-relay",
-                false,
-                json!({"text": a.text, "consultant_name": sender_name}),
-                &[],
-                None,
-            )?;
-            // The consultant's attachments go along (not their whole mail).
-            m.attach = Some(Attach::AttachmentsOf(p.message));
-            out.push(m);
         }
+        | Effect::Tell(_) => {}
         Effect::Relay { to } => {
             // A message that completes the report says so in its
             // notification (one mail, not two).
@@ -595,7 +781,7 @@ fn effect_mails(
             for addr in to_consultants(to) {
                 out.push(notify(
                     &addr,
-                    event_line(c.consultant_language, false),
+                    event_line(c.consultant_language, false, p.state_before),
                     template,
                 )?);
             }
@@ -609,13 +795,13 @@ fn effect_mails(
             format!("{template}:m{}", p.message),
             template,
             *automatic,
-            json!({"text": a.text, "consultant_name": sender_name, "added": p.joined}),
+            json!({"added": p.joined}),
             missing,
-            None,
+            a.message_id.as_deref(),
         )?),
         Effect::Mail { template, to, .. } => {
             for addr in to_consultants(to) {
-                out.push(c.to_consultant(
+                let mut m = c.to_consultant(
                     t,
                     &addr,
                     format!("{template}:m{}:{addr}", p.message),
@@ -623,7 +809,9 @@ fn effect_mails(
                     json!({"text": a.text}),
                     missing,
                     None,
-                )?);
+                )?;
+                c.answer(t, &mut m, a.message_id.as_deref());
+                out.push(m);
             }
         }
         Effect::Event(..) | Effect::StartSilenceClock | Effect::StopClocks => {}
@@ -758,6 +946,156 @@ fn step_vars(c: &Composer<'_>, p: &StepMails<'_>, lang: Lang) -> serde_json::Val
     })
 }
 
+/// A consultant mail that could not be applied, as its error mail quotes it.
+pub struct FailedMail<'a> {
+    /// Its subject.
+    pub subject: &'a str,
+    /// Its text (tags included), quoted back.
+    pub text: &'a str,
+    /// Its Message-ID, answered.
+    pub message_id: Option<&'a str>,
+    /// What was wrong, one line each.
+    pub errors: &'a [String],
+}
+
+/// A Message-ID fit for our headers: printable ASCII without spaces or
+/// angle brackets, of a sane length (a sender's id is stored as received).
+fn safe_id(id: &str) -> Option<&str> {
+    let ok = !id.is_empty()
+        && id.len() <= 250
+        && id.contains('@')
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_graphic() && b != b'<' && b != b'>');
+    ok.then_some(id)
+}
+
+/// Text quoted as mail clients quote (`> `), at most `lines` lines.
+fn quote(text: &str, lines: usize) -> String {
+    let mut out: Vec<String> = text
+        .trim_end()
+        .lines()
+        .take(lines)
+        .map(|l| {
+            let l = crate::mail::clean::one_line(l, 200);
+            if l.is_empty() {
+                ">".to_string()
+            } else {
+                format!("> {l}")
+            }
+        })
+        .collect();
+    if text.trim_end().lines().count() > lines {
+        out.push("> ...".into());
+    }
+    out.join("\n")
+}
+
+/// A ticket's subject without the ticket tags (ours, e.g. `[SS-2]`) and
+/// reply prefixes it carries, so that `Re: [SS-3] …` is never followed
+/// by an older `[SS-2]`.
+pub fn without_our_tags(subject: &str, prefix: &str) -> String {
+    let mut out = String::with_capacity(subject.len());
+    let mut rest = subject;
+    while let Some(open) = rest.find('[') {
+        out.push_str(&rest[..open]);
+        let after = &rest[open + 1..];
+        let tag = after
+            .find(']')
+            .map(|close| &after[..close])
+            .filter(|inner| {
+                let inner = inner.trim();
+                inner.len() > prefix.len() + 1
+                    && inner.is_char_boundary(prefix.len())
+                    && inner[..prefix.len()].eq_ignore_ascii_case(prefix)
+                    && inner[prefix.len()..].starts_with('-')
+                    && inner[prefix.len() + 1..]
+                        .bytes()
+                        .all(|b| b.is_ascii_digit())
+            });
+        match tag {
+            Some(inner) => rest = &after[inner.len() + 1..],
+            None => {
+                out.push('[');
+                rest = after;
+            }
+        }
+    }
+    out.push_str(rest);
+    let mut cleaned = out.split_whitespace().collect::<Vec<_>>().join(" ");
+    // A tag between reply prefixes ("Re: [SS-2] Re: x") leaves more.
+    loop {
+        let stripped = crate::mail::thread::strip_reply_prefixes(&cleaned).to_string();
+        if stripped == cleaned {
+            break;
+        }
+        cleaned = stripped;
+    }
+    cleaned
+}
+
+/// A ticket state as a mail in a language names it.
+pub fn state_name(s: super::State, lang: Lang) -> &'static str {
+    use super::State;
+    match (s, lang) {
+        (State::New, Lang::En) => "new (waiting for acceptance)",
+        (State::Open, Lang::En) => "open",
+        (State::Waiting, Lang::En) => "waiting for the customer",
+        (State::Resolved, Lang::En) => "resolved (waiting for confirmation)",
+        (State::Closed, Lang::En) => "closed",
+        (State::New, Lang::Pl) => "nowe (czeka na przyjęcie)",
+        (State::Open, Lang::Pl) => "w realizacji",
+        (State::Waiting, Lang::Pl) => "czeka na klienta",
+        (State::Resolved, Lang::Pl) => "rozwiązane (czeka na potwierdzenie)",
+        (State::Closed, Lang::Pl) => "zamknięte",
+    }
+}
+
+/// How many automatic mails to a customer were held back, as a line of a
+/// consultant's mail ("" for none).
+fn held_line(n: u32, lang: Lang) -> String {
+    match (n, lang) {
+        (0, _) => String::new(),
+        (1, Lang::En) => "1 automatic mail to this customer (hourly limit)".into(),
+        (n, Lang::En) => format!("{n} automatic mails to this customer (hourly limit)"),
+        (n, Lang::Pl) => format!(
+            "{n} {} do tego klienta (limit godzinowy)",
+            crate::lang::pl_plural(
+                n,
+                "automatyczna wiadomość",
+                "automatyczne wiadomości",
+                "automatycznych wiadomości"
+            )
+        ),
+    }
+}
+
+/// Whether a consultant's text ends with their own signature (their name
+/// in its last lines), so that a relay does not sign it twice.
+fn signed_by(text: &str, name: &str) -> bool {
+    // An address without a display name: its local part ("anna.nowak@").
+    let name = match name.split_once('@') {
+        Some((local, _)) => local.replace(['.', '_', '-'], " "),
+        None => name.to_string(),
+    };
+    let name = name.trim().to_lowercase();
+    let first = name.split_whitespace().next().unwrap_or("");
+    if first.len() < 2 {
+        return false;
+    }
+    let lines: Vec<&str> = text
+        .trim_end()
+        .lines()
+        .rev()
+        .filter(|l| !l.trim().is_empty())
+        .take(4)
+        .collect();
+    lines.iter().any(|l| {
+        let l = l.to_lowercase();
+        l.contains(&name) || l.trim().trim_start_matches("-- ").starts_with(first)
+    })
+}
+
 fn merge(into: &mut serde_json::Value, extra: serde_json::Value) {
     if let (Some(a), serde_json::Value::Object(b)) = (into.as_object_mut(), extra) {
         a.extend(b);
@@ -795,6 +1133,7 @@ mod tests {
             followups_sent: 0,
             silence_since: None,
             closed_at: None,
+            thread_root: None,
         }
     }
 
@@ -813,7 +1152,8 @@ mod tests {
             max_recipients: 20,
             deliverable: &|a: &str| a.contains('@'),
         };
-        let t = ticket();
+        let mut t = ticket();
+        t.thread_root = Some("m1@acme.example".into());
         let ack = c
             .to_customer(
                 &t,
@@ -829,6 +1169,7 @@ mod tests {
         assert_eq!(ack.headers["X-Loop"], "support@smartstock.cloud");
         assert_eq!(ack.headers["Auto-Submitted"], "auto-replied");
         assert_eq!(ack.headers["In-Reply-To"], "<m1@acme.example>");
+        assert_eq!(ack.headers["References"], "<m1@acme.example>");
         // Automatic mail goes to the requester alone (issue 16: support@ is
         // no amplifier for whoever a first mail copies).
         assert_eq!(ack.to, ["jan@acme.example"]);
@@ -849,14 +1190,19 @@ mod tests {
         let relay = c
             .to_customer(
                 &t,
-                "relay:9".into(),
-                "consultant-relay",
+                "reply:9".into(),
+                "consultant-reply",
                 false,
-                json!({"text": "Fixed.", "consultant_name": "Anna"}),
+                json!({"text": "Fixed.", "consultant_name": "Anna", "accepted": false,
+                    "severity_changed": false, "change": "", "needinfo": false,
+                    "next_contact": "", "reopen_until": "", "sign": true}),
                 &[],
                 None,
             )
             .unwrap();
+        // Every mail of the ticket is in its thread.
+        assert_eq!(relay.headers["References"], "<m1@acme.example>");
+        assert_eq!(relay.body.matches("Smartstock Support").count(), 1);
         assert!(
             !relay.headers.contains_key("Auto-Submitted"),
             "a person's words are not automatic"
@@ -866,8 +1212,9 @@ mod tests {
 
         let n = c
             .to_consultant(&t, "anna@smartstock.cloud", "notify:7:anna".into(), "consultant-notification",
-                json!({"event_line": "Nowe zgłoszenie.", "working_time_left": "8 godz. 00 min", "held": 0, "text": "x"}), &[], Some(1))
+                json!({"event_line": "Nowe zgłoszenie.", "working_time_left": "8 godz. 00 min", "held": "", "notes": [], "text": "x"}), &[], Some(1))
             .unwrap();
+        assert_eq!(n.headers["References"], "<m1@acme.example>");
         let mac = token::consultant_mac(b"k", "SS-7", "anna@smartstock.cloud");
         assert_eq!(
             n.headers["Reply-To"],
@@ -880,5 +1227,59 @@ mod tests {
             "consultant language: {}",
             n.body
         );
+    }
+
+    #[test]
+    fn subjects_lose_our_older_tags() {
+        let table = [
+            ("Export fails", "Export fails"),
+            ("Re: [SS-2] Export fails", "Export fails"),
+            ("[SS-2] Re: [ss-17] Export fails", "Export fails"),
+            ("Export [SS-2] fails", "Export fails"),
+            ("[Ticket#5] Export fails", "[Ticket#5] Export fails"),
+            ("[SS-] keep [SS-x]", "[SS-] keep [SS-x]"),
+            ("Zażółć [SS-9]", "Zażółć"),
+            ("[", "["),
+        ];
+        for (subject, expected) in table {
+            assert_eq!(without_our_tags(subject, "SS"), expected, "{subject}");
+        }
+    }
+
+    #[test]
+    fn a_signed_text_is_not_signed_again() {
+        let table = [
+            ("Fixed.\n\nAnna Nowak", "Anna Nowak", true),
+            (
+                "Fixed.\n\nBest regards,\nAnna\nSmartstock",
+                "Anna Nowak",
+                true,
+            ),
+            ("Fixed.\n-- \nAnna N.", "Anna Nowak", true),
+            (
+                "Fixed, Anna is on it... no.\n\nThanks",
+                "Piotr Zieliński",
+                false,
+            ),
+            ("Fixed.", "Anna Nowak", false),
+            ("Fixed.", "", false),
+            ("Fixed.\n\nAnna Nowak", "anna.nowak@smartstock.cloud", true),
+        ];
+        for (text, name, expected) in table {
+            assert_eq!(signed_by(text, name), expected, "{text:?} by {name}");
+        }
+    }
+
+    #[test]
+    fn thread_ids_from_strangers_are_used_only_when_safe() {
+        for (id, ok) in [
+            ("m1@acme.example", true),
+            ("a b@acme.example", false),
+            ("x>\r\nBcc: evil@x", false),
+            ("no-at-sign", false),
+            ("", false),
+        ] {
+            assert_eq!(safe_id(id).is_some(), ok, "{id:?}");
+        }
     }
 }

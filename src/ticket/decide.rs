@@ -66,6 +66,8 @@ pub struct Known {
     pub recent: Recent,
     /// Per consultant: mails held back since the last one that went out.
     pub held_for: std::collections::HashMap<String, u32>,
+    /// The ticket's latest internal notes ("author: text"), oldest first.
+    pub notes: Vec<String>,
 }
 
 /// A delivery report's verdict on one of our mails.
@@ -358,11 +360,15 @@ fn open(
     d: &mut Decision,
 ) -> Applied {
     let mut t = new_ticket(known.next_number, m.analysis, m.received_at, r);
-    d.events.push(Record::new(
-        actor,
-        Event::Opened,
-        linked.map(|l| format!("linked to {}-{l}", r.prefix)),
-    ));
+    let detail = match (&m.analysis.opened_by, linked) {
+        (Some(by), _) => Some(format!(
+            "opened by {by} for {}",
+            m.analysis.requester.address
+        )),
+        (None, Some(l)) => Some(format!("linked to {}-{l}", r.prefix)),
+        (None, None) => None,
+    };
+    d.events.push(Record::new(actor, Event::Opened, detail));
     if quiet {
         d.events.push(Record::ours(
             Event::NoAcknowledgement,
@@ -603,17 +609,41 @@ fn queue_mails(
             .collect(),
         _ => Vec::new(),
     };
+    // A note this message adds is news for the consultants it notifies.
+    let mut notes = known.notes.clone();
+    notes.extend(
+        d.events
+            .iter()
+            .filter(|e| e.what == Event::Note)
+            .filter_map(|e| Some(format!("{}: {}", e.actor, e.detail.as_deref()?))),
+    );
     let plan = MessageMails {
         a,
         message: m.id,
         received_at: m.received_at,
         opened: applied.opened,
+        linked_closed: known
+            .ticket
+            .as_ref()
+            .is_some_and(|t| t.state == State::Closed),
         quiet: applied.quiet,
+        state_before: match applied.opened {
+            Some(_) => None,
+            None => known.ticket.as_ref().map(|t| t.state),
+        },
         effects: &applied.effects,
         errors: &applied.errors,
         held,
         completed: d.has(Event::ReportCompleted),
         joined: &joined,
+        notes: &notes,
+        next_contact: d
+            .timers
+            .set
+            .iter()
+            .find(|(s, _)| *s == Step::FollowUp(1))
+            .map(|(_, at)| *at),
+        reopen_until: m.received_at + chrono::Duration::days(r.reopen_days.into()),
     };
     let mails = super::compose::message_mails(x, r.consultants, t, &plan)
         .map_err(|e| format!("cannot compose a mail: {e}"))?;
@@ -726,14 +756,17 @@ fn new_ticket(number: u64, a: &Analysis, received_at: DateTime<Utc>, r: &Rules<'
             .filter(|p| !p.is_empty() && (r.deliverable)(p) && !r.consultants.contains(p))
             .take(r.max_participants)
             .collect(),
-        subject: crate::mail::thread::strip_reply_prefixes(&a.subject).to_string(),
+        // Without reply prefixes and without our tags of earlier tickets
+        // (a stranger's reply to SS-2 opens SS-3, never "[SS-3] [SS-2]").
+        subject: super::compose::without_our_tags(&a.subject, r.prefix),
         severity,
         state: State::New,
         language: a.language,
         received_at,
         deadline_at,
         accepted_at: None,
-        owner: None,
+        // A consultant who opened it for the customer owns it.
+        owner: a.opened_by.clone(),
         fields_found: crate::mail::present_fields(a)
             .iter()
             .map(|f| f.to_string())
@@ -744,6 +777,7 @@ fn new_ticket(number: u64, a: &Analysis, received_at: DateTime<Utc>, r: &Rules<'
         followups_sent: 0,
         silence_since: None,
         closed_at: None,
+        thread_root: a.message_id.clone(),
     }
 }
 

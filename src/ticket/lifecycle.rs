@@ -25,6 +25,9 @@ pub enum Effect {
         /// Whether it is automatic (rate-limited, `Auto-Submitted`).
         automatic: bool,
     },
+    /// Something the consultant's mail tells the customer: composed with
+    /// the consultant's words into one mail (`consultant-reply`).
+    Tell(Tell),
     /// The message's text relayed (consultant → participants, customer → consultants).
     Relay {
         /// Audience.
@@ -36,6 +39,17 @@ pub enum Effect {
     StartSilenceClock,
     /// Timers of the response clock and silence chain stop.
     StopClocks,
+}
+
+/// What a consultant's mail tells the customer besides their words.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tell {
+    /// The ticket was accepted by this mail.
+    Accepted,
+    /// Its severity (and so its deadline) changed.
+    SeverityChanged,
+    /// The customer is asked for information (contract clause 4).
+    NeedInfo,
 }
 
 /// An input to a ticket.
@@ -102,6 +116,7 @@ fn accept(t: &mut Ticket, from: &str, at: DateTime<Utc>, fx: &mut Vec<Effect>) {
             Event::Accepted,
             Some(if on_time { "on time" } else { "late" }.into()),
         ));
+        fx.push(Effect::Tell(Tell::Accepted));
     }
 }
 
@@ -261,11 +276,6 @@ fn command(
             if t.state == State::New {
                 accept(t, from, at, fx);
                 fx.push(Effect::StopClocks);
-                fx.push(Effect::Mail {
-                    template: template::ACCEPTED,
-                    to: To::Participants,
-                    automatic: true,
-                });
             } else if t.owner.as_deref() != Some(from) {
                 fx.push(event(Event::OwnerChanged, Some(from.to_string())));
                 t.owner = Some(from.to_string());
@@ -293,11 +303,7 @@ fn command(
             fx.push(Effect::StopClocks);
             fx.push(Effect::StartSilenceClock);
             if *c == Command::NeedInfo {
-                fx.push(Effect::Mail {
-                    template: template::NEEDINFO,
-                    to: To::Participants,
-                    automatic: false,
-                });
+                fx.push(Effect::Tell(Tell::NeedInfo));
             }
         }
         // Closed with the customer's agreement.
@@ -333,6 +339,9 @@ fn command(
                 fx.push(event(Event::ParticipantRemoved, Some(address.clone())));
             }
         }
+        // Opens a ticket only in a mail that names none (the analysis
+        // refuses it in a reply about a ticket).
+        Command::Open(..) => {}
         // Closed silently, nothing sent.
         Command::Spam => {
             t.state = State::Closed;
@@ -359,11 +368,7 @@ fn severity(
     t.severity = sev;
     t.deadline_at = (ctx.deadline_for)(sev);
     fx.push(event(Event::SeverityChanged, Some(sev.to_string())));
-    fx.push(Effect::Mail {
-        template: template::SEVERITY,
-        to: To::Participants,
-        automatic: true,
-    });
+    fx.push(Effect::Tell(Tell::SeverityChanged));
     // A deadline still ahead is a new clock; one already past escalates
     // once (not again for a breach already escalated).
     let past = t.deadline_at < at;
@@ -383,7 +388,7 @@ fn severity(
 
 /// The consultant's words: a plain reply accepts a new ticket and restarts
 /// the silence clock in waiting/resolved; the text goes to the participants
-/// (except with `#needinfo`, whose own mail carries it).
+/// (with `#needinfo` it is the question asked).
 fn plain_reply(
     t: &mut Ticket,
     commands: &[Command],
@@ -407,9 +412,7 @@ fn plain_reply(
             fx.push(Effect::StartSilenceClock);
         }
     }
-    if !commands.contains(&Command::NeedInfo) {
-        fx.push(Effect::Relay {
-            to: To::Participants,
-        });
-    }
+    fx.push(Effect::Relay {
+        to: To::Participants,
+    });
 }

@@ -147,6 +147,9 @@ pub struct Ticket {
     pub silence_since: Option<DateTime<Utc>>,
     /// When it was closed.
     pub closed_at: Option<DateTime<Utc>>,
+    /// The Message-ID (without brackets) every mail of the ticket refers
+    /// to: its first message's; `None` before it has one.
+    pub thread_root: Option<String>,
 }
 
 impl Ticket {
@@ -190,18 +193,15 @@ pub mod template {
     pub const ACK: &str = "acknowledgement";
     /// New ticket or customer message, to consultants.
     pub const NOTIFY: &str = "consultant-notification";
-    /// Acceptance, to the customer.
-    pub const ACCEPTED: &str = "acceptance";
-    /// Severity changed, to the customer.
-    pub const SEVERITY: &str = "severity-changed";
+    /// What one consultant mail tells the customer: acceptance, severity,
+    /// their words, a request for information, a change of state.
+    pub const REPLY: &str = "consultant-reply";
     /// Ticket reopened by the customer, to the owner.
     pub const REOPENED: &str = "reopened";
     /// A new ticket linked to a closed one, to consultants.
     pub const LINKED: &str = "linked-new-ticket";
     /// A consultant's command failed.
     pub const COMMAND_ERROR: &str = "command-error";
-    /// Request to supplement the report (contract clause 4).
-    pub const NEEDINFO: &str = "needinfo";
     /// The response deadline passed.
     pub const ESCALATION: &str = "escalation";
     /// A message over the size limit, to its sender.
@@ -320,7 +320,7 @@ pub mod schedule;
 pub mod timer;
 
 pub use event::{Event, Record};
-pub use lifecycle::{Context, Effect, Input, apply};
+pub use lifecycle::{Context, Effect, Input, Tell, apply};
 
 #[cfg(test)]
 mod tests;

@@ -171,7 +171,7 @@ pub fn fire(
         };
     }
     match step {
-        Step::Reminder(_) | Step::Breach | Step::MissingInfo => response_clock(t, step),
+        Step::Reminder(_) | Step::Breach | Step::MissingInfo => response_clock(t, step, now),
         Step::FollowUp(_) | Step::Close if !chain_running(t) => Outcome::Void,
         Step::FollowUp(1) => {
             if t.followups_sent != 0 {
@@ -202,7 +202,7 @@ fn fired(effects: Vec<Effect>, next: Vec<(Step, DateTime<Utc>)>) -> Outcome {
 
 /// Reminders, the breach and the missing-information reminder: only while
 /// the ticket waits for acceptance.
-fn response_clock(t: &mut Ticket, step: Step) -> Outcome {
+fn response_clock(t: &mut Ticket, step: Step, now: DateTime<Utc>) -> Outcome {
     if t.state != State::New {
         return Outcome::Void;
     }
@@ -226,7 +226,9 @@ fn response_clock(t: &mut Ticket, step: Step) -> Outcome {
         }
         Step::MissingInfo => {
             let missing = t.missing_to_remind();
-            if t.spam || missing.is_empty() {
+            // A customer we kept waiting past the contract's deadline is not
+            // asked for more details (the escalation is what is due).
+            if t.spam || missing.is_empty() || t.breached || now >= t.deadline_at {
                 return Outcome::Void;
             }
             fired(

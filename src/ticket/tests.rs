@@ -27,6 +27,7 @@ fn ticket(state: State) -> Ticket {
         followups_sent: 0,
         silence_since: None,
         closed_at: None,
+        thread_root: None,
     };
     if state != State::New {
         t.owner = Some("anna@smartstock.cloud".into());
@@ -80,7 +81,7 @@ fn mail(template: &'static str, to: To) -> Effect {
     Effect::Mail {
         template,
         to,
-        automatic: template != template::NEEDINFO,
+        automatic: true,
     }
 }
 
@@ -251,7 +252,10 @@ fn severity_change_recomputes_and_escalates_when_past() {
     );
     assert_eq!(t.severity, Severity::Critical);
     assert_eq!(t.deadline_at, at("2026-11-24T17:00:00Z"));
-    assert!(has(&fx, &mail(template::SEVERITY, To::Participants)));
+    assert!(has(
+        &fx,
+        &Effect::Tell(crate::ticket::Tell::SeverityChanged)
+    ));
     assert!(
         has(&fx, &mail(template::ESCALATION, To::Escalation)),
         "already past: {fx:?}"
@@ -264,7 +268,7 @@ fn severity_change_recomputes_and_escalates_when_past() {
 }
 
 #[test]
-fn needinfo_sends_its_own_mail_with_the_text() {
+fn needinfo_asks_with_the_consultants_text() {
     let mut t = ticket(State::Open);
     let fx = run(
         &mut t,
@@ -276,10 +280,10 @@ fn needinfo_sends_its_own_mail_with_the_text() {
             at: at("2026-11-25T09:00:00Z"),
         },
     );
-    assert!(has(&fx, &mail(template::NEEDINFO, To::Participants)));
+    assert!(has(&fx, &Effect::Tell(crate::ticket::Tell::NeedInfo)));
     assert!(
-        !has(&fx, &relay(To::Participants)),
-        "the text goes in the needinfo mail: {fx:?}"
+        has(&fx, &relay(To::Participants)),
+        "the text is the question: {fx:?}"
     );
     assert!(has(&fx, &Effect::StartSilenceClock));
 }

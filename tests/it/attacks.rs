@@ -346,7 +346,7 @@ fn an_address_the_mail_library_refuses_never_joins_or_blocks_the_ticket() {
     let relay = d
         .outbox()
         .into_iter()
-        .find(|m| m.template == "consultant-relay")
+        .find(|m| m.template == "consultant-reply")
         .unwrap();
     assert_eq!(relay.state, "sent");
     assert_eq!(relay.to, ["jan@acme.example", "ewa@acme.example"]);
@@ -423,7 +423,9 @@ fn forged_consultant_mail_floods_are_throttled_then_summed_up() {
 
 #[test]
 fn a_message_over_the_analysis_budget_is_quarantined_and_the_others_go_on() {
-    let d = Desk::with_config("attack-budget", "[limits]\nanalysis-budget-secs = 1\n");
+    // A budget a normal message meets even on a loaded test machine (a
+    // debug build beside the mail-server tests); the slow one takes 60 s.
+    let d = Desk::with_config("attack-budget", "[limits]\nanalysis-budget-secs = 4\n");
     for (i, slow) in [false, true, false, false].iter().enumerate() {
         let fault = if *slow {
             "X-Supportd-Test-Slow: analysis\n"
@@ -443,7 +445,7 @@ fn a_message_over_the_analysis_budget_is_quarantined_and_the_others_go_on() {
     assert!(summary.contains("quarantined 1"), "{summary}");
     let q = d.supportd(&["quarantine", "list"]);
     assert!(
-        q.stdout.contains("ran over the budget of 1 s"),
+        q.stdout.contains("ran over the budget of 4 s"),
         "{}",
         q.stdout
     );

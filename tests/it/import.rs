@@ -105,7 +105,7 @@ fn threads_participants_and_reimport() {
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(
         r.stdout
-            .contains("imported 4 messages: 2 new tickets, 1 replies"),
+            .contains("read 4 messages, 3 of them new: 2 new tickets, 1 replies"),
         "{}",
         r.stdout
     );
@@ -137,7 +137,7 @@ fn threads_participants_and_reimport() {
     assert!(
         again
             .stdout
-            .contains("imported 3 messages: 0 new tickets, 0 replies"),
+            .contains("read 3 messages, 0 of them new: 0 new tickets, 0 replies"),
         "{}",
         again.stdout
     );
@@ -357,7 +357,7 @@ fn fixtures_import_by_kind_and_nothing_changes_twice() {
     assert!(
         first
             .stdout
-            .starts_with(&format!("imported {n} messages: ")),
+            .starts_with(&format!("read {n} messages, {n} of them new: ")),
         "{}",
         first.stdout
     );
@@ -522,13 +522,26 @@ fn send_queues_acknowledgements_notifications_and_relays() {
     let all = out("SS-1");
     let relay = all
         .iter()
-        .find(|m| m["template"] == "consultant-relay")
+        .find(|m| m["template"] == "consultant-reply")
         .expect("relay");
     assert_eq!(
         (relay["automatic"].as_bool(), &relay["to"]),
         (Some(false), &serde_json::json!(["jan@acme.example"]))
     );
-    assert!(all.iter().any(|m| m["template"] == "acceptance"));
+    // One consultant mail, one customer mail: the acceptance is in it.
+    assert_eq!(
+        all.iter()
+            .filter(|m| m["template"] == "consultant-reply")
+            .count(),
+        1
+    );
+    let show = supportd(&dir, &["tickets", "show", "SS-1"]);
+    assert!(
+        show.stdout.contains("has accepted your report")
+            && show.stdout.contains("We found the cause."),
+        "{}",
+        show.stdout
+    );
     let error = all
         .iter()
         .find(|m| m["template"] == "command-error")

@@ -4,6 +4,9 @@
 //! - `util`: running the binary, temp folders;
 //! - `attacks`: a stranger's worst mail (forged commands, spam through
 //!   support@, forged bounces, injection, floods, poison, private files);
+//! - `desk_week`: a scripted week at the desk read as a threading client
+//!   reads it (one thread per ticket, one customer mail per consultant
+//!   mail, notes never leaked, originals inline, `tickets show`);
 //! - `faults`: the database deleted, replaced or damaged, one instance per
 //!   file, growing Maildir files, held mail, a refusing relay, a cut move;
 //! - `fixtures`: the golden .eml corpus under `fixtures/eml`;
@@ -25,6 +28,7 @@
 //!   oracle (`tests/oracle/sla_oracle.py`).
 
 mod attacks;
+mod desk_week;
 mod faults;
 mod fixtures;
 mod hostile;

@@ -66,7 +66,7 @@ fn a_copied_colleague_joins_the_requester_is_told_and_a_consultant_can_remove_th
     let relay = d
         .new_mails()
         .into_iter()
-        .find(|m| m.template == "consultant-relay");
+        .find(|m| m.template == "consultant-reply");
     assert_eq!(relay.unwrap().to, ["jan@acme.example", "ewa@acme.example"]);
 
     // `#remove` takes Ewa off: the next answer goes to Jan alone, and she
@@ -81,7 +81,7 @@ fn a_copied_colleague_joins_the_requester_is_told_and_a_consultant_can_remove_th
     let relay = d
         .new_mails()
         .into_iter()
-        .find(|m| m.template == "consultant-relay");
+        .find(|m| m.template == "consultant-reply");
     assert_eq!(relay.unwrap().to, ["jan@acme.example"]);
     assert_eq!(participants(&d), ["jan@acme.example"]);
     let removed = &d.ticket("SS-1")["events"]
@@ -112,7 +112,7 @@ fn the_requester_cannot_be_removed_and_a_bad_address_is_reported_to_the_consulta
     let relay = d
         .new_mails()
         .into_iter()
-        .find(|m| m.template == "consultant-relay");
+        .find(|m| m.template == "consultant-reply");
     assert_eq!(relay.unwrap().to, ["jan@acme.example"]);
 
     d.consultant(
@@ -168,7 +168,7 @@ fn a_reply_copying_many_people_adds_at_most_the_participant_cap() {
     let relay = d
         .new_mails()
         .into_iter()
-        .filter(|m| m.template == "consultant-relay")
+        .filter(|m| m.template == "consultant-reply")
         .collect::<Vec<_>>();
     assert_eq!(relay.len(), 1, "one mail, not one per participant");
     assert_eq!(relay[0].to.len(), 20);

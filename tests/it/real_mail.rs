@@ -65,7 +65,8 @@ fn cr_only_and_content_free_inputs_are_never_taken_for_duplicates() {
     let r = supportd(&dir, &["import", md.to_str().unwrap()]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(
-        r.stdout.contains("imported 90 messages: 80 new tickets")
+        r.stdout
+            .contains("read 90 messages, 90 of them new: 80 new tickets")
             && r.stdout.contains("0 duplicates skipped")
             && r.stdout.contains("10 quarantined (10 not mail)"),
         "{}",
@@ -115,7 +116,8 @@ fn maildirpp_subfolders_and_dateless_mbox_lines_are_read() {
     assert_eq!(r.code, 0, "{}", r.stderr);
     // The inbox and two subfolders; the trash is left out.
     assert!(
-        r.stdout.contains("imported 3 messages: 3 new tickets"),
+        r.stdout
+            .contains("read 3 messages, 3 of them new: 3 new tickets"),
         "{}",
         r.stdout
     );

@@ -457,7 +457,7 @@ fn check_config_finds_what_only_the_world_can_say() {
     let dir = TempDir::new("svc-check-world");
     std::fs::create_dir_all(dir.0.join("templates/en")).unwrap();
     dir.write(
-        "templates/en/acceptance.txt",
+        "templates/en/closure.txt",
         "Subject: x\n{{ ticket_number }}\n",
     );
     dir.write(

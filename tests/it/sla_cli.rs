@@ -73,7 +73,7 @@ fn explain_shows_local_deadline_and_intervals() {
     );
     assert!(
         pl.stdout
-            .contains("termin: śr., 8 kwi 2026, 16:30 (czasu warszawskiego)"),
+            .contains("termin: śr., 8 kwietnia 2026 r., godz. 16:30 czasu warszawskiego"),
         "{}",
         pl.stdout
     );

@@ -59,6 +59,7 @@ fn ticket(state: State) -> Ticket {
         followups_sent: 0,
         silence_since: None,
         closed_at: None,
+        thread_root: None,
     }
 }
 
@@ -283,7 +284,7 @@ fn messages_table() {
             row(
                 Some(State::Open),
                 &[Accepted],
-                &[(template::ACCEPTED, jan, false)],
+                &[(template::REPLY, jan, false)],
                 &[],
             ),
         ),

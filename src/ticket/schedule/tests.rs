@@ -32,6 +32,7 @@ fn ticket(state: State) -> Ticket {
         silence_since: matches!(state, State::Waiting | State::Resolved)
             .then(|| at("2026-11-24T09:00:00Z")),
         closed_at: None,
+        thread_root: None,
     }
 }
 
