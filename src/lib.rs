@@ -18,7 +18,9 @@
 //!   ([`ticket::lifecycle`]), what one message does ([`ticket::decide`]),
 //!   what a due timer does ([`ticket::schedule`]), the typed vocabulary
 //!   ([`ticket::Event`], [`ticket::timer::Step`], [`mail::tags::Command`])
-//!   and the one place that composes every mail ([`ticket::compose`]).
+//!   and the one place that composes every mail ([`ticket::compose`]);
+//! - [`report`]: whether the contract was kept: the SLA compliance report
+//!   of a range of dates and its text, CSV, JSON and HTML forms.
 //!
 //! Edges, each above the core:
 //! - [`config`]: the TOML file, parsed and validated in two stages;
@@ -52,6 +54,7 @@ pub mod mail;
 pub mod metrics;
 pub mod outbox;
 pub mod private;
+pub mod report;
 pub mod runtime;
 pub mod scheduler;
 pub mod sla;

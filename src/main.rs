@@ -51,6 +51,9 @@ enum Command {
     Db(cli::db::Command),
     #[command(subcommand)]
     Quarantine(cli::quarantine::Command),
+    /// Reports: whether the contract's response times were kept.
+    #[command(subcommand)]
+    Report(cli::report::Command),
     Inspect(cli::inspect::Args),
 }
 
@@ -115,6 +118,7 @@ fn main() -> ExitCode {
         Command::Metrics(a) => cli::metrics::run(&g, a),
         Command::Db(c) => cli::db::run(&g, c),
         Command::Quarantine(c) => cli::quarantine::run(&g, c),
+        Command::Report(c) => cli::report::run(&g, c),
         Command::Inspect(a) => cli::inspect::run(&g, a),
     };
     match outcome {

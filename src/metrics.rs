@@ -163,6 +163,20 @@ fn tickets(r: &mut Registry, d: &MetricsData, policy: &Policy, now: DateTime<Utc
         "Tickets whose response deadline passed before acceptance",
         counter(d.breaches),
     );
+    let accepted = Family::<Labels, Counter>::default();
+    for (severity, on_time, n) in &d.accepted {
+        accepted
+            .get_or_create(&labels(&[
+                ("severity", &severity.to_string()),
+                ("on_time", if *on_time { "true" } else { "false" }),
+            ]))
+            .inc_by(*n);
+    }
+    r.register(
+        "supportd_accepted",
+        "Tickets accepted, by severity and whether by the deadline in force",
+        accepted,
+    );
 }
 
 /// Messages by kind, auto-replies by rule.
@@ -259,6 +273,7 @@ mod tests {
             auto_reply_rules: vec![("ooo-subject".into(), 1)],
             outbox: vec![("pending".into(), 4), ("held".into(), 1)],
             retries: 2,
+            accepted: vec![(1, true, 7), (1, false, 2)],
             ..Default::default()
         };
         let text = render(&d, &Policy::contract(), at("2026-11-24T09:00:00Z"));
@@ -269,6 +284,8 @@ mod tests {
             "supportd_outbox_mails{state=\"pending\"} 4",
             "supportd_mails_held 1",
             "supportd_outbox_retries_total 2",
+            "supportd_accepted_total{severity=\"1\",on_time=\"true\"} 7",
+            "supportd_accepted_total{severity=\"1\",on_time=\"false\"} 2",
             "# EOF",
         ] {
             assert!(text.contains(line), "{line} not in:\n{text}");

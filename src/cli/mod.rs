@@ -15,6 +15,7 @@ pub mod metrics;
 pub mod outbox;
 pub mod privacy;
 pub mod quarantine;
+pub mod report;
 pub mod retention;
 pub mod run;
 pub mod sla;

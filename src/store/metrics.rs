@@ -15,6 +15,8 @@ pub struct MetricsData {
     pub unaccepted: Vec<(DateTime<Utc>, u8, DateTime<Utc>)>,
     /// Tickets whose deadline passed before acceptance, ever.
     pub breaches: u64,
+    /// Accepted tickets: (severity, accepted by the deadline, tickets).
+    pub accepted: Vec<(u8, bool, u64)>,
     /// (kind, messages) of every stored message.
     pub messages: Vec<(String, u64)>,
     /// (detection rule, auto-replies).
@@ -94,6 +96,18 @@ impl Store {
                 .and_then(|rows| rows.collect())
                 .map_err(query("read the metrics"))?;
             d.breaches = one("SELECT COUNT(*) FROM tickets WHERE breached = 1")? as u64;
+            let mut st = tx
+                .prepare_cached(
+                    "SELECT severity, accepted_at <= deadline_at, COUNT(*) FROM tickets \
+                     WHERE accepted_at IS NOT NULL AND spam = 0 GROUP BY 1, 2",
+                )
+                .map_err(query("read the metrics"))?;
+            d.accepted = st
+                .query_map([], |r| {
+                    Ok((r.get(0)?, r.get(1)?, r.get::<_, i64>(2)? as u64))
+                })
+                .and_then(|rows| rows.collect())
+                .map_err(query("read the metrics"))?;
             d.messages =
                 pairs("SELECT kind, COUNT(*) FROM messages WHERE kind IS NOT NULL GROUP BY kind")?;
             d.auto_reply_rules = pairs(

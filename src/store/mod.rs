@@ -1874,6 +1874,40 @@ impl Store {
             .map_err(query("list tickets"))
     }
 
+    /// Tickets received in `[from, to)` for the SLA report (spam left
+    /// out), of one customer domain when given, by number.
+    pub fn report_rows(
+        &self,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        customer: Option<&str>,
+    ) -> Result<Vec<crate::report::Row>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT id, lower(substr(requester, instr(requester, '@') + 1)), severity, received_at, \
+                 deadline_at, accepted_at FROM tickets WHERE received_at >= ?1 AND received_at < ?2 \
+                 AND spam = 0 AND (?3 IS NULL OR lower(substr(requester, instr(requester, '@') + 1)) = ?3) \
+                 ORDER BY id",
+            )
+            .map_err(query("read tickets for the report"))?;
+        let rows = stmt
+            .query_map(params![ts(from), ts(to), customer], |r| {
+                Ok(crate::report::Row {
+                    number: r.get::<_, i64>(0)? as u64,
+                    customer: r.get(1)?,
+                    severity: crate::sla::Severity::from_number(r.get(2)?)
+                        .unwrap_or(crate::sla::Severity::Minor),
+                    received_at: from_ts(r.get(3)?),
+                    deadline_at: from_ts(r.get(4)?),
+                    accepted_at: r.get::<_, Option<i64>>(5)?.map(from_ts),
+                })
+            })
+            .map_err(query("read tickets for the report"))?;
+        rows.collect::<std::result::Result<_, _>>()
+            .map_err(query("read tickets for the report"))
+    }
+
     /// Tickets whose mail contains `text` (case-insensitive for ASCII, as
     /// SQLite's LIKE), for `tickets list --search`: the mails supportd
     /// wrote about them (notifications carry the customers' words, relays

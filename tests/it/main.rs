@@ -20,6 +20,9 @@
 //! - `real_mail`: mail in the shapes real servers write it (line endings,
 //!   not-mail, delivery and feedback reports, Maildir++, mbox), and a
 //!   property test over any bytes;
+//! - `report`: `supportd report sla` by hand over Easter and Christmas,
+//!   against an independent recomputation, and its HTML page in headless
+//!   Chromium;
 //! - `scheduler`: the SLA scheduler by time travel (`run --once --now`);
 //! - `service`: the daemon as systemd runs it (signals, notify socket,
 //!   lock, backups, check-config, the unit file);
@@ -39,6 +42,7 @@ mod mailserver;
 mod participants;
 mod privacy;
 mod real_mail;
+mod report;
 mod scheduler;
 mod service;
 mod sla_cli;
