@@ -107,6 +107,7 @@ fn mail_to(to: &[String]) -> supportd::store::Outgoing {
         headers,
         body: Some("Dzień dobry,\nprzyjęliśmy zgłoszenie.\n".into()),
         attach: None,
+        file: None,
         attempts: 0,
         created_at: at,
         retry_from: at,

@@ -123,7 +123,7 @@ fn main() {
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     let config = Config::from_toml(
-        "[consultants]\naddresses = [\"anna@smartstock.cloud\", \"piotr@smartstock.cloud\"]\n",
+        "[consultants]\naddresses = [\"anna@smartstock.cloud\", \"piotr@smartstock.cloud\"]\ndigest = false\n",
         &dir.join("config.toml"),
         Path::new(&dir),
     )

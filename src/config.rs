@@ -175,6 +175,31 @@ pub struct RawConfig {
     /// `[tickets]`: who joins a ticket.
     #[serde(default)]
     pub tickets: RawTickets,
+    /// `[reports]`: SLA reports sent by mail each month.
+    #[serde(default)]
+    pub reports: RawReports,
+}
+
+/// `[reports]` as written.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct RawReports {
+    /// Who gets the previous month's report (all customers).
+    pub monthly_to: Option<Vec<Spanned<String>>>,
+    /// `[[reports.customer]]`: customers who get their own report.
+    pub customer: Option<Vec<RawCustomerReport>>,
+}
+
+/// One `[[reports.customer]]` as written.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct RawCustomerReport {
+    /// The customer's domain.
+    pub domain: Spanned<String>,
+    /// Who at the customer gets it.
+    pub to: Vec<Spanned<String>>,
+    /// `pl` or `en`.
+    pub language: Option<Spanned<String>>,
 }
 
 /// `[tickets]` as written.
@@ -263,6 +288,8 @@ pub struct RawConsultants {
     pub token_key_file: Option<PathBuf>,
     /// Environment variable holding the token key.
     pub token_key_env: Option<String>,
+    /// A morning digest for each consultant (default true).
+    pub digest: Option<bool>,
 }
 
 /// `[store]` as written.
@@ -444,6 +471,8 @@ pub struct Config {
     pub retention: Retention,
     /// Who joins a ticket without being put on it (`[tickets] colleagues`).
     pub colleagues: crate::ticket::Colleagues,
+    /// `[reports]`.
+    pub reports: Reports,
 }
 
 /// How long what is kept; `None`: forever (the default for each).
@@ -509,6 +538,29 @@ pub struct Consultants {
     pub language: Lang,
     /// Where the token key comes from; `None`: generated into the database.
     pub token_key: Option<SecretSource>,
+    /// A morning digest for each consultant, on working days at opening.
+    pub digest: bool,
+}
+
+/// SLA reports sent by mail: the previous month's, on the first working
+/// day of each month at opening.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Reports {
+    /// Who gets the report of all customers.
+    pub monthly_to: Vec<String>,
+    /// Customers who get their own.
+    pub customers: Vec<CustomerReport>,
+}
+
+/// One customer's own monthly report.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CustomerReport {
+    /// The customer's domain (lower-cased).
+    pub domain: String,
+    /// Its recipients.
+    pub to: Vec<String>,
+    /// Its language.
+    pub language: Lang,
 }
 
 /// The database.
@@ -852,6 +904,7 @@ impl Config {
         let metrics_listen = raw.metrics.listen.and_then(|l| v.metrics_listen(l));
         let retention = v.retention(raw.retention);
         let colleagues = v.colleagues(raw.tickets.colleagues);
+        let reports = v.reports(raw.reports);
         if !v.problems.is_empty() {
             return Err(Error::Invalid {
                 path: path.map_or_else(|| PathBuf::from("<built-in>"), Path::to_path_buf),
@@ -859,6 +912,7 @@ impl Config {
             });
         }
         Ok(Config {
+            reports,
             colleagues,
             metrics_listen,
             retention,
@@ -1226,6 +1280,50 @@ impl Validator<'_> {
         }
     }
 
+    fn reports(&mut self, raw: RawReports) -> Reports {
+        let monthly_to = self.addresses(raw.monthly_to, "reports.monthly-to");
+        let customers = raw
+            .customer
+            .unwrap_or_default()
+            .into_iter()
+            .map(|c| {
+                let domain = c
+                    .domain
+                    .get_ref()
+                    .trim()
+                    .trim_start_matches('@')
+                    .to_ascii_lowercase();
+                if domain.is_empty() || !domain.contains('.') {
+                    self.problem(
+                        Some(c.domain.span()),
+                        "reports.customer.domain",
+                        format!(
+                            "{:?} is not a domain, e.g. \"acme.example\"",
+                            c.domain.get_ref()
+                        ),
+                    );
+                }
+                let to = self.addresses(Some(c.to), "reports.customer.to");
+                if to.is_empty() {
+                    self.problem(
+                        None,
+                        "reports.customer.to",
+                        format!("the report for {domain} goes to nobody; list its recipients"),
+                    );
+                }
+                CustomerReport {
+                    domain,
+                    to,
+                    language: self.lang(c.language, "reports.customer.language"),
+                }
+            })
+            .collect();
+        Reports {
+            monthly_to,
+            customers,
+        }
+    }
+
     fn consultants(&mut self, raw: RawConsultants) -> Consultants {
         let auth = match raw.auth {
             None => ConsultantAuth::Token,
@@ -1266,6 +1364,7 @@ impl Validator<'_> {
                 raw.token_key_env,
                 "consultants.token-key",
             ),
+            digest: raw.digest.unwrap_or(true),
         }
     }
 

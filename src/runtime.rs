@@ -149,6 +149,11 @@ impl Runtime {
             attempt_gap_secs: u64::from(cfg.followup.attempt_gap_working_days) * WORKING_DAY_SECS,
             reopen_days: cfg.sla.reopen_days,
             stop: None,
+            desk: crate::scheduler::Desk {
+                digest: cfg.consultants.digest,
+                reports: &cfg.reports,
+                policy: &cfg.sla.policy,
+            },
         }
     }
 }

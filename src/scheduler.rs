@@ -40,7 +40,25 @@ pub struct Settings<'a> {
     pub reopen_days: u32,
     /// Asked between batches: stop early (shutdown).
     pub stop: Option<&'a (dyn Fn() -> bool + Sync)>,
+    /// Mail about the desk: the digest and the monthly reports.
+    pub desk: Desk<'a>,
 }
+
+/// What mail about the desk is sent.
+#[derive(Clone, Copy)]
+pub struct Desk<'a> {
+    /// A morning digest for each consultant.
+    pub digest: bool,
+    /// Monthly SLA reports.
+    pub reports: &'a crate::config::Reports,
+    /// Response targets.
+    pub policy: &'a crate::sla::SlaPolicy,
+}
+
+/// Meta key of the last day a digest went out (`YYYY-MM-DD`).
+pub const DIGEST_KEY: &str = "desk:digest-day";
+/// Meta key of the last month whose report went out (`YYYY-MM`).
+pub const REPORT_KEY: &str = "desk:report-month";
 
 /// Tickets handled per transaction.
 const BATCH: usize = 500;
@@ -51,6 +69,7 @@ const LIMIT_WINDOW: Duration = Duration::hours(1);
 /// Fires every timer due at `now`.
 pub fn pass(store: &mut Store, s: &Settings<'_>, now: DateTime<Utc>) -> store::Result<Summary> {
     let mut summary = Summary::default();
+    summary.mails += desk(store, s, now)?;
     // Nothing due: one index lookup, no write transaction.
     if store.next_timer_due()?.is_none_or(|at| at > now) {
         return Ok(summary);
@@ -78,6 +97,159 @@ pub fn pass(store: &mut Store, s: &Settings<'_>, now: DateTime<Utc>) -> store::R
             }
         }
     }
+}
+
+/// Mail about the desk due at `now`: today's digest (working days, from
+/// opening, once a day) and the reports of months not yet sent (from the
+/// first working day's opening, each month once, caught up after
+/// downtime). Each is remembered in `meta` in the transaction that queues
+/// it; the outbox key makes a repeat impossible. Returns the mails queued.
+fn desk(store: &mut Store, s: &Settings<'_>, now: DateTime<Utc>) -> store::Result<u64> {
+    use crate::ticket::desk;
+    let c = &s.sending.composer;
+    let markers = Markers {
+        support_address: c.support_address,
+        prefix: c.prefix,
+        key: c.key,
+    };
+    let mut queued = 0;
+    let day = if s.desk.digest && !s.consultants.is_empty() {
+        desk::digest_due(s.calendar, now, store.meta(DIGEST_KEY)?.as_deref())
+    } else {
+        None
+    };
+    let last_month = store.meta(REPORT_KEY)?;
+    let reports = &s.desk.reports;
+    let months = if reports.monthly_to.is_empty() && reports.customers.is_empty() {
+        Vec::new()
+    } else {
+        desk::months_due(s.calendar, now, last_month.as_deref())
+    };
+    if day.is_none() && months.is_empty() {
+        return Ok(0);
+    }
+    let mut mails = Vec::new();
+    if let Some(day) = day {
+        let tickets = store.desk_tickets()?;
+        let rules = desk::DigestRules {
+            calendar: s.calendar,
+            policy: s.desk.policy,
+            prefix: c.prefix,
+        };
+        for consultant in s.consultants {
+            match desk::digest(c, consultant, &tickets, &rules, day, now) {
+                Ok(Some(m)) => mails.push(m),
+                Ok(None) => {}
+                Err(e) => tracing::error!(error = %e, "cannot compose the digest"),
+            }
+        }
+    }
+    for month in &months {
+        mails.extend(report_mails(store, s, *month, now)?);
+    }
+    store.begin_batch()?;
+    let written = (|| {
+        for m in &mails {
+            let q = store::QueuedMail {
+                mail: m,
+                ticket: None,
+                markers,
+                held: false,
+            };
+            if store.queue_mail(&q, now)?.is_some() {
+                queued += 1;
+            }
+        }
+        if let Some(day) = day {
+            store.set_meta(DIGEST_KEY, &day.to_string())?;
+        }
+        if let Some(last) = months.last() {
+            store.set_meta(REPORT_KEY, &last.format("%Y-%m").to_string())?;
+        }
+        store.commit_batch()
+    })();
+    if let Err(e) = written {
+        let _ = store.rollback_batch();
+        return Err(e);
+    }
+    if let Some(day) = day {
+        tracing::info!(%day, mails = mails.iter().filter(|m| m.template == crate::ticket::template::DIGEST).count(), "morning digest queued");
+    }
+    for m in &months {
+        tracing::info!(month = %m.format("%Y-%m"), "monthly SLA reports queued");
+    }
+    Ok(queued)
+}
+
+/// The report mails of one month: all customers to `monthly-to`, each
+/// configured customer its own.
+fn report_mails(
+    store: &Store,
+    s: &Settings<'_>,
+    month: chrono::NaiveDate,
+    now: DateTime<Utc>,
+) -> store::Result<Vec<crate::ticket::compose::Mail>> {
+    use crate::ticket::compose::Audience;
+    use crate::ticket::desk;
+    let c = &s.sending.composer;
+    let reports = &s.desk.reports;
+    let mut out = Vec::new();
+    let build = |customer: Option<&str>| -> store::Result<Option<crate::report::Report>> {
+        let zone = s.calendar.timezone();
+        let start = |d: chrono::NaiveDate| {
+            DateTime::from_timestamp(zone.local_to_utc(d.and_time(chrono::NaiveTime::MIN)), 0)
+                .unwrap_or_default()
+        };
+        let end = desk::month_end(month).succ_opt().unwrap_or(month);
+        let rows = store.report_rows(start(month), start(end), customer)?;
+        let scope = crate::report::Scope {
+            from: month,
+            to: desk::month_end(month),
+            customer,
+            prefix: c.prefix,
+            now,
+        };
+        Ok(
+            crate::report::compute(&rows, &scope, s.calendar, s.desk.policy)
+                .inspect_err(|e| tracing::error!(error = %e, "cannot compute the SLA report"))
+                .ok(),
+        )
+    };
+    let key = |who: &str| format!("report:{}:{who}", month.format("%Y-%m"));
+    if !reports.monthly_to.is_empty()
+        && let Some(r) = build(None)?
+    {
+        match desk::report_mail(
+            c,
+            &reports.monthly_to,
+            key("all"),
+            Audience::Consultant,
+            &r,
+            month,
+            c.consultant_language,
+        ) {
+            Ok(m) => out.push(m),
+            Err(e) => tracing::error!(error = %e, "cannot compose the SLA report"),
+        }
+    }
+    for cr in &reports.customers {
+        let Some(r) = build(Some(&cr.domain))? else {
+            continue;
+        };
+        match desk::report_mail(
+            c,
+            &cr.to,
+            key(&cr.domain),
+            Audience::Customer,
+            &r,
+            month,
+            cr.language,
+        ) {
+            Ok(m) => out.push(m),
+            Err(e) => tracing::error!(error = %e, "cannot compose the SLA report"),
+        }
+    }
+    Ok(out)
 }
 
 /// One batch of tickets with due timers; whether there were any.

@@ -127,20 +127,25 @@ pub fn render(m: &Outgoing, attached: Option<&[u8]>) -> Result<Vec<u8>, RenderEr
     b = b.envelope(envelope);
 
     let text = SinglePart::plain(body.to_string());
-    let message = match (m.attach, attached) {
-        (Some(Attach::AttachmentsOf(_)), Some(raw)) => {
-            let mut parts = MultiPart::mixed().singlepart(text);
-            for part in attachments_of(raw) {
-                parts = parts.singlepart(part);
-            }
-            b.multipart(parts)
+    let mut parts: Vec<SinglePart> = match (m.attach, attached) {
+        (Some(Attach::AttachmentsOf(_)), Some(raw)) => attachments_of(raw),
+        (Some(Attach::Original(_)), Some(raw)) => vec![original(raw)],
+        _ => Vec::new(),
+    };
+    if let Some(f) = &m.file {
+        let ctype = ContentType::parse(&f.content_type).unwrap_or_else(|_| {
+            ContentType::parse("application/octet-stream").expect("valid content type")
+        });
+        parts.push(Attachment::new(f.name.clone()).body(f.data.clone(), ctype));
+    }
+    let message = if parts.is_empty() {
+        b.singlepart(text)
+    } else {
+        let mut mixed = MultiPart::mixed().singlepart(text);
+        for part in parts {
+            mixed = mixed.singlepart(part);
         }
-        (Some(Attach::Original(_)), Some(raw)) => b.multipart(
-            MultiPart::mixed()
-                .singlepart(text)
-                .singlepart(original(raw)),
-        ),
-        _ => b.singlepart(text),
+        b.multipart(mixed)
     }
     .map_err(|e| RenderError::Build(e.to_string()))?;
     Ok(message.formatted())
@@ -295,10 +300,27 @@ mod tests {
             headers,
             body: Some("Dzień dobry,\nprzyjęliśmy zgłoszenie.\n[SS-7:abcdef]\n".into()),
             attach: None,
+            file: None,
             attempts: 0,
             created_at: at,
             retry_from: at,
         }
+    }
+
+    #[test]
+    fn a_file_goes_along_with_its_name_and_type() {
+        let mut o = outgoing();
+        o.file = Some(crate::ticket::compose::File {
+            name: "sla-2026-11.html".into(),
+            content_type: "text/html; charset=utf-8".into(),
+            data: "<!DOCTYPE html><h1>Raport</h1>".as_bytes().to_vec(),
+        });
+        let bytes = render(&o, None).unwrap();
+        let m = parse(&bytes);
+        assert!(m.body_text(0).unwrap().contains("przyjęliśmy"));
+        let a = m.attachment(0).expect("the file");
+        assert_eq!(a.attachment_name(), Some("sla-2026-11.html"));
+        assert_eq!(a.contents(), "<!DOCTYPE html><h1>Raport</h1>".as_bytes());
     }
 
     fn parse(bytes: &[u8]) -> mail_parser::Message<'_> {

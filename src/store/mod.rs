@@ -46,6 +46,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0003_scheduler.sql"),
     include_str!("migrations/0004_feedback.sql"),
     include_str!("migrations/0005_consultant_held.sql"),
+    include_str!("migrations/0006_outbox_files.sql"),
 ];
 
 /// The schema version this binary writes.
@@ -1295,6 +1296,13 @@ fn insert_mail(conn: &Connection, q: &QueuedMail<'_>, now: DateTime<Utc>) -> Res
             ])
         })
         .map_err(query("queue a mail"))?;
+    if let Some(f) = &mail.file {
+        conn.prepare_cached(
+            "INSERT INTO outbox_files (outbox, name, content_type, data) VALUES (?1, ?2, ?3, ?4)",
+        )
+        .and_then(|mut st| st.execute(params![id, f.name, f.content_type, f.data]))
+        .map_err(query("queue a mail's file"))?;
+    }
     Ok(Some(id))
 }
 
@@ -1872,6 +1880,42 @@ impl Store {
         rows.map(|r| r.map(|n| n as u64))
             .collect::<std::result::Result<_, _>>()
             .map_err(query("list tickets"))
+    }
+
+    /// Open tickets for the consultants' digest, with the next step of
+    /// their customer-silence chain.
+    pub fn desk_tickets(&self) -> Result<Vec<crate::ticket::desk::DeskTicket>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT t.id, t.subject, t.requester, t.severity, t.state, t.owner, t.received_at, t.deadline_at, \
+                 (SELECT kind FROM timers WHERE ticket = t.id AND kind IN ('followup-1', 'followup-2', 'close') \
+                  ORDER BY due_at LIMIT 1), \
+                 (SELECT MIN(due_at) FROM timers WHERE ticket = t.id AND kind IN ('followup-1', 'followup-2', 'close')) \
+                 FROM tickets t WHERE t.state != 'closed' AND t.spam = 0 ORDER BY t.id",
+            )
+            .map_err(query("read open tickets"))?;
+        let rows = stmt
+            .query_map([], |r| {
+                let step: Option<String> = r.get(8)?;
+                let due: Option<i64> = r.get(9)?;
+                Ok(crate::ticket::desk::DeskTicket {
+                    number: r.get::<_, i64>(0)? as u64,
+                    subject: r.get(1)?,
+                    requester: r.get(2)?,
+                    severity: crate::sla::Severity::from_number(r.get(3)?)
+                        .unwrap_or(crate::sla::Severity::Minor),
+                    state: crate::ticket::State::parse(&r.get::<_, String>(4)?)
+                        .unwrap_or(crate::ticket::State::Open),
+                    owner: r.get(5)?,
+                    received_at: from_ts(r.get(6)?),
+                    deadline_at: from_ts(r.get(7)?),
+                    next_chain_step: step.zip(due.map(from_ts)),
+                })
+            })
+            .map_err(query("read open tickets"))?;
+        rows.collect::<std::result::Result<_, _>>()
+            .map_err(query("read open tickets"))
     }
 
     /// Tickets received in `[from, to)` for the SLA report (spam left

@@ -31,6 +31,8 @@ pub struct Outgoing {
     pub body: Option<String>,
     /// What of a stored message goes along.
     pub attach: Option<Attach>,
+    /// A file that goes along (`None` once purged).
+    pub file: Option<crate::ticket::compose::File>,
     /// Attempts so far.
     pub attempts: u32,
     /// When it was queued (the Date header).
@@ -138,9 +140,10 @@ impl Store {
         let mut stmt = self
             .conn
             .prepare_cached(
-                "SELECT id, ticket, template, envelope_from, recipients, message_id, headers, body, \
-                 attach_message, attempts, created_at, retry_from FROM outbox \
-                 WHERE state = 'pending' AND next_attempt_at <= ?1 ORDER BY next_attempt_at, id LIMIT ?2",
+                "SELECT o.id, ticket, template, envelope_from, recipients, message_id, headers, body, \
+                 attach_message, attempts, created_at, retry_from, f.name, f.content_type, f.data \
+                 FROM outbox o LEFT JOIN outbox_files f ON f.outbox = o.id \
+                 WHERE state = 'pending' AND next_attempt_at <= ?1 ORDER BY next_attempt_at, o.id LIMIT ?2",
             )
             .map_err(query("read due mail"))?;
         let rows = stmt
@@ -168,6 +171,14 @@ impl Store {
                     headers,
                     body: r.get(7)?,
                     attach,
+                    file: match r.get::<_, Option<String>>(12)? {
+                        Some(name) => Some(crate::ticket::compose::File {
+                            name,
+                            content_type: r.get(13)?,
+                            data: r.get(14)?,
+                        }),
+                        None => None,
+                    },
                     attempts: r.get(9)?,
                     created_at,
                     retry_from: r.get::<_, Option<i64>>(11)?.map_or(created_at, from_ts),

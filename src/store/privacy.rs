@@ -272,6 +272,7 @@ impl Store {
                     "UPDATE outbox SET body = NULL WHERE id = ?1 AND body IS NOT NULL",
                     &[o],
                 )?;
+                exec("DELETE FROM outbox_files WHERE outbox = ?1", &[o])?;
             }
             for (table, column, key, scope) in COLUMNS {
                 e.pseudonymised +=

@@ -112,6 +112,13 @@ impl Store {
                 .query_row(count, [ts(cutoff)], |row| row.get::<_, i64>(0))
                 .map_err(query("count old mail bodies"))? as u64;
             if !dry_run {
+                // The files that went along go with the bodies.
+                tx.execute(
+                    "DELETE FROM outbox_files WHERE outbox IN (SELECT id FROM outbox \
+                     WHERE body IS NOT NULL AND state != 'pending' AND created_at < ?1)",
+                    [ts(cutoff)],
+                )
+                .map_err(query("purge old mail files"))?;
                 tx.execute(
                     "UPDATE outbox SET body = NULL WHERE body IS NOT NULL AND state != 'pending' AND created_at < ?1",
                     [ts(cutoff)],

@@ -183,6 +183,23 @@ const SPECS: &[Spec] = &[
         ["ref", "subject", "added", "support_name"]
     ),
     spec!(
+        "digest",
+        [
+            "day",
+            "unaccepted",
+            "at_risk",
+            "breached",
+            "mine",
+            "waiting",
+            "closing",
+            "support_name"
+        ]
+    ),
+    spec!(
+        "sla-report",
+        ["month", "customer", "report", "support_name"]
+    ),
+    spec!(
         "customer-unreachable",
         [
             "ref",
@@ -402,7 +419,7 @@ mod tests {
 
     fn sample(lang: Lang) -> serde_json::Value {
         let pl = lang == Lang::Pl;
-        json!({
+        let mut v = json!({
             "ref": "SS-1042",
             "subject": if pl { "Eksport faktur nie działa" } else { "Invoice export fails" },
             "severity": 2,
@@ -429,6 +446,7 @@ mod tests {
             "sign": true,
             "linked_why": if pl { "które jest zamknięte" } else { "which is closed" },
             "quoted": "> #acept\n> Looking into it.",
+
             "working_time_left": if pl { "15 godz. 30 min" } else { "15 h 30 min" },
             "held": "",
             "text": if pl { "Od rana eksport kończy się błędem 503." } else { "Since this morning the export fails with error 503." },
@@ -448,7 +466,27 @@ mod tests {
             "added": ["ewa@acme.example"],
             "attempt": 1,
             "reason": "bounced: permanent failure: 5.1.1 (host mx.acme.example said: 550 5.1.1 <jan@acme.example>: Recipient address rejected: User unknown)",
-        })
+        });
+        // The desk's mails (digest, reports), apart: one json! of all of
+        // it is past the macro's recursion limit.
+        let desk = json!({
+            "day": if pl { "pon., 7 grudnia 2026 r." } else { "Mon 7 Dec 2026" },
+            "unaccepted": {"lines": [{"ref": "SS-1042", "subject": if pl { "Eksport faktur nie działa" } else { "Invoice export fails" },
+                "requester": "jan@acme.example", "severity": 2, "when": if pl { "śr., 9 grudnia 2026 r., godz. 10:00 czasu warszawskiego" } else { "Wed 9 Dec 2026, 10:00 Warsaw time" },
+                "note": if pl { "ZAGROŻONE, zostało 3 godz. 00 min" } else { "AT RISK, 3 h 00 min left" }}], "more": 0},
+            "at_risk": 1,
+            "breached": 0,
+            "mine": {"lines": [{"ref": "SS-1001", "subject": "Scanner", "requester": "ewa@beta.example", "severity": 3, "when": "", "note": ""}], "more": 0},
+            "waiting": {"lines": [], "more": 0},
+            "closing": {"lines": [], "more": 0},
+            "month": "2026-11",
+            "customer": "acme.example",
+            "report": "sev  n  on time\n1    2  1",
+        });
+        if let (Some(a), serde_json::Value::Object(b)) = (v.as_object_mut(), desk) {
+            a.extend(b);
+        }
+        v
     }
 
     /// Every template in both languages against its golden file under

@@ -56,6 +56,20 @@ pub struct Mail {
     pub body: String,
     /// What of a stored message goes along.
     pub attach: Option<Attach>,
+    /// A file that goes along (the monthly report's HTML page).
+    #[serde(skip)]
+    pub file: Option<File>,
+}
+
+/// A file attached to a mail.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct File {
+    /// Its name.
+    pub name: String,
+    /// Its MIME type, e.g. `text/html; charset=utf-8`.
+    pub content_type: String,
+    /// Its bytes.
+    pub data: Vec<u8>,
 }
 
 /// Puts a paragraph on top of a consultant's mail saying that `n` mails
@@ -258,6 +272,7 @@ impl Composer<'_> {
             ),
             id_mac: mac,
             attach: None,
+            file: None,
         })
     }
 
@@ -325,6 +340,7 @@ impl Composer<'_> {
             ),
             id_mac: mac,
             attach: attach_message.map(Attach::Original),
+            file: None,
         })
     }
 
@@ -382,6 +398,7 @@ impl Composer<'_> {
             body: r.body,
             id_mac,
             attach: None,
+            file: None,
         })
     }
 
@@ -421,6 +438,36 @@ impl Composer<'_> {
         self.thread_headers(t, parent, &mut mail.headers);
     }
 
+    /// The support address's domain.
+    pub fn domain_of_support(&self) -> &str {
+        self.domain()
+    }
+
+    /// A rendered mail about no ticket (the digest, a report), to `to`.
+    pub fn ticketless(
+        &self,
+        to: &str,
+        key: String,
+        template: &'static str,
+        r: &templates::Rendered,
+        audience: Audience,
+    ) -> Mail {
+        let mut headers = self.base_headers(&r.subject, true);
+        headers.insert("To".into(), to.to_string());
+        Mail {
+            key,
+            template,
+            automatic: true,
+            audience,
+            to: vec![to.to_string()],
+            headers,
+            id_mac: String::new(),
+            body: r.body.clone(),
+            attach: None,
+            file: None,
+        }
+    }
+
     /// An automatic mail to a sender who has no ticket (a message too large).
     pub fn to_sender(
         &self,
@@ -445,6 +492,7 @@ impl Composer<'_> {
             id_mac: String::new(),
             body: r.body,
             attach: None,
+            file: None,
         })
     }
 

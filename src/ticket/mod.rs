@@ -225,6 +225,10 @@ pub mod template {
     pub const UNREACHABLE: &str = "customer-unreachable";
     /// Someone joined the ticket, to the requester.
     pub const PARTICIPANT_ADDED: &str = "participant-added";
+    /// The morning digest, to each consultant.
+    pub const DIGEST: &str = "digest";
+    /// The monthly SLA report.
+    pub const SLA_REPORT: &str = "sla-report";
 }
 
 /// Where an analysed message goes.
@@ -313,6 +317,7 @@ pub fn route(
 
 pub mod compose;
 pub mod decide;
+pub mod desk;
 pub mod event;
 pub mod lifecycle;
 pub mod limits;

@@ -540,6 +540,9 @@ default-language = "en"
 [consultants]
 addresses = ["{c1}", "{c2}"]
 language = "en"
+# The morning digest has tests of its own (report.rs); here it would add a
+# mail to the consultants' inboxes on weekday mornings.
+digest = false
 
 [store]
 path = "var/supportd.db"

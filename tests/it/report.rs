@@ -509,3 +509,186 @@ fn the_html_report_renders_and_prints_in_headless_chromium() {
         "printable"
     );
 }
+
+/// The consultants' morning digest on Monday 7 Dec 2026 (CET), the
+/// figures by hand in the comments.
+#[test]
+fn the_morning_digest_lists_what_is_on_the_desk() {
+    let d = Desk::with_config("digest", "digest = true\n");
+    // SS-1, severity 1, Wed 2 Dec 10:00: Wed 7 h, Thu 8 h, Fri 1 h: deadline
+    // Fri 4 Dec 10:00; on Monday at opening 7 h past it (Fri 10-17).
+    request(
+        &d,
+        "Wed, 02 Dec 2026 10:00:00 +0100",
+        "ewa@beta.example",
+        "Scanner sync",
+        1,
+    );
+    d.run("2026-12-02T09:00:30Z");
+    // SS-2, severity 1, Thu 3 Dec 10:00: Thu 7 h, Fri 8 h, Mon 1 h: deadline
+    // Mon 7 Dec 10:00; at Monday's opening 1 h left, past the first
+    // reminder (8 h, Fri 11:00): at risk.
+    request(
+        &d,
+        "Thu, 03 Dec 2026 10:00:00 +0100",
+        "jan@acme.example",
+        "Login page",
+        1,
+    );
+    // SS-3 accepted by Anna; SS-4 waiting on its customer since Thu 12:00:
+    // the first follow-up 14 days later, Thu 17 Dec 12:00.
+    request(
+        &d,
+        "Thu, 03 Dec 2026 10:05:00 +0100",
+        "zofia@gamma.example",
+        "Label layout",
+        3,
+    );
+    request(
+        &d,
+        "Thu, 03 Dec 2026 10:10:00 +0100",
+        "piotr@delta.example",
+        "Stock sync",
+        3,
+    );
+    d.run("2026-12-03T09:10:30Z");
+    d.consultant(
+        "Thu, 03 Dec 2026 12:00:00 +0100",
+        "anna@smartstock.cloud",
+        "SS-3",
+        "#accept",
+    );
+    d.consultant(
+        "Thu, 03 Dec 2026 12:00:00 +0100",
+        "anna@smartstock.cloud",
+        "SS-4",
+        "#waiting\nPlease send the export log.",
+    );
+    d.run("2026-12-03T11:00:30Z");
+    let _ = d.new_mails();
+    // Saturday: nothing.
+    d.run("2026-12-05T09:00:00Z");
+    assert!(d.new_mails().iter().all(|m| m.template != "digest"));
+    // Monday before opening: nothing; at opening: one per consultant.
+    d.run("2026-12-07T07:59:00Z");
+    assert!(d.new_mails().iter().all(|m| m.template != "digest"));
+    d.run("2026-12-07T08:00:00Z");
+    let digests: Vec<_> = d
+        .new_mails()
+        .into_iter()
+        .filter(|m| m.template == "digest")
+        .collect();
+    assert_eq!(digests.len(), 2, "{digests:?}");
+    let anna = digests
+        .iter()
+        .find(|m| m.to == ["anna@smartstock.cloud"])
+        .unwrap();
+    let piotr = digests
+        .iter()
+        .find(|m| m.to == ["piotr@smartstock.cloud"])
+        .unwrap();
+    let text = &anna.text;
+    let breached = text.find("SS-1 [1] Scanner sync").expect(text);
+    let at_risk = text.find("SS-2 [1] Login page").expect(text);
+    assert!(breached < at_risk, "by deadline: {text}");
+    assert!(text.contains("BREACHED 7 h 00 min ago"), "{text}");
+    assert!(text.contains("AT RISK, 1 h 00 min left"), "{text}");
+    assert!(
+        text.replace("\r\n", "\n")
+            .contains("Yours, open:\n- SS-3 [3] Label layout"),
+        "{text}"
+    );
+    assert!(
+        text.contains("SS-4 Stock sync (piotr@delta.example): first follow-up Thu 17 Dec 2026, 12:00 Warsaw time"),
+        "{text}"
+    );
+    assert!(!piotr.text.contains("Yours, open"), "{}", piotr.text);
+    // Once a day.
+    d.run("2026-12-07T10:00:00Z");
+    assert!(d.new_mails().iter().all(|m| m.template != "digest"));
+    let raw = std::fs::read_dir(d.dir.0.join("var/outbox"))
+        .unwrap()
+        .map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap())
+        .find(|t| t.contains("Subject: Desk on Mon 7 Dec 2026"))
+        .expect("the digest's file");
+    assert!(
+        raw.contains("Subject: Desk on Mon 7 Dec 2026: 2 to accept, 1 past the deadline"),
+        "{raw}"
+    );
+}
+
+/// The monthly reports go out once, at the first working day's opening,
+/// across a restart and a two-day outage; each customer gets its own.
+#[test]
+fn monthly_reports_go_once_with_the_page_attached() {
+    let d = Desk::with_config(
+        "monthly",
+        "[reports]\nmonthly-to = [\"boss@smartstock.cloud\"]\n\
+         [[reports.customer]]\ndomain = \"acme.example\"\nto = [\"it@acme.example\"]\nlanguage = \"pl\"\n",
+    );
+    request(
+        &d,
+        "Mon, 02 Nov 2026 10:00:00 +0100",
+        "jan@acme.example",
+        "Invoice export",
+        2,
+    );
+    request(
+        &d,
+        "Mon, 02 Nov 2026 11:00:00 +0100",
+        "ewa@beta.example",
+        "Scanner sync",
+        3,
+    );
+    d.run("2026-11-02T10:00:30Z");
+    d.consultant(
+        "Mon, 02 Nov 2026 12:00:00 +0100",
+        "anna@smartstock.cloud",
+        "SS-1",
+        "#accept",
+    );
+    d.run("2026-11-02T11:00:30Z");
+    let _ = d.new_mails();
+    // Tuesday 1 Dec opens at 09:00 (08:00Z): down until Thursday 3 Dec.
+    d.run("2026-12-01T07:59:00Z");
+    assert!(d.new_mails().iter().all(|m| m.template != "sla-report"));
+    d.run("2026-12-03T09:00:00Z");
+    let reports: Vec<_> = d
+        .new_mails()
+        .into_iter()
+        .filter(|m| m.template == "sla-report")
+        .collect();
+    assert_eq!(reports.len(), 2, "{reports:?}");
+    let boss = reports
+        .iter()
+        .find(|m| m.to == ["boss@smartstock.cloud"])
+        .unwrap();
+    assert!(
+        boss.text.contains("acme.example") && boss.text.contains("beta.example"),
+        "{}",
+        boss.text
+    );
+    let acme = reports
+        .iter()
+        .find(|m| m.to == ["it@acme.example"])
+        .unwrap();
+    assert!(acme.text.contains("Raport"), "in Polish: {}", acme.text);
+    assert!(
+        !acme.text.contains("beta.example"),
+        "only its own tickets: {}",
+        acme.text
+    );
+    // A restart and later passes send nothing again.
+    d.run("2026-12-03T09:05:00Z");
+    d.run("2026-12-04T09:00:00Z");
+    assert!(d.new_mails().iter().all(|m| m.template != "sla-report"));
+    // The page goes along as an HTML attachment.
+    let file = std::fs::read_dir(d.dir.0.join("var/outbox"))
+        .unwrap()
+        .map(|e| std::fs::read(e.unwrap().path()).unwrap())
+        .find(|raw| String::from_utf8_lossy(raw).contains("sla-2026-11-acme.example.html"))
+        .expect("the customer's report file");
+    let m = mail_parser::MessageParser::default().parse(&file).unwrap();
+    let page = m.attachment(0).expect("the page");
+    assert!(String::from_utf8_lossy(page.contents()).contains("<svg"));
+}
