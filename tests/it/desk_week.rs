@@ -7,6 +7,8 @@
 //! thread per ticket (by `References`/`In-Reply-To`, as a client threads),
 //! at most one customer mail per consultant mail, no note text in any
 //! customer mail, every original inline, and what `tickets show` prints.
+//! The same day again over real Dovecot and Postfix (IMAP in, SMTP out,
+//! the mailboxes read back over IMAP).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -34,41 +36,43 @@ fn outbox_mails(d: &Desk) -> Vec<Seen> {
     files.sort();
     files
         .iter()
-        .map(|f| {
-            let raw = std::fs::read(f).unwrap();
-            let m = mail_parser::MessageParser::default().parse(&raw).unwrap();
-            let list = |v: &mail_parser::HeaderValue<'_>| -> Vec<String> {
-                v.as_text_list()
-                    .map(|l| l.iter().map(|s| s.to_string()).collect())
-                    .or_else(|| v.as_text().map(|s| vec![s.to_string()]))
-                    .unwrap_or_default()
-            };
-            let mut parents = list(m.references());
-            parents.extend(list(m.in_reply_to()));
-            let original = m
-                .parts
-                .iter()
-                .find(|p| matches!(p.body, mail_parser::PartType::Message(_)));
-            Seen {
-                id: m.message_id().unwrap().to_string(),
-                parents,
-                to: m
-                    .to()
-                    .map(|a| {
-                        a.iter()
-                            .filter_map(|x| x.address().map(str::to_string))
-                            .collect()
-                    })
-                    .unwrap_or_default(),
-                subject: m.subject().unwrap_or("").to_string(),
-                text: m.body_text(0).map(|t| t.into_owned()).unwrap_or_default(),
-                rfc822_inline: original.map(|p| {
-                    p.content_disposition()
-                        .is_some_and(|c| c.ctype() == "inline")
-                }),
-            }
-        })
+        .map(|f| seen(&std::fs::read(f).unwrap()))
         .collect()
+}
+
+/// A mail as a threading client reads it.
+fn seen(raw: &[u8]) -> Seen {
+    let m = mail_parser::MessageParser::default().parse(raw).unwrap();
+    let list = |v: &mail_parser::HeaderValue<'_>| -> Vec<String> {
+        v.as_text_list()
+            .map(|l| l.iter().map(|s| s.to_string()).collect())
+            .or_else(|| v.as_text().map(|s| vec![s.to_string()]))
+            .unwrap_or_default()
+    };
+    let mut parents = list(m.references());
+    parents.extend(list(m.in_reply_to()));
+    let original = m
+        .parts
+        .iter()
+        .find(|p| matches!(p.body, mail_parser::PartType::Message(_)));
+    Seen {
+        id: m.message_id().unwrap().to_string(),
+        parents,
+        to: m
+            .to()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|x| x.address().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default(),
+        subject: m.subject().unwrap_or("").to_string(),
+        text: m.body_text(0).map(|t| t.into_owned()).unwrap_or_default(),
+        rfc822_inline: original.map(|p| {
+            p.content_disposition()
+                .is_some_and(|c| c.ctype() == "inline")
+        }),
+    }
 }
 
 /// Threads as a client builds them from Message-ID, In-Reply-To and
@@ -413,4 +417,218 @@ fn a_week_at_the_desk_reads_as_one_conversation_per_ticket() {
         "{}",
         found.stdout
     );
+}
+
+/// The same desk over real Dovecot and Postfix: customers and consultants
+/// write from their mailboxes, supportd reads over IMAP and sends over SMTP,
+/// and what each mailbox holds is read back over IMAP as a client reads it.
+#[test]
+fn a_day_at_the_desk_over_real_mail_servers() {
+    use crate::mailserver::{CONSULTANTS, CUSTOMERS, MailServer, SUPPORT, supportd};
+    use std::time::{Duration, Instant};
+    const WAIT: Duration = Duration::from_secs(30);
+    let (jan, ewa, anna) = (CUSTOMERS[0], CUSTOMERS[1], CONSULTANTS[0]);
+    let ms = MailServer::start();
+    let dir = crate::util::TempDir::new("desk-real");
+    dir.write("config.toml", &ms.supportd_config("implicit", "plain"));
+    let once = || {
+        let (code, out, err) = supportd(&dir.0, &["run", "--once"]);
+        assert_eq!(code, 0, "{err}");
+        out
+    };
+    let show = |r: &str| -> serde_json::Value {
+        let (_, out, _) = supportd(&dir.0, &["tickets", "show", r, "--json"]);
+        serde_json::from_str(&out).unwrap_or_default()
+    };
+    // Runs passes until `check` holds (mail travels through Postfix first).
+    let until = |what: &str, check: &dyn Fn() -> bool| {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            once();
+            if check() {
+                return;
+            }
+            assert!(Instant::now() < deadline, "{what}: not within {WAIT:?}");
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    };
+    let mail = |from: &str, to: &str, subject: &str, id: &str, extra: &str, body: &str| {
+        format!(
+            "From: {from}\r\nTo: {to}\r\nSubject: {subject}\r\nMessage-ID: <{id}>\r\n{extra}\
+             MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n{}\r\n",
+            body.replace('\n', "\r\n")
+        )
+        .into_bytes()
+    };
+    let events = |r: &str| show(r)["events"].as_array().map_or(0, Vec::len);
+
+    // Jan reports in Polish; Ewa, his colleague, adds to it.
+    ms.send(
+        jan,
+        &[SUPPORT],
+        &mail(
+            jan,
+            SUPPORT,
+            "Eksport faktur nie działa",
+            "jan-1@acme.test",
+            "",
+            "Dzień dobry,\nod rana eksport faktur kończy się błędem \"HTTP 503\".\nPozdrawiam, Jan",
+        ),
+    );
+    until("SS-1 opens", &|| show("SS-1")["ref"] == "SS-1");
+    ms.send(
+        ewa,
+        &[SUPPORT],
+        &mail(
+            ewa,
+            SUPPORT,
+            "Re: [SS-1] Eksport faktur nie działa",
+            "ewa-1@acme.test",
+            "In-Reply-To: <jan-1@acme.test>\r\nReferences: <jan-1@acme.test>\r\n",
+            "U mnie to samo od 8:15.",
+        ),
+    );
+    until("Ewa joins", &|| {
+        show("SS-1")["participants"]
+            .as_array()
+            .is_some_and(|p| p.len() == 2)
+    });
+
+    // Anna forwards Ewa's other problem from her own mailbox, and opens one
+    // for Ewa's phone call.
+    ms.send(anna, &[SUPPORT], &mail(anna, SUPPORT, "Fwd: Scanner offline", "anna-fwd@smartstock.test", "",
+        &format!("Please take this one.\n\n---------- Forwarded message ---------\nFrom: Ewa <{ewa}>\n\
+                  Date: Mon, 23 Nov 2026 at 10:40\nSubject: Scanner offline\nTo: Anna <{anna}>\n\n\
+                  Since 10:00 the scanner in warehouse 3 is offline.")));
+    until("SS-2 opens for Ewa", &|| show("SS-2")["requester"] == ewa);
+    ms.send(
+        anna,
+        &[SUPPORT],
+        &mail(
+            anna,
+            SUPPORT,
+            "Label printer prints blank labels",
+            "anna-open@smartstock.test",
+            "",
+            &format!("#open {ewa} Ewa\nEwa called: the label printer prints blank labels."),
+        ),
+    );
+    until("SS-3 opens for Ewa", &|| show("SS-3")["requester"] == ewa);
+    assert_eq!(show("SS-2")["owner"], anna);
+
+    // Anna works SS-1 by replying to her notification (its Reply-To).
+    let key = supportd::store::Store::open(&dir.0.join("var/supportd.db"))
+        .unwrap()
+        .token_key(None)
+        .unwrap();
+    let mac = supportd::mail::token::consultant_mac(&key, "SS-1", anna);
+    let token = format!("support+SS-1.{mac}@smartstock.test");
+    let mut n = 0;
+    let mut reply = |body: &str| {
+        n += 1;
+        let before = events("SS-1");
+        ms.send(
+            anna,
+            &[&token],
+            &mail(
+                anna,
+                &token,
+                "Re: [SS-1] Eksport faktur nie działa",
+                &format!("anna-{n}@smartstock.test"),
+                "",
+                body,
+            ),
+        );
+        until("the reply is applied", &|| events("SS-1") > before);
+    };
+    reply("#note The reporting replica is down since 08:00");
+    reply("#accept\n#severity 2\nDzień dobry,\nsprawdzamy serwer eksportu.\n\nAnna");
+    reply("#needinfo\nKtórego magazynu dotyczy eksport?");
+    let answer = |id: &str, body: &str| {
+        let before = events("SS-1");
+        ms.send(
+            jan,
+            &[SUPPORT],
+            &mail(
+                jan,
+                SUPPORT,
+                "Re: [SS-1] Eksport faktur nie działa",
+                id,
+                "In-Reply-To: <jan-1@acme.test>\r\nReferences: <jan-1@acme.test>\r\n",
+                body,
+            ),
+        );
+        until("the answer is applied", &|| events("SS-1") > before);
+    };
+    answer("jan-2@acme.test", "Magazyn w Gdańsku.");
+    reply("#resolved\nNaprawiliśmy replikę, proszę sprawdzić eksport.");
+    answer("jan-3@acme.test", "Dziękuję, działa!");
+    reply("#close");
+    assert_eq!(show("SS-1")["state"], "closed");
+
+    // Jan: ack, participant notice, Anna's reply, her question, the
+    // proposed solution, the closure; Ewa: Anna's words to both, and the
+    // acknowledgements of her two tickets.
+    assert_eq!(ms.wait_count(jan, "INBOX", 6, WAIT), 6);
+    assert_eq!(ms.wait_count(ewa, "INBOX", 5, WAIT), 5);
+    let jans: Vec<Seen> = ms.messages(jan, "INBOX").iter().map(|r| seen(r)).collect();
+    let refs: Vec<&Seen> = jans.iter().collect();
+    let sent: Vec<(&str, &[&str])> = vec![
+        ("jan-1@acme.test", &[]),
+        ("jan-2@acme.test", &["jan-1@acme.test"]),
+        ("jan-3@acme.test", &["jan-1@acme.test"]),
+    ];
+    assert_eq!(threads(&refs, &sent).len(), 1, "one conversation for Jan");
+    for m in &jans {
+        assert_eq!(m.subject, "Re: [SS-1] Eksport faktur nie działa");
+        assert!(
+            !m.text.contains("replica is down"),
+            "no note text: {}",
+            m.text
+        );
+    }
+    let texts: String = jans.iter().map(|m| m.text.as_str()).collect();
+    assert!(texts.contains("Zajmuje się nim"), "{texts}");
+    assert!(
+        texts.contains("Zgłoszenie SS-1 zostało zamknięte"),
+        "{texts}"
+    );
+    // Ewa: a thread per ticket.
+    let ewas: Vec<Seen> = ms.messages(ewa, "INBOX").iter().map(|r| seen(r)).collect();
+    let mut per_ticket: BTreeMap<String, Vec<&Seen>> = BTreeMap::new();
+    for m in &ewas {
+        per_ticket
+            .entry(reference_in(&m.subject))
+            .or_default()
+            .push(m);
+    }
+    assert_eq!(
+        per_ticket.keys().cloned().collect::<Vec<_>>(),
+        ["SS-1", "SS-2", "SS-3"]
+    );
+    let all: Vec<&Seen> = ewas.iter().collect();
+    assert_eq!(threads(&all, &[]).len(), 3, "Ewa sees three conversations");
+    // Anna's notifications carry the originals inline, in one thread per
+    // ticket; the note reached her with Jan's answer.
+    let annas: Vec<Seen> = ms.messages(anna, "INBOX").iter().map(|r| seen(r)).collect();
+    let originals: Vec<bool> = annas.iter().filter_map(|m| m.rfc822_inline).collect();
+    assert!(
+        !originals.is_empty() && originals.iter().all(|i| *i),
+        "{originals:?}"
+    );
+    assert!(
+        annas
+            .iter()
+            .any(|m| m.text.contains("The reporting replica is down since 08:00"))
+    );
+    let mut anna_tickets: BTreeMap<String, Vec<&Seen>> = BTreeMap::new();
+    for m in &annas {
+        anna_tickets
+            .entry(reference_in(&m.subject))
+            .or_default()
+            .push(m);
+    }
+    for (r, mails) in &anna_tickets {
+        assert_eq!(threads(mails, &[]).len(), 1, "{r}: one thread for Anna");
+    }
 }
