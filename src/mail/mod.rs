@@ -322,57 +322,42 @@ pub fn analyze_threaded(
         .map(|t| format!("{}-{}", settings.ticket_prefix, t.number));
 
     let own = own_words(&p, class.kind, settings);
-    let opening = opening(&p, class.kind, thread.is_none(), &own.text, settings);
-    let (commands, errors, text, language) = match &opening {
-        // A consultant opens a ticket for a customer: the report is the
-        // customer's text (or the consultant's, for a phone call).
-        Some(o) => {
-            class.kind = Kind::New;
-            let language = language::detect(&o.subject, &o.text, settings.default_language);
-            (Vec::new(), Vec::new(), o.text.clone(), language)
-        }
-        None => {
-            let (c, e, t) =
-                consultant_tags(&p, class.kind, ticket_ref.is_none(), own.text, settings);
-            (c, e, t, own.language)
-        }
-    };
-    let subject = match &opening {
-        Some(o) if !o.subject.is_empty() => o.subject.clone(),
-        _ => p.subject.clone(),
-    };
-    let (severity, severity_source) = settings.severity_rules.suggest(&subject, &text);
-    let anchor = occurrence::anchor(p.date, received_at);
-    let occurrence = if class.kind.is_automatic() {
-        occurrence::Occurrence::default()
-    } else {
-        occurrence::find(&text, &anchor, &settings.zone, language)
-    };
-    let fields = report::check(&p, &text, &occurrence);
-    let missing = if matches!(class.kind, Kind::New | Kind::Reply | Kind::List) {
-        fields.missing(severity)
-    } else {
-        Vec::new()
-    };
-    let authenticated = match (&thread, class.kind) {
-        (Some(t), Kind::ConsultantCommand) => authenticate(
-            &p,
-            settings,
-            &format!("{}-{}", settings.ticket_prefix, t.number),
-        ),
-        _ => None,
-    };
-    let requester = match &opening {
-        Some(o) => parse::Mailbox {
-            address: o.address.clone(),
-            name: o.name.clone(),
-        },
-        None if settings.form_senders.contains(&p.from.address) => {
-            p.reply_to.clone().unwrap_or_else(|| p.from.clone())
-        }
-        None => p.from.clone(),
-    };
     let quote_removed = own.quote_removed;
+    let opening = opening(&p, class.kind, thread.is_none(), &own.text, settings);
+    if opening.is_some() {
+        class.kind = Kind::New;
+    }
+    let w = words(
+        &p,
+        class.kind,
+        ticket_ref.is_none(),
+        own,
+        opening.as_ref(),
+        settings,
+    );
+    let (text, language, subject) = (w.text, w.language, w.subject);
+    let (severity, severity_source) = settings.severity_rules.suggest(&subject, &text);
+    let (occurrence, fields, missing) = report_fields(
+        &p,
+        class.kind,
+        &text,
+        language,
+        severity,
+        received_at,
+        settings,
+    );
+    // A consultant's sender check is against the ticket the mail names.
+    let authenticated = thread
+        .as_ref()
+        .filter(|_| class.kind == Kind::ConsultantCommand)
+        .and_then(|t| {
+            authenticate(
+                &p,
+                settings,
+                &format!("{}-{}", settings.ticket_prefix, t.number),
+            )
+        });
+    let requester = requester(&p, opening.as_ref(), settings);
     Analysis {
         kind: class.kind,
         rule: class.rule,
@@ -386,15 +371,12 @@ pub fn analyze_threaded(
         occurrence_time: occurrence.instant.map(crate::sla::format_utc),
         fields,
         missing,
-        commands,
-        errors,
+        commands: w.commands,
+        errors: w.errors,
         authenticated,
         suppress_ack: classify::suppress_ack(&p),
         dmarc_fail: sender_dmarc_fail(&p, settings),
-        requester: Person {
-            address: requester.address,
-            name: requester.name,
-        },
+        requester,
         message_id: p.message_id.clone(),
         subject,
         attachments: p.attachments.clone(),
@@ -445,6 +427,99 @@ fn own_words(p: &parse::Parsed, kind: Kind, settings: &Settings) -> OwnWords {
                 language: language::detect(&p.subject, &t.text, settings.default_language),
                 text: t.text,
                 quote_removed: t.removed_quote,
+            }
+        }
+    }
+}
+
+/// When the problem happened, the report's fields and the required ones
+/// missing (none for automatic mail and consultants).
+fn report_fields(
+    p: &parse::Parsed,
+    kind: Kind,
+    text: &str,
+    language: Lang,
+    severity: crate::sla::Severity,
+    received_at: DateTime<Utc>,
+    settings: &Settings,
+) -> (occurrence::Occurrence, report::Report, Vec<&'static str>) {
+    let occurrence = if kind.is_automatic() {
+        occurrence::Occurrence::default()
+    } else {
+        let anchor = occurrence::anchor(p.date, received_at);
+        occurrence::find(text, &anchor, &settings.zone, language)
+    };
+    let fields = report::check(p, text, &occurrence);
+    let missing = matches!(kind, Kind::New | Kind::Reply | Kind::List)
+        .then(|| fields.missing(severity))
+        .unwrap_or_default();
+    (occurrence, fields, missing)
+}
+
+/// Who the ticket is for: the customer a consultant opens it for, the
+/// Reply-To of a contact form, else the sender.
+fn requester(
+    p: &parse::Parsed,
+    opening: Option<&forward::Forwarded>,
+    settings: &Settings,
+) -> Person {
+    let m = match opening {
+        Some(o) => parse::Mailbox {
+            address: o.address.clone(),
+            name: o.name.clone(),
+        },
+        None if settings.form_senders.contains(&p.from.address) => {
+            p.reply_to.clone().unwrap_or_else(|| p.from.clone())
+        }
+        None => p.from.clone(),
+    };
+    Person {
+        address: m.address,
+        name: m.name,
+    }
+}
+
+/// What a message says: a consultant's commands and the text after them,
+/// or the report a consultant opens a ticket with; its language and the
+/// subject the ticket takes.
+struct Words {
+    commands: Vec<Command>,
+    errors: Vec<tags::TagError>,
+    text: String,
+    language: Lang,
+    subject: String,
+}
+
+fn words(
+    p: &parse::Parsed,
+    kind: Kind,
+    no_ticket: bool,
+    own: OwnWords,
+    opening: Option<&forward::Forwarded>,
+    settings: &Settings,
+) -> Words {
+    match opening {
+        // A consultant opens a ticket for a customer: the report is the
+        // customer's text (or the consultant's, for a phone call).
+        Some(o) => Words {
+            commands: Vec::new(),
+            errors: Vec::new(),
+            text: o.text.clone(),
+            language: language::detect(&o.subject, &o.text, settings.default_language),
+            subject: if o.subject.is_empty() {
+                p.subject.clone()
+            } else {
+                o.subject.clone()
+            },
+        },
+        None => {
+            let (commands, errors, text) = consultant_tags(p, kind, no_ticket, own.text, settings);
+            Words {
+                commands,
+                errors,
+                text,
+                language: own.language,
+                subject: p.subject.clone(),
             }
         }
     }

@@ -153,6 +153,19 @@ fn scope_line(r: &Report, w: &Words) -> String {
     )
 }
 
+/// The six count columns of a text line.
+fn count_columns(c: &Counts) -> String {
+    format!(
+        "{:>7} {:>8} {:>8} {:>8} {:>7} {:>7}",
+        c.tickets,
+        c.accepted_on_time,
+        c.accepted_late,
+        c.breached_unaccepted,
+        c.open_within_deadline,
+        share(c)
+    )
+}
+
 /// Text for a terminal (at most 100 columns).
 pub fn text(r: &Report, lang: Lang) -> String {
     let w = words(lang);
@@ -168,36 +181,18 @@ pub fn text(r: &Report, lang: Lang) -> String {
         c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7], c[8], c[9]
     );
     for s in &r.by_severity {
-        let c = &s.counts;
         let _ = writeln!(
             o,
-            "{:<8} {:>7} {:>8} {:>8} {:>8} {:>7} {:>7}  {:>8} {:>8} {:>8}",
+            "{:<8} {}  {:>8} {:>8} {:>8}",
             s.severity,
-            c.tickets,
-            c.accepted_on_time,
-            c.accepted_late,
-            c.breached_unaccepted,
-            c.open_within_deadline,
-            share(c),
+            count_columns(&s.counts),
             hours(s.median_working_seconds_to_acceptance, lang),
             hours(s.p90_working_seconds_to_acceptance, lang),
             hours(Some(s.target_working_seconds as i64), lang),
         );
     }
-    let c = &r.counts;
-    let _ = writeln!(
-        o,
-        "{:<8} {:>7} {:>8} {:>8} {:>8} {:>7} {:>7}",
-        w.total,
-        c.tickets,
-        c.accepted_on_time,
-        c.accepted_late,
-        c.breached_unaccepted,
-        c.open_within_deadline,
-        share(c)
-    );
+    let _ = writeln!(o, "{:<8} {}", w.total, count_columns(&r.counts));
     if !r.by_customer.is_empty() {
-        let c = &w.columns;
         let _ = writeln!(
             o,
             "\n{}:\n{:<24} {:>7} {:>8} {:>8} {:>8} {:>7} {:>7}",
@@ -211,20 +206,19 @@ pub fn text(r: &Report, lang: Lang) -> String {
             c[6]
         );
         for l in &r.by_customer {
-            let c = &l.counts;
             let _ = writeln!(
                 o,
-                "{:<24} {:>7} {:>8} {:>8} {:>8} {:>7} {:>7}",
+                "{:<24} {}",
                 clip(&l.customer, 24),
-                c.tickets,
-                c.accepted_on_time,
-                c.accepted_late,
-                c.breached_unaccepted,
-                c.open_within_deadline,
-                share(c)
+                count_columns(&l.counts)
             );
         }
     }
+    text_breaches(&mut o, r, w, lang);
+    o
+}
+
+fn text_breaches(o: &mut String, r: &Report, w: &Words, lang: Lang) {
     let _ = writeln!(
         o,
         "\n{}:\n{:<10} {} {:<24} {:<16}  {:<16}  {}",
@@ -251,7 +245,6 @@ pub fn text(r: &Report, lang: Lang) -> String {
             span(Some(b.late_working_seconds), lang)
         );
     }
-    o
 }
 
 fn clip(s: &str, n: usize) -> String {
@@ -501,56 +494,65 @@ pub fn html(r: &Report, lang: Lang) -> String {
         esc(w.p90),
         esc(w.target)
     );
-    if !r.by_customer.is_empty() {
-        let _ = write!(
-            o,
-            "<section><h2>{}</h2><table><tr><th>{}</th>{head}</tr>",
-            esc(w.by_customer),
-            esc(w.customer)
-        );
-        for l in &r.by_customer {
-            let _ = write!(
-                o,
-                "<tr><td>{}</td>{}</tr>",
-                esc(&l.customer),
-                counts_cells(&l.counts)
-            );
-        }
-        o.push_str("</table></section>");
-    }
-    let _ = write!(o, "<section><h2>{}</h2>", esc(w.breaches));
-    if r.breaches.is_empty() {
-        let _ = write!(o, "<p>{}</p>", esc(w.no_breaches));
-    } else {
-        let _ = write!(
-            o,
-            "<table><tr><th>#</th><th>{}</th><th>{}</th><th>{}</th><th>{}</th><th>{}</th></tr>",
-            esc(w.severity),
-            esc(w.customer),
-            esc(w.deadline),
-            esc(w.accepted),
-            esc(w.late_by)
-        );
-        for b in &r.breaches {
-            let _ = write!(
-                o,
-                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-                esc(&b.reference),
-                b.severity,
-                esc(&b.customer),
-                esc(&b.deadline_local),
-                esc(b.accepted_local.as_deref().unwrap_or(w.not_accepted)),
-                esc(&span(Some(b.late_working_seconds), lang))
-            );
-        }
-        o.push_str("</table>");
-    }
+    html_customers(&mut o, r, w, &head);
+    html_breaches(&mut o, r, w, lang);
     let _ = writeln!(
         o,
         "</section><p class=\"note\">{}</p></body></html>",
         esc(w.note)
     );
     o
+}
+
+fn html_customers(o: &mut String, r: &Report, w: &Words, head: &str) {
+    if r.by_customer.is_empty() {
+        return;
+    }
+    let _ = write!(
+        o,
+        "<section><h2>{}</h2><table><tr><th>{}</th>{head}</tr>",
+        esc(w.by_customer),
+        esc(w.customer)
+    );
+    for l in &r.by_customer {
+        let _ = write!(
+            o,
+            "<tr><td>{}</td>{}</tr>",
+            esc(&l.customer),
+            counts_cells(&l.counts)
+        );
+    }
+    o.push_str("</table></section>");
+}
+
+fn html_breaches(o: &mut String, r: &Report, w: &Words, lang: Lang) {
+    let _ = write!(o, "<section><h2>{}</h2>", esc(w.breaches));
+    if r.breaches.is_empty() {
+        let _ = write!(o, "<p>{}</p>", esc(w.no_breaches));
+        return;
+    }
+    let _ = write!(
+        o,
+        "<table><tr><th>#</th><th>{}</th><th>{}</th><th>{}</th><th>{}</th><th>{}</th></tr>",
+        esc(w.severity),
+        esc(w.customer),
+        esc(w.deadline),
+        esc(w.accepted),
+        esc(w.late_by)
+    );
+    for b in &r.breaches {
+        let _ = write!(
+            o,
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            esc(&b.reference),
+            b.severity,
+            esc(&b.customer),
+            esc(&b.deadline_local),
+            esc(b.accepted_local.as_deref().unwrap_or(w.not_accepted)),
+            esc(&span(Some(b.late_working_seconds), lang))
+        );
+    }
+    o.push_str("</table>");
 }
 
 #[cfg(test)]

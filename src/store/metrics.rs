@@ -46,6 +46,21 @@ pub struct MetricsData {
 /// most once a minute).
 pub const LAST_POLL_KEY: &str = "health:last-poll";
 
+/// Accepted tickets by severity and whether by the deadline in force.
+fn accepted(tx: &rusqlite::Transaction<'_>) -> Result<Vec<(u8, bool, u64)>> {
+    let mut st = tx
+        .prepare_cached(
+            "SELECT severity, accepted_at <= deadline_at, COUNT(*) FROM tickets \
+             WHERE accepted_at IS NOT NULL AND spam = 0 GROUP BY 1, 2",
+        )
+        .map_err(query("read the metrics"))?;
+    st.query_map([], |r| {
+        Ok((r.get(0)?, r.get(1)?, r.get::<_, i64>(2)? as u64))
+    })
+    .and_then(|rows| rows.collect())
+    .map_err(query("read the metrics"))
+}
+
 impl Store {
     /// Reads the metrics' counts in one read transaction.
     pub fn metrics_data(&mut self) -> Result<MetricsData> {
@@ -96,18 +111,7 @@ impl Store {
                 .and_then(|rows| rows.collect())
                 .map_err(query("read the metrics"))?;
             d.breaches = one("SELECT COUNT(*) FROM tickets WHERE breached = 1")? as u64;
-            let mut st = tx
-                .prepare_cached(
-                    "SELECT severity, accepted_at <= deadline_at, COUNT(*) FROM tickets \
-                     WHERE accepted_at IS NOT NULL AND spam = 0 GROUP BY 1, 2",
-                )
-                .map_err(query("read the metrics"))?;
-            d.accepted = st
-                .query_map([], |r| {
-                    Ok((r.get(0)?, r.get(1)?, r.get::<_, i64>(2)? as u64))
-                })
-                .and_then(|rows| rows.collect())
-                .map_err(query("read the metrics"))?;
+            d.accepted = accepted(&tx)?;
             d.messages =
                 pairs("SELECT kind, COUNT(*) FROM messages WHERE kind IS NOT NULL GROUP BY kind")?;
             d.auto_reply_rules = pairs(

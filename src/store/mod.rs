@@ -1218,11 +1218,6 @@ fn count_consultant_held(conn: &Connection, to: &[String], held: bool) -> Result
 fn insert_mail(conn: &Connection, q: &QueuedMail<'_>, now: DateTime<Utc>) -> Result<Option<i64>> {
     let mail = q.mail;
     let (to, suppressed_error) = without_suppressed(conn, mail)?;
-    let (local, domain) = q
-        .markers
-        .support_address
-        .rsplit_once('@')
-        .unwrap_or((q.markers.support_address, ""));
     let mut headers = std::borrow::Cow::Borrowed(&mail.headers);
     if let Some(Attach::AttachmentsOf(_)) = mail.attach {
         headers
@@ -1275,16 +1270,33 @@ fn insert_mail(conn: &Connection, q: &QueuedMail<'_>, now: DateTime<Utc>) -> Res
     if mail.automatic && !q.held && suppressed_error.is_none() {
         count_automatic(conn, id, &to, now)?;
     }
-    // Our envelope and a ticketless Message-ID carry the row's MAC: a
-    // delivery report must know it to fail the mail.
+    set_identity(conn, id, q)?;
+    if let Some(f) = &mail.file {
+        insert_file(conn, id, f)?;
+    }
+    Ok(Some(id))
+}
+
+/// The Message-ID and envelope sender of outgoing mail `id`: both carry
+/// a MAC (a delivery report must know it to fail the mail).
+fn set_identity(conn: &Connection, id: i64, q: &QueuedMail<'_>) -> Result<()> {
+    let (local, domain) = q
+        .markers
+        .support_address
+        .rsplit_once('@')
+        .unwrap_or((q.markers.support_address, ""));
     let row_mac = crate::mail::token::mail_mac(q.markers.key, id);
     let message_id = match q.ticket {
         // A ticket's mail without a MAC of its own takes the row's: the
         // Message-ID stays valid (`SS-1.5.<mac>@`, never `SS-1.5.@`).
-        Some(n) if mail.id_mac.is_empty() => {
-            format!("{}-{n}.{id}.{row_mac}@{domain}", q.markers.prefix)
+        Some(n) => {
+            let mac = if q.mail.id_mac.is_empty() {
+                &row_mac
+            } else {
+                &q.mail.id_mac
+            };
+            format!("{}-{n}.{id}.{mac}@{domain}", q.markers.prefix)
         }
-        Some(n) => format!("{}-{n}.{id}.{}@{domain}", q.markers.prefix, mail.id_mac),
         None => format!("supportd.{id}.{row_mac}@{domain}"),
     };
     conn.prepare_cached("UPDATE outbox SET message_id = ?2, envelope_from = ?3 WHERE id = ?1")
@@ -1296,14 +1308,17 @@ fn insert_mail(conn: &Connection, q: &QueuedMail<'_>, now: DateTime<Utc>) -> Res
             ])
         })
         .map_err(query("queue a mail"))?;
-    if let Some(f) = &mail.file {
-        conn.prepare_cached(
-            "INSERT INTO outbox_files (outbox, name, content_type, data) VALUES (?1, ?2, ?3, ?4)",
-        )
-        .and_then(|mut st| st.execute(params![id, f.name, f.content_type, f.data]))
-        .map_err(query("queue a mail's file"))?;
-    }
-    Ok(Some(id))
+    Ok(())
+}
+
+/// The file that goes along with outgoing mail `id`.
+fn insert_file(conn: &Connection, id: i64, f: &crate::ticket::compose::File) -> Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO outbox_files (outbox, name, content_type, data) VALUES (?1, ?2, ?3, ?4)",
+    )
+    .and_then(|mut st| st.execute(params![id, f.name, f.content_type, f.data]))
+    .map_err(query("queue a mail's file"))?;
+    Ok(())
 }
 
 /// A quarantined message, for `supportd quarantine`.

@@ -613,26 +613,11 @@ pub fn message_mails(
     let c = &x.composer;
     let a = p.a;
     let mut out = Vec::new();
-    let sender = a.requester.address.as_str();
     if !p.errors.is_empty() {
-        if !consultants.iter().any(|c| c == sender) {
+        if !consultants.contains(&a.requester.address) {
             return Ok(out);
         }
-        let mut written: Vec<&str> = a
-            .errors
-            .iter()
-            .filter(|e| e.line > 0)
-            .map(|e| e.text.as_str())
-            .collect();
-        written.push(&a.text);
-        let text = written.join("\n");
-        let failed = FailedMail {
-            subject: &a.subject,
-            text: &text,
-            message_id: a.message_id.as_deref(),
-            errors: p.errors,
-        };
-        out.push(c.command_error(sender, format!("error:m{}", p.message), &failed, t)?);
+        out.push(error_mail(c, t, p)?);
     }
     let Some(t) = t else { return Ok(out) };
     let missing = t.missing_fields();
@@ -642,7 +627,6 @@ pub fn message_mails(
         .working_seconds(p.received_at, t.deadline_at)
         .map(|secs| local::render_duration(secs.max(0) as u64, clang))
         .unwrap_or_default();
-    let parent = a.message_id.as_deref();
     // Each note on one line of the notification.
     let notes: Vec<String> = p
         .notes
@@ -666,54 +650,19 @@ pub fn message_mails(
             &missing,
             Some(p.message),
         )?;
-        c.answer(t, &mut m, parent);
+        c.answer(t, &mut m, a.message_id.as_deref());
         Ok(m)
     };
     if let Some(linked) = p.opened {
-        if !p.quiet && !a.suppress_ack && !a.dmarc_fail {
-            out.push(c.to_customer(
-                t,
-                format!("ack:{}", t.number),
-                super::template::ACK,
-                true,
-                json!({}),
-                &missing,
-                parent,
-            )?);
-        }
-        for to in consultants {
-            out.push(match linked {
-                Some(l) => {
-                    let mut m = c.to_consultant(
-                        t,
-                        to,
-                        format!("linked:m{}:{to}", p.message),
-                        super::template::LINKED,
-                        json!({
-                            "linked_ref": format!("{}-{l}", c.prefix),
-                            "linked_why": linked_why(clang, p.linked_closed),
-                            "text": a.text,
-                        }),
-                        &missing,
-                        Some(p.message),
-                    )?;
-                    c.answer(t, &mut m, parent);
-                    m
-                }
-                None => {
-                    let line = match (&a.opened_by, clang) {
-                        (Some(by), Lang::En) => {
-                            format!("New request, opened by {by} for the customer.")
-                        }
-                        (Some(by), Lang::Pl) => {
-                            format!("Nowe zgłoszenie otwarte przez {by} w imieniu klienta.")
-                        }
-                        (None, _) => event_line(clang, true, None).to_string(),
-                    };
-                    notify(to, &line, super::template::NOTIFY)?
-                }
-            });
-        }
+        out.extend(opening_mails(
+            c,
+            consultants,
+            t,
+            p,
+            linked,
+            &missing,
+            &notify,
+        )?);
     }
     if a.kind == crate::mail::classify::Kind::ConsultantCommand {
         out.extend(consultant_reply(x, t, p)?);
@@ -722,6 +671,92 @@ pub fn message_mails(
         out.extend(effect_mails(x, consultants, t, p, e, &missing, &notify)?);
     }
     out.retain(|m| !m.to.is_empty());
+    Ok(out)
+}
+
+/// The reply to a consultant mail whose tags could not be applied.
+fn error_mail(
+    c: &Composer<'_>,
+    t: Option<&Ticket>,
+    p: &MessageMails<'_>,
+) -> templates::Result<Mail> {
+    let a = p.a;
+    // What they wrote: the tag lines in error, then the rest.
+    let mut written: Vec<&str> = a
+        .errors
+        .iter()
+        .filter(|e| e.line > 0)
+        .map(|e| e.text.as_str())
+        .collect();
+    written.push(&a.text);
+    let text = written.join("\n");
+    let failed = FailedMail {
+        subject: &a.subject,
+        text: &text,
+        message_id: a.message_id.as_deref(),
+        errors: p.errors,
+    };
+    c.command_error(
+        &a.requester.address,
+        format!("error:m{}", p.message),
+        &failed,
+        t,
+    )
+}
+
+/// The mails of a new ticket: the acknowledgement, and each consultant's
+/// notification (or the linked-ticket notice).
+#[allow(clippy::too_many_arguments)]
+fn opening_mails(
+    c: &Composer<'_>,
+    consultants: &[String],
+    t: &Ticket,
+    p: &MessageMails<'_>,
+    linked: Option<u64>,
+    missing: &[&'static str],
+    notify: &dyn Fn(&str, &str, &'static str) -> templates::Result<Mail>,
+) -> templates::Result<Vec<Mail>> {
+    let a = p.a;
+    let clang = c.consultant_language;
+    let parent = a.message_id.as_deref();
+    let mut out = Vec::new();
+    if !p.quiet && !a.suppress_ack && !a.dmarc_fail {
+        out.push(c.to_customer(
+            t,
+            format!("ack:{}", t.number),
+            super::template::ACK,
+            true,
+            json!({}),
+            missing,
+            parent,
+        )?);
+    }
+    let line = match (&a.opened_by, clang) {
+        (Some(by), Lang::En) => format!("New request, opened by {by} for the customer."),
+        (Some(by), Lang::Pl) => format!("Nowe zgłoszenie otwarte przez {by} w imieniu klienta."),
+        (None, _) => event_line(clang, true, None).to_string(),
+    };
+    for to in consultants {
+        let Some(l) = linked else {
+            out.push(notify(to, &line, super::template::NOTIFY)?);
+            continue;
+        };
+        let mut m = c.to_consultant(
+            t,
+            to,
+            format!("linked:m{}:{to}", p.message),
+            super::template::LINKED,
+            json!({
+                "linked_ref": format!("{}-{l}", c.prefix),
+                "linked_why": linked_why(clang, p.linked_closed),
+                "text": a.text,
+            }),
+            missing,
+            Some(p.message),
+        )?;
+        c.answer(t, &mut m, parent);
+        out.push(m);
+    }
     Ok(out)
 }
 

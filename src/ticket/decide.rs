@@ -647,6 +647,21 @@ fn queue_mails(
     };
     let mails = super::compose::message_mails(x, r.consultants, t, &plan)
         .map_err(|e| format!("cannot compose a mail: {e}"))?;
+    hold_or_count(mails, known, ack_held, x, r, d);
+    missing_info_timer(r, now, d);
+    Ok(())
+}
+
+/// Each mail checked against the rate limits (held or counted), and the
+/// first consultant mail through after a hold owns up to what was held.
+fn hold_or_count(
+    mails: Vec<Mail>,
+    known: &Known,
+    ack_held: bool,
+    x: &Sending<'_>,
+    r: &Rules<'_>,
+    d: &mut Decision,
+) {
     let mut recent = known.recent.clone();
     for mut mail in mails {
         let to_consultant = mail.audience == super::compose::Audience::Consultant;
@@ -668,14 +683,11 @@ fn queue_mails(
             recent.count(&mail.to);
         }
         if to_consultant && !held {
-            // The first mail through after a hold owns up to what was held.
             let n: u32 = mail.to.iter().filter_map(|c| known.held_for.get(c)).sum();
             super::compose::note_held(&mut mail, n, r.consultant_language);
         }
         d.mails.push((mail, held));
     }
-    missing_info_timer(r, now, d);
-    Ok(())
 }
 
 /// The report's missing items are asked for once more, some working days

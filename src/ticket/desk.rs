@@ -164,6 +164,65 @@ pub fn digest(
     now: DateTime<Utc>,
 ) -> crate::templates::Result<Option<Mail>> {
     let lang = c.consultant_language;
+    let Sections {
+        unaccepted,
+        mine,
+        waiting,
+        closing,
+        at_risk,
+        breached,
+    } = sections(consultant, tickets, r, day, now, lang);
+    if [&unaccepted, &mine, &waiting, &closing]
+        .iter()
+        .all(|s| s.is_empty())
+    {
+        return Ok(None);
+    }
+    let ctx = json!({
+        "day": local::render_date(day, lang),
+        "unaccepted": unaccepted,
+        "at_risk": at_risk,
+        "breached": breached,
+        "mine": mine,
+        "waiting": waiting,
+        "closing": closing,
+        "support_name": c.support_name,
+    });
+    let rendered = c.templates.render(super::template::DIGEST, lang, &ctx)?;
+    let mut m = c.ticketless(
+        consultant,
+        format!("digest:{day}:{consultant}"),
+        super::template::DIGEST,
+        &rendered,
+        Audience::Consultant,
+    );
+    // One thread per day.
+    let thread = format!("<digest.{day}@{}>", c.domain_of_support());
+    m.headers.insert("References".into(), thread.clone());
+    m.headers.insert("In-Reply-To".into(), thread);
+    m.headers
+        .insert("Auto-Submitted".into(), "auto-generated".into());
+    Ok(Some(m))
+}
+
+/// The digest's sections for one consultant.
+struct Sections {
+    unaccepted: Section,
+    mine: Section,
+    waiting: Section,
+    closing: Section,
+    at_risk: usize,
+    breached: usize,
+}
+
+fn sections(
+    consultant: &str,
+    tickets: &[DeskTicket],
+    r: &DigestRules<'_>,
+    day: NaiveDate,
+    now: DateTime<Utc>,
+    lang: Lang,
+) -> Sections {
     let tz = r.calendar.timezone();
     let when = |at| local::render_local(at, tz, lang);
     let left = |at| {
@@ -222,37 +281,14 @@ pub fn digest(
             waiting.push(l);
         }
     }
-    if [&unaccepted, &mine, &waiting, &closing]
-        .iter()
-        .all(|s| s.is_empty())
-    {
-        return Ok(None);
+    Sections {
+        unaccepted,
+        mine,
+        waiting,
+        closing,
+        at_risk,
+        breached,
     }
-    let ctx = json!({
-        "day": local::render_date(day, lang),
-        "unaccepted": unaccepted,
-        "at_risk": at_risk,
-        "breached": breached,
-        "mine": mine,
-        "waiting": waiting,
-        "closing": closing,
-        "support_name": c.support_name,
-    });
-    let rendered = c.templates.render(super::template::DIGEST, lang, &ctx)?;
-    let mut m = c.ticketless(
-        consultant,
-        format!("digest:{day}:{consultant}"),
-        super::template::DIGEST,
-        &rendered,
-        Audience::Consultant,
-    );
-    // One thread per day.
-    let thread = format!("<digest.{day}@{}>", c.domain_of_support());
-    m.headers.insert("References".into(), thread.clone());
-    m.headers.insert("In-Reply-To".into(), thread);
-    m.headers
-        .insert("Auto-Submitted".into(), "auto-generated".into());
-    Ok(Some(m))
 }
 
 struct Words {
