@@ -4,6 +4,10 @@
 //! and paragraph separators become spaces, runs of white space one space,
 //! and the text is clipped. Pure.
 
+/// Bodies longer than this are cut before text analysis: the report checks
+/// and trimming read what a person reads, not megabytes of pasted logs.
+pub const MAX_TEXT_BYTES: usize = 256 * 1024;
+
 /// Subjects longer than this many characters are clipped (RFC 5322 §2.1.1
 /// keeps lines under 78 characters; a subject is folded, but no person
 /// writes one of 250).

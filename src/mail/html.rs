@@ -6,7 +6,7 @@
 //! tags instead. Pure.
 
 /// The most HTML read (the text it yields is cut at the same size later).
-pub const MAX_HTML_BYTES: usize = super::parse::MAX_TEXT_BYTES;
+pub const MAX_HTML_BYTES: usize = super::clean::MAX_TEXT_BYTES;
 
 /// Deeper nesting than this is not mail a person wrote (Outlook's deepest
 /// replies nest tables a few dozen levels).

@@ -18,9 +18,7 @@ use mail_parser::{
     Address, HeaderName, HeaderValue, Message, MessageParser, MessagePart, MimeHeaders, PartType,
 };
 
-/// Bodies longer than this are cut before text analysis: the report checks
-/// and trimming read what a person reads, not megabytes of pasted logs.
-pub const MAX_TEXT_BYTES: usize = 256 * 1024;
+pub use super::clean::MAX_TEXT_BYTES;
 /// Nested parts deeper than this are not descended into (mail-parser has its
 /// own limit as well); a bomb of 10,000 nested parts is read as far as this.
 pub const MAX_PARTS: usize = 2_000;
