@@ -196,52 +196,61 @@ pub fn list(
         writeln!(out)?;
         return Ok(());
     }
-    // Columns fit the terminal: the subject takes what the others leave.
+    // Columns fit the terminal: the subject takes what the others leave;
+    // narrow terminals get narrower address columns.
     let width = std::env::var("COLUMNS")
         .ok()
         .and_then(|c| c.parse::<usize>().ok())
         .unwrap_or(160)
         .max(80);
-    let subject_width = width.saturating_sub(10 + 9 + 4 + 2 + 24 + 28 + 44).max(16);
+    let (owner_w, requester_w) = if width >= 140 { (24, 28) } else { (16, 22) };
+    // REF STATE SEV, the addresses, the deadline (16) and LEFT (8).
+    let fixed = 10 + 9 + 3 + 2 + owner_w + requester_w + 2 + 16 + 2 + 8;
+    let subject_width = width.saturating_sub(fixed).max(10);
     writeln!(
         out,
-        "{:<10}{:<9}{:>3}  {:<24}{:<28}{:<subject_width$}  DEADLINE",
-        "REF", "STATE", "SEV", "OWNER", "REQUESTER", "SUBJECT"
+        "{:<10}{:<9}{:>3}  {:<owner_w$}{:<requester_w$}{:<subject_width$}  {:<16}  {:>8}",
+        "REF", "STATE", "SEV", "OWNER", "REQUESTER", "SUBJECT", "DEADLINE", "LEFT"
     )?;
     for t in &rows {
-        let deadline = local::render_local(t.deadline_at, calendar.timezone(), Lang::En);
-        let left = now
-            .filter(|_| t.state == crate::ticket::State::New)
-            .and_then(|n| calendar.working_seconds(n, t.deadline_at).ok())
-            .map(|s| {
-                let risk = now.is_some_and(|n| at_risk_from(t, policy).is_some_and(|r| n >= r));
-                if s >= 0 && risk {
-                    format!(
-                        " ({} left, at risk)",
-                        local::render_duration(s as u64, Lang::En)
-                    )
-                } else if s >= 0 {
-                    format!(" ({} left)", local::render_duration(s as u64, Lang::En))
-                } else {
-                    format!(
-                        " (overdue by {})",
-                        local::render_duration(s.unsigned_abs(), Lang::En)
-                    )
-                }
-            })
-            .unwrap_or_default();
-        writeln!(
-            out,
-            "{:<10}{:<9}{:>3}  {:<24}{:<28}{:<subject_width$}  {deadline}{left}",
+        // Local time, compact, so the table fits the terminal.
+        let deadline = calendar
+            .timezone()
+            .to_local(t.deadline_at)
+            .format("%Y-%m-%d %H:%M")
+            .to_string();
+        let line = format!(
+            "{:<10}{:<9}{:>3}  {:<owner_w$}{:<requester_w$}{:<subject_width$}  {deadline:<16}  {:>8}",
             format!("{prefix}-{}", t.number),
             t.state.as_str(),
             t.severity.number(),
-            clip(t.owner.as_deref().unwrap_or("-"), 23),
-            clip(&t.requester, 27),
+            clip(t.owner.as_deref().unwrap_or("-"), owner_w - 1),
+            clip(&t.requester, requester_w - 1),
             clip(&t.subject, subject_width),
-        )?;
+            time_left(t, policy, now),
+        );
+        writeln!(out, "{}", line.trim_end())?;
     }
     Ok(())
+}
+
+/// Working time left to the deadline of a new ticket, as the LEFT column
+/// shows it: `16h00`, `1h00 !` when at risk, `-4h00` when overdue; empty
+/// for accepted tickets or without a clock.
+fn time_left(t: &Ticket, policy: &Policy, now: Option<DateTime<Utc>>) -> String {
+    let Some(n) = now.filter(|_| t.state == crate::ticket::State::New) else {
+        return String::new();
+    };
+    let Ok(s) = policy.calendar.working_seconds(n, t.deadline_at) else {
+        return String::new();
+    };
+    let hm = |secs: u64| format!("{}h{:02}", secs / 3600, secs % 3600 / 60);
+    let risk = at_risk_from(t, policy).is_some_and(|r| n >= r);
+    match (s >= 0, risk) {
+        (true, true) => format!("{} !", hm(s as u64)),
+        (true, false) => hm(s as u64),
+        (false, _) => format!("-{}", hm(s.unsigned_abs())),
+    }
 }
 
 /// `s` cut to `width` characters, with "…" where it was cut.
