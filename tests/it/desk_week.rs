@@ -565,6 +565,15 @@ fn a_day_at_the_desk_over_real_mail_servers() {
     answer("jan-3@acme.test", "Dziękuję, działa!");
     reply("#close");
     assert_eq!(show("SS-1")["state"], "closed");
+    // Friday the problem is back: his reply reopens SS-1, still Anna's.
+    answer("jan-4@acme.test", "Znowu błąd 503.");
+    assert_eq!(
+        (
+            show("SS-1")["state"].as_str(),
+            show("SS-1")["owner"].as_str()
+        ),
+        (Some("open"), Some(anna))
+    );
 
     // Jan: ack, participant notice, Anna's reply, her question, the
     // proposed solution, the closure; Ewa: Anna's words to both, and the
@@ -577,6 +586,7 @@ fn a_day_at_the_desk_over_real_mail_servers() {
         ("jan-1@acme.test", &[]),
         ("jan-2@acme.test", &["jan-1@acme.test"]),
         ("jan-3@acme.test", &["jan-1@acme.test"]),
+        ("jan-4@acme.test", &["jan-1@acme.test"]),
     ];
     assert_eq!(threads(&refs, &sent).len(), 1, "one conversation for Jan");
     for m in &jans {
@@ -608,6 +618,14 @@ fn a_day_at_the_desk_over_real_mail_servers() {
     );
     let all: Vec<&Seen> = ewas.iter().collect();
     assert_eq!(threads(&all, &[]).len(), 3, "Ewa sees three conversations");
+    // Her forwarded report was in English: so is its acknowledgement.
+    assert!(
+        per_ticket["SS-2"]
+            .iter()
+            .any(|m| m.text.contains("thank you for your report")),
+        "{:?}",
+        per_ticket["SS-2"]
+    );
     // Anna's notifications carry the originals inline, in one thread per
     // ticket; the note reached her with Jan's answer.
     let annas: Vec<Seen> = ms.messages(anna, "INBOX").iter().map(|r| seen(r)).collect();
@@ -630,5 +648,24 @@ fn a_day_at_the_desk_over_real_mail_servers() {
     }
     for (r, mails) in &anna_tickets {
         assert_eq!(threads(mails, &[]).len(), 1, "{r}: one thread for Anna");
+    }
+    assert!(
+        annas
+            .iter()
+            .any(|m| m.text.contains("wrote again after SS-1 was closed")),
+        "Anna hears of the reopen"
+    );
+    // What `tickets show` prints of the day.
+    let (code, out, err) = supportd(&dir.0, &["tickets", "show", "SS-1"]);
+    assert_eq!(code, 0, "{err}");
+    for expected in [
+        "owner        consultant1@smartstock.test",
+        "participants customer2@acme.test",
+        "note by consultant1@smartstock.test",
+        "Magazyn w Gdańsku.",
+        "Znowu błąd 503.",
+        "conversation (times: Warsaw time)",
+    ] {
+        assert!(out.contains(expected), "{expected:?} in:\n{out}");
     }
 }
