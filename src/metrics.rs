@@ -26,16 +26,12 @@ fn labels(pairs: &[(&str, &str)]) -> Labels {
 /// The SLA view of the unaccepted tickets at `now`: (at risk, past the
 /// deadline, working seconds the oldest has waited).
 pub fn unaccepted_view(d: &MetricsData, policy: &Policy, now: DateTime<Utc>) -> (u64, u64, i64) {
-    let first = policy.sla.reminders().first().copied();
     let (mut at_risk, mut breached, mut oldest) = (0, 0, 0i64);
     for (received, severity, deadline) in &d.unaccepted {
         let severity = Severity::from_number(*severity).unwrap_or(Severity::Minor);
-        let risk_from = first.and_then(|f| {
-            policy
-                .sla
-                .fraction_at(&policy.calendar, *received, severity, f)
-                .ok()
-        });
+        let risk_from = policy
+            .sla
+            .at_risk_from(&policy.calendar, *received, severity);
         if risk_from.is_some_and(|r| now >= r) {
             at_risk += 1;
         }

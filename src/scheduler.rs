@@ -195,13 +195,6 @@ fn report_mails(
     let reports = &s.desk.reports;
     let mut out = Vec::new();
     let build = |customer: Option<&str>| -> store::Result<Option<crate::report::Report>> {
-        let zone = s.calendar.timezone();
-        let start = |d: chrono::NaiveDate| {
-            DateTime::from_timestamp(zone.local_to_utc(d.and_time(chrono::NaiveTime::MIN)), 0)
-                .unwrap_or_default()
-        };
-        let end = desk::month_end(month).succ_opt().unwrap_or(month);
-        let rows = store.report_rows(start(month), start(end), customer)?;
         let scope = crate::report::Scope {
             from: month,
             to: desk::month_end(month),
@@ -209,6 +202,8 @@ fn report_mails(
             prefix: c.prefix,
             now,
         };
+        let (start, end) = scope.range(s.calendar.timezone());
+        let rows = store.report_rows(start, end, customer)?;
         Ok(
             crate::report::compute(&rows, &scope, s.calendar, s.desk.policy)
                 .inspect_err(|e| tracing::error!(error = %e, "cannot compute the SLA report"))

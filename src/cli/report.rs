@@ -74,14 +74,8 @@ pub fn build(
         from <= to,
         "--from {from} is after --to {to}; give the first date, then the last"
     );
-    let zone = policy.calendar.timezone();
-    let start = |d: NaiveDate| {
-        DateTime::from_timestamp(zone.local_to_utc(d.and_time(chrono::NaiveTime::MIN)), 0)
-            .unwrap_or_default()
-    };
-    let end = to.succ_opt().context("--to is the last date there is")?;
+    anyhow::ensure!(to.succ_opt().is_some(), "--to is the last date there is");
     let customer = customer.map(|c| c.trim().trim_start_matches('@').to_ascii_lowercase());
-    let rows = store.report_rows(start(from), start(end), customer.as_deref())?;
     let scope = Scope {
         from,
         to,
@@ -89,6 +83,8 @@ pub fn build(
         prefix,
         now,
     };
+    let (start, end) = scope.range(policy.calendar.timezone());
+    let rows = store.report_rows(start, end, scope.customer)?;
     Ok(report::compute(
         &rows,
         &scope,

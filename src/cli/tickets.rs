@@ -11,6 +11,7 @@ use serde::Serialize;
 
 use crate::cli::Policy;
 use crate::lang::Lang;
+use crate::mail::clean::one_line;
 use crate::sla::local;
 use crate::store::Store;
 use crate::ticket::Ticket;
@@ -72,13 +73,11 @@ pub struct TicketJson {
 /// When a new ticket becomes at risk: the first reminder fraction of its
 /// target (none when no reminders are configured).
 pub fn at_risk_from(t: &Ticket, policy: &Policy) -> Option<DateTime<Utc>> {
-    let first = *policy.sla.reminders().first()?;
     (t.state == crate::ticket::State::New)
         .then(|| {
             policy
                 .sla
-                .fraction_at(&policy.calendar, t.received_at, t.severity, first)
-                .ok()
+                .at_risk_from(&policy.calendar, t.received_at, t.severity)
         })
         .flatten()
 }
@@ -144,9 +143,10 @@ impl Filter {
             Some(o) => t.owner.as_deref().is_some_and(|x| same(x, o)),
         };
         let domain = self.domain.as_deref().is_none_or(|d| {
-            t.requester
-                .rsplit_once('@')
-                .is_some_and(|(_, x)| same(x, d.trim_start_matches('@')))
+            same(
+                crate::ticket::limits::domain_of(&t.requester),
+                d.trim_start_matches('@'),
+            )
         });
         owner
             && domain
@@ -224,9 +224,9 @@ pub fn list(
             format!("{prefix}-{}", t.number),
             t.state.as_str(),
             t.severity.number(),
-            clip(t.owner.as_deref().unwrap_or("-"), owner_w - 1),
-            clip(&t.requester, requester_w - 1),
-            clip(&t.subject, subject_width),
+            one_line(t.owner.as_deref().unwrap_or("-"), owner_w - 1),
+            one_line(&t.requester, requester_w - 1),
+            one_line(&t.subject, subject_width),
             time_left(t, policy, now),
         );
         writeln!(out, "{}", line.trim_end())?;
@@ -251,16 +251,6 @@ fn time_left(t: &Ticket, policy: &Policy, now: Option<DateTime<Utc>>) -> String 
         (true, false) => hm(s as u64),
         (false, _) => format!("-{}", hm(s.unsigned_abs())),
     }
-}
-
-/// `s` cut to `width` characters, with "…" where it was cut.
-fn clip(s: &str, width: usize) -> String {
-    if s.chars().count() <= width {
-        return s.to_string();
-    }
-    let mut out: String = s.chars().take(width.saturating_sub(1)).collect();
-    out.push('…');
-    out
 }
 
 /// Everything `tickets show` prints of a ticket.

@@ -215,20 +215,9 @@ fn is_unit(word: &str) -> bool {
         "kb",
         "tys",
         "mln",
-        "stycznia",
-        "lutego",
-        "marca",
-        "kwietnia",
-        "maja",
-        "czerwca",
-        "lipca",
-        "sierpnia",
-        "września",
-        "października",
-        "listopada",
-        "grudnia",
     ];
-    UNITS.contains(&word)
+    // "5 listopada" is a date, not an hour.
+    UNITS.contains(&word) || crate::sla::local::MONTHS_GENITIVE_PL.contains(&word)
 }
 
 /// Whether a position is inside quotation marks ("…" or „…”) of its

@@ -52,6 +52,17 @@ pub struct Counts {
 }
 
 impl Counts {
+    /// The five counts, in the order every form of the report shows them.
+    pub fn numbers(&self) -> [u64; 5] {
+        [
+            self.tickets,
+            self.accepted_on_time,
+            self.accepted_late,
+            self.breached_unaccepted,
+            self.open_within_deadline,
+        ]
+    }
+
     /// Accepted on time among those whose outcome is known (accepted, or
     /// past the deadline); `None` when there is none.
     pub fn on_time_share(&self) -> Option<f64> {
@@ -198,6 +209,15 @@ pub struct Scope<'a> {
     pub prefix: &'a str,
     /// The instant open tickets are judged at.
     pub now: DateTime<Utc>,
+}
+
+impl Scope<'_> {
+    /// The instants the scope's dates span in `zone`: from the first
+    /// date's midnight to the midnight after the last (exclusive).
+    pub fn range(&self, zone: &crate::sla::Zone) -> (DateTime<Utc>, DateTime<Utc>) {
+        let end = self.to.succ_opt().unwrap_or(self.to);
+        (zone.day_start(self.from), zone.day_start(end))
+    }
 }
 
 /// The report of `rows` (the caller selects those received on the scope's

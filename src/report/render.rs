@@ -7,6 +7,7 @@ use std::fmt::Write as _;
 
 use super::{Counts, Report};
 use crate::lang::Lang;
+use crate::mail::clean::one_line;
 
 /// Words of the report, by language.
 struct Words {
@@ -155,15 +156,15 @@ fn scope_line(r: &Report, w: &Words) -> String {
 
 /// The six count columns of a text line.
 fn count_columns(c: &Counts) -> String {
-    format!(
-        "{:>7} {:>8} {:>8} {:>8} {:>7} {:>7}",
-        c.tickets,
-        c.accepted_on_time,
-        c.accepted_late,
-        c.breached_unaccepted,
-        c.open_within_deadline,
-        share(c)
-    )
+    const WIDTHS: [usize; 5] = [7, 8, 8, 8, 7];
+    let mut cells: Vec<String> = c
+        .numbers()
+        .iter()
+        .zip(WIDTHS)
+        .map(|(n, w)| format!("{n:>w$}"))
+        .collect();
+    cells.push(format!("{:>7}", share(c)));
+    cells.join(" ")
 }
 
 /// Text for a terminal (at most 100 columns).
@@ -209,7 +210,7 @@ pub fn text(r: &Report, lang: Lang) -> String {
             let _ = writeln!(
                 o,
                 "{:<24} {}",
-                clip(&l.customer, 24),
+                one_line(&l.customer, 24),
                 count_columns(&l.counts)
             );
         }
@@ -239,21 +240,11 @@ fn text_breaches(o: &mut String, r: &Report, w: &Words, lang: Lang) {
             "{:<10} {} {:<24} {:<16}  {:<16}  {}",
             b.reference,
             b.severity,
-            clip(&b.customer, 24),
+            one_line(&b.customer, 24),
             b.deadline_local,
             b.accepted_local.as_deref().unwrap_or(w.not_accepted),
             span(Some(b.late_working_seconds), lang)
         );
-    }
-}
-
-fn clip(s: &str, n: usize) -> String {
-    if s.chars().count() <= n {
-        s.to_string()
-    } else {
-        let mut c: String = s.chars().take(n - 1).collect();
-        c.push('…');
-        c
     }
 }
 
@@ -275,16 +266,11 @@ pub fn csv(r: &Report) -> String {
          p90_working_seconds_to_acceptance,max_working_seconds_to_acceptance,target_working_seconds\r\n",
     );
     let counts = |c: &Counts| {
-        format!(
-            "{},{},{},{},{},{}",
-            c.tickets,
-            c.accepted_on_time,
-            c.accepted_late,
-            c.breached_unaccepted,
-            c.open_within_deadline,
-            c.on_time_share()
-                .map_or(String::new(), |s| format!("{s:.4}"))
-        )
+        let share = c
+            .on_time_share()
+            .map_or(String::new(), |s| format!("{s:.4}"));
+        let numbers: Vec<String> = c.numbers().iter().map(u64::to_string).collect();
+        format!("{},{share}", numbers.join(","))
     };
     let opt = |v: Option<i64>| v.map_or(String::new(), |v| v.to_string());
     let all = r.customer.as_deref().unwrap_or("");
@@ -415,15 +401,13 @@ fn time_chart(r: &Report, w: &Words) -> String {
 }
 
 fn counts_cells(c: &Counts) -> String {
-    format!(
-        "<td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>",
-        c.tickets,
-        c.accepted_on_time,
-        c.accepted_late,
-        c.breached_unaccepted,
-        c.open_within_deadline,
-        share(c)
-    )
+    let mut cells: String = c
+        .numbers()
+        .iter()
+        .map(|n| format!("<td>{n}</td>"))
+        .collect();
+    cells.push_str(&format!("<td>{}</td>", share(c)));
+    cells
 }
 
 /// One self-contained, printable HTML page.

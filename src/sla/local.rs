@@ -15,8 +15,9 @@ const WEEKDAYS_PL: [&str; 7] = ["pon.", "wt.", "śr.", "czw.", "pt.", "sob.", "n
 const MONTHS_EN: [&str; 12] = [
     "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
 ];
-// Month names in the genitive, as a date is written in Polish letters.
-const MONTHS_PL: [&str; 12] = [
+/// Polish month names in the genitive, as a date is written ("24
+/// listopada").
+pub const MONTHS_GENITIVE_PL: [&str; 12] = [
     "stycznia",
     "lutego",
     "marca",
@@ -47,7 +48,7 @@ pub fn render_date(date: NaiveDate, lang: Lang) -> String {
             "{}, {} {} {} r.",
             WEEKDAYS_PL[wd],
             date.day(),
-            MONTHS_PL[m],
+            MONTHS_GENITIVE_PL[m],
             date.year()
         ),
     }

@@ -156,6 +156,19 @@ impl SlaPolicy {
         calendar.add_working_seconds(received_at, self.target_secs(severity))
     }
 
+    /// When an unaccepted request becomes at risk: the first reminder
+    /// fraction of its target (none when no reminders are configured).
+    pub fn at_risk_from(
+        &self,
+        calendar: &Calendar,
+        received_at: DateTime<Utc>,
+        severity: Severity,
+    ) -> Option<DateTime<Utc>> {
+        let first = *self.reminders().first()?;
+        self.fraction_at(calendar, received_at, severity, first)
+            .ok()
+    }
+
     /// The instant at which `fraction` of the target has elapsed (for
     /// reminders), rounded to the nearest working second.
     pub fn fraction_at(

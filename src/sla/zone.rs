@@ -95,6 +95,12 @@ impl Zone {
     pub fn local_date(&self, at: DateTime<Utc>) -> NaiveDate {
         self.to_local(at).date()
     }
+
+    /// The instant a local date begins (its midnight).
+    pub fn day_start(&self, date: NaiveDate) -> DateTime<Utc> {
+        let midnight = self.local_to_utc(date.and_time(chrono::NaiveTime::MIN));
+        DateTime::from_timestamp(midnight, 0).expect("a civil date in years 1..9999 has an instant")
+    }
 }
 
 #[cfg(test)]

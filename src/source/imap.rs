@@ -642,30 +642,9 @@ impl Imap {
         if sel.caps.mv {
             within(t, "UID MOVE", session.uid_mv(&set, &self.processed)).await?;
         } else {
+            // No MOVE: a copy, then the originals removed.
             within(t, "UID COPY", session.uid_copy(&set, &self.processed)).await?;
-            within(t, "UID STORE \\Deleted", async {
-                session
-                    .uid_store(&set, "+FLAGS.SILENT (\\Deleted)")
-                    .await?
-                    .try_collect::<Vec<_>>()
-                    .await
-            })
-            .await?;
-            if sel.caps.uidplus {
-                within(t, "UID EXPUNGE", async {
-                    session
-                        .uid_expunge(&set)
-                        .await?
-                        .try_collect::<Vec<_>>()
-                        .await
-                })
-                .await?;
-            } else {
-                within(t, "EXPUNGE", async {
-                    session.expunge().await?.try_collect::<Vec<_>>().await
-                })
-                .await?;
-            }
+            self.remove(sel, uids).await?;
         }
         Ok(uids.len())
     }

@@ -908,14 +908,14 @@ impl Store {
 
     /// A value kept in `meta` (source positions and the like).
     pub fn meta(&self, key: &str) -> Result<Option<String>> {
-        self.conn
-            .query_row(
-                "SELECT CAST(value AS TEXT) FROM meta WHERE key = ?1",
-                [key],
-                |r| r.get(0),
-            )
-            .optional()
-            .map_err(query("read a setting"))
+        // Cached: the scheduler reads its desk records on every pass.
+        self.cached_row(
+            "SELECT CAST(value AS TEXT) FROM meta WHERE key = ?1",
+            [key],
+            |r| r.get(0),
+        )
+        .optional()
+        .map_err(query("read a setting"))
     }
 
     /// Sets a value in `meta`.

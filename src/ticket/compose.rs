@@ -202,7 +202,8 @@ pub fn field_prompt(field: &str, lang: Lang) -> (&'static str, &'static str) {
 }
 
 impl Composer<'_> {
-    fn domain(&self) -> &str {
+    /// The support address's domain.
+    pub fn domain(&self) -> &str {
         self.support_address.rsplit_once('@').map_or("", |(_, d)| d)
     }
 
@@ -316,14 +317,7 @@ impl Composer<'_> {
         let mac = token::consultant_mac(self.key, &reference, consultant);
         let mut headers = self.base_headers(&r.subject, true);
         headers.insert("To".into(), consultant.to_string());
-        let local = self
-            .support_address
-            .rsplit_once('@')
-            .map_or(self.support_address, |(l, _)| l);
-        headers.insert(
-            "Reply-To".into(),
-            format!("{local}+{reference}.{mac}@{}", self.domain()),
-        );
+        headers.insert("Reply-To".into(), self.token_address(&reference, &mac));
         self.thread_headers(t, None, &mut headers);
         let footer_mac = token::ticket_mac(self.key, &reference);
         Ok(Mail {
@@ -375,14 +369,7 @@ impl Composer<'_> {
         if let Some(t) = t {
             let reference = self.reference(t);
             id_mac = token::consultant_mac(self.key, &reference, consultant);
-            let local = self
-                .support_address
-                .rsplit_once('@')
-                .map_or(self.support_address, |(l, _)| l);
-            headers.insert(
-                "Reply-To".into(),
-                format!("{local}+{reference}.{id_mac}@{}", self.domain()),
-            );
+            headers.insert("Reply-To".into(), self.token_address(&reference, &id_mac));
             self.thread_headers(t, failed.message_id, &mut headers);
         } else if let Some(id) = failed.message_id.and_then(safe_id) {
             headers.insert("In-Reply-To".into(), format!("<{id}>"));
@@ -438,9 +425,13 @@ impl Composer<'_> {
         self.thread_headers(t, parent, &mut mail.headers);
     }
 
-    /// The support address's domain.
-    pub fn domain_of_support(&self) -> &str {
-        self.domain()
+    /// A consultant's reply address for a ticket: `support+SS-N.<mac>@`.
+    fn token_address(&self, reference: &str, mac: &str) -> String {
+        let local = self
+            .support_address
+            .rsplit_once('@')
+            .map_or(self.support_address, |(l, _)| l);
+        format!("{local}+{reference}.{mac}@{}", self.domain())
     }
 
     /// A rendered mail about no ticket (the digest, a report), to `to`.
@@ -480,20 +471,7 @@ impl Composer<'_> {
         let mut ctx = ctx;
         merge(&mut ctx, json!({"support_name": self.support_name}));
         let r = self.templates.render(template, lang, &ctx)?;
-        let mut headers = self.base_headers(&r.subject, true);
-        headers.insert("To".into(), to.to_string());
-        Ok(Mail {
-            key,
-            template,
-            automatic: true,
-            audience: Audience::Customer,
-            to: vec![to.to_string()],
-            headers,
-            id_mac: String::new(),
-            body: r.body,
-            attach: None,
-            file: None,
-        })
+        Ok(self.ticketless(to, key, template, &r, Audience::Customer))
     }
 
     fn base_headers(&self, subject: &str, automatic: bool) -> BTreeMap<String, String> {

@@ -81,12 +81,7 @@ impl Section {
 /// opening, and not yet sent for that day (`last_day`). Returns the day.
 pub fn digest_due(cal: &Calendar, now: DateTime<Utc>, last_day: Option<&str>) -> Option<NaiveDate> {
     let today = cal.timezone().local_date(now);
-    let midnight = DateTime::from_timestamp(
-        cal.timezone()
-            .local_to_utc(today.and_time(chrono::NaiveTime::MIN)),
-        0,
-    )?;
-    let opening = cal.next_opening(midnight).ok()?;
+    let opening = cal.next_opening(cal.timezone().day_start(today)).ok()?;
     let opens_today = cal.timezone().local_date(opening) == today;
     (opens_today && now >= opening && last_day != Some(today.to_string().as_str())).then_some(today)
 }
@@ -99,13 +94,8 @@ pub fn months_due(cal: &Calendar, now: DateTime<Utc>, last: Option<&str>) -> Vec
     let zone = cal.timezone();
     let today = zone.local_date(now);
     let first = today.with_day(1).expect("day 1 exists");
-    let Some(midnight) =
-        DateTime::from_timestamp(zone.local_to_utc(first.and_time(chrono::NaiveTime::MIN)), 0)
-    else {
-        return Vec::new();
-    };
     if cal
-        .next_opening(midnight)
+        .next_opening(zone.day_start(first))
         .is_ok_and(|opening| now < opening)
     {
         return Vec::new();
@@ -164,15 +154,8 @@ pub fn digest(
     now: DateTime<Utc>,
 ) -> crate::templates::Result<Option<Mail>> {
     let lang = c.consultant_language;
-    let Sections {
-        unaccepted,
-        mine,
-        waiting,
-        closing,
-        at_risk,
-        breached,
-    } = sections(consultant, tickets, r, day, now, lang);
-    if [&unaccepted, &mine, &waiting, &closing]
+    let s = sections(consultant, tickets, r, day, now, lang);
+    if [&s.unaccepted, &s.mine, &s.waiting, &s.closing]
         .iter()
         .all(|s| s.is_empty())
     {
@@ -180,12 +163,12 @@ pub fn digest(
     }
     let ctx = json!({
         "day": local::render_date(day, lang),
-        "unaccepted": unaccepted,
-        "at_risk": at_risk,
-        "breached": breached,
-        "mine": mine,
-        "waiting": waiting,
-        "closing": closing,
+        "unaccepted": s.unaccepted,
+        "at_risk": s.at_risk,
+        "breached": s.breached,
+        "mine": s.mine,
+        "waiting": s.waiting,
+        "closing": s.closing,
         "support_name": c.support_name,
     });
     let rendered = c.templates.render(super::template::DIGEST, lang, &ctx)?;
@@ -197,7 +180,7 @@ pub fn digest(
         Audience::Consultant,
     );
     // One thread per day.
-    let thread = format!("<digest.{day}@{}>", c.domain_of_support());
+    let thread = format!("<digest.{day}@{}>", c.domain());
     m.headers.insert("References".into(), thread.clone());
     m.headers.insert("In-Reply-To".into(), thread);
     m.headers
@@ -206,6 +189,7 @@ pub fn digest(
 }
 
 /// The digest's sections for one consultant.
+#[derive(Default)]
 struct Sections {
     unaccepted: Section,
     mine: Section,
@@ -239,56 +223,38 @@ fn sections(
         when: when(at),
         note,
     };
-    let (mut unaccepted, mut mine, mut waiting, mut closing) = (
-        Section::default(),
-        Section::default(),
-        Section::default(),
-        Section::default(),
-    );
-    let mut at_risk = 0;
-    let mut breached = 0;
+    let mut s = Sections::default();
     let mut by_deadline: Vec<&DeskTicket> =
         tickets.iter().filter(|t| t.state == State::New).collect();
     by_deadline.sort_by_key(|t| (t.deadline_at, t.number));
     for t in by_deadline {
-        let first = r.policy.reminders().first().and_then(|f| {
-            r.policy
-                .fraction_at(r.calendar, t.received_at, t.severity, *f)
-                .ok()
-        });
+        let first = r.policy.at_risk_from(r.calendar, t.received_at, t.severity);
         let note = if now > t.deadline_at {
-            breached += 1;
+            s.breached += 1;
             words(lang).breached.replace("{}", &left(t.deadline_at))
         } else if first.is_some_and(|f| now >= f) {
-            at_risk += 1;
+            s.at_risk += 1;
             words(lang).at_risk.replace("{}", &left(t.deadline_at))
         } else {
             words(lang).left.replace("{}", &left(t.deadline_at))
         };
-        unaccepted.push(line(t, t.deadline_at, note));
+        s.unaccepted.push(line(t, t.deadline_at, note));
     }
     for t in tickets {
         if t.owner.as_deref() == Some(consultant) && t.state == State::Open {
-            mine.push(line(t, t.received_at, String::new()));
+            s.mine.push(line(t, t.received_at, String::new()));
         }
         if matches!(t.state, State::Waiting | State::Resolved)
             && let Some((step, at)) = &t.next_chain_step
         {
             let l = line(t, *at, step_name(step, lang).to_string());
             if step == "close" && tz.local_date(*at) == day {
-                closing.push(l.clone());
+                s.closing.push(l.clone());
             }
-            waiting.push(l);
+            s.waiting.push(l);
         }
     }
-    Sections {
-        unaccepted,
-        mine,
-        waiting,
-        closing,
-        at_risk,
-        breached,
-    }
+    s
 }
 
 struct Words {

@@ -114,6 +114,15 @@ fn threads(mails: &[&Seen], sent: &[(&str, &[&str])]) -> Vec<BTreeSet<String>> {
     groups.into_values().collect()
 }
 
+/// Mails grouped by the ticket their subject names.
+fn by_ticket<'a>(mails: impl Iterator<Item = &'a Seen>) -> BTreeMap<String, Vec<&'a Seen>> {
+    let mut out: BTreeMap<String, Vec<&Seen>> = BTreeMap::new();
+    for m in mails {
+        out.entry(reference_in(&m.subject)).or_default().push(m);
+    }
+    out
+}
+
 fn reference_in(subject: &str) -> String {
     let start = subject.find("[SS-").expect("a ticket tag");
     let end = subject[start..].find(']').unwrap() + start;
@@ -369,14 +378,7 @@ fn a_week_at_the_desk_reads_as_one_conversation_per_ticket() {
     }
     // Anna's mailbox: her mails of each ticket are one thread each.
     let annas: Vec<&Seen> = all.iter().filter(|m| m.to == [ANNA]).collect();
-    let mut by_ticket: BTreeMap<String, Vec<&Seen>> = BTreeMap::new();
-    for m in &annas {
-        by_ticket
-            .entry(reference_in(&m.subject))
-            .or_default()
-            .push(m);
-    }
-    for (r, mails) in &by_ticket {
+    for (r, mails) in &by_ticket(annas.iter().copied()) {
         assert_eq!(threads(mails, &[]).len(), 1, "{r}: one thread for Anna");
     }
     // Every original reaches consultants inline.
@@ -605,13 +607,7 @@ fn a_day_at_the_desk_over_real_mail_servers() {
     );
     // Ewa: a thread per ticket.
     let ewas: Vec<Seen> = ms.messages(ewa, "INBOX").iter().map(|r| seen(r)).collect();
-    let mut per_ticket: BTreeMap<String, Vec<&Seen>> = BTreeMap::new();
-    for m in &ewas {
-        per_ticket
-            .entry(reference_in(&m.subject))
-            .or_default()
-            .push(m);
-    }
+    let per_ticket = by_ticket(ewas.iter());
     assert_eq!(
         per_ticket.keys().cloned().collect::<Vec<_>>(),
         ["SS-1", "SS-2", "SS-3"]
@@ -639,14 +635,7 @@ fn a_day_at_the_desk_over_real_mail_servers() {
             .iter()
             .any(|m| m.text.contains("The reporting replica is down since 08:00"))
     );
-    let mut anna_tickets: BTreeMap<String, Vec<&Seen>> = BTreeMap::new();
-    for m in &annas {
-        anna_tickets
-            .entry(reference_in(&m.subject))
-            .or_default()
-            .push(m);
-    }
-    for (r, mails) in &anna_tickets {
+    for (r, mails) in &by_ticket(annas.iter()) {
         assert_eq!(threads(mails, &[]).len(), 1, "{r}: one thread for Anna");
     }
     assert!(

@@ -309,6 +309,14 @@ fn christmas_is_not_working_time() {
     assert_eq!(r["breaches"], serde_json::json!([]));
 }
 
+/// The mails of a template queued since the last look.
+fn new_of(d: &Desk, template: &str) -> Vec<crate::scheduler::Out> {
+    d.new_mails()
+        .into_iter()
+        .filter(|m| m.template == template)
+        .collect()
+}
+
 /// A small seeded generator (SplitMix64), so a failure can be replayed.
 struct Rng(u64);
 
@@ -568,16 +576,12 @@ fn the_morning_digest_lists_what_is_on_the_desk() {
     let _ = d.new_mails();
     // Saturday: nothing.
     d.run("2026-12-05T09:00:00Z");
-    assert!(d.new_mails().iter().all(|m| m.template != "digest"));
+    assert!(new_of(&d, "digest").is_empty());
     // Monday before opening: nothing; at opening: one per consultant.
     d.run("2026-12-07T07:59:00Z");
-    assert!(d.new_mails().iter().all(|m| m.template != "digest"));
+    assert!(new_of(&d, "digest").is_empty());
     d.run("2026-12-07T08:00:00Z");
-    let digests: Vec<_> = d
-        .new_mails()
-        .into_iter()
-        .filter(|m| m.template == "digest")
-        .collect();
+    let digests = new_of(&d, "digest");
     assert_eq!(digests.len(), 2, "{digests:?}");
     let anna = digests
         .iter()
@@ -605,7 +609,7 @@ fn the_morning_digest_lists_what_is_on_the_desk() {
     assert!(!piotr.text.contains("Yours, open"), "{}", piotr.text);
     // Once a day.
     d.run("2026-12-07T10:00:00Z");
-    assert!(d.new_mails().iter().all(|m| m.template != "digest"));
+    assert!(new_of(&d, "digest").is_empty());
     let raw = std::fs::read_dir(d.dir.0.join("var/outbox"))
         .unwrap()
         .map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap())
@@ -651,13 +655,9 @@ fn monthly_reports_go_once_with_the_page_attached() {
     let _ = d.new_mails();
     // Tuesday 1 Dec opens at 09:00 (08:00Z): down until Thursday 3 Dec.
     d.run("2026-12-01T07:59:00Z");
-    assert!(d.new_mails().iter().all(|m| m.template != "sla-report"));
+    assert!(new_of(&d, "sla-report").is_empty());
     d.run("2026-12-03T09:00:00Z");
-    let reports: Vec<_> = d
-        .new_mails()
-        .into_iter()
-        .filter(|m| m.template == "sla-report")
-        .collect();
+    let reports = new_of(&d, "sla-report");
     assert_eq!(reports.len(), 2, "{reports:?}");
     let boss = reports
         .iter()
@@ -681,7 +681,7 @@ fn monthly_reports_go_once_with_the_page_attached() {
     // A restart and later passes send nothing again.
     d.run("2026-12-03T09:05:00Z");
     d.run("2026-12-04T09:00:00Z");
-    assert!(d.new_mails().iter().all(|m| m.template != "sla-report"));
+    assert!(new_of(&d, "sla-report").is_empty());
     // The page goes along as an HTML attachment.
     let file = std::fs::read_dir(d.dir.0.join("var/outbox"))
         .unwrap()
