@@ -609,7 +609,10 @@ pub fn message_mails(
     let notes: Vec<String> = p
         .notes
         .iter()
-        .map(|n| crate::mail::clean::one_line(&n.replace('\n', " / "), 300))
+        .map(|n| {
+            let lines: Vec<&str> = n.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
+            crate::mail::clean::one_line(&lines.join(" / "), 300)
+        })
         .collect();
     let notify = |to: &str, event_line: &str, template: &'static str| {
         let mut m = c.to_consultant(

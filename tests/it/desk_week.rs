@@ -276,6 +276,11 @@ fn a_week_at_the_desk_reads_as_one_conversation_per_ticket() {
         notice.text
     );
     assert!(
+        !notice.text.contains("Missing:"),
+        "the report's items matter only before acceptance: {}",
+        notice.text
+    );
+    assert!(
         !notice.text.contains("working time left"),
         "accepted: no clock: {}",
         notice.text
