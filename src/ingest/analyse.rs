@@ -188,10 +188,10 @@ impl Stages {
         }
     }
 
-    /// Analyses a chunk, in order: parsing and analysis on the pool, the
-    /// look-ups of stored Message-IDs in this thread. Adds the chunk's
-    /// Message-IDs to the snapshot's in-flight set.
-    pub fn chunk(&mut self, items: Vec<Item>, snapshot: &mut Snapshot<'_>) -> Vec<Analysed> {
+    /// Starts a chunk's analysis: its messages are parsed on the pool
+    /// while the caller goes on (reading the next chunk); [`Stages::finish`]
+    /// completes it.
+    pub fn start(&mut self, items: Vec<Item>) -> Started {
         let works: Vec<Work> = items.into_iter().map(Work::of).collect();
         let tasks: Vec<Task<Stage>> = works
             .iter()
@@ -201,9 +201,26 @@ impl Stages {
                 Box::new(move || Stage::Parsing(parse(w, &shared)))
             })
             .collect();
-        let parsed = self.pool.run(tasks, self.shared.budget);
+        Started {
+            batch: self.pool.submit(tasks),
+            works,
+        }
+    }
+
+    /// Completes a chunk's analysis, in order: the look-ups of stored
+    /// Message-IDs in this thread, then the analysis on the pool. Adds the
+    /// chunk's Message-IDs to the snapshot's in-flight set, and returns
+    /// them with the analysed messages.
+    pub fn finish(
+        &mut self,
+        started: Started,
+        snapshot: &mut Snapshot<'_>,
+    ) -> (Vec<Analysed>, HashSet<String>) {
         let budget = self.shared.budget;
+        let Started { batch, works } = started;
+        let parsed = self.pool.collect(batch, budget);
         let mut finished: Vec<Option<Analysed>> = Vec::with_capacity(works.len());
+        let mut ids = HashSet::new();
         let mut tasks: Vec<Task<Stage>> = Vec::new();
         let mut slots = Vec::new();
         for (w, p) in works.into_iter().zip(parsed) {
@@ -214,6 +231,7 @@ impl Stages {
                     let thread = thread::resolve(&parsed.1, snapshot);
                     if let Some(id) = &parsed.0.message_id {
                         snapshot.in_flight.insert(id.clone());
+                        ids.insert(id.clone());
                     }
                     let shared = self.shared.clone();
                     slots.push((finished.len(), w.clone()));
@@ -235,8 +253,14 @@ impl Stages {
                 _ => w.done(Outcome::OverBudget(budget)),
             });
         }
-        finished.into_iter().flatten().collect()
+        (finished.into_iter().flatten().collect(), ids)
     }
+}
+
+/// A chunk whose parsing runs on the pool.
+pub struct Started {
+    batch: super::pool::Batch,
+    works: Vec<Work>,
 }
 
 /// Parses one message (or finds it gone, too large, or failing).

@@ -23,7 +23,7 @@ pub mod analyse;
 pub mod pool;
 pub mod read;
 
-use std::collections::HashSet;
+use std::collections::{HashSet, VecDeque};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
@@ -33,7 +33,7 @@ use chrono::{DateTime, Utc};
 
 use crate::mail::{self, Analysis, classify::Kind, thread};
 use crate::store::Incoming;
-use crate::store::{self, Markers, Store, analysis::StoredAnalysis};
+use crate::store::{self, DecidedRow, Markers, Store, analysis::StoredAnalysis};
 use crate::ticket::decide::{self, Decision, Message, Rules};
 use crate::ticket::{Event, Ticket};
 use analyse::{Analysed, Item, Outcome, Row};
@@ -65,6 +65,11 @@ const CHUNK: usize = 100;
 /// Raw bytes per chunk at most: enough to keep every core busy, little
 /// enough to bound memory whatever the messages' sizes.
 const CHUNK_BYTES: usize = 16 * 1024 * 1024;
+
+/// Analysed chunks waiting for the writer at most: the analysis keeps
+/// every core busy while the writer commits (bounded memory: at most
+/// `AHEAD + 3` chunks in the pipeline, each within [`CHUNK_BYTES`]).
+const AHEAD: usize = 2;
 
 /// How often a writer waiting for the analysis looks whether it still
 /// makes progress (and shows it, for the watchdog).
@@ -159,9 +164,8 @@ pub fn pipeline(
     };
     let stages = analyse::Stages::new(shared, Arc::clone(&analysed_count));
     std::thread::scope(|scope| {
-        // A rendezvous: the analysis of chunk k starts only once the
-        // writer took chunk k-1, so chunks before it are committed.
-        let (to_writer, analysed) = mpsc::sync_channel::<store::Result<Vec<Analysed>>>(0);
+        // The analysis runs up to AHEAD chunks ahead of the writer.
+        let (to_writer, analysed) = mpsc::sync_channel::<store::Result<Vec<Analysed>>>(AHEAD);
         let stop = s.stop;
         let analysis =
             scope.spawn(move || analysis_side(&path, &mut source, stages, stop, &to_writer));
@@ -214,12 +218,16 @@ fn analysis_side(
         store: reader.as_ref().map(|r| r as &dyn thread::Lookup),
         in_flight: HashSet::new(),
     };
+    // The Message-IDs of the chunks that may not be committed yet, oldest
+    // first: those in the channel, and the one the writer is applying.
+    let mut uncommitted: VecDeque<HashSet<String>> = VecDeque::new();
     let mut after = 0;
+    let mut next = next_chunk(source, reader.as_ref(), &mut after);
     loop {
         if stop.is_some_and(|stop| stop()) {
             return;
         }
-        let chunk = match next_chunk(source, reader.as_ref(), &mut after) {
+        let chunk = match next {
             Ok(c) if c.is_empty() => return,
             Ok(c) => c,
             Err(e) => {
@@ -227,17 +235,20 @@ fn analysis_side(
                 return;
             }
         };
-        // The writer took the chunk before this one (a rendezvous), so only
-        // that one may still be uncommitted: its Message-IDs, and this
-        // chunk's, are in flight.
-        let before = snapshot.in_flight.clone();
-        let out = stages.chunk(chunk, &mut snapshot);
-        let this: HashSet<String> = snapshot.in_flight.difference(&before).cloned().collect();
+        let started = stages.start(chunk);
+        // Read the next chunk while this one is parsed.
+        next = next_chunk(source, reader.as_ref(), &mut after);
+        let (out, ids) = stages.finish(started, &mut snapshot);
         if to_writer.send(Ok(out)).is_err() {
             return;
         }
-        // The writer took this chunk: the one before is committed.
-        snapshot.in_flight = this;
+        // At most AHEAD chunks wait in the channel and the writer applies
+        // one: older chunks are committed.
+        uncommitted.push_back(ids);
+        if uncommitted.len() > AHEAD + 1 {
+            uncommitted.pop_front();
+            snapshot.in_flight = uncommitted.iter().flatten().cloned().collect();
+        }
     }
 }
 
@@ -319,21 +330,26 @@ impl Writer {
             key: s.analysis.token_key.as_deref().unwrap_or_default(),
         };
         self.run.read += 1;
-        let id = match std::mem::replace(&mut item.row, Row::Stored(0)) {
-            Row::Stored(id) => id,
-            // Step 1 in the same transaction: what was already stored is
-            // left as it is.
+        // A fresh message (`import`) is deduplicated here and written with
+        // its decision: one insert of its row, already applied.
+        let fresh = match std::mem::replace(&mut item.row, Row::Stored(0)) {
+            Row::Stored(id) => Err(id),
             Row::Fresh(m, ident) => {
                 let ident = ident.unwrap_or_else(|| crate::mail::identity::identity(&m.raw));
-                match store.store_in_batch(&m, ident, now)? {
-                    store::Stored::Duplicate(_) => {
+                match store.identify_in_batch(&m, ident)? {
+                    store::Identified::Duplicate(_) => {
                         self.run.duplicates += 1;
                         return Ok(());
                     }
-                    store::Stored::New(id) => id,
+                    store::Identified::New(id, ident) => Ok((id, m, ident)),
                 }
             }
         };
+        let row = match &fresh {
+            Err(id) => DecidedRow::Stored(*id),
+            Ok((id, m, ident)) => DecidedRow::New(*id, m, ident),
+        };
+        let id = row.id();
         analyse::wedge_injection(item.raw.as_deref());
         let received_at = item.received_at;
         match decided(store, s, id, item, now)? {
@@ -342,11 +358,14 @@ impl Writer {
                     .as_ref()
                     .map(|a| StoredAnalysis::of(a).to_json())
                     .unwrap_or_default();
-                store.commit_decision(id, &d, &json, received_at, markers, now)?;
+                store.commit_decision(row, &d, &json, received_at, markers, now)?;
                 self.run.summary.add(&d.summary);
                 lines.push(LogLine::of(id, &d, analysis.as_deref(), s.rules.prefix));
             }
             Err(reason) => {
+                if let Ok((id, m, ident)) = &fresh {
+                    store.store_in_batch_as(*id, m, ident, now)?;
+                }
                 self.run.failures += 1;
                 let quarantined = store.fail_message(id, &reason, now)?;
                 if quarantined {

@@ -8,28 +8,54 @@
 //! (A general-purpose pool such as rayon cannot give a task up: its join
 //! waits for every task. So this one is ours, and small.)
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 /// One task: runs on a pool thread, returns its result.
 pub type Task<T> = Box<dyn FnOnce() -> T + Send>;
 
-enum Event<T> {
-    Started(u64, Instant),
-    Done(u64, T),
+/// What the threads and the collector share, under one lock: a task costs
+/// two short lockings and wakes nobody but an idle thread; the collector
+/// is woken once per batch (or when a task runs over its budget).
+struct State<T> {
+    queue: VecDeque<(u64, Task<T>)>,
+    /// Tasks running, with their start.
+    started: HashMap<u64, Instant>,
+    /// Results not collected yet.
+    done: HashMap<u64, T>,
+    /// Tasks given up: their threads end when (if ever) they finish.
+    given_up: HashSet<u64>,
+    /// Tasks of the batch being collected that are not finished yet.
+    outstanding: usize,
+    closed: bool,
 }
 
-type Queue<T> = Arc<Mutex<mpsc::Receiver<(u64, Task<T>)>>>;
+struct Shared<T> {
+    state: Mutex<State<T>>,
+    /// Signalled when a task is queued or the pool closes.
+    work: Condvar,
+    /// Signalled when the last outstanding task finishes.
+    finished: Condvar,
+}
+
+impl<T> Shared<T> {
+    fn lock(&self) -> MutexGuard<'_, State<T>> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// Tasks submitted together, to collect.
+#[must_use = "a batch's results are collected with Pool::collect"]
+pub struct Batch {
+    first: u64,
+    n: usize,
+}
 
 /// A pool of analysis threads.
 pub struct Pool<T> {
-    tasks: Option<mpsc::Sender<(u64, Task<T>)>>,
-    queue: Queue<T>,
-    events_tx: mpsc::Sender<Event<T>>,
-    events: mpsc::Receiver<Event<T>>,
+    shared: Arc<Shared<T>>,
     next: u64,
     /// Counted up as tasks finish: the writer shows progress to the
     /// watchdog while it moves.
@@ -39,13 +65,19 @@ pub struct Pool<T> {
 impl<T: Send + 'static> Pool<T> {
     /// A pool of `threads` threads.
     pub fn new(threads: usize, progress: Arc<AtomicU64>) -> Pool<T> {
-        let (tasks, queue) = mpsc::channel();
-        let (events_tx, events) = mpsc::channel();
         let pool = Pool {
-            tasks: Some(tasks),
-            queue: Arc::new(Mutex::new(queue)),
-            events_tx,
-            events,
+            shared: Arc::new(Shared {
+                state: Mutex::new(State {
+                    queue: VecDeque::new(),
+                    started: HashMap::new(),
+                    done: HashMap::new(),
+                    given_up: HashSet::new(),
+                    outstanding: 0,
+                    closed: false,
+                }),
+                work: Condvar::new(),
+                finished: Condvar::new(),
+            }),
             next: 0,
             progress,
         };
@@ -56,22 +88,10 @@ impl<T: Send + 'static> Pool<T> {
     }
 
     fn spawn(&self) {
-        let (queue, events) = (Arc::clone(&self.queue), self.events_tx.clone());
+        let (shared, progress) = (Arc::clone(&self.shared), Arc::clone(&self.progress));
         let spawned = std::thread::Builder::new()
             .name("analysis".into())
-            .spawn(move || {
-                loop {
-                    let next = queue.lock().unwrap_or_else(|e| e.into_inner()).recv();
-                    let Ok((seq, task)) = next else { return };
-                    if events.send(Event::Started(seq, Instant::now())).is_err() {
-                        return;
-                    }
-                    let out = task();
-                    if events.send(Event::Done(seq, out)).is_err() {
-                        return;
-                    }
-                }
-            });
+            .spawn(move || work(&shared, &progress));
         if let Err(e) = spawned {
             tracing::error!(error = %e, "cannot start an analysis thread");
         }
@@ -80,58 +100,103 @@ impl<T: Send + 'static> Pool<T> {
     /// Runs the tasks, each within `budget` of its start; the results in
     /// order, `None` for a task given up.
     pub fn run(&mut self, tasks: Vec<Task<T>>, budget: Duration) -> Vec<Option<T>> {
+        let batch = self.submit(tasks);
+        self.collect(batch, budget)
+    }
+
+    /// Queues the tasks and returns at once: the caller may do other work
+    /// while the threads run them, then [`Pool::collect`]s the results
+    /// (one batch at a time).
+    pub fn submit(&mut self, tasks: Vec<Task<T>>) -> Batch {
         let first = self.next;
         let n = tasks.len();
         self.next += n as u64;
-        let mut out: Vec<Option<T>> = (0..n).map(|_| None).collect();
-        let Some(tx) = &self.tasks else { return out };
+        let mut state = self.shared.lock();
+        state.outstanding += n;
         for (i, task) in tasks.into_iter().enumerate() {
-            // The threads end only when this sender is dropped.
-            let _ = tx.send((first + i as u64, task));
+            state.queue.push_back((first + i as u64, task));
         }
-        let ours = |seq: u64| (first..first + n as u64).contains(&seq);
-        let (mut started, mut left) = (HashMap::<u64, Instant>::new(), n);
-        while left > 0 {
-            let wait = started.values().min().map_or(budget, |at| {
+        drop(state);
+        self.shared.work.notify_all();
+        Batch { first, n }
+    }
+
+    /// The results of a submitted batch in order, each task within
+    /// `budget` of its start; `None` for a task given up.
+    pub fn collect(&mut self, batch: Batch, budget: Duration) -> Vec<Option<T>> {
+        let Batch { first, n } = batch;
+        let mut state = self.shared.lock();
+        while state.outstanding > 0 {
+            let now = Instant::now();
+            let over: Vec<u64> = state
+                .started
+                .iter()
+                .filter(|(_, at)| now.duration_since(**at) >= budget)
+                .map(|(seq, _)| *seq)
+                .collect();
+            for seq in over {
+                state.started.remove(&seq);
+                state.given_up.insert(seq);
+                state.outstanding -= 1;
+                self.progress.fetch_add(1, Ordering::Relaxed);
+                // Its thread is busy for good, as far as we know.
+                self.spawn();
+            }
+            if state.outstanding == 0 {
+                break;
+            }
+            // Until the first running task's budget ends (or, with none
+            // running yet, a whole budget).
+            let wait = state.started.values().min().map_or(budget, |at| {
                 (*at + budget).saturating_duration_since(Instant::now())
             });
-            match self.events.recv_timeout(wait.max(Duration::from_millis(1))) {
-                Ok(Event::Started(seq, at)) if ours(seq) => {
-                    started.insert(seq, at);
-                }
-                Ok(Event::Done(seq, result)) if ours(seq) && started.remove(&seq).is_some() => {
-                    out[(seq - first) as usize] = Some(result);
-                    left -= 1;
-                    self.progress.fetch_add(1, Ordering::Relaxed);
-                }
-                // A task given up earlier that finished after all.
-                Ok(_) => {}
-                Err(mpsc::RecvTimeoutError::Timeout) => {
-                    let now = Instant::now();
-                    let over: Vec<u64> = started
-                        .iter()
-                        .filter(|(_, at)| now.duration_since(**at) >= budget)
-                        .map(|(seq, _)| *seq)
-                        .collect();
-                    for seq in over {
-                        started.remove(&seq);
-                        left -= 1;
-                        self.progress.fetch_add(1, Ordering::Relaxed);
-                        // Its thread is busy for good, as far as we know.
-                        self.spawn();
-                    }
-                }
-                Err(mpsc::RecvTimeoutError::Disconnected) => break,
-            }
+            state = self
+                .shared
+                .finished
+                .wait_timeout(state, wait.max(Duration::from_millis(1)))
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
         }
-        out
+        (first..first + n as u64)
+            .map(|seq| state.done.remove(&seq))
+            .collect()
+    }
+}
+
+/// A pool thread: runs queued tasks until the pool closes, or until a
+/// task it ran was given up (a fresh thread took its place).
+fn work<T>(shared: &Shared<T>, progress: &AtomicU64) {
+    let mut state = shared.lock();
+    loop {
+        let Some((seq, task)) = state.queue.pop_front() else {
+            if state.closed {
+                return;
+            }
+            state = shared.work.wait(state).unwrap_or_else(|e| e.into_inner());
+            continue;
+        };
+        state.started.insert(seq, Instant::now());
+        drop(state);
+        let out = task();
+        state = shared.lock();
+        if state.given_up.remove(&seq) {
+            return;
+        }
+        state.started.remove(&seq);
+        state.done.insert(seq, out);
+        progress.fetch_add(1, Ordering::Relaxed);
+        state.outstanding -= 1;
+        if state.outstanding == 0 {
+            shared.finished.notify_one();
+        }
     }
 }
 
 impl<T> Drop for Pool<T> {
     fn drop(&mut self) {
         // The threads end once the queue is empty and closed.
-        self.tasks.take();
+        self.shared.lock().closed = true;
+        self.shared.work.notify_all();
     }
 }
 

@@ -572,15 +572,28 @@ impl Store {
         Ok(out)
     }
 
-    /// Step 1 for one message inside the caller's batch, its identity
-    /// already computed (`import` hashes on every core).
-    pub fn store_in_batch(
+    /// Step 1's dedup for one message inside the caller's batch, without
+    /// writing it: a duplicate, or the row id it is to be written under
+    /// (by [`Store::commit_decision`] with [`DecidedRow::New`], or
+    /// [`Store::store_in_batch_as`]) before anything else is stored.
+    pub fn identify_in_batch(
         &mut self,
         m: &Incoming,
         ident: identity::Identity,
+    ) -> Result<Identified> {
+        identify(&self.conn, m, ident)
+    }
+
+    /// Writes a message [`Store::identify_in_batch`] found new, as stored
+    /// (its step 2 failed: recorded next, as for any stored message).
+    pub fn store_in_batch_as(
+        &mut self,
+        id: i64,
+        m: &Incoming,
+        ident: &identity::Identity,
         now: DateTime<Utc>,
-    ) -> Result<Stored> {
-        insert_incoming(&self.conn, m, ident, now)
+    ) -> Result<()> {
+        insert_message(&self.conn, id, m, ident, now, None)
     }
 
     /// The HMAC key of our tokens: the configured one when given (and then
@@ -1125,16 +1138,40 @@ fn without_suppressed<'m>(
 fn insert_incoming(
     conn: &Connection,
     m: &Incoming,
-    mut ident: identity::Identity,
+    ident: identity::Identity,
     now: DateTime<Utc>,
 ) -> Result<Stored> {
+    match identify(conn, m, ident)? {
+        Identified::Duplicate(id) => Ok(Stored::Duplicate(id)),
+        Identified::New(id, ident) => {
+            insert_message(conn, id, m, &ident, now, None)?;
+            Ok(Stored::New(id))
+        }
+    }
+}
+
+/// A message before its row is written: already stored, or new with the
+/// row id it gets and its identity.
+#[derive(Debug)]
+pub enum Identified {
+    /// Already stored (same source key, or same Message-ID and content).
+    Duplicate(i64),
+    /// New: the row id it is written under, and its identity.
+    New(i64, identity::Identity),
+}
+
+/// The dedup of step 1: a duplicate by source key, else by Message-ID and
+/// content hash; else the id of the row to write (one past the highest,
+/// the id SQLite would choose; the caller writes inside its transaction,
+/// so nobody takes it first).
+fn identify(conn: &Connection, m: &Incoming, mut ident: identity::Identity) -> Result<Identified> {
     if let Some(key) = &m.source_key {
         let found: Option<i64> = conn
             .prepare_cached("SELECT id FROM messages WHERE source_key = ?1")
             .and_then(|mut st| st.query_row([key], |r| r.get(0)).optional())
             .map_err(query("look up a source key"))?;
         if let Some(id) = found {
-            return Ok(Stored::Duplicate(id));
+            return Ok(Identified::Duplicate(id));
         }
     }
     if ident.dedupable {
@@ -1146,33 +1183,68 @@ fn insert_incoming(
             })
             .map_err(query("look up a message identity"))?;
         if let Some(id) = found {
-            return Ok(Stored::Duplicate(id));
+            return Ok(Identified::Duplicate(id));
         }
     } else {
         // Nothing but trace headers (or nothing at all): the hash says
         // nothing, so this input is its own message.
         random_bytes(&mut ident.content_hash, "draw a unique identity")?;
     }
+    let last: Option<i64> = conn
+        .prepare_cached("SELECT MAX(id) FROM messages")
+        .and_then(|mut st| st.query_row([], |r| r.get(0)))
+        .map_err(query("number a message"))?;
+    Ok(Identified::New(last.unwrap_or(0) + 1, ident))
+}
+
+/// Step 2's result for a message written in the same step as its row
+/// (`import`): the row is inserted applied, never updated.
+#[derive(Clone, Copy)]
+struct Applied<'a> {
+    kind: Option<&'a str>,
+    analysis: &'a str,
+    ticket: Option<i64>,
+}
+
+/// Writes a new message's row and raw bytes: `stored` (step 2 to come), or
+/// already `applied` with step 2's result.
+fn insert_message(
+    conn: &Connection,
+    id: i64,
+    m: &Incoming,
+    ident: &identity::Identity,
+    now: DateTime<Utc>,
+    applied: Option<Applied<'_>>,
+) -> Result<()> {
+    let (state, kind, analysis, ticket) = match &applied {
+        Some(a) => ("applied", a.kind, Some(a.analysis), a.ticket),
+        None => ("stored", None, None, None),
+    };
     conn.prepare_cached(
-        "INSERT INTO messages (source_key, message_id, content_hash, raw_size, received_at, \
-         direction, state, stored_at) VALUES (?1, ?2, ?3, ?4, ?5, 'in', 'stored', ?6)",
+        "INSERT INTO messages (id, source_key, message_id, content_hash, raw_size, received_at, \
+         direction, state, stored_at, kind, analysis, ticket) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'in', ?7, ?8, ?9, ?10, ?11)",
     )
     .and_then(|mut st| {
         st.execute(params![
+            id,
             m.source_key,
             ident.message_id,
             ident.content_hash,
             m.raw.len() as i64,
             m.received_at.timestamp(),
+            state,
             now.timestamp(),
+            kind,
+            analysis,
+            ticket,
         ])
     })
     .map_err(query("store a message"))?;
-    let id = conn.last_insert_rowid();
     conn.prepare_cached("INSERT INTO message_raw (message, raw) VALUES (?1, ?2)")
         .and_then(|mut st| st.execute(params![id, &m.raw[..]]))
         .map_err(query("store a message"))?;
-    Ok(Stored::New(id))
+    Ok(())
 }
 
 /// Fills `buf` from the OS's random source; `what` names the purpose in
@@ -1404,6 +1476,11 @@ pub struct Markers<'a> {
 
 fn write_change(conn: &Connection, c: &Change<'_>, now: DateTime<Utc>) -> Result<()> {
     write_ticket(conn, c, now)?;
+    write_effects(conn, c, now)
+}
+
+/// A change's events, mails and timers (its ticket written already).
+fn write_effects(conn: &Connection, c: &Change<'_>, now: DateTime<Utc>) -> Result<()> {
     let ticket_id = c.ticket.map(|(t, _)| t.number as i64);
     for e in c.events {
         conn.prepare_cached("INSERT INTO events (ticket, at, actor, what, detail, message) VALUES (?1, ?2, ?3, ?4, ?5, ?6)")
@@ -1536,16 +1613,37 @@ fn write_bounce(
     outbox::wake_on_failed_followup(conn, b.outbox, now)
 }
 
+/// The message a decision is about.
+#[derive(Debug, Clone, Copy)]
+pub enum DecidedRow<'a> {
+    /// Its row, stored by step 1.
+    Stored(i64),
+    /// Read by `import` and not stored yet: its row is written with the
+    /// decision, already applied (one insert, never an update), under the
+    /// id [`Store::identify_in_batch`] gave it.
+    New(i64, &'a Incoming, &'a identity::Identity),
+}
+
+impl DecidedRow<'_> {
+    /// The message's row id.
+    pub fn id(&self) -> i64 {
+        match self {
+            DecidedRow::Stored(id) | DecidedRow::New(id, ..) => *id,
+        }
+    }
+}
+
 /// Writes a message's decision (see [`Store::commit_decision`]).
 fn write_decision(
     tx: &Connection,
-    message: i64,
+    row: DecidedRow<'_>,
     d: &Decision,
     analysis: &str,
     at: DateTime<Utc>,
     m: Markers<'_>,
     now: DateTime<Utc>,
 ) -> Result<()> {
+    let message = row.id();
     if let Some(b) = &d.bounce {
         write_bounce(tx, b, now)?;
     }
@@ -1569,7 +1667,19 @@ fn write_decision(
         mails: &mails,
         timers: &d.timers,
     };
-    write_change(tx, &change, now)?;
+    write_ticket(tx, &change, now)?;
+    let applied = Applied {
+        kind: d.kind.map(|k| k.as_str()),
+        analysis,
+        ticket: number.map(|n| n as i64),
+    };
+    // A new row goes in before the rows that name it (events, mails):
+    // applied, or stored when the decision quarantines it (below).
+    if let DecidedRow::New(id, incoming, ident) = row {
+        let applied = d.quarantine.is_none().then_some(applied);
+        insert_message(tx, id, incoming, ident, now, applied)?;
+    }
+    write_effects(tx, &change, now)?;
     for (address, reason) in &d.suppress {
         tx.prepare_cached(
             "INSERT INTO suppressed (address, reason, at, message) VALUES (?1, ?2, ?3, ?4) \
@@ -1578,11 +1688,12 @@ fn write_decision(
         .and_then(|mut st| st.execute(params![address, reason, ts(now), message]))
         .map_err(query("record a suppressed recipient"))?;
     }
-    match &d.quarantine {
-        Some(reason) => quarantine_row(tx, message, reason, now)?,
-        None => {
+    match (&d.quarantine, row) {
+        (Some(reason), _) => quarantine_row(tx, message, reason, now)?,
+        (None, DecidedRow::New(..)) => {}
+        (None, DecidedRow::Stored(_)) => {
             tx.prepare_cached("UPDATE messages SET state = 'applied', kind = ?2, analysis = ?3, ticket = ?4, error = NULL WHERE id = ?1")
-                .and_then(|mut st| st.execute(params![message, d.kind.map(|k| k.as_str()), analysis, number.map(|n| n as i64)]))
+                .and_then(|mut st| st.execute(params![message, applied.kind, analysis, applied.ticket]))
                 .map_err(query("mark a message applied"))?;
         }
     }
@@ -1712,7 +1823,7 @@ impl Store {
     /// analysis (or quarantined, when the decision says so).
     pub fn commit_decision(
         &mut self,
-        message: i64,
+        message: DecidedRow<'_>,
         d: &Decision,
         analysis: &str,
         at: DateTime<Utc>,
