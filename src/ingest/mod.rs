@@ -191,6 +191,7 @@ pub fn pipeline(
                 messages = w.run.read,
                 writer_secs = format!("{:.2}", busy.as_secs_f64()),
                 waiting_secs = format!("{:.2}", waited.as_secs_f64()),
+                committing_secs = format!("{:.2}", w.committing.as_secs_f64()),
                 "step 2 pass"
             );
         }
@@ -283,6 +284,8 @@ fn wait(
 #[derive(Default)]
 struct Writer {
     run: Run,
+    /// Time spent committing (writing the WAL, fsync, checkpoints).
+    committing: Duration,
 }
 
 impl Writer {
@@ -305,7 +308,10 @@ impl Writer {
                 return Err(e);
             }
         }
-        if let Err(e) = store.commit_batch() {
+        let t = std::time::Instant::now();
+        let r = store.commit_batch();
+        self.committing += t.elapsed();
+        if let Err(e) = r {
             let _ = store.rollback_batch();
             return Err(e);
         }

@@ -166,6 +166,7 @@ impl<T: Send + 'static> Pool<T> {
 /// A pool thread: runs queued tasks until the pool closes, or until a
 /// task it ran was given up (a fresh thread took its place).
 fn work<T>(shared: &Shared<T>, progress: &AtomicU64) {
+    yield_to_the_writer();
     let mut state = shared.lock();
     loop {
         let Some((seq, task)) = state.queue.pop_front() else {
@@ -191,6 +192,20 @@ fn work<T>(shared: &Shared<T>, progress: &AtomicU64) {
         }
     }
 }
+
+/// Lowers this thread's scheduling priority (nice +5; Linux keeps a nice
+/// value per thread): the single writer is what every message waits for,
+/// and the analysis runs ahead of it, so on a busy machine the cores go to
+/// the writer first. Nothing is lost when the call fails.
+fn yield_to_the_writer() {
+    let tid = rustix::thread::gettid();
+    if let Err(e) = rustix::process::setpriority_process(Some(tid), ANALYSIS_NICE) {
+        tracing::debug!(error = %e, "cannot lower the analysis thread's priority");
+    }
+}
+
+/// The nice value of the analysis threads.
+const ANALYSIS_NICE: i32 = 5;
 
 impl<T> Drop for Pool<T> {
     fn drop(&mut self) {
