@@ -19,7 +19,7 @@ use chrono::{DateTime, Utc};
 use super::pool::{Pool, Task};
 use crate::mail::identity::Identity;
 use crate::mail::{self, Analysis, classify::Kind, parse::Parsed, thread};
-use crate::store::{Incoming, PendingMessage};
+use crate::store::{Incoming, PendingMessage, analysis::StoredAnalysis};
 pub use crate::ticket::decide::Sender;
 
 /// What the first stage made of a message.
@@ -39,8 +39,9 @@ pub enum Outcome {
         /// Who to tell, if anyone.
         sender: Option<Sender>,
     },
-    /// Analysed.
-    Analysed(Box<Analysis>),
+    /// Analysed, with the analysis as stored (JSON, made here on the
+    /// analysis threads rather than by the writer).
+    Analysed(Box<Analysis>, String),
 }
 
 /// A message entering step 2.
@@ -297,7 +298,10 @@ fn finish(
 ) -> Analysed {
     let received_at = w.received_at;
     match guarded(|| mail::analyze_threaded(parsed, keys, thread, received_at, &shared.settings)) {
-        Ok(a) => w.done(Outcome::Analysed(Box::new(a))),
+        Ok(a) => {
+            let json = StoredAnalysis::of(&a).to_json();
+            w.done(Outcome::Analysed(Box::new(a), json))
+        }
         Err(reason) => w.done(Outcome::Failed(reason)),
     }
 }

@@ -360,11 +360,7 @@ impl Writer {
         analyse::wedge_injection(item.raw.as_deref());
         let received_at = item.received_at;
         match decided(store, s, id, item, now)? {
-            Ok((d, analysis)) => {
-                let json = analysis
-                    .as_ref()
-                    .map(|a| StoredAnalysis::of(a).to_json())
-                    .unwrap_or_default();
+            Ok((d, analysis, json)) => {
                 store.commit_decision(row, &d, &json, received_at, markers, now)?;
                 self.run.summary.add(&d.summary);
                 lines.push(LogLine::of(id, &d, analysis.as_deref(), s.rules.prefix));
@@ -389,9 +385,10 @@ impl Writer {
     }
 }
 
-/// A message's decision, with its analysis; `Err` is the message's own
-/// failure, the outer error the store's.
-type Decided = Result<(Decision, Option<Box<Analysis>>), String>;
+/// A message's decision, with its analysis and that analysis as stored
+/// (JSON; empty without one); `Err` is the message's own failure, the outer
+/// error the store's.
+type Decided = Result<(Decision, Option<Box<Analysis>>, String), String>;
 
 /// Read and decide for one analysed message.
 fn decided(
@@ -402,9 +399,11 @@ fn decided(
     now: DateTime<Utc>,
 ) -> store::Result<Decided> {
     let sending = s.rules.sending.is_some();
-    let a = match item.outcome {
+    let (a, json) = match item.outcome {
         Outcome::Gone => return Ok(Err("the raw message is gone".into())),
-        Outcome::OverBudget(budget) => return Ok(Ok((decide::over_budget(budget), None))),
+        Outcome::OverBudget(budget) => {
+            return Ok(Ok((decide::over_budget(budget), None, String::new())));
+        }
         Outcome::Failed(reason) => return Ok(Err(reason)),
         Outcome::TooLarge { size, sender } => {
             let recent = match (&sender, sending) {
@@ -419,12 +418,16 @@ fn decided(
                 &recent,
                 &s.rules,
             );
-            return Ok(Ok((d, None)));
+            return Ok(Ok((d, None, String::new())));
         }
-        Outcome::Analysed(a) => a,
+        Outcome::Analysed(a, json) => (a, json),
     };
-    let a = match rethread(store, s, a, item.raw.as_deref(), item.received_at) {
-        Ok(a) => a,
+    let (a, json) = match rethread(store, s, a, item.raw.as_deref(), item.received_at) {
+        Ok(Rethread::Same(a)) => (a, json),
+        Ok(Rethread::Changed(a)) => {
+            let json = StoredAnalysis::of(&a).to_json();
+            (a, json)
+        }
         Err(reason) => return Ok(Err(reason)),
     };
     let consultants = sending.then_some(s.rules.consultants);
@@ -438,7 +441,15 @@ fn decided(
         decide::decide(&m, known, &s.rules, now)
     }))
     .unwrap_or_else(|_| Err("the decision failed (a panic)".into()));
-    Ok(d.map(|d| (d, Some(a))))
+    Ok(d.map(|d| (d, Some(a), json)))
+}
+
+/// A message's analysis after [`rethread`].
+enum Rethread {
+    /// As the analysis threads made it.
+    Same(Box<Analysis>),
+    /// Its thread corrected, or analysed again.
+    Changed(Box<Analysis>),
 }
 
 /// The thread of a message analysed ahead, resolved again against the
@@ -451,25 +462,26 @@ fn rethread(
     mut a: Box<Analysis>,
     raw: Option<&[u8]>,
     received_at: DateTime<Utc>,
-) -> Result<Box<Analysis>, String> {
+) -> Result<Rethread, String> {
     if !a.thread_keys.needs_lookup() {
-        return Ok(a);
+        return Ok(Rethread::Same(a));
     }
     let now = thread::resolve(&a.thread_keys, store);
     let was = a.ticket.zip(a.thread_signal);
     match now {
-        Some(t) if was == Some((t.number, t.signal)) => Ok(a),
+        Some(t) if was == Some((t.number, t.signal)) => Ok(Rethread::Same(a)),
         Some(t) if was.is_some() && a.kind != Kind::ConsultantCommand => {
             a.ticket = Some(t.number);
             a.ticket_ref = Some(format!("{}-{}", s.analysis.ticket_prefix, t.number));
             a.thread_signal = Some(t.signal);
-            Ok(a)
+            Ok(Rethread::Changed(a))
         }
-        None if was.is_none() => Ok(a),
+        None if was.is_none() => Ok(Rethread::Same(a)),
         _ => {
             tracing::debug!(was = ?was, now = ?now.map(|t| (t.number, t.signal)), "thread changed; analysed again");
             let raw = raw.ok_or("the raw message is gone")?;
-            analyse::again(raw, received_at, s.analysis, store).map(Box::new)
+            analyse::again(raw, received_at, s.analysis, store)
+                .map(|a| Rethread::Changed(Box::new(a)))
         }
     }
 }
