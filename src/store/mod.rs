@@ -1547,7 +1547,19 @@ fn write_ticket(conn: &Connection, c: &Change<'_>, now: DateTime<Utc>) -> Result
                     ]))
                 .map_err(query("update a ticket"))?;
         }
-        for p in &t.participants {
+        // A known ticket's participants are mostly stored already: one read
+        // instead of an insert (ignored) for each.
+        let stored: std::collections::HashSet<String> = if new {
+            std::collections::HashSet::new()
+        } else {
+            let mut st = conn
+                .prepare_cached("SELECT address FROM participants WHERE ticket = ?1")
+                .map_err(query("read participants"))?;
+            st.query_map([t.number as i64], |r| r.get::<_, String>(0))
+                .and_then(|rows| rows.collect())
+                .map_err(query("read participants"))?
+        };
+        for p in t.participants.iter().filter(|p| !stored.contains(*p)) {
             let role = if *p == t.requester {
                 "requester"
             } else if crate::ticket::colleagues(p, &t.requester) {
