@@ -567,9 +567,14 @@ pub fn clean_id(s: &str) -> String {
 }
 
 fn unfold(v: &str) -> String {
+    let v = v.trim();
+    // Most values are one line already: nothing to fold or collapse.
+    if !v.bytes().any(|b| matches!(b, b'\r' | b'\n' | b'\t')) && !v.contains("  ") {
+        return v.to_string();
+    }
     let mut out = String::with_capacity(v.len());
     let mut last_space = false;
-    for c in v.trim().chars() {
+    for c in v.chars() {
         if c == '\r' || c == '\n' {
             continue;
         }

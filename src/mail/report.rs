@@ -363,16 +363,26 @@ fn subject(subject: &str) -> Field {
 /// Description: prose lines that are not greetings, signatures, logs or
 /// short field labels, twelve words of them at least.
 fn description(text: &str) -> Field {
-    let prose: Vec<&str> = text
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty() && !NOT_PROSE.is_match(l) && !l.starts_with('>'))
-        .filter(|l| l.split_whitespace().count() >= 4)
-        .collect();
-    let words: usize = prose.iter().map(|l| l.split_whitespace().count()).sum();
+    // Read only until twelve words are found: most reports get there in
+    // their first lines, and a long paste below would be read for nothing.
+    let (mut evidence, mut words) = (None, 0);
+    for l in text.lines().map(str::trim) {
+        if l.is_empty() || l.starts_with('>') {
+            continue;
+        }
+        let n = l.split_whitespace().take(12).count();
+        if n < 4 || NOT_PROSE.is_match(l) {
+            continue;
+        }
+        evidence.get_or_insert(l);
+        words += n;
+        if words >= 12 {
+            break;
+        }
+    }
     Field {
         present: words >= 12,
-        evidence: prose.first().map(|l| clip(l, 200)),
+        evidence: evidence.map(|l| clip(l, 200)),
     }
 }
 
