@@ -481,6 +481,13 @@ impl Store {
             .map_err(query("switch to WAL"))?;
         c.pragma_update(None, "synchronous", "FULL")
             .map_err(query("set synchronous=FULL"))?;
+        // A page cache of 16 MiB (SQLite's default is 2 MiB: 125 of our
+        // pages): the indexes a chunk of messages updates stay in memory
+        // instead of being read back from the WAL. Measured with perf on
+        // the 10,000-message import: the writer's page reads fell from 300
+        // to 75 samples and its statements took 0.09 s less.
+        c.pragma_update(None, "cache_size", -16_384)
+            .map_err(query("set the page cache size"))?;
         c.pragma_update(None, "foreign_keys", "ON")
             .map_err(query("enable foreign keys"))?;
         // Savepoints (one per message in a batch) journal in memory, not in
