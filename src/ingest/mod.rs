@@ -116,15 +116,20 @@ pub fn apply_pending(
     }
 }
 
-/// The next chunk from a source, read by the analysis side: at most
-/// [`CHUNK`] messages and [`CHUNK_BYTES`] raw bytes (at least one message).
-fn next_chunk(
-    source: &mut Source<'_>,
-    reader: Option<&Store>,
-    after: &mut i64,
-) -> store::Result<Vec<Item>> {
-    match source {
-        Source::Pending => {
+/// Where the analysis side takes its chunks from.
+enum Feed {
+    /// The store's pending rows, read by the analysis side itself.
+    Pending,
+    /// Chunks a thread of their own reads ahead (`import`'s files), so the
+    /// analysis threads never wait for the disk.
+    Chunks(mpsc::Receiver<Vec<Item>>),
+}
+
+/// The next chunk from a feed: at most [`CHUNK`] messages and
+/// [`CHUNK_BYTES`] raw bytes (at least one message); empty at the end.
+fn next_chunk(feed: &Feed, reader: Option<&Store>, after: &mut i64) -> store::Result<Vec<Item>> {
+    match feed {
+        Feed::Pending => {
             let Some(reader) = reader else {
                 return Ok(Vec::new());
             };
@@ -134,14 +139,25 @@ fn next_chunk(
             }
             Ok(chunk.into_iter().map(Item::Stored).collect())
         }
-        Source::Incoming(messages) => {
-            let (mut out, mut bytes) = (Vec::new(), 0);
-            while out.len() < CHUNK && bytes < CHUNK_BYTES {
-                let Some(m) = messages.next() else { break };
-                bytes += m.raw.len();
-                out.push(Item::Fresh(m));
-            }
-            Ok(out)
+        Feed::Chunks(chunks) => Ok(chunks.recv().unwrap_or_default()),
+    }
+}
+
+/// Reads `messages` in chunks ahead of the analysis, until they end or the
+/// analysis side stops taking them.
+fn read_ahead(
+    messages: &mut (dyn Iterator<Item = Incoming> + Send),
+    to_analysis: &mpsc::SyncSender<Vec<Item>>,
+) {
+    loop {
+        let (mut chunk, mut bytes) = (Vec::new(), 0);
+        while chunk.len() < CHUNK && bytes < CHUNK_BYTES {
+            let Some(m) = messages.next() else { break };
+            bytes += m.raw.len();
+            chunk.push(Item::Fresh(m));
+        }
+        if chunk.is_empty() || to_analysis.send(chunk).is_err() {
+            return;
         }
     }
 }
@@ -153,7 +169,7 @@ pub fn pipeline(
     store: &mut Store,
     s: &Settings<'_>,
     now: DateTime<Utc>,
-    mut source: Source<'_>,
+    source: Source<'_>,
     progress: Option<&dyn Fn(usize)>,
 ) -> store::Result<Run> {
     let analysed_count = Arc::new(AtomicU64::new(0));
@@ -168,8 +184,15 @@ pub fn pipeline(
         // The analysis runs up to AHEAD chunks ahead of the writer.
         let (to_writer, analysed) = mpsc::sync_channel::<store::Result<Vec<Analysed>>>(AHEAD);
         let stop = s.stop;
-        let analysis =
-            scope.spawn(move || analysis_side(&path, &mut source, stages, stop, &to_writer));
+        let (feed, reading) = match source {
+            Source::Pending => (Feed::Pending, None),
+            Source::Incoming(messages) => {
+                let (to_analysis, chunks) = mpsc::sync_channel(1);
+                let reading = scope.spawn(move || read_ahead(messages, &to_analysis));
+                (Feed::Chunks(chunks), Some(reading))
+            }
+        };
+        let analysis = scope.spawn(move || analysis_side(&path, feed, stages, stop, &to_writer));
         let mut w = Writer::default();
         let (mut busy, mut waited) = (Duration::ZERO, Duration::ZERO);
         loop {
@@ -201,6 +224,9 @@ pub fn pipeline(
         if analysis.join().is_err() {
             tracing::error!("the analysis thread stopped unexpectedly");
         }
+        if reading.is_some_and(|r| r.join().is_err()) {
+            tracing::error!("the reading thread stopped unexpectedly");
+        }
         Ok(w.run)
     })
 }
@@ -209,7 +235,7 @@ pub fn pipeline(
 /// hands each, analysed, to the writer.
 fn analysis_side(
     path: &std::path::Path,
-    source: &mut Source<'_>,
+    feed: Feed,
     mut stages: analyse::Stages,
     stop: Option<&(dyn Fn() -> bool + Sync)>,
     to_writer: &mpsc::SyncSender<store::Result<Vec<Analysed>>>,
@@ -224,7 +250,7 @@ fn analysis_side(
     // first: those in the channel, and the one the writer is applying.
     let mut uncommitted: VecDeque<HashSet<String>> = VecDeque::new();
     let mut after = 0;
-    let mut next = next_chunk(source, reader.as_ref(), &mut after);
+    let mut next = next_chunk(&feed, reader.as_ref(), &mut after);
     loop {
         if stop.is_some_and(|stop| stop()) {
             return;
@@ -239,7 +265,7 @@ fn analysis_side(
         };
         let started = stages.start(chunk);
         // Read the next chunk while this one is parsed.
-        next = next_chunk(source, reader.as_ref(), &mut after);
+        next = next_chunk(&feed, reader.as_ref(), &mut after);
         let (out, ids) = stages.finish(started, &mut snapshot);
         if to_writer.send(Ok(out)).is_err() {
             return;
