@@ -7,12 +7,13 @@
 //!                                                     write  one savepoint (store)
 //! ```
 //!
-//! The analysis runs up to two chunks ahead of the writer (and reads the
-//! next chunk while it parses one); a chunk is one transaction, and log
-//! lines about tickets are written only once it is committed. A message
-//! read by `import` is written once, with its decision. A message analysed
-//! ahead may name one that was not committed yet, so the writer resolves
-//! each thread again against the store before it decides ([`analyse`]).
+//! The analysis runs up to two chunks ahead of the writer (`import`'s
+//! files are read ahead on a thread of their own); a chunk is one
+//! transaction, and log lines about tickets are written only once it is
+//! committed. A message read by `import` is written once, with its
+//! decision. A message analysed ahead may name one that was not committed
+//! yet, so the writer resolves each thread again against the store before
+//! it decides ([`analyse`]).
 //!
 //! Failure policy: a message whose step 2 fails (an error, or a panic in
 //! the analysis or the decision) is retried once; the second failure
