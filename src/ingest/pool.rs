@@ -193,18 +193,22 @@ fn work<T>(shared: &Shared<T>, progress: &AtomicU64) {
     }
 }
 
-/// Lowers this thread's scheduling priority (nice +5; Linux keeps a nice
-/// value per thread): the single writer is what every message waits for,
-/// and the analysis runs ahead of it, so on a busy machine the cores go to
-/// the writer first. Nothing is lost when the call fails.
+/// Lowers this thread's scheduling priority by five steps of nice (Linux
+/// keeps a nice value per thread; relative, so a service started with its
+/// own `Nice=` keeps the difference): the single writer is what every
+/// message waits for, and the analysis runs ahead of it, so on a busy
+/// machine the cores go to the writer first. Nothing is lost when the call
+/// fails.
 fn yield_to_the_writer() {
     let tid = rustix::thread::gettid();
-    if let Err(e) = rustix::process::setpriority_process(Some(tid), ANALYSIS_NICE) {
+    let lowered = rustix::process::getpriority_process(Some(tid))
+        .and_then(|now| rustix::process::setpriority_process(Some(tid), now + ANALYSIS_NICE));
+    if let Err(e) = lowered {
         tracing::debug!(error = %e, "cannot lower the analysis thread's priority");
     }
 }
 
-/// The nice value of the analysis threads.
+/// How much lower the analysis threads run than the writer, in nice steps.
 const ANALYSIS_NICE: i32 = 5;
 
 impl<T> Drop for Pool<T> {
@@ -240,5 +244,21 @@ mod tests {
         // The pool goes on with a fresh thread in place of the stuck one.
         let again = pool.run(vec![Box::new(|| 7), Box::new(|| 8)], Duration::from_secs(5));
         assert_eq!(again, [Some(7), Some(8)]);
+    }
+
+    #[test]
+    fn analysis_threads_run_five_nice_steps_below_their_creator() {
+        let nice = |tid| rustix::process::getpriority_process(Some(tid)).unwrap();
+        let ours = nice(rustix::thread::gettid());
+        let mut pool: Pool<i32> = Pool::new(2, Arc::default());
+        let theirs = pool.run(
+            (0..4)
+                .map(|_| -> Task<i32> { Box::new(move || nice(rustix::thread::gettid())) })
+                .collect(),
+            Duration::from_secs(5),
+        );
+        // Capped at 19, the lowest priority there is.
+        let want = Some((ours + ANALYSIS_NICE).min(19));
+        assert!(theirs.iter().all(|n| *n == want), "{theirs:?}, ours {ours}");
     }
 }
