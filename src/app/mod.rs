@@ -374,7 +374,8 @@ fn describe_transport(t: &crate::config::Transport) -> String {
 
 /// The async workers, until the source and the outbox have stopped.
 async fn serve(ctx: Arc<Ctx>, runtime: Arc<Runtime>, t: Tasks) -> anyhow::Result<()> {
-    let signals = tokio::spawn(signals::signals(Arc::clone(&ctx)));
+    let handlers = signals::install().context("cannot install the signal handlers")?;
+    let signals = tokio::spawn(signals::signals(Arc::clone(&ctx), handlers));
     let source = tokio::spawn(workers::source(
         t.source,
         Arc::clone(&runtime),

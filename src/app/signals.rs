@@ -8,17 +8,33 @@ use super::{Ctx, current};
 use crate::runtime::Runtime;
 use crate::store::Store;
 
-/// SIGTERM/SIGINT stop the daemon; SIGHUP reloads the config.
-pub async fn signals(ctx: Arc<Ctx>) {
+/// The daemon's signal handlers, installed.
+pub struct Handlers {
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+    hup: tokio::signal::unix::Signal,
+}
+
+/// Installs the handlers at once (inside the runtime): before the daemon
+/// says it is running, so a SIGHUP sent right after that line reloads
+/// instead of ending the process (the default action of a signal nobody
+/// handles yet).
+pub fn install() -> std::io::Result<Handlers> {
     use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut term), Ok(mut int), Ok(mut hup)) = (
-        signal(SignalKind::terminate()),
-        signal(SignalKind::interrupt()),
-        signal(SignalKind::hangup()),
-    ) else {
-        tracing::error!("cannot install signal handlers");
-        return;
-    };
+    Ok(Handlers {
+        term: signal(SignalKind::terminate())?,
+        int: signal(SignalKind::interrupt())?,
+        hup: signal(SignalKind::hangup())?,
+    })
+}
+
+/// SIGTERM/SIGINT stop the daemon; SIGHUP reloads the config.
+pub async fn signals(ctx: Arc<Ctx>, handlers: Handlers) {
+    let Handlers {
+        mut term,
+        mut int,
+        mut hup,
+    } = handlers;
     loop {
         tokio::select! {
             _ = term.recv() => tracing::info!("SIGTERM: stopping"),
