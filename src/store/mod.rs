@@ -1559,12 +1559,7 @@ fn write_ticket(conn: &Connection, c: &Change<'_>, now: DateTime<Utc>) -> Result
         let stored: std::collections::HashSet<String> = if new {
             std::collections::HashSet::new()
         } else {
-            let mut st = conn
-                .prepare_cached("SELECT address FROM participants WHERE ticket = ?1")
-                .map_err(query("read participants"))?;
-            st.query_map([t.number as i64], |r| r.get::<_, String>(0))
-                .and_then(|rows| rows.collect())
-                .map_err(query("read participants"))?
+            participants(conn, t.number)?
         };
         for p in t.participants.iter().filter(|p| !stored.contains(*p)) {
             let role = if *p == t.requester {
@@ -1592,6 +1587,16 @@ fn write_ticket(conn: &Connection, c: &Change<'_>, now: DateTime<Utc>) -> Result
         }
     }
     Ok(())
+}
+
+/// The addresses of a ticket's participants, in any collection.
+fn participants<C: FromIterator<String>>(conn: &Connection, ticket: u64) -> Result<C> {
+    conn.prepare_cached("SELECT address FROM participants WHERE ticket = ?1")
+        .and_then(|mut st| {
+            st.query_map([ticket as i64], |r| r.get::<_, String>(0))?
+                .collect()
+        })
+        .map_err(query("read participants"))
 }
 
 /// Records a delivery report's verdict: a permanent failure fails the mail
@@ -1803,15 +1808,7 @@ impl Store {
             .optional()
             .map_err(query("read a ticket"))?;
         let Some(r) = row else { return Ok(None) };
-        let mut stmt = self
-            .conn
-            .prepare_cached("SELECT address FROM participants WHERE ticket = ?1")
-            .map_err(query("read participants"))?;
-        let participants = stmt
-            .query_map([number as i64], |r| r.get::<_, String>(0))
-            .map_err(query("read participants"))?
-            .collect::<std::result::Result<_, _>>()
-            .map_err(query("read participants"))?;
+        let participants = participants(&self.conn, number)?;
         Ok(Some(Ticket {
             number,
             requester: r.0,

@@ -14,7 +14,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use mail_parser::MimeHeaders;
 
-use crate::scheduler::Desk;
+use crate::scheduler::{Desk, sent_to, sent_to_only};
 
 /// One mail in a mailbox, as a threading client reads it.
 #[derive(Debug)]
@@ -222,10 +222,7 @@ fn a_week_at_the_desk_reads_as_one_conversation_per_ticket() {
     );
     d.run("2026-11-23T12:00:30Z");
     let m = d.new_mails();
-    let to_customer: Vec<_> = m
-        .iter()
-        .filter(|m| m.to.contains(&JAN.to_string()))
-        .collect();
+    let to_customer = sent_to(&m, JAN);
     assert_eq!(to_customer.len(), 1, "{m:?}");
     let text = &to_customer[0].text;
     assert!(
@@ -266,7 +263,7 @@ fn a_week_at_the_desk_reads_as_one_conversation_per_ticket() {
     );
     d.run("2026-11-24T09:00:30Z");
     let n = d.new_mails();
-    let notice = n.iter().find(|m| m.to == [ANNA]).expect("Anna hears of it");
+    let notice = sent_to_only(&n, ANNA).expect("Anna hears of it");
     assert!(notice.text.contains("Magazyn w Gdańsku"), "{}", notice.text);
     assert!(
         notice
@@ -317,7 +314,7 @@ fn a_week_at_the_desk_reads_as_one_conversation_per_ticket() {
     );
     d.run("2026-11-25T10:00:30Z");
     let t = d.new_mails();
-    let told = t.iter().find(|m| m.to == [ANNA]).unwrap();
+    let told = sent_to_only(&t, ANNA).unwrap();
     assert!(
         told.text
             .contains("The customer answered your proposed solution: reply #close"),
@@ -327,10 +324,7 @@ fn a_week_at_the_desk_reads_as_one_conversation_per_ticket() {
     d.consultant("Wed, 25 Nov 2026 11:30:00 +0100", ANNA, "SS-1", "#close");
     d.run("2026-11-25T10:30:30Z");
     let c = d.new_mails();
-    let closed: Vec<_> = c
-        .iter()
-        .filter(|m| m.to.contains(&JAN.to_string()))
-        .collect();
+    let closed = sent_to(&c, JAN);
     assert_eq!(closed.len(), 1);
     assert!(
         closed[0].text.contains("Zgłoszenie SS-1 zostało zamknięte"),

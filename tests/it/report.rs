@@ -6,7 +6,7 @@
 
 use serde_json::Value;
 
-use crate::scheduler::Desk;
+use crate::scheduler::{Desk, sent_to_only};
 
 /// A customer's request with an explicit severity.
 fn request(d: &Desk, received: &str, from: &str, subject: &str, severity: u8) {
@@ -583,14 +583,8 @@ fn the_morning_digest_lists_what_is_on_the_desk() {
     d.run("2026-12-07T08:00:00Z");
     let digests = new_of(&d, "digest");
     assert_eq!(digests.len(), 2, "{digests:?}");
-    let anna = digests
-        .iter()
-        .find(|m| m.to == ["anna@smartstock.cloud"])
-        .unwrap();
-    let piotr = digests
-        .iter()
-        .find(|m| m.to == ["piotr@smartstock.cloud"])
-        .unwrap();
+    let anna = sent_to_only(&digests, "anna@smartstock.cloud").unwrap();
+    let piotr = sent_to_only(&digests, "piotr@smartstock.cloud").unwrap();
     let text = &anna.text;
     let breached = text.find("SS-1 [1] Scanner sync").expect(text);
     let at_risk = text.find("SS-2 [1] Login page").expect(text);
@@ -659,19 +653,13 @@ fn monthly_reports_go_once_with_the_page_attached() {
     d.run("2026-12-03T09:00:00Z");
     let reports = new_of(&d, "sla-report");
     assert_eq!(reports.len(), 2, "{reports:?}");
-    let boss = reports
-        .iter()
-        .find(|m| m.to == ["boss@smartstock.cloud"])
-        .unwrap();
+    let boss = sent_to_only(&reports, "boss@smartstock.cloud").unwrap();
     assert!(
         boss.text.contains("acme.example") && boss.text.contains("beta.example"),
         "{}",
         boss.text
     );
-    let acme = reports
-        .iter()
-        .find(|m| m.to == ["it@acme.example"])
-        .unwrap();
+    let acme = sent_to_only(&reports, "it@acme.example").unwrap();
     assert!(acme.text.contains("Raport"), "in Polish: {}", acme.text);
     assert!(
         !acme.text.contains("beta.example"),

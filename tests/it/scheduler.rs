@@ -35,6 +35,19 @@ pub struct Out {
     pub text: String,
 }
 
+/// The mail among `mails` addressed to `address` alone.
+pub fn sent_to_only<'a>(mails: &'a [Out], address: &str) -> Option<&'a Out> {
+    mails.iter().find(|m| m.to == [address])
+}
+
+/// The mails among `mails` with `address` among their recipients.
+pub fn sent_to<'a>(mails: &'a [Out], address: &str) -> Vec<&'a Out> {
+    mails
+        .iter()
+        .filter(|m| m.to.iter().any(|t| t == address))
+        .collect()
+}
+
 impl Desk {
     pub fn new(name: &str) -> Desk {
         Desk::with_config(name, "")
