@@ -325,9 +325,10 @@ impl Writer {
         chunk: Vec<Analysed>,
         now: DateTime<Utc>,
     ) -> store::Result<()> {
-        // One transaction per chunk (one fsync), a savepoint per message:
-        // a failing message rolls back only its own writes. A crash loses
-        // nothing: step 1 committed the raw messages, step 2 runs again.
+        // One transaction per chunk (one fsync). A message's own failure
+        // is recorded and the next one goes on; a store error rolls the
+        // whole chunk back. A crash loses nothing: what was not committed
+        // is still pending (the daemon) or still in its file (`import`).
         store.begin_batch()?;
         let mut lines = Vec::with_capacity(chunk.len());
         for item in chunk {
@@ -366,8 +367,8 @@ impl Writer {
         self.run.read += 1;
         // A fresh message (`import`) is deduplicated here and written with
         // its decision: one insert of its row, already applied.
-        let fresh = match std::mem::replace(&mut item.row, Row::Stored(0)) {
-            Row::Stored(id) => Err(id),
+        let (id, fresh) = match std::mem::replace(&mut item.row, Row::Stored(0)) {
+            Row::Stored(id) => (id, None),
             Row::Fresh(m, ident) => {
                 let ident = ident.unwrap_or_else(|| crate::mail::identity::identity(&m.raw));
                 match store.identify_in_batch(&m, ident)? {
@@ -375,15 +376,14 @@ impl Writer {
                         self.run.duplicates += 1;
                         return Ok(());
                     }
-                    store::Identified::New(id, ident) => Ok((id, m, ident)),
+                    store::Identified::New(id, ident) => (id, Some((m, ident))),
                 }
             }
         };
         let row = match &fresh {
-            Err(id) => DecidedRow::Stored(*id),
-            Ok((id, m, ident)) => DecidedRow::New(*id, m, ident),
+            None => DecidedRow::Stored(id),
+            Some((m, ident)) => DecidedRow::New(id, m, ident),
         };
-        let id = row.id();
         analyse::wedge_injection(item.raw.as_deref());
         let received_at = item.received_at;
         match decided(store, s, id, item, now)? {
@@ -393,8 +393,8 @@ impl Writer {
                 lines.push(LogLine::of(id, &d, analysis.as_deref(), s.rules.prefix));
             }
             Err(reason) => {
-                if let Ok((id, m, ident)) = &fresh {
-                    store.store_in_batch_as(*id, m, ident, now)?;
+                if let Some((m, ident)) = &fresh {
+                    store.store_in_batch_as(id, m, ident, now)?;
                 }
                 self.run.failures += 1;
                 let quarantined = store.fail_message(id, &reason, now)?;
