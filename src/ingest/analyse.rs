@@ -190,8 +190,8 @@ impl Stages {
     }
 
     /// Starts a chunk's analysis: its messages are parsed on the pool
-    /// while the caller goes on (reading the next chunk); [`Stages::finish`]
-    /// completes it.
+    /// while the caller goes on (reading the next chunk, finishing the one
+    /// before); [`Stages::finish`] completes it.
     pub fn start(&mut self, items: Vec<Item>) -> Started {
         let works: Vec<Work> = items.into_iter().map(Work::of).collect();
         let tasks: Vec<Task<Stage>> = works
@@ -247,7 +247,11 @@ impl Stages {
                 None => finished.push(Some(w.done(Outcome::OverBudget(budget)))),
             }
         }
-        let results = self.pool.run(tasks, budget);
+        // Ahead of the next chunk's parsing, queued before: this chunk is
+        // what the writer waits for, and the parsing fills the threads
+        // while this batch's last tasks run.
+        let batch = self.pool.submit_first(tasks);
+        let results = self.pool.collect(batch, budget);
         for ((slot, w), r) in slots.into_iter().zip(results) {
             finished[slot] = Some(match r {
                 Some(Stage::Finished(a)) => a,

@@ -251,23 +251,26 @@ fn analysis_side(
     // first: those in the channel, and the one the writer is applying.
     let mut uncommitted: VecDeque<HashSet<String>> = VecDeque::new();
     let mut after = 0;
-    let mut next = next_chunk(&feed, reader.as_ref(), &mut after);
+    let mut current = match next_chunk(&feed, reader.as_ref(), &mut after) {
+        Ok(c) if c.is_empty() => return,
+        Ok(c) => stages.start(c),
+        Err(e) => {
+            let _ = to_writer.send(Err(e));
+            return;
+        }
+    };
     loop {
         if stop.is_some_and(|stop| stop()) {
             return;
         }
-        let chunk = match next {
-            Ok(c) if c.is_empty() => return,
-            Ok(c) => c,
-            Err(e) => {
-                let _ = to_writer.send(Err(e));
-                return;
-            }
+        // The next chunk is read and its parsing queued before this one is
+        // finished: the threads never wait for the chunk's slowest message.
+        let (upcoming, failed) = match next_chunk(&feed, reader.as_ref(), &mut after) {
+            Ok(c) if c.is_empty() => (None, None),
+            Ok(c) => (Some(stages.start(c)), None),
+            Err(e) => (None, Some(e)),
         };
-        let started = stages.start(chunk);
-        // Read the next chunk while this one is parsed.
-        next = next_chunk(&feed, reader.as_ref(), &mut after);
-        let (out, ids) = stages.finish(started, &mut snapshot);
+        let (out, ids) = stages.finish(current, &mut snapshot);
         if to_writer.send(Ok(out)).is_err() {
             return;
         }
@@ -277,6 +280,14 @@ fn analysis_side(
         if uncommitted.len() > AHEAD + 1 {
             uncommitted.pop_front();
             snapshot.in_flight = uncommitted.iter().flatten().cloned().collect();
+        }
+        match (upcoming, failed) {
+            (Some(next), _) => current = next,
+            (None, Some(e)) => {
+                let _ = to_writer.send(Err(e));
+                return;
+            }
+            (None, None) => return,
         }
     }
 }

@@ -20,15 +20,17 @@ pub type Task<T> = Box<dyn FnOnce() -> T + Send>;
 /// two short lockings and wakes nobody but an idle thread; the collector
 /// is woken once per batch (or when a task runs over its budget).
 struct State<T> {
-    queue: VecDeque<(u64, Task<T>)>,
-    /// Tasks running, with their start.
-    started: HashMap<u64, Instant>,
+    /// Tasks waiting: (sequence number, batch, task).
+    queue: VecDeque<(u64, u64, Task<T>)>,
+    /// Tasks running: their batch and start.
+    started: HashMap<u64, (u64, Instant)>,
     /// Results not collected yet.
     done: HashMap<u64, T>,
     /// Tasks given up: their threads end when (if ever) they finish.
     given_up: HashSet<u64>,
-    /// Tasks of the batch being collected that are not finished yet.
-    outstanding: usize,
+    /// Tasks not finished (nor given up) yet, per batch not collected yet
+    /// (by the batch's first sequence number).
+    left: HashMap<u64, usize>,
     closed: bool,
 }
 
@@ -36,7 +38,7 @@ struct Shared<T> {
     state: Mutex<State<T>>,
     /// Signalled when a task is queued or the pool closes.
     work: Condvar,
-    /// Signalled when the last outstanding task finishes.
+    /// Signalled when the last task of a batch finishes.
     finished: Condvar,
 }
 
@@ -72,7 +74,7 @@ impl<T: Send + 'static> Pool<T> {
                     started: HashMap::new(),
                     done: HashMap::new(),
                     given_up: HashSet::new(),
-                    outstanding: 0,
+                    left: HashMap::new(),
                     closed: false,
                 }),
                 work: Condvar::new(),
@@ -105,16 +107,37 @@ impl<T: Send + 'static> Pool<T> {
     }
 
     /// Queues the tasks and returns at once: the caller may do other work
-    /// while the threads run them, then [`Pool::collect`]s the results
-    /// (one batch at a time).
+    /// while the threads run them, then [`Pool::collect`]s the results.
+    /// Batches may overlap: the threads take the next batch's tasks while
+    /// the last tasks of the one before run.
     pub fn submit(&mut self, tasks: Vec<Task<T>>) -> Batch {
+        self.queue(tasks, false)
+    }
+
+    /// As [`Pool::submit`], but the tasks go before those already waiting:
+    /// for a batch that the batches queued before it wait for.
+    pub fn submit_first(&mut self, tasks: Vec<Task<T>>) -> Batch {
+        self.queue(tasks, true)
+    }
+
+    fn queue(&mut self, tasks: Vec<Task<T>>, first_in_line: bool) -> Batch {
         let first = self.next;
         let n = tasks.len();
         self.next += n as u64;
         let mut state = self.shared.lock();
-        state.outstanding += n;
-        for (i, task) in tasks.into_iter().enumerate() {
-            state.queue.push_back((first + i as u64, task));
+        if n > 0 {
+            state.left.insert(first, n);
+        }
+        let tasks = tasks
+            .into_iter()
+            .enumerate()
+            .map(|(i, task)| (first + i as u64, first, task));
+        if first_in_line {
+            for t in tasks.rev() {
+                state.queue.push_front(t);
+            }
+        } else {
+            state.queue.extend(tasks);
         }
         drop(state);
         self.shared.work.notify_all();
@@ -126,30 +149,37 @@ impl<T: Send + 'static> Pool<T> {
     pub fn collect(&mut self, batch: Batch, budget: Duration) -> Vec<Option<T>> {
         let Batch { first, n } = batch;
         let mut state = self.shared.lock();
-        while state.outstanding > 0 {
+        while state.left.get(&first).is_some_and(|left| *left > 0) {
             let now = Instant::now();
-            let over: Vec<u64> = state
+            let over: Vec<(u64, u64)> = state
                 .started
                 .iter()
-                .filter(|(_, at)| now.duration_since(**at) >= budget)
-                .map(|(seq, _)| *seq)
+                .filter(|(_, (_, at))| now.duration_since(*at) >= budget)
+                .map(|(seq, (batch, _))| (*seq, *batch))
                 .collect();
-            for seq in over {
+            for (seq, batch) in over {
                 state.started.remove(&seq);
                 state.given_up.insert(seq);
-                state.outstanding -= 1;
+                if let Some(left) = state.left.get_mut(&batch) {
+                    *left -= 1;
+                }
                 self.progress.fetch_add(1, Ordering::Relaxed);
                 // Its thread is busy for good, as far as we know.
                 self.spawn();
             }
-            if state.outstanding == 0 {
+            if state.left.get(&first).is_none_or(|left| *left == 0) {
                 break;
             }
             // Until the first running task's budget ends (or, with none
             // running yet, a whole budget).
-            let wait = state.started.values().min().map_or(budget, |at| {
-                (*at + budget).saturating_duration_since(Instant::now())
-            });
+            let wait = state
+                .started
+                .values()
+                .map(|(_, at)| at)
+                .min()
+                .map_or(budget, |at| {
+                    (*at + budget).saturating_duration_since(Instant::now())
+                });
             state = self
                 .shared
                 .finished
@@ -157,6 +187,7 @@ impl<T: Send + 'static> Pool<T> {
                 .unwrap_or_else(|e| e.into_inner())
                 .0;
         }
+        state.left.remove(&first);
         (first..first + n as u64)
             .map(|seq| state.done.remove(&seq))
             .collect()
@@ -169,14 +200,14 @@ fn work<T>(shared: &Shared<T>, progress: &AtomicU64) {
     yield_to_the_writer();
     let mut state = shared.lock();
     loop {
-        let Some((seq, task)) = state.queue.pop_front() else {
+        let Some((seq, batch, task)) = state.queue.pop_front() else {
             if state.closed {
                 return;
             }
             state = shared.work.wait(state).unwrap_or_else(|e| e.into_inner());
             continue;
         };
-        state.started.insert(seq, Instant::now());
+        state.started.insert(seq, (batch, Instant::now()));
         drop(state);
         let out = task();
         state = shared.lock();
@@ -186,9 +217,11 @@ fn work<T>(shared: &Shared<T>, progress: &AtomicU64) {
         state.started.remove(&seq);
         state.done.insert(seq, out);
         progress.fetch_add(1, Ordering::Relaxed);
-        state.outstanding -= 1;
-        if state.outstanding == 0 {
-            shared.finished.notify_one();
+        if let Some(left) = state.left.get_mut(&batch) {
+            *left -= 1;
+            if *left == 0 {
+                shared.finished.notify_all();
+            }
         }
     }
 }
@@ -213,8 +246,12 @@ const ANALYSIS_NICE: i32 = 5;
 
 impl<T> Drop for Pool<T> {
     fn drop(&mut self) {
-        // The threads end once the queue is empty and closed.
-        self.shared.lock().closed = true;
+        // Nobody collects what is still queued: the threads end once they
+        // are through with the tasks they run.
+        let mut state = self.shared.lock();
+        state.queue.clear();
+        state.closed = true;
+        drop(state);
         self.shared.work.notify_all();
     }
 }
@@ -244,6 +281,41 @@ mod tests {
         // The pool goes on with a fresh thread in place of the stuck one.
         let again = pool.run(vec![Box::new(|| 7), Box::new(|| 8)], Duration::from_secs(5));
         assert_eq!(again, [Some(7), Some(8)]);
+    }
+
+    #[test]
+    fn batches_overlap_and_a_batch_first_in_line_goes_first() {
+        let mut pool: Pool<&'static str> = Pool::new(1, Arc::default());
+        let order = Arc::new(Mutex::new(Vec::new()));
+        let task = |name: &'static str| -> Task<&'static str> {
+            let order = Arc::clone(&order);
+            Box::new(move || {
+                order.lock().unwrap().push(name);
+                name
+            })
+        };
+        // The first task holds the only thread until the gate opens.
+        let (started_tx, started) = std::sync::mpsc::channel();
+        let (open, gate) = std::sync::mpsc::channel::<()>();
+        let first: Task<&'static str> = {
+            let order = Arc::clone(&order);
+            Box::new(move || {
+                started_tx.send(()).unwrap();
+                gate.recv().unwrap();
+                order.lock().unwrap().push("a0");
+                "a0"
+            })
+        };
+        let a = pool.submit(vec![first, task("a1")]);
+        let b = pool.submit(vec![task("b0")]);
+        started.recv().unwrap();
+        let c = pool.submit_first(vec![task("c0"), task("c1")]);
+        open.send(()).unwrap();
+        let budget = Duration::from_secs(30);
+        assert_eq!(pool.collect(c, budget), [Some("c0"), Some("c1")]);
+        assert_eq!(pool.collect(a, budget), [Some("a0"), Some("a1")]);
+        assert_eq!(pool.collect(b, budget), [Some("b0")]);
+        assert_eq!(*order.lock().unwrap(), ["a0", "c0", "c1", "a1", "b0"]);
     }
 
     #[test]
