@@ -76,6 +76,10 @@ pub fn import(
         );
         bar
     });
+    // The analysis's patterns compile on a spare core while the inputs are
+    // listed.
+    let analysis = settings.analysis.clone();
+    std::thread::spawn(move || crate::mail::warm_up(&analysis));
     // Every input opens before anything is stored: a wrong path stops the
     // import with nothing done.
     let mut inputs = Vec::new();

@@ -108,7 +108,8 @@ pub fn maildir_files(dir: &Path) -> io::Result<Vec<PathBuf>> {
     for folder in &folders {
         folder_files(folder, &mut files)?;
     }
-    files.sort_by(|a, b| a.file_name().cmp(&b.file_name()));
+    // Each name taken out of its path once, not at every comparison.
+    files.sort_by_cached_key(|f| f.file_name().map(std::ffi::OsStr::to_os_string));
     Ok(files)
 }
 
