@@ -89,12 +89,29 @@ pub fn identity(raw: &[u8]) -> Identity {
 /// Feeds bytes with every CRLF read as LF; says whether any of them was
 /// other than white space.
 fn hash_lf(hasher: &mut Sha256, bytes: &[u8]) -> bool {
+    // The lines go to the hasher through a buffer: one update per line
+    // costs more than the hashing of a short line.
+    let mut buf = [0u8; 8192];
+    let mut len = 0;
+    let mut feed = |part: &[u8]| {
+        if len + part.len() > buf.len() {
+            hasher.update(&buf[..len]);
+            len = 0;
+        }
+        if part.len() > buf.len() {
+            hasher.update(part);
+        } else {
+            buf[len..len + part.len()].copy_from_slice(part);
+            len += part.len();
+        }
+    };
     let mut start = 0;
     for i in memchr::memmem::find_iter(bytes, b"\r\n") {
-        hasher.update(&bytes[start..i]);
+        feed(&bytes[start..i]);
         start = i + 1;
     }
-    hasher.update(&bytes[start..]);
+    feed(&bytes[start..]);
+    hasher.update(&buf[..len]);
     bytes.iter().any(|b| !b.is_ascii_whitespace())
 }
 

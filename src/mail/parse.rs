@@ -189,10 +189,22 @@ pub fn has_header_block(raw: &[u8]) -> bool {
 /// 11%; a mail with a stray NUL far less.
 pub fn looks_binary(raw: &[u8]) -> bool {
     let head = &raw[..raw.len().min(SNIFF_BYTES)];
-    let control = head
-        .iter()
-        .filter(|b| **b < 32 && !matches!(**b, b'\t' | b'\n' | b'\r' | 0x0c | 0x1b))
-        .count();
+    // Counted as "below 32" less the allowed codes: sums the compiler turns
+    // into vector instructions (a filter with a match is read byte by byte).
+    let control: usize = head
+        .chunks(255)
+        .map(|chunk| {
+            let n = chunk.iter().fold(0u8, |n, &b| {
+                let allowed = u8::from(b == b'\t')
+                    + u8::from(b == b'\n')
+                    + u8::from(b == b'\r')
+                    + u8::from(b == 0x0c)
+                    + u8::from(b == 0x1b);
+                n + (u8::from(b < 32) - allowed)
+            });
+            usize::from(n)
+        })
+        .sum();
     !head.is_empty() && control * 20 > head.len()
 }
 
@@ -652,6 +664,47 @@ fn truncate(mut s: String) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn binary_is_more_than_five_percent_control_bytes() {
+        // 100 bytes with n control bytes (NUL, BEL, DEL-free C0 codes).
+        let with = |n: usize, code: u8| {
+            let mut v = vec![b'a'; 100];
+            v[..n].fill(code);
+            v
+        };
+        let table: &[(&str, Vec<u8>, bool)] = &[
+            (
+                "plain text",
+                b"Subject: hi\r\n\r\nHello\tthere\x0c\x1b[0m\n".to_vec(),
+                false,
+            ),
+            ("five per cent NUL", with(5, 0), false),
+            ("six per cent NUL", with(6, 0), true),
+            ("six per cent BEL", with(6, 7), true),
+            (
+                "tabs, line ends, form feeds, escapes",
+                with(60, b'\t'),
+                false,
+            ),
+            ("empty", Vec::new(), false),
+            // Only the first 8 KB count: control bytes after them do not.
+            (
+                "late control bytes",
+                [vec![b'a'; SNIFF_BYTES], vec![0; 4000]].concat(),
+                false,
+            ),
+            // Over 255 bytes, so the counting spans several chunks.
+            (
+                "every byte value",
+                (0..=255u8).cycle().take(3000).collect(),
+                true,
+            ),
+        ];
+        for (name, raw, want) in table {
+            assert_eq!(looks_binary(raw), *want, "{name}");
+        }
+    }
 
     #[test]
     fn polish_charsets_and_encoded_words() {
