@@ -7,7 +7,8 @@
 //!                                                     write  one savepoint (store)
 //! ```
 //!
-//! The analysis runs up to two chunks ahead of the writer (`import`'s
+//! The analysis runs up to two chunks ahead of the writer, the next
+//! chunk's parsing overlapping the current one's finishing (`import`'s
 //! files are read ahead on a thread of their own); a chunk is one
 //! transaction, and log lines about tickets are written only once it is
 //! committed. A message read by `import` is written once, with its
