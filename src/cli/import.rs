@@ -35,9 +35,14 @@ pub fn run(g: &Global, args: &Args) -> Outcome {
     let (cfg, db) = g.config_and_db()?;
     let mut store = Store::open(&db)?;
     let rt = Runtime::load(cfg, &mut store)?;
+    let settings = rt.ingest(args.send);
+    // The analysis's patterns compile on a spare core while the inputs are
+    // listed.
+    let analysis = settings.analysis.clone();
+    std::thread::spawn(move || crate::mail::warm_up(&analysis));
     let summary = import(
         &mut store,
-        &rt.ingest(args.send),
+        &settings,
         &args.paths,
         g.now(),
         progress_wanted(),
@@ -76,10 +81,6 @@ pub fn import(
         );
         bar
     });
-    // The analysis's patterns compile on a spare core while the inputs are
-    // listed.
-    let analysis = settings.analysis.clone();
-    std::thread::spawn(move || crate::mail::warm_up(&analysis));
     // Every input opens before anything is stored: a wrong path stops the
     // import with nothing done.
     let mut inputs = Vec::new();
