@@ -99,13 +99,6 @@ impl<T: Send + 'static> Pool<T> {
         }
     }
 
-    /// Runs the tasks, each within `budget` of its start; the results in
-    /// order, `None` for a task given up.
-    pub fn run(&mut self, tasks: Vec<Task<T>>, budget: Duration) -> Vec<Option<T>> {
-        let batch = self.submit(tasks);
-        self.collect(batch, budget)
-    }
-
     /// Queues the tasks and returns at once: the caller may do other work
     /// while the threads run them, then [`Pool::collect`]s the results.
     /// Batches may overlap: the threads take the next batch's tasks while
@@ -149,7 +142,7 @@ impl<T: Send + 'static> Pool<T> {
     pub fn collect(&mut self, batch: Batch, budget: Duration) -> Vec<Option<T>> {
         let Batch { first, n } = batch;
         let mut state = self.shared.lock();
-        while state.left.get(&first).is_some_and(|left| *left > 0) {
+        loop {
             let now = Instant::now();
             let over: Vec<(u64, u64)> = state
                 .started
@@ -260,6 +253,17 @@ impl<T> Drop for Pool<T> {
 mod tests {
     use super::*;
 
+    /// Runs the tasks as one batch: the results in order, `None` for a task
+    /// given up.
+    fn run<T: Send + 'static>(
+        pool: &mut Pool<T>,
+        tasks: Vec<Task<T>>,
+        budget: Duration,
+    ) -> Vec<Option<T>> {
+        let batch = pool.submit(tasks);
+        pool.collect(batch, budget)
+    }
+
     #[test]
     fn results_come_in_order_and_a_slow_task_is_given_up() {
         let mut pool: Pool<u32> = Pool::new(2, Arc::default());
@@ -274,12 +278,16 @@ mod tests {
             })
             .collect();
         let t = Instant::now();
-        let out = pool.run(tasks, Duration::from_millis(300));
+        let out = run(&mut pool, tasks, Duration::from_millis(300));
         assert!(t.elapsed() < Duration::from_secs(2), "{:?}", t.elapsed());
         let want: Vec<Option<u32>> = (0..8).map(|i| (i != 3).then_some(i * 10)).collect();
         assert_eq!(out, want);
         // The pool goes on with a fresh thread in place of the stuck one.
-        let again = pool.run(vec![Box::new(|| 7), Box::new(|| 8)], Duration::from_secs(5));
+        let again = run(
+            &mut pool,
+            vec![Box::new(|| 7), Box::new(|| 8)],
+            Duration::from_secs(5),
+        );
         assert_eq!(again, [Some(7), Some(8)]);
     }
 
@@ -323,7 +331,8 @@ mod tests {
         let nice = |tid| rustix::process::getpriority_process(Some(tid)).unwrap();
         let ours = nice(rustix::thread::gettid());
         let mut pool: Pool<i32> = Pool::new(2, Arc::default());
-        let theirs = pool.run(
+        let theirs = run(
+            &mut pool,
             (0..4)
                 .map(|_| -> Task<i32> { Box::new(move || nice(rustix::thread::gettid())) })
                 .collect(),
