@@ -243,26 +243,31 @@ impl Quotes {
     }
 }
 
-/// The quote state at each of `starts` (sorted line starts), in one pass
-/// over the text; a blank line ends every quotation.
-fn quotes_at(text: &str, starts: &[usize]) -> Vec<Quotes> {
-    let mut out = Vec::with_capacity(starts.len());
-    let (mut q, mut at, mut prev) = (Quotes::default(), 0usize, '\0');
-    for &start in starts {
-        for ch in text[at..start].chars() {
-            if ch == '\n' && prev == '\n' {
-                q = Quotes::default();
-            } else if !(ch == '\r' || ch == '\n' && prev == '\n') {
-                q.step(ch);
+/// The quote state along a text, walked forward once: a blank line ends
+/// every quotation.
+#[derive(Default)]
+struct QuoteWalk {
+    q: Quotes,
+    at: usize,
+    prev: char,
+}
+
+impl QuoteWalk {
+    /// The state at `to` (not before the last position asked for).
+    fn to(&mut self, text: &str, to: usize) -> Quotes {
+        for ch in text[self.at..to].chars() {
+            if ch == '\n' && self.prev == '\n' {
+                self.q = Quotes::default();
+            } else if !(ch == '\r' || ch == '\n' && self.prev == '\n') {
+                self.q.step(ch);
             }
             if ch != '\r' {
-                prev = ch;
+                self.prev = ch;
             }
         }
-        at = start;
-        out.push(q);
+        self.at = to;
+        self.q
     }
-    out
 }
 
 /// A cheap test for a relative time ("ago", "temu").
@@ -656,23 +661,33 @@ pub fn find(text: &str, anchor: &Anchor, zone: &crate::sla::Zone, lang: Lang) ->
     let today_offset = sender_offset(anchor, zone, anchor.at.naive_utc().date());
     let today = anchor.at.with_timezone(&today_offset).date_naive();
     let mut pinned_without_instant: Option<String> = None;
-    let candidates = candidate_lines(text);
-    // Prose lines first, then log-like lines.
-    for pass in 0..2 {
-        for &(line, is_log, quotes) in &candidates {
-            if (pass == 0) == is_log {
+    // Prose lines first, then log-like lines: the log lines wait while the
+    // prose is read, and the text after the first time found is not read.
+    let mut logs = Vec::new();
+    let mut candidates = Candidates::new(text);
+    let mut deferred = 0;
+    loop {
+        let c = match candidates.next() {
+            Some(c) if c.is_log => {
+                logs.push(c);
                 continue;
             }
-            if let Some(found) = relative(line, anchor) {
-                return found;
+            Some(c) => c,
+            None if deferred < logs.len() => {
+                deferred += 1;
+                logs[deferred - 1]
             }
-            match clock_time(line, quotes, today, anchor, zone, lang) {
-                Some(Ok(found)) => return found,
-                Some(Err(evidence)) => {
-                    pinned_without_instant.get_or_insert(evidence);
-                }
-                None => {}
+            None => break,
+        };
+        if let Some(found) = relative(c.line, anchor) {
+            return found;
+        }
+        match clock_time(c.line, c.quotes, today, anchor, zone, lang) {
+            Some(Ok(found)) => return found,
+            Some(Err(evidence)) => {
+                pinned_without_instant.get_or_insert(evidence);
             }
+            None => {}
         }
     }
     match pinned_without_instant {
@@ -690,42 +705,89 @@ pub fn find(text: &str, anchor: &Anchor, zone: &crate::sla::Zone, lang: Lang) ->
     }
 }
 
-/// The lines where a time could be (one pass of the cheap patterns over the
-/// whole text finds them), outside quoted history: (line, whether it looks
-/// like a log line, where it starts).
-fn candidate_lines(text: &str) -> Vec<(&str, bool, Quotes)> {
-    let mut hits: Vec<usize> = CLOCK_QUICK
-        .find_iter(text)
-        .chain(RELATIVE_QUICK.find_iter(text))
-        .map(|m| m.start())
-        .collect();
-    hits.sort_unstable();
-    // The start of each hit's line, looking back only to the previous hit:
-    // one pass however long the line.
-    let (mut starts, mut from, mut line) = (Vec::new(), 0usize, 0usize);
-    for h in hits {
-        if let Some(i) = text[from..h].rfind('\n') {
-            line = from + i + 1;
-        }
-        from = h;
-        if starts.last() != Some(&line) {
-            starts.push(line);
+/// A line where a time could be, outside quoted history.
+#[derive(Clone, Copy)]
+struct Candidate<'t> {
+    line: &'t str,
+    /// Whether it looks like a log line.
+    is_log: bool,
+    /// The quote state where it starts.
+    quotes: Quotes,
+}
+
+/// The lines where a time could be, in order, found as they are asked for
+/// by the cheap patterns (each scans the text once, however many lines are
+/// asked for).
+struct Candidates<'t> {
+    text: &'t str,
+    clock: std::iter::Peekable<regex::Matches<'static, 't>>,
+    relative: std::iter::Peekable<regex::Matches<'static, 't>>,
+    /// The previous hit, and the start of its line.
+    from: usize,
+    line: usize,
+    last: Option<usize>,
+    quotes: QuoteWalk,
+}
+
+impl<'t> Candidates<'t> {
+    fn new(text: &'t str) -> Self {
+        Candidates {
+            text,
+            clock: CLOCK_QUICK.find_iter(text).peekable(),
+            relative: RELATIVE_QUICK.find_iter(text).peekable(),
+            from: 0,
+            line: 0,
+            last: None,
+            quotes: QuoteWalk::default(),
         }
     }
-    let quotes = quotes_at(text, &starts);
-    starts
-        .iter()
-        .zip(quotes)
-        .map(|(&s, q)| {
-            let line = text[s..]
+
+    /// The next hit of either pattern, by position.
+    fn hit(&mut self) -> Option<usize> {
+        let c = self.clock.peek().map(|m| m.start());
+        let r = self.relative.peek().map(|m| m.start());
+        match (c, r) {
+            (Some(c), Some(r)) if r < c => self.relative.next(),
+            (Some(_), _) => self.clock.next(),
+            (None, _) => self.relative.next(),
+        }
+        .map(|m| m.start())
+    }
+}
+
+impl<'t> Iterator for Candidates<'t> {
+    type Item = Candidate<'t>;
+
+    fn next(&mut self) -> Option<Candidate<'t>> {
+        let text = self.text;
+        loop {
+            let h = self.hit()?;
+            // The start of the hit's line, looking back only to the previous
+            // hit: one pass however long the line.
+            if let Some(i) = text[self.from..h].rfind('\n') {
+                self.line = self.from + i + 1;
+            }
+            self.from = h;
+            if self.last == Some(self.line) {
+                continue;
+            }
+            self.last = Some(self.line);
+            let quotes = self.quotes.to(text, self.line);
+            let line = text[self.line..]
                 .split('\n')
                 .next()
                 .unwrap_or("")
                 .trim_end_matches('\r');
-            (line, LOG_LINE.is_match(line), q)
-        })
-        .filter(|(l, _, _)| !l.trim_start().starts_with('>'))
-        .collect()
+            if line.trim_start().starts_with('>') {
+                continue;
+            }
+            return Some(Candidate {
+                line,
+                is_log: LOG_LINE.is_match(line),
+                quotes,
+            });
+        }
+    }
 }
 
 /// A relative time in a line: "2 hours ago", "godzinę temu".
