@@ -88,6 +88,17 @@ fn is_underscores(line: &str) -> bool {
     t.len() >= 10 && t.chars().all(|c| c == '_' || c == '-' || c == '=')
 }
 
+/// Whether a line could be a mobile footer: every [`MOBILE`] alternative
+/// starts, after blanks, with one of these letters in either case (`ſ` is
+/// an `s` to a case-insensitive pattern). Far cheaper than the pattern, which
+/// would otherwise run on every short line.
+fn may_be_mobile(line: &str) -> bool {
+    line.trim_start()
+        .chars()
+        .next()
+        .is_some_and(|c| matches!(c.to_ascii_lowercase(), 's' | 'g' | 'w' | 'v' | 'e' | 'ſ'))
+}
+
 /// The index of the first line of quoted history, signature or footer.
 fn cut_line(lines: &[&str]) -> Option<(usize, bool)> {
     for (i, line) in lines.iter().enumerate() {
@@ -97,7 +108,7 @@ fn cut_line(lines: &[&str]) -> Option<(usize, bool)> {
         }
         // Cheap tests first: every pattern below needs a short line, a
         // leading dash or a colon.
-        if t.len() < 80 && MOBILE.is_match(t) {
+        if t.len() < 80 && may_be_mobile(t) && MOBILE.is_match(t) {
             return Some((i, false));
         }
         if t.trim_start().starts_with("--") && SEPARATOR.is_match(t) {
@@ -164,7 +175,7 @@ pub fn trim(text: &str) -> Trimmed {
         let t = l.trim_end();
         t.trim_start().starts_with('>')
             || (t.ends_with(':') && ATTRIBUTION.is_match(t))
-            || SEPARATOR.is_match(t)
+            || (t.trim_start().starts_with("--") && SEPARATOR.is_match(t))
     });
     let mut kept: Vec<&str> = Vec::with_capacity(end);
     for line in &lines[..end] {
@@ -204,7 +215,7 @@ pub fn trim_signature(text: &str) -> String {
     let lines: Vec<&str> = text.lines().collect();
     let end = lines
         .iter()
-        .position(|l| l.trim_end() == "--" || *l == "-- " || MOBILE.is_match(l))
+        .position(|l| l.trim_end() == "--" || *l == "-- " || may_be_mobile(l) && MOBILE.is_match(l))
         .unwrap_or(lines.len());
     let mut out = lines[..end].join("\n");
     let trimmed_len = out.trim_end().len();
@@ -317,6 +328,36 @@ mod tests {
     fn quote_below_the_signature_counts_as_removed() {
         assert!(trim("Reply\n-- \nBen\n\n> old\n").removed_quote);
         assert!(!trim("Reply\n-- \nBen\n").removed_quote);
+    }
+
+    #[test]
+    fn mobile_footers_pass_the_cheap_test() {
+        // (line, a mobile footer): the cheap test must let every footer
+        // through, whatever its case or blanks.
+        let table = [
+            ("Sent from my iPhone", true),
+            ("  sent from Outlook", true),
+            ("\u{a0}SENT FROM MY SAMSUNG", true),
+            ("\u{17f}ent from my iPhone", true),
+            ("Get Outlook for Android", true),
+            ("Wysłane z iPhone'a", true),
+            ("wysłano z aplikacji", true),
+            ("Von meinem iPhone gesendet", true),
+            ("Envoyé de mon iPad", true),
+            ("Verzonden vanaf mijn iPhone", true),
+            ("Skickat från min iPhone", true),
+            ("Thanks, sent from my iPhone", false),
+            ("Regards", false),
+            ("", false),
+        ];
+        for (line, footer) in table {
+            assert_eq!(MOBILE.is_match(line), footer, "{line:?}");
+            if footer {
+                assert!(may_be_mobile(line), "{line:?}");
+            }
+        }
+        assert!(!may_be_mobile("Regards"));
+        assert!(!may_be_mobile("2024-03-04 ERROR sent"));
     }
 
     #[test]
