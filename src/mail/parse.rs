@@ -140,12 +140,32 @@ impl Parsed {
 /// The date of the topmost `Received:` header (when our server took the
 /// message), design.md "received" rule for files; `None` when absent.
 pub fn topmost_received(raw: &[u8]) -> Option<DateTime<chrono::Utc>> {
+    // Every header is skipped to find where the first `Received:` is, and
+    // that one alone is parsed: parsing them all (often a dozen) and copying
+    // the others was most of the reading thread's work.
+    static SKIP: LazyLock<MessageParser> = LazyLock::new(|| {
+        MessageParser::new()
+            .ignore_header(HeaderName::Received)
+            .default_header_ignore()
+    });
     static RECEIVED: LazyLock<MessageParser> =
         LazyLock::new(|| MessageParser::new().header_received(HeaderName::Received));
     let raw = normalize_eol(raw);
-    let msg = RECEIVED.parse_headers(&raw[..])?;
-    let r = msg.received()?;
-    r.date
+    let msg = SKIP.parse_headers(&raw[..])?;
+    let first = msg
+        .root_part()
+        .headers()
+        .iter()
+        .find(|h| h.name == HeaderName::Received)?;
+    let value = raw.get(first.offset_start() as usize..first.offset_end() as usize)?;
+    // Alone, as it was in the header block: ended by a blank line, or by
+    // the end of the input when nothing followed it.
+    let end: &[u8] = if value.ends_with(b"\n") { b"\n" } else { b"" };
+    let one = [&b"Received:"[..], value, end].concat();
+    let parsed = RECEIVED.parse_headers(&one)?;
+    parsed
+        .received()?
+        .date
         .map(|d| d.to_timestamp())
         .and_then(|t| DateTime::from_timestamp(t, 0))
 }
@@ -742,6 +762,49 @@ Za=BF=F3=B3=E6 g=EA=B6l=B1 ja=BC=F1\r\n";
             message_ids_in_headers("Body\u{fffd}\u{fffd}\u{fffd}x\nMessage-ID: <a@b>\n").len() == 1
         );
         assert!(message_ids_in_headers("abcdefghij\u{fffd}xyz").is_empty());
+    }
+
+    #[test]
+    fn topmost_received_is_when_our_server_took_it() {
+        // (header block, expected instant): the topmost Received: is our
+        // server's; the ones below it are earlier hops (a sender's server
+        // that held the mail for hours).
+        let ours = "Received: from mx.example.net (mx.example.net [192.0.2.1])\n by mx.helpdesk.example with ESMTPS id 1;\n Tue, 5 Mar 2024 10:05:00 +0100\n";
+        let theirs =
+            "Received: from [10.0.0.2] by mx.example.net; Tue, 5 Mar 2024 07:00:00 +0100\n";
+        let table = [
+            (
+                format!("{ours}{theirs}Subject: x\n\nbody\n"),
+                Some("2024-03-05T09:05:00Z"),
+            ),
+            (
+                format!("Return-Path: <a@b>\n{ours}{theirs}\nbody\n"),
+                Some("2024-03-05T09:05:00Z"),
+            ),
+            (
+                format!("{ours}{theirs}").replace('\n', "\r\n"),
+                Some("2024-03-05T09:05:00Z"),
+            ),
+            (
+                format!("{ours}{theirs}").replace('\n', "\r"),
+                Some("2024-03-05T09:05:00Z"),
+            ),
+            // Headers only, the last one cut short: the first is whole.
+            (
+                format!("{ours}Received: from [10."),
+                Some("2024-03-05T09:05:00Z"),
+            ),
+            // Ours without a date: none (the caller falls back), not theirs.
+            (
+                format!("Received: from mx by mx.helpdesk.example\n{theirs}\nbody\n"),
+                None,
+            ),
+            ("Subject: no trace\n\nbody\n".to_string(), None),
+        ];
+        for (raw, expected) in table {
+            let got = topmost_received(raw.as_bytes());
+            assert_eq!(got, expected.map(|e| e.parse().unwrap()), "{raw:?}");
+        }
     }
 
     #[test]
