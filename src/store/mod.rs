@@ -47,6 +47,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0004_feedback.sql"),
     include_str!("migrations/0005_consultant_held.sql"),
     include_str!("migrations/0006_outbox_files.sql"),
+    include_str!("migrations/0007_checks_as_comparisons.sql"),
 ];
 
 /// The schema version this binary writes.
@@ -2239,6 +2240,77 @@ mod tests {
         );
         std::fs::remove_dir_all(path.parent().unwrap().parent().unwrap().parent().unwrap())
             .unwrap();
+    }
+
+    /// Whether running `sql` builds a temporary b-tree (`OpenEphemeral`).
+    fn builds_temp_tree(conn: &Connection, sql: &str) -> bool {
+        let mut st = conn.prepare(&format!("EXPLAIN {sql}")).unwrap();
+        let ops: Vec<String> = st
+            .query_map([rusqlite::types::Null], |r| r.get::<_, String>(1))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        ops.iter().any(|op| op == "OpenEphemeral")
+    }
+
+    #[test]
+    fn state_checks_refuse_the_same_values_without_temp_trees() {
+        // A database of version 6 (before the checks were rewritten), with
+        // rows in it, opened by this binary.
+        let path = temp("checks");
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        let old = Connection::open(&path).unwrap();
+        for sql in &MIGRATIONS[..6] {
+            old.execute_batch(sql).unwrap();
+        }
+        old.pragma_update(None, "user_version", 6).unwrap();
+        old.execute_batch(
+            "INSERT INTO tickets (id, requester, subject, severity, state, language, received_at, deadline_at, updated_at) \
+             VALUES (1, 'a@b.example', 'x', 3, 'open', 'en', 0, 0, 0); \
+             INSERT INTO participants (ticket, address, role) VALUES (1, 'a@b.example', 'requester');",
+        )
+        .unwrap();
+        let writes = [
+            "UPDATE tickets SET state = ?1 WHERE id = 1",
+            "INSERT INTO messages (message_id, content_hash, raw_size, received_at, direction, state, stored_at) \
+             VALUES ('m@x', x'00', 1, 0, 'in', ?1, 0)",
+            "INSERT INTO participants (ticket, address, role) VALUES (1, 'c@b.example', ?1)",
+            "INSERT INTO outbox (key, template, automatic, envelope_from, recipients, message_id, headers, state, \
+             next_attempt_at, created_at) VALUES ('t:' || ?1, 't', 0, 'e@x', '[]', 'o@x', '{}', ?1, 0, 0)",
+        ];
+        assert!(builds_temp_tree(&old, writes[0]), "the old checks did");
+        drop(old);
+
+        let store = Store::open(&path).unwrap();
+        assert_eq!(store.schema_version().unwrap(), SCHEMA_VERSION);
+        let c = &store.conn;
+        // The rows are still there.
+        let state: String = c
+            .query_row("SELECT state FROM tickets WHERE id = 1", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(state, "open");
+        // (statement, a value it accepts, values it refuses)
+        let table: [(&str, &str, &[&str]); 4] = [
+            (writes[0], "waiting", &["bogus", "Open", "", "open "]),
+            (writes[1], "applied", &["bogus", "APPLIED"]),
+            (writes[2], "colleague", &["owner", ""]),
+            (writes[3], "held", &["queued", "Sent"]),
+        ];
+        for (sql, good, bad) in table {
+            assert!(!builds_temp_tree(c, sql), "{sql}");
+            for value in bad {
+                let err = c.execute(sql, [value]).unwrap_err().to_string();
+                assert!(
+                    err.contains("CHECK constraint failed"),
+                    "{sql} {value}: {err}"
+                );
+            }
+            assert_eq!(c.execute(sql, [good]).unwrap(), 1, "{sql} {good}");
+        }
+        let check: String = c
+            .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(check, "ok");
     }
 
     #[test]
