@@ -2279,9 +2279,17 @@ mod tests {
              next_attempt_at, created_at) VALUES ('t:' || ?1, 't', 0, 'e@x', '[]', 'o@x', '{}', ?1, 0, 0)",
         ];
         assert!(builds_temp_tree(&old, writes[0]), "the old checks did");
-        drop(old);
 
+        // `old` stays open across the migration, as a running reader would;
+        // its next statement notices the schema changed.
         let store = Store::open(&path).unwrap();
+        old.query_row("SELECT count(*) FROM tickets", [], |r| r.get::<_, i64>(0))
+            .unwrap();
+        assert!(
+            !builds_temp_tree(&old, writes[0]),
+            "a connection opened before reads the new schema"
+        );
+        drop(old);
         assert_eq!(store.schema_version().unwrap(), SCHEMA_VERSION);
         let c = &store.conn;
         // The rows are still there.

@@ -13,29 +13,19 @@
 -- not match (a database made by an unreleased build) is left as it is.
 PRAGMA writable_schema = ON;
 
+-- Each list belongs to one table (the states of tickets, messages and mails
+-- differ), so one statement rewrites all four.
 UPDATE sqlite_schema
-SET sql = replace(sql,
+SET sql = replace(replace(replace(replace(sql,
     'CHECK (state IN (''new'', ''open'', ''waiting'', ''resolved'', ''closed''))',
-    'CHECK (state = ''new'' OR state = ''open'' OR state = ''waiting'' OR state = ''resolved'' OR state = ''closed'')')
-WHERE type = 'table' AND name = 'tickets';
-
-UPDATE sqlite_schema
-SET sql = replace(sql,
+    'CHECK (state = ''new'' OR state = ''open'' OR state = ''waiting'' OR state = ''resolved'' OR state = ''closed'')'),
     'CHECK (state IN (''stored'', ''applied'', ''quarantined'', ''dropped''))',
-    'CHECK (state = ''stored'' OR state = ''applied'' OR state = ''quarantined'' OR state = ''dropped'')')
-WHERE type = 'table' AND name = 'messages';
-
-UPDATE sqlite_schema
-SET sql = replace(sql,
+    'CHECK (state = ''stored'' OR state = ''applied'' OR state = ''quarantined'' OR state = ''dropped'')'),
     'CHECK (role IN (''requester'', ''colleague'', ''added''))',
-    'CHECK (role = ''requester'' OR role = ''colleague'' OR role = ''added'')')
-WHERE type = 'table' AND name = 'participants';
-
-UPDATE sqlite_schema
-SET sql = replace(sql,
+    'CHECK (role = ''requester'' OR role = ''colleague'' OR role = ''added'')'),
     'CHECK (state IN (''pending'', ''sent'', ''failed'', ''held''))',
     'CHECK (state = ''pending'' OR state = ''sent'' OR state = ''failed'' OR state = ''held'')')
-WHERE type = 'table' AND name = 'outbox';
+WHERE type = 'table' AND name IN ('tickets', 'messages', 'participants', 'outbox');
 
 -- Schema editing off, and this connection reads the new schema.
 PRAGMA writable_schema = RESET;
