@@ -661,34 +661,30 @@ pub fn find(text: &str, anchor: &Anchor, zone: &crate::sla::Zone, lang: Lang) ->
     let today_offset = sender_offset(anchor, zone, anchor.at.naive_utc().date());
     let today = anchor.at.with_timezone(&today_offset).date_naive();
     let mut pinned_without_instant: Option<String> = None;
+    let mut try_line = |c: Candidate<'_>| {
+        if let Some(found) = relative(c.line, anchor) {
+            return Some(found);
+        }
+        match clock_time(c.line, c.quotes, today, anchor, zone, lang)? {
+            Ok(found) => Some(found),
+            Err(evidence) => {
+                pinned_without_instant.get_or_insert(evidence);
+                None
+            }
+        }
+    };
     // Prose lines first, then log-like lines: the log lines wait while the
     // prose is read, and the text after the first time found is not read.
     let mut logs = Vec::new();
-    let mut candidates = Candidates::new(text);
-    let mut deferred = 0;
-    loop {
-        let c = match candidates.next() {
-            Some(c) if c.is_log => {
-                logs.push(c);
-                continue;
-            }
-            Some(c) => c,
-            None if deferred < logs.len() => {
-                deferred += 1;
-                logs[deferred - 1]
-            }
-            None => break,
-        };
-        if let Some(found) = relative(c.line, anchor) {
+    for c in Candidates::new(text) {
+        if c.is_log {
+            logs.push(c);
+        } else if let Some(found) = try_line(c) {
             return found;
         }
-        match clock_time(c.line, c.quotes, today, anchor, zone, lang) {
-            Some(Ok(found)) => return found,
-            Some(Err(evidence)) => {
-                pinned_without_instant.get_or_insert(evidence);
-            }
-            None => {}
-        }
+    }
+    if let Some(found) = logs.into_iter().find_map(try_line) {
+        return found;
     }
     match pinned_without_instant {
         Some(evidence) => Occurrence {
@@ -725,6 +721,7 @@ struct Candidates<'t> {
     /// The previous hit, and the start of its line.
     from: usize,
     line: usize,
+    /// The start of the last line given out (each line is given once).
     last: Option<usize>,
     quotes: QuoteWalk,
 }
