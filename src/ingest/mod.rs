@@ -252,25 +252,22 @@ fn analysis_side(
     // first: those in the channel, and the one the writer is applying.
     let mut uncommitted: VecDeque<HashSet<String>> = VecDeque::new();
     let mut after = 0;
-    let mut current = match next_chunk(&feed, reader.as_ref(), &mut after) {
-        Ok(c) if c.is_empty() => return,
-        Ok(c) => stages.start(c),
-        Err(e) => {
-            let _ = to_writer.send(Err(e));
-            return;
-        }
-    };
+    let mut upcoming = start_next(&feed, reader.as_ref(), &mut after, &mut stages);
     loop {
+        let current = match upcoming {
+            Ok(Some(started)) => started,
+            Ok(None) => return,
+            Err(e) => {
+                let _ = to_writer.send(Err(e));
+                return;
+            }
+        };
         if stop.is_some_and(|stop| stop()) {
             return;
         }
         // The next chunk is read and its parsing queued before this one is
         // finished: the threads never wait for the chunk's slowest message.
-        let (upcoming, failed) = match next_chunk(&feed, reader.as_ref(), &mut after) {
-            Ok(c) if c.is_empty() => (None, None),
-            Ok(c) => (Some(stages.start(c)), None),
-            Err(e) => (None, Some(e)),
-        };
+        upcoming = start_next(&feed, reader.as_ref(), &mut after, &mut stages);
         let (out, ids) = stages.finish(current, &mut snapshot);
         if to_writer.send(Ok(out)).is_err() {
             return;
@@ -282,15 +279,19 @@ fn analysis_side(
             uncommitted.pop_front();
             snapshot.in_flight = uncommitted.iter().flatten().cloned().collect();
         }
-        match (upcoming, failed) {
-            (Some(next), _) => current = next,
-            (None, Some(e)) => {
-                let _ = to_writer.send(Err(e));
-                return;
-            }
-            (None, None) => return,
-        }
     }
+}
+
+/// Reads the next chunk from the feed and queues its parsing; `None` at
+/// the end.
+fn start_next(
+    feed: &Feed,
+    reader: Option<&Store>,
+    after: &mut i64,
+    stages: &mut analyse::Stages,
+) -> store::Result<Option<analyse::Started>> {
+    let chunk = next_chunk(feed, reader, after)?;
+    Ok((!chunk.is_empty()).then(|| stages.start(chunk)))
 }
 
 /// Waits for the analysis of the next chunk, showing progress (through

@@ -1,9 +1,9 @@
 //! The analysis threads: one per core, each task with a time budget. A
 //! task over its budget is given up: its thread is left to finish on its
 //! own (its result is dropped, then the thread ends) and a new thread takes
-//! its place, so one poison message never holds up the others. The analysis is bounded by
-//! design (capped inputs, linear passes); the budget is the backstop for
-//! what that design missed.
+//! its place, so one poison message never holds up the others. The
+//! analysis is bounded by design (capped inputs, linear passes); the budget
+//! is the backstop for what that design missed.
 //!
 //! (A general-purpose pool such as rayon cannot give a task up: its join
 //! waits for every task. So this one is ours, and small.)

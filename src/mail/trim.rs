@@ -99,6 +99,23 @@ fn may_be_mobile(line: &str) -> bool {
         .is_some_and(|c| matches!(c.to_ascii_lowercase(), 's' | 'g' | 'w' | 'v' | 'e' | 'ſ'))
 }
 
+/// A mobile footer ("Sent from my iPhone").
+fn is_mobile(line: &str) -> bool {
+    may_be_mobile(line) && MOBILE.is_match(line)
+}
+
+/// A separator ("-----Original Message-----"): every form starts with
+/// dashes, tested before the pattern.
+fn is_separator(line: &str) -> bool {
+    line.trim_start().starts_with("--") && SEPARATOR.is_match(line)
+}
+
+/// An attribution line ("On … wrote:"): every form ends with a colon,
+/// tested before the pattern.
+fn is_attribution(line: &str) -> bool {
+    line.trim_end().ends_with(':') && ATTRIBUTION.is_match(line)
+}
+
 /// The index of the first line of quoted history, signature or footer.
 fn cut_line(lines: &[&str]) -> Option<(usize, bool)> {
     for (i, line) in lines.iter().enumerate() {
@@ -108,13 +125,13 @@ fn cut_line(lines: &[&str]) -> Option<(usize, bool)> {
         }
         // Cheap tests first: every pattern below needs a short line, a
         // leading dash or a colon.
-        if t.len() < 80 && may_be_mobile(t) && MOBILE.is_match(t) {
+        if t.len() < 80 && is_mobile(t) {
             return Some((i, false));
         }
-        if t.trim_start().starts_with("--") && SEPARATOR.is_match(t) {
+        if is_separator(t) {
             return Some((i, true));
         }
-        if t.ends_with(':') && ATTRIBUTION.is_match(t) {
+        if is_attribution(t) {
             return Some((i, true));
         }
         // An attribution wrapped over two (or three) lines.
@@ -134,7 +151,7 @@ fn cut_line(lines: &[&str]) -> Option<(usize, bool)> {
                         .map(|l| l.trim())
                         .collect::<Vec<_>>()
                         .join(" ");
-                    if ATTRIBUTION.is_match(&joined) && lines[i + n].trim_end().ends_with(':') {
+                    if is_attribution(&joined) {
                         return Some((i, true));
                     }
                 }
@@ -173,9 +190,7 @@ pub fn trim(text: &str) -> Trimmed {
     // A cut at the signature can take quoted history below it too.
     removed_quote |= lines[end..].iter().any(|l| {
         let t = l.trim_end();
-        t.trim_start().starts_with('>')
-            || (t.ends_with(':') && ATTRIBUTION.is_match(t))
-            || (t.trim_start().starts_with("--") && SEPARATOR.is_match(t))
+        t.trim_start().starts_with('>') || is_attribution(t) || is_separator(t)
     });
     let mut kept: Vec<&str> = Vec::with_capacity(end);
     for line in &lines[..end] {
@@ -215,7 +230,7 @@ pub fn trim_signature(text: &str) -> String {
     let lines: Vec<&str> = text.lines().collect();
     let end = lines
         .iter()
-        .position(|l| l.trim_end() == "--" || *l == "-- " || may_be_mobile(l) && MOBILE.is_match(l))
+        .position(|l| l.trim_end() == "--" || *l == "-- " || is_mobile(l))
         .unwrap_or(lines.len());
     let mut out = lines[..end].join("\n");
     let trimmed_len = out.trim_end().len();

@@ -2319,6 +2319,9 @@ mod tests {
             .query_row("PRAGMA integrity_check", [], |r| r.get(0))
             .unwrap();
         assert_eq!(check, "ok");
+        drop(store);
+        std::fs::remove_dir_all(path.parent().unwrap().parent().unwrap().parent().unwrap())
+            .unwrap();
     }
 
     #[test]
