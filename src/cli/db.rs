@@ -29,13 +29,6 @@ pub enum Command {
 /// Backs up or checks the database.
 pub fn run(g: &Global, cmd: &Command) -> Outcome {
     let (_, db) = g.config_and_db()?;
-    if !db.is_file() {
-        return Err(anyhow::anyhow!(
-            "no database at {}; give its path with --db or the config's [store] path",
-            db.display()
-        )
-        .into());
-    }
     let store = Store::open_read_only(&db)?;
     let mut out = std::io::stdout().lock();
     match cmd {

@@ -81,6 +81,16 @@ pub enum Error {
         /// Why.
         cause: rusqlite::Error,
     },
+    /// A command that only reads found no database file at the path.
+    #[error(
+        "no database at {}; give its path with --db or the config's [store] path \
+         (supportd run, import and deliver create it)",
+        path.display()
+    )]
+    Missing {
+        /// The path.
+        path: PathBuf,
+    },
     /// The database's folder could not be created.
     #[error("cannot create the database folder {}", path.display())]
     CreateDir {
@@ -253,7 +263,7 @@ impl Error {
                     _ => None,
                 }
             }
-            Error::TooNew { .. } => None,
+            Error::TooNew { .. } | Error::Missing { .. } => None,
         }
     }
 
@@ -408,6 +418,17 @@ impl Store {
     /// Opens an existing database read-only (for `inspect --db` and reports);
     /// it must already be at this binary's schema version.
     pub fn open_read_only(path: &Path) -> Result<Store> {
+        // SQLite would say it cannot open the file, which reads like a
+        // permission problem.
+        let missing = match std::fs::metadata(path) {
+            Ok(m) => m.is_dir(),
+            Err(e) => e.kind() == std::io::ErrorKind::NotFound,
+        };
+        if missing {
+            return Err(Error::Missing {
+                path: path.to_path_buf(),
+            });
+        }
         let store = match Store::open_ro(path, false) {
             // WAL readers need the -shm file: on read-only media (a mounted
             // backup, a read-only filesystem) the file is read as it is.
@@ -2242,6 +2263,26 @@ mod tests {
         );
         std::fs::remove_dir_all(path.parent().unwrap().parent().unwrap().parent().unwrap())
             .unwrap();
+    }
+
+    #[test]
+    fn reading_commands_name_a_missing_database() {
+        let dir = temp("missing");
+        let folder = dir.parent().unwrap().to_path_buf();
+        std::fs::create_dir_all(&folder).unwrap();
+        // No file at the path, and a folder where the file should be.
+        for path in [dir.clone(), folder.clone()] {
+            let Err(e) = Store::open_read_only(&path) else {
+                panic!("{} opened", path.display());
+            };
+            let text = e.to_string();
+            assert!(matches!(e, Error::Missing { .. }), "{text}");
+            assert!(text.contains(&format!("no database at {}", path.display())));
+            assert!(text.contains("--db"), "{text}");
+            // Nothing was created on the way.
+            assert!(!dir.exists());
+        }
+        std::fs::remove_dir_all(folder.parent().unwrap().parent().unwrap()).unwrap();
     }
 
     /// Whether running `sql` builds a temporary b-tree (`OpenEphemeral`).
