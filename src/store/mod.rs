@@ -100,7 +100,7 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
-    /// A migration failed; the database is left at the previous version.
+    /// A migration failed; the database is left at the version it had.
     #[error("cannot migrate database {} to schema version {version}: {}", path.display(), reason(cause))]
     Migrate {
         /// The file.
@@ -537,31 +537,45 @@ impl Store {
                 supported: SCHEMA_VERSION,
             });
         }
-        for (i, sql) in MIGRATIONS.iter().enumerate().skip(found as usize) {
-            let version = i as u32 + 1;
-            let fail = |cause| Error::Migrate {
-                path: self.path.clone(),
+        if found == SCHEMA_VERSION {
+            return Ok(());
+        }
+        // Every pending migration in one transaction: a new database is
+        // created whole with one sync (not one per version), and a failed
+        // upgrade leaves the version the file had.
+        let path = self.path.clone();
+        let fail = |version| {
+            let path = path.clone();
+            move |cause| Error::Migrate {
+                path,
                 version,
                 cause,
-            };
-            let tx = self
-                .conn
-                .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
-                .map_err(fail)?;
-            // Another process (a `deliver` next to the daemon) may have
-            // migrated while this one waited for the write lock.
-            let now_at: u32 = tx
-                .pragma_query_value(None, "user_version", |r| r.get(0))
-                .map_err(fail)?;
-            if now_at >= version {
-                continue;
             }
-            tx.execute_batch(sql).map_err(fail)?;
-            tx.pragma_update(None, "user_version", version)
-                .map_err(fail)?;
-            tx.commit().map_err(fail)?;
+        };
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(fail(found + 1))?;
+        // Another process (a `deliver` next to the daemon) may have
+        // migrated while this one waited for the write lock.
+        let now_at: u32 = tx
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .map_err(fail(found + 1))?;
+        if now_at > SCHEMA_VERSION {
+            return Err(Error::TooNew {
+                path: self.path.clone(),
+                found: now_at,
+                supported: SCHEMA_VERSION,
+            });
         }
-        Ok(())
+        for (i, sql) in MIGRATIONS.iter().enumerate().skip(now_at as usize) {
+            tx.execute_batch(sql).map_err(fail(i as u32 + 1))?;
+        }
+        if now_at < SCHEMA_VERSION {
+            tx.pragma_update(None, "user_version", SCHEMA_VERSION)
+                .map_err(fail(SCHEMA_VERSION))?;
+        }
+        tx.commit().map_err(fail(SCHEMA_VERSION))
     }
 
     /// Step 1: commits a batch of raw messages in one transaction and says,
@@ -2261,6 +2275,44 @@ mod tests {
             Store::open(&path).unwrap().schema_version().unwrap(),
             SCHEMA_VERSION
         );
+        std::fs::remove_dir_all(path.parent().unwrap().parent().unwrap().parent().unwrap())
+            .unwrap();
+    }
+
+    #[test]
+    fn a_failed_upgrade_leaves_the_version_the_file_had() {
+        // A database of version 4 in which migration 7 cannot run (its
+        // table name is taken): 5 and 6 would apply, then 7 fails.
+        let path = temp("upgrade");
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        let raw = Connection::open(&path).unwrap();
+        for sql in &MIGRATIONS[..4] {
+            raw.execute_batch(sql).unwrap();
+        }
+        raw.execute_batch("PRAGMA user_version = 4; CREATE TABLE schema_7_cookie (x);")
+            .unwrap();
+        drop(raw);
+        let Err(e) = Store::open(&path) else {
+            panic!("migrated past a failing step");
+        };
+        assert!(
+            matches!(e, Error::Migrate { version: 7, .. }),
+            "{e}: names the version that failed"
+        );
+        // Nothing of 5 and 6 stayed: the file is as it was.
+        let raw = Connection::open(&path).unwrap();
+        let version: u32 = raw
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .unwrap();
+        let held: i64 = raw
+            .query_row(
+                "SELECT count(*) FROM sqlite_schema WHERE name = 'consultant_held'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!((version, held), (4, 0));
+        drop(raw);
         std::fs::remove_dir_all(path.parent().unwrap().parent().unwrap().parent().unwrap())
             .unwrap();
     }
