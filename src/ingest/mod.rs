@@ -196,13 +196,31 @@ pub fn pipeline(
         };
         let analysis = scope.spawn(move || analysis_side(&path, feed, stages, stop, &to_writer));
         let mut w = Writer::default();
-        // Checkpoints copy the WAL into the database on a thread of their
-        // own, off the writer's path.
-        let aside = store.checkpoint_aside(scope)?;
-        let written = w.all(store, s, &analysed, &analysed_count, now, progress);
-        let restored = aside.finish(store);
-        written.and(restored)?;
-        w.log_pass();
+        let (mut busy, mut waited) = (Duration::ZERO, Duration::ZERO);
+        loop {
+            let t = std::time::Instant::now();
+            let Some(chunk) = wait(&analysed, &analysed_count, s.stop) else {
+                break;
+            };
+            waited += t.elapsed();
+            let t = std::time::Instant::now();
+            let chunk = chunk?;
+            let n = chunk.len();
+            w.chunk(store, s, chunk, now)?;
+            busy += t.elapsed();
+            if let Some(p) = progress {
+                p(n);
+            }
+        }
+        if w.run.read > 0 {
+            tracing::debug!(
+                messages = w.run.read,
+                writer_secs = format!("{:.2}", busy.as_secs_f64()),
+                waiting_secs = format!("{:.2}", waited.as_secs_f64()),
+                committing_secs = format!("{:.2}", w.committing.as_secs_f64()),
+                "step 2 pass"
+            );
+        }
         drop(analysed);
         // A panic of the analysis thread outside the per-message guard.
         if analysis.join().is_err() {
@@ -307,56 +325,11 @@ fn wait(
 #[derive(Default)]
 struct Writer {
     run: Run,
-    /// Time spent applying chunks, committing included.
-    busy: Duration,
-    /// Time spent waiting for the analysis.
-    waited: Duration,
-    /// Time spent committing (writing and syncing the WAL).
+    /// Time spent committing (writing the WAL, fsync, checkpoints).
     committing: Duration,
 }
 
 impl Writer {
-    /// Applies every chunk the analysis hands over, in order, until it
-    /// ends or `s.stop` says so.
-    fn all(
-        &mut self,
-        store: &mut Store,
-        s: &Settings<'_>,
-        analysed: &mpsc::Receiver<store::Result<Vec<Analysed>>>,
-        analysed_count: &AtomicU64,
-        now: DateTime<Utc>,
-        progress: Option<&dyn Fn(usize)>,
-    ) -> store::Result<()> {
-        loop {
-            let t = std::time::Instant::now();
-            let Some(chunk) = wait(analysed, analysed_count, s.stop) else {
-                return Ok(());
-            };
-            self.waited += t.elapsed();
-            let t = std::time::Instant::now();
-            let chunk = chunk?;
-            let n = chunk.len();
-            self.chunk(store, s, chunk, now)?;
-            self.busy += t.elapsed();
-            if let Some(p) = progress {
-                p(n);
-            }
-        }
-    }
-
-    /// Where a pass's time went, for `SUPPORTD_LOG=debug`.
-    fn log_pass(&self) {
-        if self.run.read > 0 {
-            tracing::debug!(
-                messages = self.run.read,
-                writer_secs = format!("{:.2}", self.busy.as_secs_f64()),
-                waiting_secs = format!("{:.2}", self.waited.as_secs_f64()),
-                committing_secs = format!("{:.2}", self.committing.as_secs_f64()),
-                "step 2 pass"
-            );
-        }
-    }
-
     /// Applies a chunk in one transaction, then logs what it did.
     fn chunk(
         &mut self,

@@ -28,13 +28,11 @@ use crate::ticket::timer::{Step, TimerChange};
 use crate::ticket::{Event, Record, Ticket};
 
 pub mod analysis;
-mod checkpoint;
 mod maintenance;
 mod metrics;
 mod outbox;
 mod privacy;
 mod retention;
-pub use checkpoint::Aside;
 pub use maintenance::Backup;
 pub use metrics::{LAST_POLL_KEY, MetricsData};
 pub use outbox::{OutboxCounts, OutboxFilter, Outgoing};
