@@ -62,6 +62,11 @@ pub fn pl_plural<'a>(n: u32, one: &'a str, few: &'a str, many: &'a str) -> &'a s
     }
 }
 
+/// `n` and the English noun for it: `1 reply`, `0 replies`, `2 replies`.
+pub fn en_counted(n: u64, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

@@ -7,6 +7,7 @@
 //! it is created, the dir transport's `.eml` files, and the Maildir
 //! source's `cur/` (messages already taken).
 
+use crate::lang::en_counted;
 use std::path::{Path, PathBuf};
 
 use crate::config::{Config, Source, Transport};
@@ -45,15 +46,20 @@ pub fn earlier_state(cfg: &Config, db: &Path) -> Option<String> {
     if let Transport::Dir { path } = &cfg.transport {
         let n = count_files(path, 100_000);
         if n > 0 {
-            found.push(format!("{} holds {n} mails it sent", path.display()));
+            found.push(format!(
+                "{} holds {} it sent",
+                path.display(),
+                en_counted(n as u64, "mail", "mails")
+            ));
         }
     }
     if let Source::Maildir { path } = &cfg.source {
         let n = count_files(&path.join("cur"), 100_000);
         if n > 0 {
             found.push(format!(
-                "{} holds {n} messages it took",
-                path.join("cur").display()
+                "{} holds {} it took",
+                path.join("cur").display(),
+                en_counted(n as u64, "message", "messages")
             ));
         }
     }

@@ -1,5 +1,6 @@
 //! `supportd db backup PATH` and `supportd db check`.
 
+use crate::lang::en_counted;
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -37,9 +38,9 @@ pub fn run(g: &Global, cmd: &Command) -> Outcome {
             let b = store.backup_to(path)?;
             writeln!(
                 out,
-                "{}: {} tickets, {:.1} MB, checked, in {:.1} s",
+                "{}: {}, {:.1} MB, checked, in {:.1} s",
                 b.path.display(),
-                b.tickets,
+                en_counted(b.tickets, "ticket", "tickets"),
                 b.bytes as f64 / 1e6,
                 t.elapsed().as_secs_f64()
             )?;

@@ -146,22 +146,22 @@ pub fn import(
 
 impl std::fmt::Display for ImportSummary {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        use crate::lang::en_counted as counted;
         let a = &self.applied;
         write!(
             f,
-            "read {} messages, {} of them new: {} new tickets, {} replies, {} commands applied, {} rejected, \
-             {} auto-replies, {} delivery reports and {} feedback reports recorded, {} duplicates skipped, \
-             {} quarantined ({} not mail)",
-            self.read,
+            "read {}, {} of them new: {}, {}, {} applied, {} rejected, {}, {} and {} recorded, \
+             {} skipped, {} quarantined ({} not mail)",
+            counted(self.read, "message", "messages"),
             self.read.saturating_sub(self.duplicates),
-            a.new_tickets,
-            a.replies,
-            a.commands_applied,
+            counted(a.new_tickets, "new ticket", "new tickets"),
+            counted(a.replies, "reply", "replies"),
+            counted(a.commands_applied, "command", "commands"),
             a.commands_rejected,
-            a.auto_replies,
-            a.bounces,
-            a.feedback,
-            self.duplicates,
+            counted(a.auto_replies, "auto-reply", "auto-replies"),
+            counted(a.bounces, "delivery report", "delivery reports"),
+            counted(a.feedback, "feedback report", "feedback reports"),
+            counted(self.duplicates, "duplicate", "duplicates"),
             a.quarantined,
             a.not_mail
         )
@@ -171,4 +171,57 @@ impl std::fmt::Display for ImportSummary {
 /// Whether progress should be drawn: only on a terminal.
 pub fn progress_wanted() -> bool {
     std::io::stderr().is_terminal()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn summary_counts_read_as_english() {
+        let one = Summary {
+            new_tickets: 1,
+            replies: 1,
+            commands_applied: 1,
+            auto_replies: 1,
+            bounces: 1,
+            feedback: 1,
+            ..Summary::default()
+        };
+        let two = Summary {
+            new_tickets: 2,
+            replies: 2,
+            commands_applied: 2,
+            auto_replies: 2,
+            bounces: 2,
+            feedback: 2,
+            ..Summary::default()
+        };
+        let table = [
+            (
+                1,
+                1,
+                one,
+                "read 1 message, 0 of them new: 1 new ticket, 1 reply, 1 command applied, 0 rejected, \
+                 1 auto-reply, 1 delivery report and 1 feedback report recorded, 1 duplicate skipped, \
+                 0 quarantined (0 not mail)",
+            ),
+            (
+                2,
+                2,
+                two,
+                "read 2 messages, 0 of them new: 2 new tickets, 2 replies, 2 commands applied, 0 rejected, \
+                 2 auto-replies, 2 delivery reports and 2 feedback reports recorded, 2 duplicates skipped, \
+                 0 quarantined (0 not mail)",
+            ),
+        ];
+        for (read, duplicates, applied, text) in table {
+            let s = ImportSummary {
+                read,
+                duplicates,
+                applied,
+            };
+            assert_eq!(s.to_string(), text);
+        }
+    }
 }

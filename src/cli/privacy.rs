@@ -1,5 +1,6 @@
 //! `supportd privacy export|erase EMAIL`: data-subject requests.
 
+use crate::lang::en_counted;
 use std::collections::HashSet;
 use std::io::Write;
 use std::path::Path;
@@ -224,8 +225,11 @@ pub fn run(g: &super::Global, cmd: &Command) -> super::Outcome {
             let (t, m, o) = export(&store, &email, &dir, &cx, g.now())?;
             writeln!(
                 out,
-                "{}: {t} tickets, {m} messages, {o} outgoing mails about {email}",
-                dir.display()
+                "{}: {}, {}, {} about {email}",
+                dir.display(),
+                en_counted(t as u64, "ticket", "tickets"),
+                en_counted(m as u64, "message", "messages"),
+                en_counted(o as u64, "outgoing mail", "outgoing mails")
             )?;
         }
         Command::Erase { email, dry_run } => {
@@ -288,12 +292,12 @@ fn erase(
     if dry_run {
         writeln!(
             out,
-            "would erase {email}: {} tickets, {} messages (raw deleted), {} outgoing mails (bodies deleted), {} events, {} mail files; names: {}",
-            s.tickets.len(),
-            s.messages.len(),
-            s.outbox.len(),
-            s.events.len(),
-            files.len(),
+            "would erase {email}: {}, {} (raw deleted), {} (bodies deleted), {}, {}; names: {}",
+            en_counted(s.tickets.len() as u64, "ticket", "tickets"),
+            en_counted(s.messages.len() as u64, "message", "messages"),
+            en_counted(s.outbox.len() as u64, "outgoing mail", "outgoing mails"),
+            en_counted(s.events.len() as u64, "event", "events"),
+            en_counted(files.len() as u64, "mail file", "mail files"),
             if s.names.is_empty() {
                 "-".to_string()
             } else {
@@ -315,8 +319,12 @@ fn erase(
     }
     writeln!(
         out,
-        "erased {email} as {pseudonym}: {} raw messages and {} mail bodies deleted, {} quarantine entries dropped, {} values replaced, {removed} mail files deleted; database vacuumed",
-        e.raw_messages, e.outbox_bodies, e.quarantined, e.pseudonymised
+        "erased {email} as {pseudonym}: {} and {} deleted, {} dropped, {} replaced, {} deleted; database vacuumed",
+        en_counted(e.raw_messages, "raw message", "raw messages"),
+        en_counted(e.outbox_bodies, "mail body", "mail bodies"),
+        en_counted(e.quarantined, "quarantine entry", "quarantine entries"),
+        en_counted(e.pseudonymised, "value", "values"),
+        en_counted(removed as u64, "mail file", "mail files")
     )?;
     if !checkpointed {
         writeln!(

@@ -3,6 +3,7 @@
 //! limit). Nothing is lost: a quarantined message keeps its raw bytes until
 //! it is dropped.
 
+use crate::lang::en_counted;
 use std::io::Write;
 
 use chrono::{DateTime, Utc};
@@ -98,8 +99,10 @@ pub fn replay(
     } else {
         writeln!(
             out,
-            "message {id} applied: {} new tickets, {} replies, {} commands applied",
-            summary.new_tickets, summary.replies, summary.commands_applied
+            "message {id} applied: {}, {}, {} applied",
+            en_counted(summary.new_tickets, "new ticket", "new tickets"),
+            en_counted(summary.replies, "reply", "replies"),
+            en_counted(summary.commands_applied, "command", "commands")
         )?;
     }
     Ok(())

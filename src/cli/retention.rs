@@ -1,5 +1,6 @@
 //! `supportd retention run [--dry-run]`: the `[retention]` rules now.
 
+use crate::lang::en_counted;
 use std::io::Write;
 use std::process::ExitCode;
 
@@ -51,22 +52,25 @@ pub fn report(
     let mut lines = Vec::new();
     if let Some(m) = rules.closed_ticket_months {
         lines.push(format!(
-            "{verb} {} raw messages ({:.1} MB) of {} tickets closed more than {m} months ago",
-            r.raw_messages,
+            "{verb} {} ({:.1} MB) of {} closed more than {} ago",
+            en_counted(r.raw_messages, "raw message", "raw messages"),
             r.raw_bytes as f64 / 1e6,
-            r.tickets
+            en_counted(r.tickets, "ticket", "tickets"),
+            en_counted(u64::from(m), "month", "months")
         ));
     }
     if let Some(d) = rules.outbox_body_days {
         lines.push(format!(
-            "{verb} {} bodies of mail older than {d} days",
-            r.outbox_bodies
+            "{verb} {} older than {}",
+            en_counted(r.outbox_bodies, "body of mail", "bodies of mail"),
+            en_counted(u64::from(d), "day", "days")
         ));
     }
     if let Some(d) = rules.quarantine_days {
         lines.push(format!(
-            "{verb} {} quarantined messages older than {d} days",
-            r.quarantined
+            "{verb} {} older than {}",
+            en_counted(r.quarantined, "quarantined message", "quarantined messages"),
+            en_counted(u64::from(d), "day", "days")
         ));
     }
     lines.join("\n")

@@ -105,11 +105,11 @@ fn threads_participants_and_reimport() {
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(
         r.stdout
-            .contains("read 4 messages, 3 of them new: 2 new tickets, 1 replies"),
+            .contains("read 4 messages, 3 of them new: 2 new tickets, 1 reply"),
         "{}",
         r.stdout
     );
-    assert!(r.stdout.contains("1 duplicates skipped"), "{}", r.stdout);
+    assert!(r.stdout.contains("1 duplicate skipped"), "{}", r.stdout);
 
     let list = tickets(&dir, &["list"]);
     let list = list.as_array().unwrap();
@@ -190,7 +190,7 @@ fn consultant_commands_close_and_reopen_within_the_window() {
     );
     let r = import(&dir, &[&forged, &accept]);
     assert!(
-        r.stdout.contains("1 commands applied, 1 rejected"),
+        r.stdout.contains("1 command applied, 1 rejected"),
         "{}",
         r.stdout
     );
@@ -282,7 +282,7 @@ fn a_failing_message_is_quarantined_and_the_next_goes_on() {
     let r = import(&dir, &[&bad, &good]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(
-        r.stdout.contains("1 new tickets") && r.stdout.contains("1 quarantined"),
+        r.stdout.contains("1 new ticket,") && r.stdout.contains("1 quarantined"),
         "{}",
         r.stdout
     );
@@ -320,7 +320,7 @@ fn test_fault_headers_do_nothing_in_production() {
     );
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(
-        r.stdout.contains("1 new tickets") && r.stdout.contains("0 quarantined"),
+        r.stdout.contains("1 new ticket,") && r.stdout.contains("0 quarantined"),
         "{}",
         r.stdout
     );
@@ -766,7 +766,7 @@ fn quarantine_oversize_replay_and_drop() {
     );
     let replay = cli(&["quarantine", "replay", &big_id]);
     assert!(
-        replay.stdout.contains("applied: 1 new tickets"),
+        replay.stdout.contains("applied: 1 new ticket,"),
         "{} {}",
         replay.stdout,
         replay.stderr
@@ -861,11 +861,7 @@ fn copied_addresses_join_and_others_do_not() {
         ),
     );
     let r = import(&dir, &[&first, &boss, &outsider]);
-    assert!(
-        r.stdout.contains("2 new tickets, 1 replies"),
-        "{}",
-        r.stdout
-    );
+    assert!(r.stdout.contains("2 new tickets, 1 reply"), "{}", r.stdout);
     let t = tickets(&dir, &["show", "SS-1"]);
     assert_eq!(
         t["participants"],

@@ -295,12 +295,13 @@ fn retention_purges_bodies_by_age_and_keeps_the_audit_trail() {
         dry.stdout.contains("would purge 2 raw messages")
             && dry
                 .stdout
-                .contains("of 1 tickets closed more than 12 months ago"),
+                .contains("of 1 ticket closed more than 12 months ago"),
         "{}",
         dry.stdout
     );
     assert!(
-        dry.stdout.contains("would purge 1 quarantined messages"),
+        dry.stdout
+            .contains("would purge 1 quarantined message older"),
         "{}",
         dry.stdout
     );
