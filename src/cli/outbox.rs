@@ -32,9 +32,16 @@ pub fn list(
         writeln!(out, "{what}")?;
         return Ok(());
     }
+    // As wide as the longest template name listed (consultant-notification).
+    let tw = rows
+        .iter()
+        .map(|r| r.template.chars().count())
+        .max()
+        .unwrap_or(0)
+        .max("TEMPLATE".len());
     writeln!(
         out,
-        "{:>6}  {:<7}  {:>3}  {:<9}  {:<20}  {:<20}  TO / ERROR",
+        "{:>6}  {:<7}  {:>3}  {:<9}  {:<tw$}  {:<20}  TO / ERROR",
         "ID", "STATE", "TRY", "TICKET", "TEMPLATE", "WHEN"
     )?;
     for r in rows {
@@ -51,7 +58,7 @@ pub fn list(
         .unwrap_or_else(|| r.created_at.clone());
         writeln!(
             out,
-            "{:>6}  {:<7}  {:>3}  {:<9}  {:<20}  {:<20}  {}",
+            "{:>6}  {:<7}  {:>3}  {:<9}  {:<tw$}  {:<20}  {}",
             r.id,
             r.state,
             r.attempts,

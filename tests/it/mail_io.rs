@@ -713,6 +713,16 @@ fn example_config_runs_with_no_mail_server() {
         "moved to cur/"
     );
     daemon.stop();
+    // `outbox list` keeps its columns with the longest template name.
+    let (_, table, _) = supportd(&dir.0, &["outbox", "list"]);
+    assert!(table.contains("consultant-notification"), "{table}");
+    let when = table.lines().next().and_then(|h| h.find("WHEN")).unwrap();
+    for row in table.lines().skip(1) {
+        assert!(
+            row.get(when - 2..when) == Some("  ") && row[when..].starts_with("20"),
+            "WHEN not in its column:\n{table}"
+        );
+    }
 }
 
 /// A refusal at RCPT (an unknown user in a local domain) fails the mail at
