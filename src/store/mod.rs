@@ -2239,6 +2239,25 @@ mod tests {
         dir.join("sub/folder/supportd.db")
     }
 
+    /// Removes the folder [`temp`] made for `path`.
+    fn remove_temp(path: &Path) {
+        std::fs::remove_dir_all(path.ancestors().nth(3).unwrap()).unwrap();
+    }
+
+    /// A database file made by an earlier binary: the first `version`
+    /// migrations applied, at that version.
+    fn at_version(name: &str, version: usize) -> (PathBuf, Connection) {
+        let path = temp(name);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        let old = Connection::open(&path).unwrap();
+        for sql in &MIGRATIONS[..version] {
+            old.execute_batch(sql).unwrap();
+        }
+        old.pragma_update(None, "user_version", i64::try_from(version).unwrap())
+            .unwrap();
+        (path, old)
+    }
+
     fn incoming(key: Option<&str>, raw: &str) -> Incoming {
         Incoming {
             source_key: key.map(Into::into),
@@ -2273,21 +2292,15 @@ mod tests {
             Store::open(&path).unwrap().schema_version().unwrap(),
             SCHEMA_VERSION
         );
-        std::fs::remove_dir_all(path.parent().unwrap().parent().unwrap().parent().unwrap())
-            .unwrap();
+        remove_temp(&path);
     }
 
     #[test]
     fn a_failed_upgrade_leaves_the_version_the_file_had() {
         // A database of version 4 in which migration 7 cannot run (its
         // table name is taken): 5 and 6 would apply, then 7 fails.
-        let path = temp("upgrade");
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        let raw = Connection::open(&path).unwrap();
-        for sql in &MIGRATIONS[..4] {
-            raw.execute_batch(sql).unwrap();
-        }
-        raw.execute_batch("PRAGMA user_version = 4; CREATE TABLE schema_7_cookie (x);")
+        let (path, raw) = at_version("upgrade", 4);
+        raw.execute_batch("CREATE TABLE schema_7_cookie (x)")
             .unwrap();
         drop(raw);
         let Err(e) = Store::open(&path) else {
@@ -2311,8 +2324,7 @@ mod tests {
             .unwrap();
         assert_eq!((version, held), (4, 0));
         drop(raw);
-        std::fs::remove_dir_all(path.parent().unwrap().parent().unwrap().parent().unwrap())
-            .unwrap();
+        remove_temp(&path);
     }
 
     #[test]
@@ -2332,7 +2344,7 @@ mod tests {
             // Nothing was created on the way.
             assert!(!dir.exists());
         }
-        std::fs::remove_dir_all(folder.parent().unwrap().parent().unwrap()).unwrap();
+        remove_temp(&dir);
     }
 
     /// Whether running `sql` builds a temporary b-tree (`OpenEphemeral`).
@@ -2350,13 +2362,7 @@ mod tests {
     fn state_checks_refuse_the_same_values_without_temp_trees() {
         // A database of version 6 (before the checks were rewritten), with
         // rows in it, opened by this binary.
-        let path = temp("checks");
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        let old = Connection::open(&path).unwrap();
-        for sql in &MIGRATIONS[..6] {
-            old.execute_batch(sql).unwrap();
-        }
-        old.pragma_update(None, "user_version", 6).unwrap();
+        let (path, old) = at_version("checks", 6);
         old.execute_batch(
             "INSERT INTO tickets (id, requester, subject, severity, state, language, received_at, deadline_at, updated_at) \
              VALUES (1, 'a@b.example', 'x', 3, 'open', 'en', 0, 0, 0); \
@@ -2413,8 +2419,7 @@ mod tests {
             .unwrap();
         assert_eq!(check, "ok");
         drop(store);
-        std::fs::remove_dir_all(path.parent().unwrap().parent().unwrap().parent().unwrap())
-            .unwrap();
+        remove_temp(&path);
     }
 
     #[test]
