@@ -7,10 +7,10 @@
 //! it is created, the dir transport's `.eml` files, and the Maildir
 //! source's `cur/` (messages already taken).
 
-use crate::lang::en_counted;
 use std::path::{Path, PathBuf};
 
 use crate::config::{Config, Source, Transport};
+use crate::lang::en_counted;
 
 /// The marker beside a database.
 pub fn marker(db: &Path) -> PathBuf {

@@ -1,11 +1,11 @@
 //! `supportd db backup PATH` and `supportd db check`.
 
-use crate::lang::en_counted;
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use super::{Global, Outcome, exit};
+use crate::lang::en_counted;
 use crate::store::Store;
 
 /// The database: a consistent backup of it (safe while the daemon runs),

@@ -1,6 +1,5 @@
 //! `supportd privacy export|erase EMAIL`: data-subject requests.
 
-use crate::lang::en_counted;
 use std::collections::HashSet;
 use std::io::Write;
 use std::path::Path;
@@ -10,6 +9,7 @@ use serde_json::{Value, json};
 
 use super::Policy;
 use crate::config::{Config, Source, Transport};
+use crate::lang::en_counted;
 use crate::mail::mention::Person;
 use crate::store::{Store, Subject};
 

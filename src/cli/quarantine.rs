@@ -3,12 +3,12 @@
 //! limit). Nothing is lost: a quarantined message keeps its raw bytes until
 //! it is dropped.
 
-use crate::lang::en_counted;
 use std::io::Write;
 
 use chrono::{DateTime, Utc};
 
 use crate::ingest;
+use crate::lang::en_counted;
 use crate::mail::{self, thread::Lookup};
 use crate::store::{QuarantineRow, Store};
 

@@ -1,10 +1,10 @@
 //! `supportd retention run [--dry-run]`: the `[retention]` rules now.
 
-use crate::lang::en_counted;
 use std::io::Write;
 use std::process::ExitCode;
 
 use super::{Global, Outcome};
+use crate::lang::en_counted;
 use crate::store::Store;
 
 /// Retention ([retention] in the config, off by default): purge bodies
