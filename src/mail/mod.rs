@@ -389,16 +389,10 @@ pub fn analyze_threaded(
         settings,
     );
     // A consultant's sender check is against the ticket the mail names.
-    let authenticated = thread
-        .as_ref()
+    let authenticated = ticket_ref
+        .as_deref()
         .filter(|_| class.kind == Kind::ConsultantCommand)
-        .and_then(|t| {
-            authenticate(
-                &p,
-                settings,
-                &format!("{}-{}", settings.ticket_prefix, t.number),
-            )
-        });
+        .and_then(|r| authenticate(&p, settings, r));
     let requester = requester(&p, opening.as_ref(), settings);
     Analysis {
         kind: class.kind,

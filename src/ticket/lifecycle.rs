@@ -284,24 +284,7 @@ fn command(
         Command::Severity(sev) => severity(t, *sev, at, ctx, fx),
         // Waiting for the customer; needinfo also asks (clause 4).
         Command::Waiting | Command::NeedInfo | Command::Resolved => {
-            accept(t, from, at, fx);
-            let resolved = *c == Command::Resolved;
-            t.state = if resolved {
-                State::Resolved
-            } else {
-                State::Waiting
-            };
-            restart_silence(t, Some(at));
-            fx.push(event(
-                if resolved {
-                    Event::Resolved
-                } else {
-                    Event::Waiting
-                },
-                None,
-            ));
-            fx.push(Effect::StopClocks);
-            fx.push(Effect::StartSilenceClock);
+            await_customer(t, *c == Command::Resolved, from, at, fx);
             if *c == Command::NeedInfo {
                 fx.push(Effect::Tell(Tell::NeedInfo));
             }
@@ -326,9 +309,8 @@ fn command(
         // mail's message.
         Command::Note(line) => {
             let note = [line.as_deref().unwrap_or(""), text.trim()]
-                .iter()
+                .into_iter()
                 .filter(|s| !s.is_empty())
-                .copied()
                 .collect::<Vec<_>>()
                 .join("\n");
             fx.push(event(Event::Note, (!note.is_empty()).then_some(note)));
@@ -351,6 +333,29 @@ fn command(
             fx.push(Effect::StopClocks);
         }
     }
+}
+
+/// The ball is in the customer's court: waiting for them (`#waiting`,
+/// `#needinfo`) or resolved; the response clocks stop and the silence
+/// clock starts (clause 4).
+fn await_customer(
+    t: &mut Ticket,
+    resolved: bool,
+    from: &str,
+    at: DateTime<Utc>,
+    fx: &mut Vec<Effect>,
+) {
+    accept(t, from, at, fx);
+    let (state, what) = if resolved {
+        (State::Resolved, Event::Resolved)
+    } else {
+        (State::Waiting, Event::Waiting)
+    };
+    t.state = state;
+    restart_silence(t, Some(at));
+    fx.push(event(what, None));
+    fx.push(Effect::StopClocks);
+    fx.push(Effect::StartSilenceClock);
 }
 
 /// A new target from receipt; the customer is told; a deadline already past

@@ -511,16 +511,29 @@ fn fire_one(
     {
         recent.count(&m.to);
     }
+    record_fired(f, before.unreachable, step, composed, &effects, next);
+}
+
+/// A step that went out: its mails, events and next timers join the
+/// ticket's decision, and the pass counts it.
+fn record_fired(
+    f: &mut Fired,
+    was_unreachable: bool,
+    step: Step,
+    composed: Vec<Mail>,
+    effects: &[Effect],
+    next: Vec<(Step, DateTime<Utc>)>,
+) {
     f.summary.fired += 1;
     f.summary.mails += composed.len() as u64;
     f.log.push(match step {
         Step::Breach => StepLog::Breach,
-        _ if f.ticket.unreachable && !before.unreachable => StepLog::Unreachable,
+        _ if f.ticket.unreachable && !was_unreachable => StepLog::Unreachable,
         _ => StepLog::Fired(step, composed.len()),
     });
     f.mails.extend(composed);
     f.timers.remove.push(step);
-    for e in &effects {
+    for e in effects {
         match e {
             Effect::Event(what, detail) => f.events.push(Record::ours(*what, detail.clone())),
             Effect::StopClocks => {
