@@ -2,7 +2,8 @@
 //! without changing them, each message stored and applied (in one
 //! transaction per chunk, the analysis on every core), then a summary. It
 //! queues no outgoing mail unless `--send` (deadlines already past are
-//! simply recorded). A progress line shows on a terminal.
+//! simply recorded). On a terminal a progress line shows the messages
+//! stored and how much of the inputs is read, with the time left.
 
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
@@ -71,16 +72,6 @@ pub fn import(
     now: DateTime<Utc>,
     progress: bool,
 ) -> anyhow::Result<ImportSummary> {
-    let bar = progress.then(|| {
-        let bar = indicatif::ProgressBar::new_spinner();
-        bar.set_style(
-            indicatif::ProgressStyle::with_template(
-                "{spinner} importing {pos} messages [{elapsed}]",
-            )
-            .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
-        );
-        bar
-    });
     // Every input opens before anything is stored: a wrong path stops the
     // import with nothing done.
     let mut inputs = Vec::new();
@@ -89,13 +80,21 @@ pub fn import(
             .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
         inputs.push((path.clone(), messages));
     }
+    let bar = progress.then(|| progress_bar(paths));
     let failed: std::sync::Mutex<Option<anyhow::Error>> = std::sync::Mutex::new(None);
     let mut messages = inputs.into_iter().flat_map(|(path, messages)| {
-        let failed = &failed;
+        let (failed, bar) = (&failed, &bar);
         messages.map_while(move |m| match m {
             Ok(m) => Some(Incoming {
                 source_key: Some(m.source_key),
-                raw: m.raw.into(),
+                raw: {
+                    // The bar moves as the inputs are read, a few chunks
+                    // ahead of the commits.
+                    if let Some(bar) = bar {
+                        bar.inc(m.raw.len() as u64);
+                    }
+                    m.raw.into()
+                },
                 received_at: m.received_at,
             }),
             Err(e) => {
@@ -112,9 +111,11 @@ pub fn import(
         }
         messages.next()
     });
+    let stored = std::cell::Cell::new(0u64);
     let tick = |n: usize| {
+        stored.set(stored.get() + n as u64);
         if let Some(bar) = &bar {
-            bar.inc(n as u64);
+            bar.set_message(counted(stored.get()));
         }
     };
     let run = ingest::pipeline(
@@ -166,6 +167,27 @@ impl std::fmt::Display for ImportSummary {
             a.not_mail
         )
     }
+}
+
+/// The progress line: messages stored so far, and the inputs' bytes read
+/// against their total (every input's size, a Maildir's files summed), so
+/// that a large mbox shows how far along it is and about how long is left.
+fn progress_bar(paths: &[PathBuf]) -> indicatif::ProgressBar {
+    let total: u64 = paths.iter().filter_map(|p| files::size(p).ok()).sum();
+    let bar = indicatif::ProgressBar::new(total);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{spinner} importing: {msg}, {bytes}/{total_bytes} read ({percent} %), about {eta} left",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    bar.set_message(counted(0));
+    bar
+}
+
+/// "1 stored", "12,345 stored": the messages written so far.
+fn counted(n: u64) -> String {
+    format!("{} stored", indicatif::HumanCount(n))
 }
 
 /// Whether progress should be drawn: only on a terminal.

@@ -175,6 +175,18 @@ pub fn read_maildir_file(path: &Path) -> io::Result<FileMessage> {
     })
 }
 
+/// The bytes a path holds: the file's size, or a Maildir's files
+/// together. `import` measures its progress against it.
+pub fn size(path: &Path) -> io::Result<u64> {
+    match detect(path)? {
+        InputKind::Eml | InputKind::Mbox => Ok(fs::metadata(path)?.len()),
+        InputKind::Maildir => maildir_files(path)?
+            .iter()
+            .map(|f| fs::metadata(f).map(|m| m.len()))
+            .sum(),
+    }
+}
+
 /// The messages of a path, read one at a time (so a large Maildir or mbox
 /// never sits in memory whole).
 pub fn open(path: &Path) -> io::Result<Box<dyn Iterator<Item = io::Result<FileMessage>> + Send>> {
@@ -332,6 +344,31 @@ mod tests {
         );
         // Nothing was moved or changed.
         assert!(md.join("new/1795597200.M2P9.host").exists());
+        fs::remove_dir_all(&d).unwrap();
+    }
+
+    #[test]
+    fn size_is_the_file_or_the_maildir_files_together() {
+        let d = dir("size");
+        fs::write(d.join("one.eml"), WITH_RECEIVED).unwrap();
+        let md = d.join("Maildir");
+        for sub in ["new", "cur", "tmp", ".Trash/cur"] {
+            fs::create_dir_all(md.join(sub)).unwrap();
+        }
+        fs::write(md.join("new/1.host"), WITH_RECEIVED).unwrap();
+        fs::write(md.join("cur/2.host:2,S"), WITHOUT).unwrap();
+        // Neither a message being delivered nor the trash is imported.
+        fs::write(md.join("tmp/3.host"), "x".repeat(1000)).unwrap();
+        fs::write(md.join(".Trash/cur/4.host"), "x".repeat(1000)).unwrap();
+        assert_eq!(
+            size(&d.join("one.eml")).unwrap(),
+            WITH_RECEIVED.len() as u64
+        );
+        assert_eq!(
+            size(&md).unwrap(),
+            (WITH_RECEIVED.len() + WITHOUT.len()) as u64
+        );
+        assert!(size(&d.join("missing.eml")).is_err());
         fs::remove_dir_all(&d).unwrap();
     }
 

@@ -939,3 +939,57 @@ fn step_two_writes_the_timers() {
     at_now("2026-11-25T09:00:00Z", &[&answer]);
     assert!(timers().is_empty());
 }
+
+/// On a terminal, `import` of an mbox says how many messages it stored and
+/// how much of the file it has read, against the file's size. Run on a
+/// pseudo-terminal (`script`), as a person at a shell sees it.
+#[test]
+fn a_terminal_sees_how_far_an_import_is() {
+    let dir = setup("import-progress");
+    let mut mbox = String::new();
+    for i in 0..3000 {
+        mbox.push_str("From jan@acme.example Mon Nov 23 10:00:00 2026\n");
+        mbox.push_str(&mail(
+            "Jan <jan@acme.example>",
+            &format!("Export {i} fails"),
+            &format!("progress-{i}@acme.example"),
+            "",
+            "Mon, 23 Nov 2026 10:00:00 +0100",
+            "The export stopped at 10:00 with \"HTTP 503\". We restarted it.",
+        ));
+        mbox.push('\n');
+    }
+    let path = dir.write("archive.mbox", &mbox);
+    let size = std::fs::metadata(&path).unwrap().len();
+    let command = format!(
+        "{} --config {} --db {} import {}",
+        crate::util::bin(),
+        dir.0.join("config.toml").display(),
+        dir.0.join("s.db").display(),
+        path.display()
+    );
+    let out = std::process::Command::new("script")
+        .args(["-qec", &command, "/dev/null"])
+        .env_remove("SUPPORTD_CONFIG")
+        .output()
+        .expect("util-linux script (scripts/dev-setup installs it)");
+    let shown = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{shown}");
+    let total = indicatif::HumanBytes(size).to_string();
+    let frames: Vec<&str> = shown
+        .split(['\r', '\n'])
+        .filter(|l| l.contains("importing:"))
+        .collect();
+    assert!(!frames.is_empty(), "no progress line in {shown:?}");
+    for frame in &frames {
+        assert!(
+            frame.contains(" stored, ") && frame.contains(&format!("/{total} read (")),
+            "{frame:?} does not show the stored count and the bytes read of {total}"
+        );
+    }
+    // The summary follows.
+    assert!(
+        shown.contains("read 3000 messages, 3000 of them new"),
+        "{shown}"
+    );
+}
