@@ -328,7 +328,17 @@ iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAA
 /// listed, so that the first messages do not wait for it.
 pub fn warm_up(settings: &Settings) {
     let at = DateTime::from_timestamp(1_772_442_000, 0).unwrap_or_default();
-    let _ = analyze(WARM_UP, at, settings, &thread::NoLookup);
+    std::thread::scope(|s| {
+        // The report's and the occurrence's patterns, about half of the
+        // compiling, on a second core: the analysis below reaches them last.
+        s.spawn(|| {
+            let p = parse::parse(WARM_UP);
+            let anchor = occurrence::anchor(p.date, at);
+            let found = occurrence::find(&p.text, &anchor, &settings.zone, Lang::En);
+            let _ = report::check(&p, &p.text, &found);
+        });
+        let _ = analyze(WARM_UP, at, settings, &thread::NoLookup);
+    });
 }
 
 /// [`analyze`] for a message already parsed with [`parse::parse`] (so the
