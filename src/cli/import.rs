@@ -34,13 +34,14 @@ pub struct Args {
 /// Imports and prints the summary.
 pub fn run(g: &Global, args: &Args) -> Outcome {
     let (cfg, db) = g.config_and_db()?;
+    // The analysis's patterns compile on the spare cores while the database
+    // opens and the inputs are listed (the severity rules are shared with
+    // the settings the import uses, so they compile once).
+    let early = cfg.clone();
+    std::thread::spawn(move || crate::mail::warm_up(&early.analysis_settings(None)));
     let mut store = Store::open(&db)?;
     let rt = Runtime::load(cfg, &mut store)?;
     let settings = rt.ingest(args.send);
-    // The analysis's patterns compile on a spare core while the inputs are
-    // listed.
-    let analysis = settings.analysis.clone();
-    std::thread::spawn(move || crate::mail::warm_up(&analysis));
     let summary = import(
         &mut store,
         &settings,
