@@ -19,7 +19,8 @@ use crate::store::{Incoming, Store};
 /// Import .eml files, mbox files and Maildirs as if they came from the
 /// mailbox: each message is stored raw, then applied to tickets. Inputs
 /// are never changed; importing the same inputs again changes nothing;
-/// no mail is sent. Ends with a summary.
+/// no mail is sent. On a terminal a progress line shows how far it is;
+/// ends with a summary.
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// Files (.eml or mbox) and Maildir folders.
