@@ -77,28 +77,30 @@ pub fn import(
     // Every input opens before anything is stored: a wrong path stops the
     // import with nothing done.
     let mut inputs = Vec::new();
+    let mut total = 0;
     for path in paths {
-        let messages = files::open(path)
+        let input = files::open(path, progress)
             .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
-        inputs.push((path.clone(), messages));
+        total += input.bytes;
+        inputs.push((path.clone(), input.messages));
     }
-    let bar = progress.then(|| progress_bar(paths));
+    let bar = progress.then(|| progress_bar(total));
     let failed: std::sync::Mutex<Option<anyhow::Error>> = std::sync::Mutex::new(None);
     let mut messages = inputs.into_iter().flat_map(|(path, messages)| {
         let (failed, bar) = (&failed, &bar);
         messages.map_while(move |m| match m {
-            Ok(m) => Some(Incoming {
-                source_key: Some(m.source_key),
-                raw: {
-                    // The bar moves as the inputs are read, a few chunks
-                    // ahead of the commits.
-                    if let Some(bar) = bar {
-                        bar.inc(m.raw.len() as u64);
-                    }
-                    m.raw.into()
-                },
-                received_at: m.received_at,
-            }),
+            Ok(m) => {
+                // The bar moves as the inputs are read, a few chunks ahead
+                // of the commits.
+                if let Some(bar) = bar {
+                    bar.inc(m.raw.len() as u64);
+                }
+                Some(Incoming {
+                    source_key: Some(m.source_key),
+                    raw: m.raw.into(),
+                    received_at: m.received_at,
+                })
+            }
             Err(e) => {
                 let mut slot = failed.lock().unwrap_or_else(|e| e.into_inner());
                 slot.get_or_insert(anyhow::anyhow!("cannot read {}: {e}", path.display()));
@@ -117,7 +119,7 @@ pub fn import(
     let tick = |n: usize| {
         stored.set(stored.get() + n as u64);
         if let Some(bar) = &bar {
-            bar.set_message(counted(stored.get()));
+            bar.set_message(stored_so_far(stored.get()));
         }
     };
     let run = ingest::pipeline(
@@ -172,10 +174,9 @@ impl std::fmt::Display for ImportSummary {
 }
 
 /// The progress line: messages stored so far, and the inputs' bytes read
-/// against their total (every input's size, a Maildir's files summed), so
+/// against their `total` (every input's size, a Maildir's files summed), so
 /// that a large mbox shows how far along it is and about how long is left.
-fn progress_bar(paths: &[PathBuf]) -> indicatif::ProgressBar {
-    let total: u64 = paths.iter().filter_map(|p| files::size(p).ok()).sum();
+fn progress_bar(total: u64) -> indicatif::ProgressBar {
     let bar = indicatif::ProgressBar::new(total);
     bar.set_style(
         indicatif::ProgressStyle::with_template(
@@ -183,12 +184,12 @@ fn progress_bar(paths: &[PathBuf]) -> indicatif::ProgressBar {
         )
         .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
     );
-    bar.set_message(counted(0));
+    bar.set_message(stored_so_far(0));
     bar
 }
 
 /// "1 stored", "12,345 stored": the messages written so far.
-fn counted(n: u64) -> String {
+fn stored_so_far(n: u64) -> String {
     format!("{} stored", indicatif::HumanCount(n))
 }
 

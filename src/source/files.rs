@@ -175,45 +175,59 @@ pub fn read_maildir_file(path: &Path) -> io::Result<FileMessage> {
     })
 }
 
-/// The bytes a path holds: the file's size, or a Maildir's files
-/// together. `import` measures its progress against it.
-pub fn size(path: &Path) -> io::Result<u64> {
-    match detect(path)? {
-        InputKind::Eml | InputKind::Mbox => Ok(fs::metadata(path)?.len()),
-        InputKind::Maildir => maildir_files(path)?
-            .iter()
-            .map(|f| fs::metadata(f).map(|m| m.len()))
-            .sum(),
-    }
+/// An input's messages, read one at a time (so a large Maildir or mbox
+/// never sits in memory whole).
+pub type Messages = Box<dyn Iterator<Item = io::Result<FileMessage>> + Send>;
+
+/// An opened input: its messages, and the bytes they are read from when
+/// measured (`import` shows its progress against them).
+pub struct Input {
+    /// The messages.
+    pub messages: Messages,
+    /// The file's size, or a Maildir's files together; 0 unless measured.
+    pub bytes: u64,
 }
 
-/// The messages of a path, read one at a time (so a large Maildir or mbox
-/// never sits in memory whole).
-pub fn open(path: &Path) -> io::Result<Box<dyn Iterator<Item = io::Result<FileMessage>> + Send>> {
+/// Opens a path; `measure` also sums its bytes (one look at every file of
+/// a Maildir, from the same listing the messages are read by).
+pub fn open(path: &Path, measure: bool) -> io::Result<Input> {
+    let size = |p: &Path| fs::metadata(p).map_or(0, |m| m.len());
     Ok(match detect(path)? {
-        InputKind::Eml => Box::new(std::iter::once(read_eml(path))),
-        InputKind::Maildir => Box::new(
-            maildir_files(path)?
-                .into_iter()
-                .map(|f| read_maildir_file(&f)),
-        ),
+        InputKind::Eml => Input {
+            messages: Box::new(std::iter::once(read_eml(path))),
+            bytes: if measure { size(path) } else { 0 },
+        },
+        InputKind::Maildir => {
+            let files = maildir_files(path)?;
+            Input {
+                bytes: if measure {
+                    files.iter().map(|f| size(f)).sum()
+                } else {
+                    0
+                },
+                messages: Box::new(files.into_iter().map(|f| read_maildir_file(&f))),
+            }
+        }
         InputKind::Mbox => {
             let abs = fs::canonicalize(path)?;
             let shown = path.display().to_string();
             let reader = BufReader::new(fs::File::open(path)?);
-            Box::new(
-                mail_parser::mailbox::mbox::MessageIterator::new(reader)
-                    .enumerate()
-                    .map(move |(i, m)| {
-                        let m = m.map_err(|_| {
-                            io::Error::new(
-                                io::ErrorKind::InvalidData,
-                                format!("{shown}: message {} cannot be read", i + 1),
-                            )
-                        })?;
-                        Ok(mbox_message(m, &abs, &shown, i))
-                    }),
-            )
+            Input {
+                messages: Box::new(
+                    mail_parser::mailbox::mbox::MessageIterator::new(reader)
+                        .enumerate()
+                        .map(move |(i, m)| {
+                            let m = m.map_err(|_| {
+                                io::Error::new(
+                                    io::ErrorKind::InvalidData,
+                                    format!("{shown}: message {} cannot be read", i + 1),
+                                )
+                            })?;
+                            Ok(mbox_message(m, &abs, &shown, i))
+                        }),
+                ),
+                bytes: if measure { size(path) } else { 0 },
+            }
         }
     })
 }
@@ -242,7 +256,7 @@ fn mbox_message(
 
 /// Reads every message of a path (an .eml file, an mbox or a Maildir).
 pub fn read_all(path: &Path) -> io::Result<Vec<FileMessage>> {
-    open(path)?.collect()
+    open(path, false)?.messages.collect()
 }
 
 /// Reads one .eml file.
@@ -345,6 +359,11 @@ mod tests {
         // Nothing was moved or changed.
         assert!(md.join("new/1795597200.M2P9.host").exists());
         fs::remove_dir_all(&d).unwrap();
+    }
+
+    /// The bytes `open` measures for a path.
+    fn size(path: &Path) -> io::Result<u64> {
+        open(path, true).map(|input| input.bytes)
     }
 
     #[test]
