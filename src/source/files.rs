@@ -241,7 +241,8 @@ fn mbox_message(
     // A `From ` line without a date reads as 0: the Date header then.
     let from_line =
         DateTime::from_timestamp(m.internal_date() as i64, 0).filter(|t| t.timestamp() > 0);
-    let raw = m.unwrap_contents();
+    let mut raw = m.unwrap_contents();
+    raw.truncate(without_separator(&raw).len());
     let received_at = topmost_received(&raw)
         .or(from_line)
         .or_else(|| date_header(&raw))
@@ -251,6 +252,22 @@ fn mbox_message(
         raw,
         received_at: whole_seconds(received_at),
         origin: format!("{shown} message {}", i + 1),
+    }
+}
+
+/// An mbox message without the blank line that ends it in the file: "a
+/// message encoded in mbox format begins with a From_ line, continues with
+/// a series of non-From_ lines, and ends with a blank line" (mbox(5), as
+/// qmail and Debian document it). That line belongs to the file, not to
+/// the message. Kept, it made a mail imported from an mbox export another
+/// message than its copy from the mailbox (one byte more, another hash).
+fn without_separator(raw: &[u8]) -> &[u8] {
+    if raw.ends_with(b"\r\n\r\n") {
+        &raw[..raw.len() - 2]
+    } else if raw.ends_with(b"\n\n") {
+        &raw[..raw.len() - 1]
+    } else {
+        raw
     }
 }
 
@@ -337,6 +354,16 @@ mod tests {
             "Received"
         );
         assert!(m[1].source_key.ends_with("#2"));
+        // Each message as it was delivered, without the blank line that
+        // ends it in the file; only a line break of the message's own stays.
+        assert_eq!(
+            (m[0].raw.as_slice(), m[1].raw.as_slice()),
+            (WITHOUT.as_bytes(), WITH_RECEIVED.as_bytes())
+        );
+        let crlf = "From a@b.example Wed Nov 25 08:30:00 2026\r\nSubject: z\r\n\r\nbody\r\n\r\n";
+        fs::write(d.join("crlf.mbox"), crlf).unwrap();
+        let m = read_all(&d.join("crlf.mbox")).unwrap();
+        assert_eq!(m[0].raw, b"Subject: z\r\n\r\nbody\r\n");
 
         let md = d.join("Maildir");
         for sub in ["new", "cur", "tmp"] {
