@@ -48,6 +48,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0005_consultant_held.sql"),
     include_str!("migrations/0006_outbox_files.sql"),
     include_str!("migrations/0007_checks_as_comparisons.sql"),
+    include_str!("migrations/0008_message_key.sql"),
 ];
 
 /// The schema version this binary writes.
@@ -566,6 +567,15 @@ impl Store {
                 supported: SCHEMA_VERSION,
             });
         }
+        // Migration 8 fills the key of the messages stored before it.
+        tx.create_scalar_function(
+            "supportd_message_key",
+            1,
+            rusqlite::functions::FunctionFlags::SQLITE_UTF8
+                | rusqlite::functions::FunctionFlags::SQLITE_DETERMINISTIC,
+            |ctx| Ok(message_key(&ctx.get::<String>(0)?)),
+        )
+        .map_err(fail(found + 1))?;
         for (i, sql) in MIGRATIONS.iter().enumerate().skip(now_at as usize) {
             tx.execute_batch(sql).map_err(fail(i as u32 + 1))?;
         }
@@ -1050,8 +1060,8 @@ impl Store {
     pub fn ticket_of_message_id(&self, message_id: &str) -> Result<Option<u64>> {
         let stored: Option<Option<i64>> = self
             .cached_row(
-                "SELECT ticket FROM messages WHERE message_id = ?1 AND ticket IS NOT NULL LIMIT 1",
-                [message_id],
+                TICKET_OF_MESSAGE_ID,
+                params![message_key(message_id), message_id],
                 |r| r.get(0),
             )
             .optional()
@@ -1219,10 +1229,13 @@ fn identify(conn: &Connection, m: &Incoming, mut ident: identity::Identity) -> R
     }
     if ident.dedupable {
         let found: Option<i64> = conn
-            .prepare_cached("SELECT id FROM messages WHERE message_id = ?1 AND content_hash = ?2")
+            .prepare_cached(SAME_MESSAGE)
             .and_then(|mut st| {
-                st.query_row(params![ident.message_id, ident.content_hash], |r| r.get(0))
-                    .optional()
+                let key = message_key(&ident.message_id);
+                st.query_row(params![key, ident.message_id, ident.content_hash], |r| {
+                    r.get(0)
+                })
+                .optional()
             })
             .map_err(query("look up a message identity"))?;
         if let Some(id) = found {
@@ -1238,6 +1251,26 @@ fn identify(conn: &Connection, m: &Incoming, mut ident: identity::Identity) -> R
         .and_then(|mut st| st.query_row([], |r| r.get(0)))
         .map_err(query("number a message"))?;
     Ok(Identified::New(last.unwrap_or(0) + 1, ident))
+}
+
+/// The stored message with a Message-ID (?2, its key ?1) and content hash
+/// (?3).
+const SAME_MESSAGE: &str =
+    "SELECT id FROM messages WHERE message_key = ?1 AND message_id = ?2 AND content_hash = ?3";
+
+/// The ticket of a stored message with a Message-ID (?2, its key ?1).
+const TICKET_OF_MESSAGE_ID: &str = "SELECT ticket FROM messages \
+     WHERE message_key = ?1 AND message_id = ?2 AND ticket IS NOT NULL LIMIT 1";
+
+/// The 8-byte key messages are looked up by Message-ID through (schema 8):
+/// the first 8 bytes of the Message-ID's SHA-256, big-endian. Stored with
+/// every message, so it never changes.
+fn message_key(message_id: &str) -> i64 {
+    use sha2::Digest;
+    let hash = sha2::Sha256::digest(message_id.as_bytes());
+    let mut first = [0u8; 8];
+    first.copy_from_slice(&hash[..8]);
+    i64::from_be_bytes(first)
 }
 
 /// Step 2's result for a message written in the same step as its row
@@ -1264,15 +1297,16 @@ fn insert_message(
         None => ("stored", None, None, None),
     };
     conn.prepare_cached(
-        "INSERT INTO messages (id, source_key, message_id, content_hash, raw_size, received_at, \
-         direction, state, stored_at, kind, analysis, ticket) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'in', ?7, ?8, ?9, ?10, ?11)",
+        "INSERT INTO messages (id, source_key, message_id, message_key, content_hash, raw_size, \
+         received_at, direction, state, stored_at, kind, analysis, ticket) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'in', ?8, ?9, ?10, ?11, ?12)",
     )
     .and_then(|mut st| {
         st.execute(params![
             id,
             m.source_key,
             ident.message_id,
+            message_key(&ident.message_id),
             ident.content_hash,
             m.raw.len() as i64,
             m.received_at.timestamp(),
@@ -2418,6 +2452,82 @@ mod tests {
             .query_row("PRAGMA integrity_check", [], |r| r.get(0))
             .unwrap();
         assert_eq!(check, "ok");
+        drop(store);
+        remove_temp(&path);
+    }
+
+    /// The plan SQLite picks for `sql`, one line per step.
+    fn plan(conn: &Connection, sql: &str) -> String {
+        let mut st = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
+        let rows: Vec<String> = st
+            .query_map(
+                rusqlite::params_from_iter(vec![rusqlite::types::Null; st.parameter_count()]),
+                |r| r.get::<_, String>(3),
+            )
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        rows.join("\n")
+    }
+
+    #[test]
+    fn messages_stored_before_the_message_key_are_still_found() {
+        // A database of version 7 with a ticket and its first message,
+        // stored as that version stored them (no key).
+        let (path, old) = at_version("message-key", 7);
+        let ident = identity::identity(MAIL.as_bytes());
+        old.execute(
+            "INSERT INTO tickets (id, requester, subject, severity, state, language, received_at, deadline_at, updated_at) \
+             VALUES (1, 'a@b.example', 'x', 3, 'open', 'en', 0, 0, 0)",
+            [],
+        )
+        .unwrap();
+        old.execute(
+            "INSERT INTO messages (id, message_id, content_hash, raw_size, received_at, direction, state, stored_at, ticket) \
+             VALUES (5, ?1, ?2, 1, 0, 'in', 'applied', 0, 1)",
+            params![ident.message_id, ident.content_hash],
+        )
+        .unwrap();
+        drop(old);
+
+        let mut store = Store::open(&path).unwrap();
+        // The key is the first 8 bytes of the Message-ID's SHA-256
+        // (computed apart: Python's hashlib), filled in for the old row.
+        let key: i64 = store
+            .conn
+            .query_row("SELECT message_key FROM messages WHERE id = 5", [], |r| {
+                r.get(0)
+            })
+            .unwrap();
+        assert_eq!(
+            (key, message_key("m1@b.example")),
+            (6374745881677086130, key)
+        );
+        // A reply to it threads, and the same mail delivered again by
+        // another path is a duplicate of it.
+        assert_eq!(store.ticket_of_message_id("m1@b.example").unwrap(), Some(1));
+        assert_eq!(store.ticket_of_message_id("m2@b.example").unwrap(), None);
+        let again = format!("Received: from mx2\n{MAIL}");
+        let now = "2026-11-25T10:00:01Z".parse().unwrap();
+        assert_eq!(
+            store.store_raw(&[incoming(None, &again)], now).unwrap(),
+            vec![Stored::Duplicate(5)]
+        );
+        // Both look-ups go through the key's index, not a scan.
+        let c = &store.conn;
+        for sql in [SAME_MESSAGE, TICKET_OF_MESSAGE_ID] {
+            let plan = plan(c, sql);
+            assert!(plan.contains("USING INDEX messages_key"), "{sql}: {plan}");
+        }
+        let gone: i64 = c
+            .query_row(
+                "SELECT count(*) FROM sqlite_schema \
+                 WHERE name IN ('messages_identity', 'participants_address')",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(gone, 0);
         drop(store);
         remove_temp(&path);
     }
