@@ -191,20 +191,23 @@ pub struct Input {
 /// Opens a path; `measure` also sums its bytes (one look at every file of
 /// a Maildir, from the same listing the messages are read by).
 pub fn open(path: &Path, measure: bool) -> io::Result<Input> {
-    let size = |p: &Path| fs::metadata(p).map_or(0, |m| m.len());
+    let size = |files: &[PathBuf]| -> u64 {
+        let len = |f: &PathBuf| fs::metadata(f).map_or(0, |m| m.len());
+        if measure {
+            files.iter().map(len).sum()
+        } else {
+            0
+        }
+    };
     Ok(match detect(path)? {
         InputKind::Eml => Input {
             messages: Box::new(std::iter::once(read_eml(path))),
-            bytes: if measure { size(path) } else { 0 },
+            bytes: size(&[path.to_path_buf()]),
         },
         InputKind::Maildir => {
             let files = maildir_files(path)?;
             Input {
-                bytes: if measure {
-                    files.iter().map(|f| size(f)).sum()
-                } else {
-                    0
-                },
+                bytes: size(&files),
                 messages: Box::new(files.into_iter().map(|f| read_maildir_file(&f))),
             }
         }
@@ -226,7 +229,7 @@ pub fn open(path: &Path, measure: bool) -> io::Result<Input> {
                             Ok(mbox_message(m, &abs, &shown, i))
                         }),
                 ),
-                bytes: if measure { size(path) } else { 0 },
+                bytes: size(&[path.to_path_buf()]),
             }
         }
     })
