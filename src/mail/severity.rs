@@ -9,11 +9,33 @@ use regex::Regex;
 
 use crate::sla::Severity;
 
+/// "Severity: 2", "**Priorytet** = 1": the word and its number. The line
+/// must start with it (after spaces and `*`), which [`explicit`] checks:
+/// a pattern that starts with the word lets the regex crate look for the
+/// words' letters first instead of running its automaton over every line of
+/// every message (five times faster on the benchmark corpus).
 static EXPLICIT: LazyLock<Regex> = LazyLock::new(|| {
     super::text_regex(
-        r"(?im)^\s*\**(severity|priority|priorytet|ważność|waznosc|istotność|istotnosc|poziom)\**\s*[:=-]\s*\**\s*([1-5])\b",
+        r"(?i)(severity|priority|priorytet|ważność|waznosc|istotność|istotnosc|poziom)\**\s*[:=-]\s*\**\s*([1-5])\b",
     )
 });
+
+/// The first explicit severity line's number. A match cannot hide another
+/// one: after its word a match holds only `*`, spaces, `:=-` and the digit.
+fn explicit(text: &str) -> Option<Severity> {
+    EXPLICIT
+        .captures_iter(text)
+        .find(|c| {
+            let at = c.get(0).map_or(0, |m| m.start());
+            let line_start = text[..at].rfind('\n').map_or(0, |i| i + 1);
+            text[line_start..at]
+                .trim_start()
+                .trim_start_matches('*')
+                .is_empty()
+        })
+        .and_then(|c| c[2].parse().ok())
+        .and_then(Severity::from_number)
+}
 
 /// Where the severity came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -163,11 +185,7 @@ impl SeverityRules {
 
     /// The suggested severity of a request.
     pub fn suggest(&self, subject: &str, text: &str) -> (Severity, Source) {
-        if let Some(s) = EXPLICIT
-            .captures(text)
-            .and_then(|c| c[2].parse().ok())
-            .and_then(Severity::from_number)
-        {
+        if let Some(s) = explicit(text) {
             return (s, Source::Explicit);
         }
         let sample = &text[..text.floor_char_boundary(text.len().min(RULE_SAMPLE_BYTES))];
@@ -220,6 +238,10 @@ mod tests {
             ("Export shows wrong totals", "The totals differ.", 3),
             ("System down", "Severity: 2\nnot that bad", 2),
             ("x", "Priorytet: 5", 5),
+            ("x", "Hello\n  **Severity** : 2\n", 2),
+            ("x", "We set priority: 1 in the form.\nPoziom = 5", 5),
+            ("x", "* priority: 1\n\tWażność - 2", 2),
+            ("x", "Severity: 9\nIstotność: 4", 4),
         ];
         for (subject, text, expected) in table {
             assert_eq!(
