@@ -648,8 +648,16 @@ fn to_in_headers(text: &str) -> Vec<String> {
         .collect()
 }
 
+/// Where "Message-ID:" is written in any case: searched for first, since
+/// nearly every text has none and reading it line by line costs more.
+static MESSAGE_ID_FIELD: LazyLock<regex::bytes::Regex> =
+    LazyLock::new(|| regex::bytes::Regex::new(r"(?i-u)message-id:").expect("a valid pattern"));
+
 fn message_ids_in_headers(text: &str) -> Vec<String> {
     let mut out = Vec::new();
+    if !MESSAGE_ID_FIELD.is_match(text.as_bytes()) {
+        return out;
+    }
     let mut lines = text.lines().peekable();
     while let Some(line) = lines.next() {
         let line = line.trim_start_matches([' ', '\t', '>']);
@@ -762,6 +770,15 @@ Za=BF=F3=B3=E6 g=EA=B6l=B1 ja=BC=F1\r\n";
             message_ids_in_headers("Body\u{fffd}\u{fffd}\u{fffd}x\nMessage-ID: <a@b>\n").len() == 1
         );
         assert!(message_ids_in_headers("abcdefghij\u{fffd}xyz").is_empty());
+        // The field name in any case, quoted or indented.
+        for text in [
+            "MESSAGE-ID: <a@b>",
+            "> message-id: <a@b>",
+            "\tMessage-Id: <a@b>",
+        ] {
+            assert_eq!(message_ids_in_headers(text), ["a@b"], "{text:?}");
+        }
+        assert!(message_ids_in_headers("Message ID: <a@b>").is_empty());
     }
 
     #[test]
