@@ -273,23 +273,34 @@ fn parse(mut w: Work, shared: &Shared) -> Parsing {
     let Some(raw) = w.raw.clone() else {
         return Parsing::Done(w.done(Outcome::Gone));
     };
-    if let Row::Fresh(_, ident) = &mut w.row {
-        *ident = Some(mail::identity::identity(&raw));
-    }
     let size = mail::oversize::original_size(&raw);
     if size > shared.max_message_bytes {
+        if let Row::Fresh(_, ident) = &mut w.row {
+            *ident = Some(mail::identity::identity(&raw));
+        }
         let sender = too_large_sender(&raw, &shared.settings);
         return Parsing::Done(w.done(Outcome::TooLarge { size, sender }));
     }
     let parsed = guarded(|| {
         fault_injection(&raw);
-        let parsed = mail::parse::parse(&raw);
+        let (parsed, identity) = mail::parse::parse_with_identity(&raw);
         let keys = thread::keys(&parsed, &shared.settings.markers);
-        Box::new((parsed, keys))
+        (Box::new((parsed, keys)), identity)
     });
     match parsed {
-        Ok(p) => Parsing::Parsed(w, p),
-        Err(reason) => Parsing::Done(w.done(Outcome::Failed(reason))),
+        Ok((p, identity)) => {
+            if let Row::Fresh(_, ident) = &mut w.row {
+                *ident = Some(identity);
+            }
+            Parsing::Parsed(w, p)
+        }
+        Err(reason) => {
+            // Its identity from its header block alone.
+            if let Row::Fresh(_, ident) = &mut w.row {
+                *ident = Some(mail::identity::identity(&raw));
+            }
+            Parsing::Done(w.done(Outcome::Failed(reason)))
+        }
     }
 }
 

@@ -10,7 +10,7 @@
 //! hash: [`Identity::dedupable`] is false, and only its source key can make
 //! it a duplicate. Pure; header positions come from mail-parser.
 
-use mail_parser::MessageParser;
+use mail_parser::{Message, MessageParser};
 use sha2::{Digest, Sha256};
 
 use super::parse::normalize_eol;
@@ -35,16 +35,23 @@ pub struct Identity {
 /// Computes the identity of a raw message; never fails.
 pub fn identity(raw: &[u8]) -> Identity {
     let raw = normalize_eol(raw);
-    let raw = &raw[..];
-    let mut hasher = Sha256::new();
-    let mut message_id = None;
-    let mut skip: Vec<(usize, usize)> = Vec::new();
     // Only the Message-ID is read; every other header stays raw (their
     // offsets are what the hash skips).
     static IDS: std::sync::LazyLock<MessageParser> = std::sync::LazyLock::new(|| {
         MessageParser::new().header_id(mail_parser::HeaderName::MessageId)
     });
-    if let Some(msg) = IDS.parse_headers(raw) {
+    of_message(&raw, IDS.parse_headers(&raw[..]).as_ref())
+}
+
+/// The identity of a message already parsed (its line ends normalised by
+/// [`normalize_eol`]): its Message-ID and the places of its trace headers
+/// come from `msg`, which any parser that reads the Message-ID as an id
+/// gives alike (the header offsets do not depend on how values are read).
+pub(crate) fn of_message(raw: &[u8], msg: Option<&Message<'_>>) -> Identity {
+    let mut hasher = Sha256::new();
+    let mut message_id = None;
+    let mut skip: Vec<(usize, usize)> = Vec::new();
+    if let Some(msg) = msg {
         message_id = msg
             .message_id()
             .map(super::parse::clean_id)
