@@ -283,7 +283,7 @@ fn parse(mut w: Work, shared: &Shared) -> Parsing {
     }
     let parsed = guarded(|| {
         fault_injection(&raw);
-        let (parsed, identity) = mail::parse::parse_with_identity(&raw);
+        let (parsed, identity) = mail::identity::parse_with_identity(&raw);
         let keys = thread::keys(&parsed, &shared.settings.markers);
         (Box::new((parsed, keys)), identity)
     });

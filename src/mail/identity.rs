@@ -13,7 +13,7 @@
 use mail_parser::{Message, MessageParser};
 use sha2::{Digest, Sha256};
 
-use super::parse::normalize_eol;
+use super::parse::{self, Parsed, normalize_eol};
 
 /// Headers that differ between two deliveries of the same mail.
 const TRACE_HEADERS: [&str; 4] = ["received", "return-path", "delivered-to", "x-original-to"];
@@ -41,6 +41,16 @@ pub fn identity(raw: &[u8]) -> Identity {
         MessageParser::new().header_id(mail_parser::HeaderName::MessageId)
     });
     of_message(&raw, IDS.parse_headers(&raw[..]).as_ref())
+}
+
+/// [`super::parse::parse`] of a message, and its identity from the same
+/// reading of its header block (the analysis needs both; one reading is
+/// cheaper).
+pub fn parse_with_identity(raw: &[u8]) -> (Parsed, Identity) {
+    let raw = normalize_eol(raw);
+    let msg = parse::parse_message(&raw);
+    let identity = of_message(&raw, msg.as_ref());
+    (parse::parsed(&raw, msg.as_ref()), identity)
 }
 
 /// The identity of a message already parsed (its line ends normalised by
@@ -194,5 +204,34 @@ mod tests {
         }
         assert!(identity(b"x").dedupable);
         assert!(identity(MAIL.as_bytes()).dedupable);
+    }
+
+    /// The analysis takes a message's identity from its full parse; it must
+    /// be the identity the header-only reading gives (deduplication compares
+    /// it with stored ones).
+    #[test]
+    fn identity_from_the_parse_is_the_identity() {
+        let table: [&[u8]; 12] = [
+            b"",
+            b"\0\0\0",
+            b"no headers at all",
+            b"Received: from a by b; Tue, 5 Mar 2024 10:05:00 +0100\n\n",
+            b"Return-Path: <a@b>\nReceived: from a\n by b;\n Tue, 5 Mar 2024 10:05:00 +0100\nDelivered-To: s@x\nX-Original-To: s@x\nMessage-ID: <m1@x>\nSubject: Hi\n\nbody\n",
+            b"Return-Path: <>\r\nMessage-ID:\r\n <folded@x>\r\nFrom: a@b\r\n\r\nbody\r\n",
+            b"Message-ID: (comment) <m2@x> trailing\rReceived: lone CR line ends\r\rbody",
+            b"Message-ID: <>\nFrom: a@b\n\nno usable id\n",
+            b"Message-ID: <a@x>\nMessage-ID: <b@x>\n\ntwo ids\n",
+            b"From: a@b\nContent-Type: multipart/mixed; boundary=x\n\n--x\nContent-Type: text/plain\nReceived: inside a part\n\nhi\n--x--\n",
+            b"RECEIVED: upper case\nreturn-path: <q@r>\nSubject: =?utf-8?q?za=C5=BC=C3=B3=C5=82=C4=87?=\n\nbody",
+            b"Received: never ended",
+        ];
+        for raw in table {
+            assert_eq!(
+                parse_with_identity(raw).1,
+                identity(raw),
+                "{:?}",
+                String::from_utf8_lossy(raw)
+            );
+        }
     }
 }

@@ -13,7 +13,6 @@
 
 use std::sync::LazyLock;
 
-use super::identity::Identity;
 use chrono::{DateTime, FixedOffset};
 use mail_parser::{
     Address, HeaderName, HeaderValue, Message, MessageParser, MessagePart, MimeHeaders, PartType,
@@ -269,16 +268,14 @@ pub fn parse(raw: &[u8]) -> Parsed {
     parsed(&raw, PARSER.parse(&raw[..]).as_ref())
 }
 
-/// [`parse`], and the message's [`Identity`] from the same reading of its
-/// header block (the analysis needs both; one reading is cheaper).
-pub fn parse_with_identity(raw: &[u8]) -> (Parsed, Identity) {
-    let raw = normalize_eol(raw);
-    let msg = PARSER.parse(&raw[..]);
-    let identity = super::identity::of_message(&raw, msg.as_ref());
-    (parsed(&raw, msg.as_ref()), identity)
+/// A message read by the parser [`parse`] uses (its line ends normalised
+/// by [`normalize_eol`]), for callers that read more from it.
+pub(crate) fn parse_message(raw: &[u8]) -> Option<Message<'_>> {
+    PARSER.parse(raw)
 }
 
-fn parsed(raw: &[u8], msg: Option<&Message<'_>>) -> Parsed {
+/// The [`Parsed`] of a message read by [`parse_message`].
+pub(crate) fn parsed(raw: &[u8], msg: Option<&Message<'_>>) -> Parsed {
     let mut p = match msg {
         Some(msg) => from_message(msg),
         None => Parsed {
@@ -846,35 +843,6 @@ Za=BF=F3=B3=E6 g=EA=B6l=B1 ja=BC=F1\r\n";
             b"Content-Type: multipart/mixed; boundary=x\r\n\r\n--x\r\n",
         ] {
             let _ = parse(raw);
-        }
-    }
-
-    /// The analysis takes a message's identity from its full parse; it must
-    /// be the identity the header-only reading gives (deduplication compares
-    /// it with stored ones).
-    #[test]
-    fn identity_from_the_parse_is_the_identity() {
-        let table: [&[u8]; 12] = [
-            b"",
-            b"\0\0\0",
-            b"no headers at all",
-            b"Received: from a by b; Tue, 5 Mar 2024 10:05:00 +0100\n\n",
-            b"Return-Path: <a@b>\nReceived: from a\n by b;\n Tue, 5 Mar 2024 10:05:00 +0100\nDelivered-To: s@x\nX-Original-To: s@x\nMessage-ID: <m1@x>\nSubject: Hi\n\nbody\n",
-            b"Return-Path: <>\r\nMessage-ID:\r\n <folded@x>\r\nFrom: a@b\r\n\r\nbody\r\n",
-            b"Message-ID: (comment) <m2@x> trailing\rReceived: lone CR line ends\r\rbody",
-            b"Message-ID: <>\nFrom: a@b\n\nno usable id\n",
-            b"Message-ID: <a@x>\nMessage-ID: <b@x>\n\ntwo ids\n",
-            b"From: a@b\nContent-Type: multipart/mixed; boundary=x\n\n--x\nContent-Type: text/plain\nReceived: inside a part\n\nhi\n--x--\n",
-            b"RECEIVED: upper case\nreturn-path: <q@r>\nSubject: =?utf-8?q?za=C5=BC=C3=B3=C5=82=C4=87?=\n\nbody",
-            b"Received: never ended",
-        ];
-        for raw in table {
-            assert_eq!(
-                parse_with_identity(raw).1,
-                super::super::identity::identity(raw),
-                "{:?}",
-                String::from_utf8_lossy(raw)
-            );
         }
     }
 }
