@@ -673,7 +673,7 @@ fn message_ids_in_headers(text: &str) -> Vec<String> {
         let line = line.trim_start_matches([' ', '\t', '>']);
         // Compare bytes: a header block may hold any text, and byte 11 is a
         // character boundary only once the ASCII name has matched.
-        if line.len() > 11 && line.as_bytes()[..11].eq_ignore_ascii_case(b"message-id:") {
+        if line.len() >= 11 && line.as_bytes()[..11].eq_ignore_ascii_case(b"message-id:") {
             let mut v = line[11..].to_string();
             while let Some(next) = lines.next_if(|l| l.starts_with([' ', '\t'])) {
                 v.push_str(next);
@@ -785,6 +785,9 @@ Za=BF=F3=B3=E6 g=EA=B6l=B1 ja=BC=F1\r\n";
             "MESSAGE-ID: <a@b>",
             "> message-id: <a@b>",
             "\tMessage-Id: <a@b>",
+            // Folded: the value on the next line, as long headers are
+            // written.
+            "Message-ID:\n <a@b>",
         ] {
             assert_eq!(message_ids_in_headers(text), ["a@b"], "{text:?}");
         }

@@ -663,6 +663,41 @@ fn a_bounce_fails_only_the_mail_it_names() {
     );
 }
 
+/// A bounce whose returned header block folds the Message-ID onto the next
+/// line, as long header fields are written, still names our mail.
+#[test]
+fn a_bounce_with_a_folded_message_id_names_our_mail() {
+    let dir = setup("import-bounce-folded");
+    let send = |files: &[&Path]| assert_eq!(import_with(&dir, &["--send"], files).code, 0);
+    let request = dir.write(
+        "1.eml",
+        &mail(
+            "Jan <jan@acme.example>",
+            "Export fails",
+            "b1@acme.example",
+            "",
+            "Mon, 23 Nov 2026 10:00:00 +0100",
+            "It fails.",
+        ),
+    );
+    send(&[&request]);
+    let ack = tickets(&dir, &["show", "SS-1"])["outgoing"][0].clone();
+    let (id, message_id) = (
+        ack["id"].as_i64().unwrap(),
+        ack["message_id"].as_str().unwrap().to_string(),
+    );
+    let folded = dsn(
+        &format!("support+bounce-{id}@smartstock.cloud"),
+        &message_id,
+        "5.1.1",
+    )
+    .replace("Message-ID: <", "Message-ID:\n <");
+    assert!(folded.contains(&format!("Message-ID:\n <{message_id}>")));
+    send(&[&dir.write("2.eml", &folded)]);
+    let show = tickets(&dir, &["show", "SS-1"]);
+    assert_eq!(show["outgoing"][0]["state"], "failed", "{show}");
+}
+
 #[test]
 fn quarantine_oversize_replay_and_drop() {
     let dir = TempDir::new("import-quarantine-cli");
