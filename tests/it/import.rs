@@ -592,10 +592,9 @@ fn dsn(to_envelope: &str, bounced_id: &str, status: &str) -> String {
     )
 }
 
-#[test]
-fn a_bounce_fails_only_the_mail_it_names() {
-    let dir = setup("import-bounce");
-    let send = |files: &[&Path]| assert_eq!(import_with(&dir, &["--send"], files).code, 0);
+/// Imports (and sends the acknowledgement of) Jan's request SS-1: the
+/// acknowledgement's outbox id and Message-ID.
+fn acknowledged_request(dir: &TempDir) -> (i64, String) {
     let request = dir.write(
         "1.eml",
         &mail(
@@ -607,12 +606,19 @@ fn a_bounce_fails_only_the_mail_it_names() {
             "It fails.",
         ),
     );
-    send(&[&request]);
-    let ack = tickets(&dir, &["show", "SS-1"])["outgoing"][0].clone();
-    let (id, message_id) = (
+    assert_eq!(import_with(dir, &["--send"], &[&request]).code, 0);
+    let ack = tickets(dir, &["show", "SS-1"])["outgoing"][0].clone();
+    (
         ack["id"].as_i64().unwrap(),
         ack["message_id"].as_str().unwrap().to_string(),
-    );
+    )
+}
+
+#[test]
+fn a_bounce_fails_only_the_mail_it_names() {
+    let dir = setup("import-bounce");
+    let send = |files: &[&Path]| assert_eq!(import_with(&dir, &["--send"], files).code, 0);
+    let (id, message_id) = acknowledged_request(&dir);
     // Someone else's bounce (not our envelope, not our Message-ID): nothing fails.
     let foreign = dir.write(
         "2.eml",
@@ -669,23 +675,7 @@ fn a_bounce_fails_only_the_mail_it_names() {
 fn a_bounce_with_a_folded_message_id_names_our_mail() {
     let dir = setup("import-bounce-folded");
     let send = |files: &[&Path]| assert_eq!(import_with(&dir, &["--send"], files).code, 0);
-    let request = dir.write(
-        "1.eml",
-        &mail(
-            "Jan <jan@acme.example>",
-            "Export fails",
-            "b1@acme.example",
-            "",
-            "Mon, 23 Nov 2026 10:00:00 +0100",
-            "It fails.",
-        ),
-    );
-    send(&[&request]);
-    let ack = tickets(&dir, &["show", "SS-1"])["outgoing"][0].clone();
-    let (id, message_id) = (
-        ack["id"].as_i64().unwrap(),
-        ack["message_id"].as_str().unwrap().to_string(),
-    );
+    let (id, message_id) = acknowledged_request(&dir);
     let folded = dsn(
         &format!("support+bounce-{id}@smartstock.cloud"),
         &message_id,
