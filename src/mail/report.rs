@@ -390,7 +390,13 @@ fn description(text: &str) -> Field {
 /// or an image pasted into the HTML as a `data:` URL.
 fn screenshots(p: &Parsed) -> Field {
     let html = p.html.as_deref();
-    let layout = InlineLayout::of(html);
+    // Only an image with a Content-ID is looked up in the layout: without
+    // one, the HTML (often most of a message) is not read for it.
+    let referenced = p
+        .attachments
+        .iter()
+        .any(|a| a.is_image() && a.content_id.is_some());
+    let layout = InlineLayout::of(html.filter(|_| referenced));
     if let Some(a) = p.attachments.iter().find(|a| is_screenshot(a, &layout)) {
         Field {
             present: true,
