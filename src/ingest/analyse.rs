@@ -101,6 +101,26 @@ impl Work {
         }
     }
 
+    /// A message the writer stores first (`import`) needs its identity;
+    /// one stored by step 1 has it already.
+    fn needs_identity(&self) -> bool {
+        matches!(self.row, Row::Fresh(..))
+    }
+
+    /// Records a fresh message's identity (`None` for a stored one).
+    fn identified(&mut self, identity: Option<Identity>) {
+        if let (Row::Fresh(_, slot), Some(identity)) = (&mut self.row, identity) {
+            *slot = Some(identity);
+        }
+    }
+
+    /// A fresh message's identity from its header block alone, when its
+    /// parse did not get that far.
+    fn identify(&mut self, raw: &[u8]) {
+        let identity = self.needs_identity().then(|| mail::identity::identity(raw));
+        self.identified(identity);
+    }
+
     fn done(self, outcome: Outcome) -> Analysed {
         Analysed {
             row: self.row,
@@ -275,30 +295,30 @@ fn parse(mut w: Work, shared: &Shared) -> Parsing {
     };
     let size = mail::oversize::original_size(&raw);
     if size > shared.max_message_bytes {
-        if let Row::Fresh(_, ident) = &mut w.row {
-            *ident = Some(mail::identity::identity(&raw));
-        }
+        w.identify(&raw);
         let sender = too_large_sender(&raw, &shared.settings);
         return Parsing::Done(w.done(Outcome::TooLarge { size, sender }));
     }
+    let needs_identity = w.needs_identity();
     let parsed = guarded(|| {
         fault_injection(&raw);
-        let (parsed, identity) = mail::identity::parse_with_identity(&raw);
+        // The identity from the same reading, when the message needs one.
+        let (parsed, identity) = if needs_identity {
+            let (parsed, identity) = mail::identity::parse_with_identity(&raw);
+            (parsed, Some(identity))
+        } else {
+            (mail::parse::parse(&raw), None)
+        };
         let keys = thread::keys(&parsed, &shared.settings.markers);
         (Box::new((parsed, keys)), identity)
     });
     match parsed {
         Ok((p, identity)) => {
-            if let Row::Fresh(_, ident) = &mut w.row {
-                *ident = Some(identity);
-            }
+            w.identified(identity);
             Parsing::Parsed(w, p)
         }
         Err(reason) => {
-            // Its identity from its header block alone.
-            if let Row::Fresh(_, ident) = &mut w.row {
-                *ident = Some(mail::identity::identity(&raw));
-            }
+            w.identify(&raw);
             Parsing::Done(w.done(Outcome::Failed(reason)))
         }
     }
