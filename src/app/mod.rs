@@ -413,10 +413,16 @@ async fn serve(ctx: Arc<Ctx>, runtime: Arc<Runtime>, t: Tasks) -> anyhow::Result
         "supportd running"
     );
     let (source, outbox) = tokio::join!(source, outbox);
-    signals.abort();
-    watchdog.abort();
-    if let Some(m) = metrics {
-        m.abort();
+    // The other tasks end here, before the runtime shuts down: a task still
+    // running then may poll its timer while the timers are going away, and
+    // tokio panics ("A Tokio 1.x context was found, but it is being
+    // shutdown"): in 5 of 70 stops just after READY=1 on a 1 GB database.
+    for task in [Some(signals), Some(watchdog), metrics]
+        .into_iter()
+        .flatten()
+    {
+        task.abort();
+        let _ = task.await;
     }
     source.context("source worker")??;
     outbox.context("outbox worker")??;
