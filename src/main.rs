@@ -9,6 +9,16 @@ use clap::{Parser, Subcommand};
 
 use supportd::cli::{self, Failure, Global};
 
+/// jemalloc instead of the C library's allocator. In `import` the analysis
+/// threads allocate what the writer thread frees, chunk after chunk; with
+/// glibc's allocator, malloc and free were about 8 % of the import's CPU
+/// time in a profile. Measured on the 10,000-message import, builds run
+/// alternately: CPU time 3.27 -> 3.00 s (median of 12 pairs), peak memory
+/// 71 -> 76 MB.
+#[cfg(not(target_env = "msvc"))]
+#[global_allocator]
+static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 /// Email-driven support ticketing for the Smartstock support contract.
 ///
 /// Customers write to the support mailbox; supportd turns each mail into a
