@@ -103,6 +103,11 @@ impl Store {
         let result = integrity(&self.conn, true);
         drop(done);
         let _ = watchman.join();
+        // The pages the check read leave the page cache (up to 16 MiB), so
+        // that the idle daemon does not hold them.
+        if let Err(e) = self.conn.execute_batch("PRAGMA shrink_memory") {
+            tracing::debug!(error = %e, "cannot release the page cache after the check");
+        }
         let damaged = |problems: Vec<String>| Error::Damaged {
             path: self.path.clone(),
             problems: problems.into_iter().take(5).collect::<Vec<_>>().join("; "),
