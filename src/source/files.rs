@@ -191,23 +191,15 @@ pub struct Input {
 /// Opens a path; `measure` also sums its bytes (one look at every file of
 /// a Maildir, from the same listing the messages are read by).
 pub fn open(path: &Path, measure: bool) -> io::Result<Input> {
-    let size = |files: &[PathBuf]| -> u64 {
-        let len = |f: &PathBuf| fs::metadata(f).map_or(0, |m| m.len());
-        if measure {
-            files.iter().map(len).sum()
-        } else {
-            0
-        }
-    };
     Ok(match detect(path)? {
         InputKind::Eml => Input {
             messages: Box::new(std::iter::once(read_eml(path))),
-            bytes: size(&[path.to_path_buf()]),
+            bytes: total_bytes(measure, &[path]),
         },
         InputKind::Maildir => {
             let files = maildir_files(path)?;
             Input {
-                bytes: size(&files),
+                bytes: total_bytes(measure, &files),
                 messages: Box::new(files.into_iter().map(|f| read_maildir_file(&f))),
             }
         }
@@ -229,10 +221,21 @@ pub fn open(path: &Path, measure: bool) -> io::Result<Input> {
                             Ok(mbox_message(m, &abs, &shown, i))
                         }),
                 ),
-                bytes: size(&[path.to_path_buf()]),
+                bytes: total_bytes(measure, &[path]),
             }
         }
     })
+}
+
+/// The bytes of `files` together when `measure`, else 0 (nothing read).
+fn total_bytes<P: AsRef<Path>>(measure: bool, files: &[P]) -> u64 {
+    if !measure {
+        return 0;
+    }
+    files
+        .iter()
+        .map(|f| fs::metadata(f).map_or(0, |m| m.len()))
+        .sum()
 }
 
 fn mbox_message(
